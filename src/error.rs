@@ -1,0 +1,117 @@
+//! The one error type of the API. Every failure on a request path ends here, and every response it
+//! renders is the contract's body `{ "status": <code>, "error": "<message for a person>" }`.
+//!
+//! Client mistakes say what to fix; internal failures log their cause chain inside the request
+//! span and answer a generic 500 that names nothing internal.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or a value is out of range.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No caller could be established. The message is deliberately generic towards the client
+    /// (it never echoes the token); the reason is logged at debug level.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The caller is known but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// A dependency (the database) does not answer; the client may retry.
+    #[error("service temporarily unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Error::BadRequest(message.into())
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Error::Forbidden(message.into())
+    }
+}
+
+/// Connection-level failures mean the database is away, not that the request was wrong.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub status: u16,
+    pub error: &'a str,
+}
+
+/// Renders the contract's error body for any status; used by the error type and by the layer
+/// that turns bodies written by the HTTP stack (timeouts, oversized bodies) into the same shape.
+pub fn error_response(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::to_vec(&ErrorBody {
+        status: status.as_u16(),
+        error: message,
+    })
+    .unwrap_or_default();
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            // The cause chain goes to the log, inside the request span; the client sees nothing internal.
+            tracing::error!(error = %self, cause = ?self, "request failed");
+            let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+                "service temporarily unavailable, retry shortly"
+            } else {
+                "internal server error"
+            };
+            return error_response(status, message);
+        }
+        error_response(status, &self.to_string())
+    }
+}

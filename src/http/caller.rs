@@ -1,0 +1,257 @@
+//! The `Caller` extractor: verifies the bearer JWT and establishes who calls.
+//!
+//! A caller presents an RS256 JWT signed by a trusted issuer (keys from its JWKS) or an
+//! unexpired, unrevoked `api`/`app`/`assume` token of this service's own `api` key set. Everything
+//! else is a 401 with `WWW-Authenticate: Bearer`. The algorithm is pinned to RS256 before any key
+//! is looked at; the only unverified read of a token is `unverified_issuer`, used to pick the key.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::AppState;
+use crate::error::Error;
+use crate::keys::KeySetName;
+use crate::store;
+use crate::tokens::Caller;
+use crate::tokens::claims::OwnTokenClaims;
+
+/// Tokens longer than this are refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Clock skew tolerated on `exp` and `nbf`, in seconds: clocks of issuer and service drift a
+/// little, and a minute is the usual allowance (Cognito's own SDKs use the same order).
+const LEEWAY_SECONDS: u64 = 60;
+
+const UNAUTHORIZED: Error = Error::Unauthorized("a valid bearer token is required");
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let token = bearer_token(parts).ok_or(UNAUTHORIZED)?;
+        match authenticate(state, token).await {
+            Ok(caller) => Ok(caller),
+            Err(Refusal::Unauthorized(reason)) => {
+                tracing::debug!(reason, "caller refused");
+                Err(UNAUTHORIZED)
+            }
+            Err(Refusal::Other(error)) => Err(error),
+        }
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+enum Refusal {
+    /// Why, for the debug log only; the client learns nothing more than 401.
+    Unauthorized(&'static str),
+    Other(Error),
+}
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Self {
+        Refusal::Other(error)
+    }
+}
+
+async fn authenticate(state: &AppState, token: &str) -> Result<Caller, Refusal> {
+    use Refusal::Unauthorized as No;
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(No("token too large"));
+    }
+    // The header parse refuses `none` and unknown algorithms; anything but RS256 stops here.
+    let header = jsonwebtoken::decode_header(token).map_err(|_| No("malformed header"))?;
+    if header.alg != Algorithm::RS256 {
+        return Err(No("algorithm is not RS256"));
+    }
+    let kid = header.kid.ok_or(No("no kid"))?;
+    let iss = unverified_issuer(token).ok_or(No("no issuer"))?;
+
+    let own = state.keys.set(KeySetName::Api);
+    if iss == own.issuer {
+        let key = own
+            .verifying_key(&kid)
+            .ok_or(No("unknown kid of own key set"))?;
+        let claims: OwnTokenClaims = verify(token, key, &iss, false)?;
+        return own_caller(state, claims).await;
+    }
+    if !state.issuers.is_trusted(&iss) {
+        return Err(No("untrusted issuer"));
+    }
+    let key = state
+        .issuers
+        .key(&iss, &kid)
+        .await
+        .ok_or(No("unknown kid of trusted issuer"))?;
+    let claims: Map<String, Value> = verify(token, &key, &iss, true)?;
+    issuer_caller(&claims, &state.settings.roles_claim)
+}
+
+/// Verifies signature, algorithm, issuer and expiry. Our own tokens may lack `exp` (they may not
+/// expire); a trusted issuer's must carry one.
+fn verify<T: serde::de::DeserializeOwned>(
+    token: &str,
+    key: &DecodingKey,
+    iss: &str,
+    require_exp: bool,
+) -> Result<T, Refusal> {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[iss]);
+    validation.set_required_spec_claims(if require_exp {
+        &["exp", "iss"][..]
+    } else {
+        &["iss"][..]
+    });
+    validation.leeway = LEEWAY_SECONDS;
+    validation.validate_nbf = true;
+    // Audiences are not configured: Cognito ID tokens carry the app client id, access tokens none.
+    validation.validate_aud = false;
+    jsonwebtoken::decode::<T>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|_| Refusal::Unauthorized("signature or claims invalid"))
+}
+
+/// The `iss` claim, read without verifying, only to choose which keys to verify against.
+fn unverified_issuer(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Issuer {
+        iss: String,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Issuer>(&bytes).ok().map(|i| i.iss)
+}
+
+async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, Refusal> {
+    if claims.token_use != "access"
+        || !matches!(claims.token_type.as_str(), "api" | "app" | "assume")
+    {
+        return Err(Refusal::Unauthorized("token type cannot call the API"));
+    }
+    let mut conn = state.pool.acquire().await.map_err(Error::from)?;
+    if !store::tokens::is_unrevoked(&mut conn, &claims.org_id, &claims.token_id)
+        .await
+        .map_err(Error::from)?
+    {
+        return Err(Refusal::Unauthorized("token revoked"));
+    }
+    Ok(Caller {
+        org_id: claims.org_id,
+        user_id: claims.user_id,
+        roles: claims.assignments,
+        username: claims.username,
+        email: claims.email,
+        read_only: claims.read_only,
+        anonymize: claims.anonymize,
+        token_id: Some(claims.token_id),
+    })
+}
+
+/// A trusted issuer's caller: organization `custom:ivy_org_id` (else `org_id`), user
+/// `custom:ivy_user_id` (else `user_id`, else `sub`), roles from `ROLES_CLAIM`.
+fn issuer_caller(claims: &Map<String, Value>, roles_claim: &str) -> Result<Caller, Refusal> {
+    let text = |name: &str| match claims.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let org_id = text("custom:ivy_org_id")
+        .or_else(|| text("org_id"))
+        .ok_or_else(|| Error::forbidden("the caller's token names no organization"))?;
+    let user_id = text("custom:ivy_user_id")
+        .or_else(|| text("user_id"))
+        .or_else(|| text("sub"))
+        .ok_or(Refusal::Unauthorized("no user"))?;
+    Ok(Caller {
+        org_id,
+        user_id,
+        roles: roles_of(claims.get(roles_claim)),
+        username: text("cognito:username"),
+        email: text("email"),
+        read_only: false,
+        anonymize: false,
+        token_id: None,
+    })
+}
+
+/// Role ids from the roles claim: an array of strings, or one string of comma- or
+/// space-separated ids (as custom attributes of Cognito are strings).
+fn roles_of(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(s)) => s
+            .split([',', ' '])
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn organization_and_user_come_from_the_ivy_claims_first() {
+        let c = issuer_caller(
+            &claims(json!({"custom:ivy_org_id": "1", "org_id": "2", "custom:ivy_user_id": "u", "sub": "s", "assignments": ["1:owner"]})),
+            "assignments",
+        )
+        .ok()
+        .unwrap();
+        assert_eq!((c.org_id.as_str(), c.user_id.as_str()), ("1", "u"));
+        assert_eq!(c.roles, ["1:owner"]);
+        let c = issuer_caller(&claims(json!({"org_id": 42, "sub": "s"})), "assignments")
+            .ok()
+            .unwrap();
+        assert_eq!((c.org_id.as_str(), c.user_id.as_str()), ("42", "s"));
+        assert!(c.roles.is_empty());
+    }
+
+    #[test]
+    fn a_caller_without_organization_is_forbidden() {
+        let refusal = issuer_caller(&claims(json!({"sub": "s"})), "assignments")
+            .err()
+            .unwrap();
+        assert!(matches!(refusal, Refusal::Other(Error::Forbidden(_))));
+    }
+
+    #[test]
+    fn roles_claim_may_be_an_array_or_a_string() {
+        assert_eq!(roles_of(Some(&json!(["1:a", 5, "1:b"]))), ["1:a", "1:b"]);
+        assert_eq!(roles_of(Some(&json!("1:a, 1:b"))), ["1:a", "1:b"]);
+        assert!(roles_of(Some(&json!({"1": "a"}))).is_empty());
+        assert!(roles_of(None).is_empty());
+    }
+
+    #[test]
+    fn unverified_issuer_reads_only_the_iss_claim() {
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"iss":"https://i.example","sub":"x"}"#);
+        assert_eq!(
+            unverified_issuer(&format!("h.{payload}.s")).as_deref(),
+            Some("https://i.example")
+        );
+        assert_eq!(unverified_issuer("h.!!!.s"), None);
+        assert_eq!(unverified_issuer("nodots"), None);
+    }
+}

@@ -1,0 +1,246 @@
+//! HTTP: the router, its layers, and the handlers of each resource.
+//!
+//! Every route is added through `Routes`, which records each operation; a test compares that
+//! record with `openapi.yaml`, so the spec and the router cannot drift apart.
+
+pub mod caller;
+pub mod health;
+pub mod json;
+pub mod tokens;
+pub mod well_known;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, State};
+use axum::handler::Handler;
+use axum::http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, ETAG, X_CONTENT_TYPE_OPTIONS,
+};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{self, MethodRouter};
+use sqlx::PgPool;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::config::Settings;
+use crate::error::{Error, error_response};
+use crate::issuers::TrustedIssuers;
+use crate::keys::{KeyRing, KeySetName};
+use well_known::Document;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// A request that takes longer is answered 408 and its work dropped.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub pool: PgPool,
+    pub keys: Arc<KeyRing>,
+    pub issuers: Arc<TrustedIssuers>,
+}
+
+/// The router under construction, with a record of every operation (method and path) it serves.
+pub struct Routes {
+    router: Router<AppState>,
+    operations: Vec<(Method, String)>,
+}
+
+impl Routes {
+    fn add(mut self, method: Method, path: &str, route: MethodRouter<AppState>) -> Self {
+        self.operations.push((method, path.to_owned()));
+        self.router = self.router.route(path, route);
+        self
+    }
+
+    fn get<H: Handler<T, AppState>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.add(Method::GET, path, routing::get(handler))
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.add(Method::POST, path, routing::post(handler))
+    }
+
+    fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.add(Method::DELETE, path, routing::delete(handler))
+    }
+
+    /// Every operation served, as (method, path template).
+    pub fn operations(&self) -> &[(Method, String)] {
+        &self.operations
+    }
+}
+
+/// All routes of the service.
+pub fn routes() -> Routes {
+    let mut routes = Routes {
+        router: Router::new(),
+        operations: Vec::new(),
+    }
+    .post("/v1/access-tokens", tokens::create)
+    .get("/v1/access-tokens", tokens::list)
+    .delete("/v1/access-tokens/{id}", tokens::revoke)
+    .get("/openapi.yaml", openapi)
+    .get("/health/live", health::live)
+    .get("/health/ready", health::ready);
+    for set in KeySetName::ALL {
+        let base = format!("/v1/access-tokens{}/.well-known", set.path_prefix());
+        routes = routes
+            .get(
+                &format!("{base}/jwks.json"),
+                move |state: State<AppState>, headers: HeaderMap| {
+                    well_known::serve(state, headers, set, Document::Jwks)
+                },
+            )
+            .get(
+                &format!("{base}/openid-configuration"),
+                move |state: State<AppState>, headers: HeaderMap| {
+                    well_known::serve(state, headers, set, Document::Discovery)
+                },
+            );
+    }
+    routes
+}
+
+/// The service's router with its layers, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(
+            state.settings.cors_allowed_origins.clone(),
+        ))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([AUTHORIZATION, CONTENT_TYPE])
+        .expose_headers([ETAG])
+        .max_age(Duration::from_secs(600));
+    let layers = ServiceBuilder::new()
+        // Marks credentials so that no debug output of the headers can show them.
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            AUTHORIZATION,
+            COOKIE,
+        ]))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(|response: &Response, latency: Duration, span: &Span| {
+                    span.record("status", response.status().as_u16());
+                    span.record("latency_ms", latency.as_secs_f64() * 1000.0);
+                    tracing::info!("request finished");
+                })
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetResponseHeaderLayer::overriding(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(axum::middleware::map_response(json_error_bodies))
+        .layer(cors)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
+    routes()
+        .router
+        .fallback(not_found)
+        .layer(layers)
+        .with_state(state)
+}
+
+/// One span per request: method, route template (never the raw URI), request id; status and
+/// latency are recorded when the response is ready. No header is recorded.
+fn request_span(request: &Request<Body>) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    )
+}
+
+#[derive(Clone)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let mut bytes = [0u8; 12];
+        aws_lc_rs::rand::fill(&mut bytes).ok()?;
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+async fn not_found() -> Error {
+    Error::NotFound("no such route".to_owned())
+}
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/yaml"))],
+        include_str!("../../openapi.yaml"),
+    )
+}
+
+/// Error responses written by the HTTP stack itself (405, 408, 413, ...) get the contract's JSON
+/// body too; their headers (such as `Allow`) are kept.
+async fn json_error_bodies<B>(response: Response<B>) -> Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response.map(Body::new);
+    }
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this route".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            format!("request body is larger than {MAX_BODY_BYTES} bytes")
+        }
+        StatusCode::REQUEST_TIMEOUT => "request took too long".to_owned(),
+        other => other
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase(),
+    };
+    let (mut parts, _) = response.into_parts();
+    let replacement = error_response(status, &message);
+    parts.headers.remove(CONTENT_LENGTH);
+    for (name, value) in replacement.headers() {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, replacement.into_body())
+}

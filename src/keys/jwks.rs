@@ -1,0 +1,172 @@
+//! Public keys as JWKs (RFC 7517), their RFC 7638 thumbprints, and the JWKS and discovery
+//! documents rendered once per key change into bytes with an `ETag`, so serving them does no
+//! JSON work.
+
+use aws_lc_rs::digest::{SHA256, digest};
+use axum::body::Bytes;
+use axum::http::HeaderValue;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+
+/// The public half of an RSA key, base64url-encoded as in a JWK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicJwk {
+    pub n: String,
+    pub e: String,
+}
+
+impl PublicJwk {
+    pub fn from_key_pair(pair: &aws_lc_rs::rsa::KeyPair) -> Self {
+        use aws_lc_rs::signature::KeyPair as _;
+        let public = pair.public_key();
+        Self {
+            n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+            e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+        }
+    }
+
+    /// The RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order,
+    /// base64url without padding. Any verifier can derive it from the published key.
+    pub fn thumbprint(&self) -> String {
+        let canonical = format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, self.e, self.n);
+        URL_SAFE_NO_PAD.encode(digest(&SHA256, canonical.as_bytes()))
+    }
+}
+
+/// A document rendered once, served many times.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub body: Bytes,
+    pub etag: HeaderValue,
+}
+
+impl Rendered {
+    pub fn json<T: Serialize>(value: &T) -> Self {
+        let body = serde_json::to_vec(value).expect("key documents serialize");
+        let hash = digest(&SHA256, &body);
+        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&hash.as_ref()[..16]));
+        Self {
+            body: Bytes::from(body),
+            etag: HeaderValue::from_str(&etag).expect("base64url is a valid header value"),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JwkOut<'a> {
+    kty: &'static str,
+    #[serde(rename = "use")]
+    use_: &'static str,
+    alg: &'static str,
+    kid: &'a str,
+    n: &'a str,
+    e: &'a str,
+}
+
+#[derive(Serialize)]
+struct JwksOut<'a> {
+    keys: Vec<JwkOut<'a>>,
+}
+
+/// The JWKS of a key set: public members only, never a private one.
+pub fn render_jwks(keys: &[(String, PublicJwk)]) -> Rendered {
+    Rendered::json(&JwksOut {
+        keys: keys
+            .iter()
+            .map(|(kid, jwk)| JwkOut {
+                kty: "RSA",
+                use_: "sig",
+                alg: "RS256",
+                kid,
+                n: &jwk.n,
+                e: &jwk.e,
+            })
+            .collect(),
+    })
+}
+
+#[derive(Serialize)]
+struct Discovery<'a> {
+    issuer: &'a str,
+    jwks_uri: String,
+    response_types_supported: [&'static str; 1],
+    subject_types_supported: [&'static str; 1],
+    id_token_signing_alg_values_supported: [&'static str; 1],
+    token_endpoint_auth_signing_alg_values_supported: [&'static str; 1],
+    claims_supported: &'static [&'static str],
+}
+
+/// The discovery document of a key set; `issuer` equals the tokens' `iss` byte for byte.
+pub fn render_discovery(issuer: &str) -> Rendered {
+    Rendered::json(&Discovery {
+        issuer,
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        response_types_supported: ["token"],
+        subject_types_supported: ["public"],
+        id_token_signing_alg_values_supported: ["RS256"],
+        token_endpoint_auth_signing_alg_values_supported: ["RS256"],
+        claims_supported: &[
+            "iss",
+            "sub",
+            "jti",
+            "iat",
+            "exp",
+            "token_id",
+            "token_use",
+            "token_name",
+            "token_type",
+            "org_id",
+            "custom:ivy_org_id",
+            "user_id",
+            "custom:ivy_user_id",
+            "cognito:username",
+            "email",
+            "assignments",
+            "assume_roles",
+            "read_only",
+            "anonymize",
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprint_matches_rfc_7638_section_3_1() {
+        // The example key of RFC 7638, section 3.1, and its published thumbprint.
+        let jwk = PublicJwk {
+            n: "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw".into(),
+            e: "AQAB".into(),
+        };
+        assert_eq!(
+            jwk.thumbprint(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn jwks_holds_public_members_only_and_etag_follows_content() {
+        let key = (
+            "k1".to_owned(),
+            PublicJwk {
+                n: "bg".into(),
+                e: "AQAB".into(),
+            },
+        );
+        let a = render_jwks(std::slice::from_ref(&key));
+        let doc: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+        let members: Vec<_> = doc["keys"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(members, ["alg", "e", "kid", "kty", "n", "use"]);
+        let b = render_jwks(&[key.clone(), ("k2".into(), key.1.clone())]);
+        assert_ne!(a.etag, b.etag);
+        assert_eq!(a.etag, render_jwks(&[key]).etag);
+    }
+}

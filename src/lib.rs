@@ -1,0 +1,118 @@
+//! `access-tokens`: creates, scopes to roles, lists and revokes long-lived RS256 JWTs whose claims
+//! are compatible with AWS Cognito tokens, stores their records in PostgreSQL, and publishes its
+//! signing keys at JWKS endpoints so that verifiers can check the tokens offline.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod issuers;
+pub mod keys;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use config::Settings;
+use http::AppState;
+use issuers::TrustedIssuers;
+use keys::KeyRing;
+
+/// Why the service could not start; each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot reach the database at DATABASE_URL: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    #[error("cannot listen on {0}: {1} (set LISTEN_ADDR to a free address)")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// A service bound to its address, with migrations applied and keys loaded.
+pub struct App {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+}
+
+impl App {
+    /// Migrates the database, loads (or creates) the signing keys and binds `listen_addr`
+    /// (port 0 picks a free port; see `address`).
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let pool = store::pool(settings.database.clone());
+        store::ping(&pool).await.map_err(StartError::Database)?;
+        store::migrate(&pool).await?;
+        let keys =
+            KeyRing::load_or_create(&pool, &settings.key_encryption_key, &settings.public_url)
+                .await?;
+        let listener = TcpListener::bind(settings.listen_addr)
+            .await
+            .map_err(|e| StartError::Bind(settings.listen_addr, e))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(settings.listen_addr, e))?;
+        let state = AppState {
+            issuers: Arc::new(TrustedIssuers::new(&settings.trusted_issuers)),
+            settings: Arc::new(settings),
+            pool,
+            keys: Arc::new(keys),
+        };
+        Ok(Self {
+            listener,
+            address,
+            state,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight
+    /// and returns.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let pool = self.state.pool.clone();
+        let router = http::router(self.state);
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,29 @@
+//! Logging, set up once: JSON lines in production, pretty output on a terminal. The filter comes
+//! from `RUST_LOG` (default `info`), the format from `LOG_FORMAT` (`json` or `pretty`).
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match std::env::var("LOG_FORMAT").ok().as_deref() {
+        Some("json") => true,
+        Some("pretty") => false,
+        _ => !std::io::stdout().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::NONE);
+    // A second initialisation (tests) keeps the first subscriber.
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,365 @@
+//! The create request: the JSON body as clients send it, parsed into a `NewToken` whose every
+//! field is valid for its token type. The schemas are closed: a field the type does not take is a
+//! 400, and so is an unknown field (serde's `deny_unknown_fields`).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::roles::{self, RoleId};
+use super::{ExpiresIn, TokenType, TypeFields};
+use crate::error::Error;
+
+const MAX_NAME_CHARS: usize = 255;
+const MAX_FIELD_CHARS: usize = 255;
+const MAX_ALLOWED_OPERATIONS: usize = 100;
+const ORIGINS: [&str; 2] = ["END_CUSTOMER_PORTAL", "INSTALLER_PORTAL"];
+
+/// The body of `POST /v1/access-tokens`, as sent. `null` counts as absent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenBody {
+    pub name: Option<String>,
+    pub token_type: Option<String>,
+    pub assignments: Option<Vec<String>>,
+    /// Older published examples name `assignments` this way.
+    pub assume_roles: Option<Vec<String>>,
+    pub expires_in: Option<Value>,
+    pub read_only: Option<bool>,
+    pub anonymize: Option<bool>,
+    pub journey_id: Option<String>,
+    pub portal_id: Option<String>,
+    pub portal_user_id: Option<String>,
+    pub contact_id: Option<String>,
+    pub surface_id: Option<String>,
+    pub allowed_operations: Option<Vec<String>>,
+    pub origin: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A create request that is valid for its type; roles are not yet checked against the caller.
+#[derive(Debug)]
+pub struct NewToken {
+    pub token_type: TokenType,
+    pub name: String,
+    pub requested_roles: Option<Vec<RoleId>>,
+    pub read_only: Option<bool>,
+    pub anonymize: Option<bool>,
+    /// Seconds the token lives, already checked against the type's rules; `None` never expires.
+    pub lifetime: Option<u64>,
+    pub fields: TypeFields,
+}
+
+/// Which optional and required fields each type takes (besides `name` and `token_type`).
+fn fields_of(t: TokenType) -> (&'static [&'static str], &'static [&'static str]) {
+    const ROLE_FIELDS: [&str; 5] = [
+        "assignments",
+        "assume_roles",
+        "expires_in",
+        "read_only",
+        "anonymize",
+    ];
+    match t {
+        TokenType::Api | TokenType::App => (&[], &ROLE_FIELDS),
+        TokenType::Assume => (
+            &[],
+            &["assignments", "assume_roles", "read_only", "anonymize"],
+        ),
+        TokenType::Journey => (&["journey_id"], &["expires_in"]),
+        TokenType::Portal => (&["portal_id"], &["expires_in"]),
+        TokenType::PortalPreview => (&["portal_id", "portal_user_id"], &[]),
+        TokenType::ContactIdentification => (
+            &[
+                "portal_id",
+                "contact_id",
+                "surface_id",
+                "allowed_operations",
+                "expires_in",
+            ],
+            &["origin", "email"],
+        ),
+    }
+}
+
+impl CreateTokenBody {
+    fn present_fields(&self) -> Vec<&'static str> {
+        let pairs = [
+            ("assignments", self.assignments.is_some()),
+            ("assume_roles", self.assume_roles.is_some()),
+            (
+                "expires_in",
+                self.expires_in.as_ref().is_some_and(|v| !v.is_null()),
+            ),
+            ("read_only", self.read_only.is_some()),
+            ("anonymize", self.anonymize.is_some()),
+            ("journey_id", self.journey_id.is_some()),
+            ("portal_id", self.portal_id.is_some()),
+            ("portal_user_id", self.portal_user_id.is_some()),
+            ("contact_id", self.contact_id.is_some()),
+            ("surface_id", self.surface_id.is_some()),
+            ("allowed_operations", self.allowed_operations.is_some()),
+            ("origin", self.origin.is_some()),
+            ("email", self.email.is_some()),
+        ];
+        pairs
+            .into_iter()
+            .filter_map(|(name, present)| present.then_some(name))
+            .collect()
+    }
+}
+
+impl NewToken {
+    pub fn parse(body: CreateTokenBody) -> Result<Self, Error> {
+        let token_type = match body.token_type.as_deref() {
+            None => TokenType::Api,
+            Some(t) => t.parse().map_err(Error::BadRequest)?,
+        };
+        let (required, optional) = fields_of(token_type);
+        let present = body.present_fields();
+        if let Some(extra) = present
+            .iter()
+            .find(|f| !required.contains(f) && !optional.contains(f))
+        {
+            return Err(Error::bad_request(format!(
+                "{extra} is not a field of {token_type} tokens"
+            )));
+        }
+        if let Some(missing) = required.iter().find(|f| !present.contains(f)) {
+            return Err(Error::bad_request(format!(
+                "{missing} is required for {token_type} tokens"
+            )));
+        }
+
+        let name = parse_name(body.name.as_deref())?;
+        let requested_roles = match (body.assignments, body.assume_roles) {
+            (Some(_), Some(_)) => {
+                return Err(Error::bad_request(
+                    "send assignments or assume_roles (another name for it), not both",
+                ));
+            }
+            (Some(ids), None) | (None, Some(ids)) => Some(roles::parse_requested(&ids)?),
+            (None, None) => None,
+        };
+        let expires_in = match body.expires_in.as_ref().filter(|v| !v.is_null()) {
+            None => None,
+            // Contact identification takes an integer of seconds only.
+            Some(v) if token_type == TokenType::ContactIdentification && !v.is_u64() => {
+                return Err(Error::bad_request(
+                    "expires_in of contact_identification tokens is an integer number of seconds (60-900)",
+                ));
+            }
+            Some(v) => Some(ExpiresIn::parse(v).map_err(Error::BadRequest)?),
+        };
+        let lifetime = token_type
+            .resolve_lifetime(expires_in)
+            .map_err(Error::BadRequest)?;
+
+        let fields = TypeFields {
+            journey_id: text_field("journey_id", body.journey_id, MAX_FIELD_CHARS)?,
+            portal_id: text_field("portal_id", body.portal_id, MAX_FIELD_CHARS)?,
+            portal_user_id: text_field("portal_user_id", body.portal_user_id, MAX_FIELD_CHARS)?,
+            contact_id: text_field("contact_id", body.contact_id, MAX_FIELD_CHARS)?,
+            surface_id: text_field("surface_id", body.surface_id, 64)?,
+            origin: match body.origin {
+                Some(o) if !ORIGINS.contains(&o.as_str()) => {
+                    return Err(Error::bad_request(format!(
+                        "origin {o:?} must be END_CUSTOMER_PORTAL or INSTALLER_PORTAL"
+                    )));
+                }
+                other => other,
+            },
+            allowed_operations: match body.allowed_operations {
+                Some(ops) => Some(parse_operations(ops)?),
+                None => None,
+            },
+            email: match body.email {
+                Some(e) => Some(parse_email(e)?),
+                None => None,
+            },
+        };
+
+        Ok(Self {
+            token_type,
+            name,
+            requested_roles,
+            read_only: body.read_only,
+            anonymize: body.anonymize,
+            lifetime,
+            fields,
+        })
+    }
+}
+
+fn parse_name(name: Option<&str>) -> Result<String, Error> {
+    let name = name
+        .ok_or_else(|| Error::bad_request("name is required"))?
+        .trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(Error::bad_request(format!(
+            "name must be 1 to {MAX_NAME_CHARS} characters after trimming"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::bad_request(
+            "name must not contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn text_field(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, Error> {
+    let Some(value) = value else { return Ok(None) };
+    let chars = value.chars().count();
+    if chars == 0 || chars > max || value.chars().any(char::is_control) || value.trim() != value {
+        return Err(Error::bad_request(format!(
+            "{field} must be 1 to {max} characters, without control characters or surrounding spaces"
+        )));
+    }
+    Ok(Some(value))
+}
+
+fn parse_operations(ops: Vec<String>) -> Result<Vec<String>, Error> {
+    if ops.len() > MAX_ALLOWED_OPERATIONS {
+        return Err(Error::bad_request(format!(
+            "allowed_operations holds at most {MAX_ALLOWED_OPERATIONS} entries"
+        )));
+    }
+    ops.into_iter()
+        .map(|op| text_field("each of allowed_operations", Some(op), MAX_FIELD_CHARS))
+        .map(|r| r.map(Option::unwrap_or_default))
+        .collect()
+}
+
+fn parse_email(email: String) -> Result<String, Error> {
+    let valid = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !valid {
+        return Err(Error::bad_request("email is not an email address"));
+    }
+    Ok(email)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(body: Value) -> Result<NewToken, Error> {
+        let body: CreateTokenBody =
+            serde_json::from_value(body).map_err(|e| Error::bad_request(e.to_string()))?;
+        NewToken::parse(body)
+    }
+
+    fn cid() -> Value {
+        json!({
+            "name": "c", "token_type": "contact_identification", "portal_id": "p", "contact_id": "c",
+            "surface_id": "s", "allowed_operations": ["read"], "expires_in": 300
+        })
+    }
+
+    #[test]
+    fn valid_bodies_of_each_type_parse() {
+        let api = parse(json!({"name": "  CI  "})).unwrap();
+        assert_eq!(
+            (api.token_type, api.name.as_str(), api.lifetime),
+            (TokenType::Api, "CI", None)
+        );
+        let app = parse(json!({"name": "a", "token_type": "app", "expires_in": "7d"})).unwrap();
+        assert_eq!(app.lifetime, Some(7 * 86_400));
+        let asm = parse(json!({"name": "a", "token_type": "assume", "assume_roles": ["1:owner"]}))
+            .unwrap();
+        assert_eq!(asm.lifetime, Some(3600));
+        assert_eq!(asm.requested_roles.unwrap()[0].as_str(), "1:owner");
+        assert!(parse(json!({"name": "j", "token_type": "journey", "journey_id": "j1"})).is_ok());
+        assert!(
+            parse(
+                json!({"name": "p", "token_type": "portal", "portal_id": "p1", "expires_in": null})
+            )
+            .is_ok()
+        );
+        assert!(parse(json!({"name": "p", "token_type": "portal_preview", "portal_id": "p", "portal_user_id": "u"})).is_ok());
+        let c = parse(cid()).unwrap();
+        assert_eq!(c.lifetime, Some(300));
+    }
+
+    #[test]
+    fn invalid_bodies_fail_with_a_reason() {
+        let mut cid_string_expiry = cid();
+        cid_string_expiry["expires_in"] = json!("5m");
+        let mut cid_bad_origin = cid();
+        cid_bad_origin["origin"] = json!("ELSEWHERE");
+        let mut cid_long_surface = cid();
+        cid_long_surface["surface_id"] = json!("s".repeat(65));
+        let mut cid_bad_email = cid();
+        cid_bad_email["email"] = json!("nobody");
+        let cases = [
+            (json!({}), "name missing"),
+            (json!({"name": "   "}), "blank name"),
+            (json!({"name": "x".repeat(256)}), "name too long"),
+            (json!({"name": "a\u{0007}b"}), "control character in name"),
+            (json!({"name": 5}), "name not a string"),
+            (json!({"name": "a", "token_type": "root"}), "unknown type"),
+            (json!({"name": "a", "colour": "red"}), "unknown field"),
+            (
+                json!({"name": "a", "journey_id": "j"}),
+                "field of another type",
+            ),
+            (
+                json!({"name": "a", "token_type": "assume", "expires_in": 60}),
+                "assume takes no expires_in",
+            ),
+            (
+                json!({"name": "a", "token_type": "journey"}),
+                "journey_id missing",
+            ),
+            (
+                json!({"name": "a", "token_type": "journey", "journey_id": "j", "assignments": []}),
+                "journey takes no roles",
+            ),
+            (
+                json!({"name": "a", "token_type": "portal_preview", "portal_id": "p"}),
+                "portal_user_id missing",
+            ),
+            (
+                json!({"name": "a", "assignments": [], "assume_roles": []}),
+                "both role names",
+            ),
+            (
+                json!({"name": "a", "assignments": ["owner"]}),
+                "malformed role",
+            ),
+            (
+                json!({"name": "a", "assignments": "1:owner"}),
+                "roles not an array",
+            ),
+            (json!({"name": "a", "expires_in": 29}), "too short"),
+            (
+                json!({"name": "a", "expires_in": "366d"}),
+                "over the api cap",
+            ),
+            (
+                json!({"name": "a", "token_type": "app", "expires_in": "8d"}),
+                "over the app cap",
+            ),
+            (json!({"name": "a", "expires_in": "soon"}), "not a duration"),
+            (
+                json!({"name": "a", "read_only": "yes"}),
+                "flag not a boolean",
+            ),
+            (cid_string_expiry, "cid expiry as a string"),
+            (cid_bad_origin, "unknown origin"),
+            (cid_long_surface, "surface_id over 64"),
+            (cid_bad_email, "bad email"),
+        ];
+        for (body, why) in cases {
+            let result = parse(body.clone());
+            assert!(
+                matches!(result, Err(Error::BadRequest(_))),
+                "{why}: {body} gave {result:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Role ids and the rule that a token never holds more than its creator.
+
+use crate::error::Error;
+
+/// The most role ids one token may carry; a JWT has to stay small enough for HTTP headers.
+pub const MAX_ASSIGNMENTS: usize = 100;
+
+/// A role id of the form `<organization_id>:<slug>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleId(String);
+
+impl RoleId {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("role id {text:?} must have the form <organization_id>:<slug>");
+        let (org, slug) = text.split_once(':').ok_or_else(bad)?;
+        let printable =
+            |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+        if text.len() > 255 || !printable(org) || !printable(slug) {
+            return Err(bad());
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn org_id(&self) -> &str {
+        self.0.split_once(':').map_or("", |(org, _)| org)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Parses the requested role ids of a create request (400 on malformed input).
+pub fn parse_requested(ids: &[String]) -> Result<Vec<RoleId>, Error> {
+    if ids.len() > MAX_ASSIGNMENTS {
+        return Err(Error::bad_request(format!(
+            "assignments holds {} role ids; at most {MAX_ASSIGNMENTS} are allowed",
+            ids.len()
+        )));
+    }
+    ids.iter()
+        .map(|id| RoleId::parse(id).map_err(Error::BadRequest))
+        .collect()
+}
+
+/// Decides the roles of a new token.
+///
+/// Omitted, the token inherits every role the caller holds in the caller's organization. Requested,
+/// every role must be one the caller holds, in the caller's organization: anything else is a 403,
+/// so a token can never hold more than its creator.
+pub fn grant(
+    caller_org: &str,
+    caller_roles: &[String],
+    requested: Option<Vec<RoleId>>,
+) -> Result<Vec<String>, Error> {
+    let mut granted: Vec<String> = Vec::new();
+    match requested {
+        None => {
+            for role in caller_roles {
+                let in_org = RoleId::parse(role).is_ok_and(|r| r.org_id() == caller_org);
+                if in_org && !granted.contains(role) {
+                    granted.push(role.clone());
+                }
+            }
+        }
+        Some(requested) => {
+            for role in requested {
+                if role.org_id() != caller_org {
+                    return Err(Error::forbidden(format!(
+                        "role {} belongs to another organization",
+                        role.as_str()
+                    )));
+                }
+                if !caller_roles.iter().any(|held| held == role.as_str()) {
+                    return Err(Error::forbidden(format!(
+                        "you do not hold role {}, so a token cannot be given it",
+                        role.as_str()
+                    )));
+                }
+                if !granted.iter().any(|g| g == role.as_str()) {
+                    granted.push(role.0);
+                }
+            }
+        }
+    }
+    Ok(granted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn request(ids: &[&str]) -> Option<Vec<RoleId>> {
+        Some(parse_requested(&roles(ids)).unwrap())
+    }
+
+    #[test]
+    fn omitted_roles_inherit_the_callers_roles_in_its_organization() {
+        let held = roles(&["1:owner", "1:viewer", "2:owner", "bogus", "1:owner"]);
+        assert_eq!(
+            grant("1", &held, None).unwrap(),
+            roles(&["1:owner", "1:viewer"])
+        );
+    }
+
+    #[test]
+    fn a_subset_of_held_roles_is_granted_without_duplicates() {
+        let held = roles(&["1:owner", "1:viewer"]);
+        assert_eq!(
+            grant("1", &held, request(&["1:viewer", "1:viewer"])).unwrap(),
+            roles(&["1:viewer"])
+        );
+        assert_eq!(
+            grant("1", &held, request(&[])).unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn roles_never_escalate() {
+        let held = roles(&["1:viewer", "2:owner"]);
+        for (requested, why) in [
+            (&["1:owner"][..], "a role the caller does not hold"),
+            (&["2:owner"][..], "a held role of another organization"),
+            (
+                &["1:viewer", "1:owner"][..],
+                "one escalating role among held ones",
+            ),
+        ] {
+            let err = grant("1", &held, request(requested)).unwrap_err();
+            assert!(matches!(err, Error::Forbidden(_)), "{why}");
+        }
+    }
+
+    #[test]
+    fn malformed_role_ids_are_rejected() {
+        for bad in ["", "owner", ":owner", "1:", "1 :owner", "1:own er", "1:\nx"] {
+            assert!(RoleId::parse(bad).is_err(), "{bad:?}");
+        }
+        let too_many: Vec<String> = (0..=MAX_ASSIGNMENTS).map(|i| format!("1:r{i}")).collect();
+        assert!(matches!(
+            parse_requested(&too_many),
+            Err(Error::BadRequest(_))
+        ));
+    }
+}
