@@ -42,8 +42,8 @@ pub struct SettingsArgs {
 pub struct Settings {
     pub database: PgConnectOptions,
     pub listen_addr: SocketAddr,
-    /// Without a trailing slash.
-    pub public_url: String,
+    /// Without a trailing slash; `None` derives it from the bound address (`http://{address}`).
+    pub public_url: Option<String>,
     pub trusted_issuers: Vec<String>,
     pub roles_claim: String,
     pub key_encryption_key: KeyEncryptionKey,
@@ -91,8 +91,8 @@ impl SettingsArgs {
             }
         };
         let public_url = match &self.public_url {
-            Some(url) => parse_base_url("PUBLIC_URL", url)?,
-            None => format!("http://{listen_addr}"),
+            Some(url) => Some(parse_base_url("PUBLIC_URL", url)?),
+            None => None,
         };
         let trusted_issuers = self
             .trusted_issuers
@@ -186,7 +186,8 @@ mod tests {
     #[test]
     fn defaults_derive_the_public_url_from_the_listen_address() {
         let s = args(&[]).validate().unwrap();
-        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.public_url, None);
+        assert_eq!(s.listen_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.roles_claim, "assignments");
         let s = args(&[
             "--public-url",
@@ -196,7 +197,7 @@ mod tests {
         ])
         .validate()
         .unwrap();
-        assert_eq!(s.public_url, "https://tokens.example.com");
+        assert_eq!(s.public_url.as_deref(), Some("https://tokens.example.com"));
         assert_eq!(
             s.trusted_issuers,
             ["https://a.example/pool", "https://b.example"]

@@ -45,18 +45,21 @@ impl App {
     /// Migrates the database, loads (or creates) the signing keys and binds `listen_addr`
     /// (port 0 picks a free port; see `address`).
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let pool = store::pool(settings.database.clone());
-        store::ping(&pool).await.map_err(StartError::Database)?;
-        store::migrate(&pool).await?;
-        let keys =
-            KeyRing::load_or_create(&pool, &settings.key_encryption_key, &settings.public_url)
-                .await?;
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .map_err(|e| StartError::Bind(settings.listen_addr, e))?;
         let address = listener
             .local_addr()
             .map_err(|e| StartError::Bind(settings.listen_addr, e))?;
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        let pool = store::pool(settings.database.clone());
+        store::ping(&pool).await.map_err(StartError::Database)?;
+        store::migrate(&pool).await?;
+        let keys =
+            KeyRing::load_or_create(&pool, &settings.key_encryption_key, &public_url).await?;
         let state = AppState {
             issuers: Arc::new(TrustedIssuers::new(&settings.trusted_issuers)),
             settings: Arc::new(settings),
@@ -72,6 +75,11 @@ impl App {
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The URL issuers and `jwks_uri`s derive from.
+    pub fn public_url(&self) -> &str {
+        self.state.keys.public_url()
     }
 
     /// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight

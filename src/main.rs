@@ -49,9 +49,8 @@ async fn main() -> ExitCode {
 
 async fn serve(args: SettingsArgs) -> Result<(), String> {
     let settings = args.validate().map_err(|e| e.to_string())?;
-    let public_url = settings.public_url.clone();
     let app = App::build(settings).await.map_err(|e| e.to_string())?;
-    tracing::info!(address = %app.address(), %public_url, "serving");
+    tracing::info!(address = %app.address(), public_url = app.public_url(), "serving");
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 

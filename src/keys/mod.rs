@@ -93,6 +93,7 @@ impl KeySet {
 
 /// All four key sets, held in memory.
 pub struct KeyRing {
+    public_url: String,
     sets: [KeySet; 4],
 }
 
@@ -124,7 +125,14 @@ impl KeyRing {
         let sets: [KeySet; 4] = sets
             .try_into()
             .map_err(|_| KeyError::Corrupt("key ring".into()))?;
-        Ok(Self { sets })
+        Ok(Self {
+            public_url: public_url.to_owned(),
+            sets,
+        })
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
     }
 
     pub fn set(&self, name: KeySetName) -> &KeySet {

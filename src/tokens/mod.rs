@@ -148,9 +148,9 @@ fn check_range(t: TokenType, seconds: u64, min: u64, max: u64) -> Result<u64, St
 }
 
 fn human(seconds: u64) -> String {
-    if seconds % DAY == 0 {
+    if seconds.is_multiple_of(DAY) {
         format!("{} days", seconds / DAY)
-    } else if seconds % 60 == 0 {
+    } else if seconds.is_multiple_of(60) {
         format!("{} minutes", seconds / 60)
     } else {
         format!("{seconds} seconds")

@@ -1,0 +1,385 @@
+//! `TestApp`: the real service bound on port 0 against a fresh PostgreSQL database, plus a
+//! trusted issuer of its own (a small HTTP server publishing a JWKS) to mint callers with.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use access_tokens::App;
+use access_tokens::config::Settings;
+use access_tokens::keys::jwks::PublicJwk;
+use access_tokens::keys::{KeyEncryptionKey, SigningKey};
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use axum::routing::get;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The PostgreSQL server tests create their databases on.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn admin_options() -> PgConnectOptions {
+    PgConnectOptions::from_str(&admin_url()).expect("TEST_DATABASE_URL is a PostgreSQL URL")
+}
+
+/// A new, empty database; its name starts with `at_test_` so that the test script can sweep them.
+pub async fn fresh_database() -> PgConnectOptions {
+    let admin = admin_options();
+    let mut conn = PgConnection::connect_with(&admin)
+        .await
+        .expect("PostgreSQL answers at TEST_DATABASE_URL (run the tests with scripts/test)");
+    let mut suffix = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut suffix).unwrap();
+    let name = format!(
+        "at_test_{}",
+        suffix
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create the test database");
+    admin.database(&name)
+}
+
+/// The public JWK of issuer key `index` (key 0 is trusted; key 1 is published by nobody).
+fn issuer_jwk(index: usize) -> Value {
+    static JWKS: OnceLock<Vec<Value>> = OnceLock::new();
+    JWKS.get_or_init(|| {
+        (0..2)
+            .map(|i| {
+                let der = issuer_pkcs8(i);
+                let pair = KeyPair::from_pkcs8(&der).unwrap();
+                let jwk = PublicJwk::from_key_pair(&pair);
+                json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": jwk.thumbprint(), "n": jwk.n, "e": jwk.e})
+            })
+            .collect()
+    })[index]
+        .clone()
+}
+
+/// Two RSA keys per test process, as PKCS#8.
+fn issuer_pkcs8(index: usize) -> Vec<u8> {
+    static DER: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    DER.get_or_init(|| {
+        (0..2)
+            .map(|_| {
+                let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
+                aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
+                    .unwrap()
+                    .as_ref()
+                    .to_vec()
+            })
+            .collect()
+    })[index]
+        .clone()
+}
+
+/// A signer for issuer key `index`, with the kid the issuer publishes.
+pub fn issuer_signer(index: usize) -> SigningKey {
+    let pair = KeyPair::from_pkcs8(&issuer_pkcs8(index)).unwrap();
+    let kid = PublicJwk::from_key_pair(&pair).thumbprint();
+    SigningKey::new(kid, pair)
+}
+
+/// A trusted issuer: serves `/.well-known/jwks.json` with key 0 and counts fetches.
+pub struct TestIssuer {
+    pub url: String,
+    pub fetches: Arc<AtomicUsize>,
+    signer: SigningKey,
+}
+
+impl TestIssuer {
+    /// An issuer URL that nothing serves, for apps that need no caller.
+    pub fn url_only() -> String {
+        "http://127.0.0.1:9".to_owned()
+    }
+
+    async fn spawn() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let counter = fetches.clone();
+        let jwks = json!({ "keys": [issuer_jwk(0)] });
+        let router = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self {
+            url,
+            fetches,
+            signer: issuer_signer(0),
+        }
+    }
+
+    /// A signed token of this issuer with the given claims (`iss`, `iat`, `exp` added when absent).
+    pub fn token(&self, mut claims: Value) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let obj = claims.as_object_mut().unwrap();
+        obj.entry("iss").or_insert(json!(self.url));
+        obj.entry("iat").or_insert(json!(now));
+        obj.entry("exp").or_insert(json!(now + 3600));
+        obj.entry("token_use").or_insert(json!("id"));
+        self.signer.sign(&claims).unwrap()
+    }
+
+    /// A Cognito-style ID token of a user of `org` holding `roles`.
+    pub fn user(&self, org: &str, user: &str, roles: &[&str]) -> String {
+        self.token(json!({
+            "sub": format!("sub-{user}"),
+            "custom:ivy_org_id": org,
+            "custom:ivy_user_id": user,
+            "cognito:username": format!("{user}@example.com"),
+            "email": format!("{user}@example.com"),
+            "assignments": roles,
+        }))
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub public_url: String,
+    pub client: reqwest::Client,
+    pub issuer: TestIssuer,
+    pub database: PgConnectOptions,
+    pub kek: KeyEncryptionKey,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn settings(
+    database: PgConnectOptions,
+    kek: KeyEncryptionKey,
+    issuers: Vec<String>,
+) -> Settings {
+    Settings {
+        database,
+        listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        public_url: None,
+        trusted_issuers: issuers,
+        roles_claim: "assignments".to_owned(),
+        key_encryption_key: kek,
+        cors_allowed_origins: vec!["https://portal.example.com".parse().unwrap()],
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with settings changed by `customize` (a fresh database and KEK are already set).
+    pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            access_tokens::telemetry::init();
+        }
+        let issuer = TestIssuer::spawn().await;
+        let database = fresh_database().await;
+        let kek = KeyEncryptionKey::generate();
+        let mut settings = settings(database.clone(), kek.clone(), vec![issuer.url.clone()]);
+        customize(&mut settings);
+        Self::start(settings, issuer).await
+    }
+
+    /// Starts another instance on the same database, key-encryption key and public URL, as a
+    /// second replica behind the same load balancer would be.
+    pub async fn replica(&self) -> Self {
+        let issuer = TestIssuer::spawn().await;
+        let mut settings = settings(
+            self.database.clone(),
+            self.kek.clone(),
+            vec![issuer.url.clone()],
+        );
+        settings.public_url = Some(self.public_url.clone());
+        Self::start(settings, issuer).await
+    }
+
+    async fn start(settings: Settings, issuer: TestIssuer) -> Self {
+        let database = settings.database.clone();
+        let kek = settings.key_encryption_key.clone();
+        let app = App::build(settings).await.expect("the app starts");
+        let base = format!("http://{}", app.address());
+        let public_url = app.public_url().to_owned();
+        let (tx, rx) = oneshot::channel::<()>();
+        let stopped = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            public_url,
+            client: reqwest::Client::new(),
+            issuer,
+            database,
+            kek,
+            shutdown: Some(tx),
+            stopped: Some(stopped),
+        }
+    }
+
+    /// Signals shutdown; the server finishes requests in flight.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// The service's key ring as stored in its database (to sign tokens the service would sign).
+    pub async fn key_ring(&self) -> access_tokens::keys::KeyRing {
+        let pool = access_tokens::store::pool(self.database.clone());
+        access_tokens::keys::KeyRing::load_or_create(&pool, &self.kek, &self.public_url)
+            .await
+            .unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A caller of organization `org` holding `roles` (user `u-<org>`).
+    pub fn caller(&self, org: &str, roles: &[&str]) -> String {
+        self.issuer.user(org, &format!("u-{org}"), roles)
+    }
+
+    /// The default caller: organization 1, owner and viewer.
+    pub fn owner(&self) -> String {
+        self.caller("1", &["1:owner", "1:viewer"])
+    }
+
+    pub async fn create(&self, bearer: &str, body: Value) -> Response {
+        self.client
+            .post(self.url("/v1/access-tokens"))
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a token and returns the 201 body (panics on any other status).
+    pub async fn create_ok(&self, bearer: &str, body: Value) -> Value {
+        let response = self.create(bearer, body).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    pub async fn list(&self, bearer: &str, query: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/v1/access-tokens{query}")))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn list_ok(&self, bearer: &str, query: &str) -> Vec<Value> {
+        let response = self.list(bearer, query).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    pub async fn revoke(&self, bearer: &str, id: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/v1/access-tokens/{id}")))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// The JWKS a verifier fetches for key set `prefix` ("" for api, "/public", ...).
+    pub async fn jwks(&self, prefix: &str) -> Value {
+        self.get(&format!("/v1/access-tokens{prefix}/.well-known/jwks.json"))
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Verifies `jwt` as an independent verifier would: discovery document, then JWKS, then
+    /// `jsonwebtoken` with a key built from the published `n` and `e`. Returns the claims.
+    pub async fn verify(&self, prefix: &str, jwt: &str) -> Result<Value, String> {
+        let discovery: Value = self
+            .get(&format!(
+                "/v1/access-tokens{prefix}/.well-known/openid-configuration"
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let jwks_uri = discovery["jwks_uri"].as_str().unwrap();
+        let path = jwks_uri.strip_prefix(&self.public_url).unwrap();
+        let jwks: Value = self.get(path).await.json().await.unwrap();
+        let header = jsonwebtoken::decode_header(jwt).map_err(|e| e.to_string())?;
+        let kid = header.kid.ok_or("no kid")?;
+        let jwk = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid)
+            .ok_or("kid not in the JWKS")?;
+        let key = DecodingKey::from_rsa_components(
+            jwk["n"].as_str().unwrap(),
+            jwk["e"].as_str().unwrap(),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[discovery["issuer"].as_str().unwrap()]);
+        validation.set_required_spec_claims(&["iss", "sub"]);
+        validation.validate_aud = false;
+        jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Asserts a contract error: status and a JSON body `{status, error}` with a non-empty message.
+pub async fn assert_error(response: Response, status: StatusCode) -> String {
+    assert_eq!(response.status(), status);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    let message = body["error"].as_str().unwrap_or_default().to_owned();
+    assert!(!message.is_empty(), "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
+    message
+}

@@ -1,0 +1,242 @@
+//! Bad requests at the HTTP level, CORS, health checks and a sabotaged database: every error is the
+//! contract's JSON body.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, assert_error};
+
+#[tokio::test]
+async fn malformed_bodies_are_400_415_or_413() {
+    let app = TestApp::spawn().await;
+    let post = |body: Vec<u8>, content_type: Option<&str>| {
+        let mut request = app
+            .client
+            .post(app.url("/v1/access-tokens"))
+            .bearer_auth(app.owner())
+            .body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        request.send()
+    };
+    assert_error(
+        post(b"{\"name\": ".to_vec(), Some("application/json"))
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_error(
+        post(b"[1, 2]".to_vec(), Some("application/json"))
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_error(
+        post(b"\"name\"".to_vec(), Some("application/json"))
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_error(
+        post(
+            b"name=x".to_vec(),
+            Some("application/x-www-form-urlencoded"),
+        )
+        .await
+        .unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+    assert_error(
+        post(b"{\"name\": \"x\"}".to_vec(), Some("text/plain"))
+            .await
+            .unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+    assert_error(
+        post(b"{\"name\": \"x\"}".to_vec(), None).await.unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+    let big = serde_json::to_vec(&json!({"name": "x".repeat(70 * 1024)})).unwrap();
+    assert_error(
+        post(big, Some("application/json")).await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    // A body over the limit sent without a length (chunked) is refused the same way.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(b"{\"name\": \"".to_vec()),
+        Ok(vec![b'x'; 70 * 1024]),
+        Ok(b"\"}".to_vec()),
+    ];
+    let streamed = app
+        .client
+        .post(app.url("/v1/access-tokens"))
+        .bearer_auth(app.owner())
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util_stream(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_error(streamed, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert!(
+        app.list_ok(&app.owner(), "").await.is_empty(),
+        "nothing half-written"
+    );
+}
+
+fn futures_util_stream(
+    chunks: Vec<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static {
+    tokio_stream::iter(chunks)
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405() {
+    let app = TestApp::spawn().await;
+    assert_error(app.get("/v2/access-tokens").await, StatusCode::NOT_FOUND).await;
+    assert_error(app.get("/").await, StatusCode::NOT_FOUND).await;
+    let put = app
+        .client
+        .put(app.url("/v1/access-tokens"))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.headers().contains_key("allow"));
+    assert_error(put, StatusCode::METHOD_NOT_ALLOWED).await;
+    let post = app
+        .client
+        .post(app.url("/v1/access-tokens/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(post, StatusCode::METHOD_NOT_ALLOWED).await;
+}
+
+#[tokio::test]
+async fn every_response_says_nosniff() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/health/live",
+        "/v1/access-tokens",
+        "/nowhere",
+        "/v1/access-tokens/.well-known/jwks.json",
+    ] {
+        assert_eq!(
+            app.get(path).await.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn browsers_on_allowed_origins_pass_the_cors_preflight() {
+    let app = TestApp::spawn().await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/v1/access-tokens"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://portal.example.com").await.unwrap();
+    assert!(allowed.status().is_success());
+    let headers = allowed.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://portal.example.com"
+    );
+    let methods = headers["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        methods.contains("POST") && methods.contains("DELETE"),
+        "{methods}"
+    );
+    let allow_headers = headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allow_headers.contains("authorization") && allow_headers.contains("content-type"));
+
+    let other = preflight("https://evil.example.com").await.unwrap();
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+
+    let simple = app
+        .client
+        .get(app.url("/v1/access-tokens"))
+        .header("origin", "https://portal.example.com")
+        .bearer_auth(app.owner())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        simple.headers()["access-control-allow-origin"],
+        "https://portal.example.com"
+    );
+}
+
+#[tokio::test]
+async fn health_checks_report_liveness_and_database_readiness() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
+
+    // The database goes away: live stays up, ready says 503 with the JSON body.
+    let admin = access_tokens::store::pool(crate::helpers::admin_options());
+    let name = app.database.get_database().unwrap().to_owned();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "alter database {name} with allow_connections false"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
+    assert_error(
+        app.get("/health/ready").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    // JWKS keeps answering from memory.
+    assert_eq!(
+        app.get("/v1/access-tokens/.well-known/jwks.json")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_sabotaged_database_answers_a_generic_500() {
+    let app = TestApp::spawn().await;
+    let pool = access_tokens::store::pool(app.database.clone());
+    sqlx::query("alter table access_tokens rename to access_tokens_gone")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let response = app.create(&app.owner(), json!({"name": "x"})).await;
+    let message = assert_error(response, StatusCode::INTERNAL_SERVER_ERROR).await;
+    assert_eq!(message, "internal server error", "no internals leak");
+    assert_error(
+        app.list(&app.owner(), "").await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await;
+}

@@ -1,0 +1,155 @@
+//! Listing and revoking, and that organizations never see each other.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error};
+
+fn ids(items: &[Value]) -> Vec<&str> {
+    items.iter().map(|i| i["id"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn list_is_newest_first_and_leaves_revoked_tokens_out() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner();
+    let mut created = Vec::new();
+    for name in ["first", "second", "third"] {
+        created.push(
+            app.create_ok(&owner, json!({"name": name})).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let items = app.list_ok(&owner, "").await;
+    assert_eq!(ids(&items), [&created[2], &created[1], &created[0]]);
+    assert!(
+        items.iter().all(|i| i.get("token").is_none()),
+        "the JWT is shown only once"
+    );
+
+    assert_eq!(
+        app.revoke(&owner, &created[1]).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        ids(&app.list_ok(&owner, "").await),
+        [&created[2], &created[0]]
+    );
+}
+
+#[tokio::test]
+async fn list_filters_by_token_type_in_all_three_array_encodings() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner();
+    let api = app.create_ok(&owner, json!({"name": "a"})).await;
+    let appt = app
+        .create_ok(&owner, json!({"name": "b", "token_type": "app"}))
+        .await;
+    app.create_ok(
+        &owner,
+        json!({"name": "c", "token_type": "journey", "journey_id": "j"}),
+    )
+    .await;
+    let expected = [appt["id"].as_str().unwrap(), api["id"].as_str().unwrap()];
+    for query in [
+        "?token_type=api&token_type=app",
+        "?token_type[]=api&token_type[]=app",
+        "?token_type%5B%5D=api&token_type%5B%5D=app",
+        "?token_type=api,app",
+    ] {
+        assert_eq!(ids(&app.list_ok(&owner, query).await), expected, "{query}");
+    }
+    assert_eq!(app.list_ok(&owner, "?token_type=journey").await.len(), 1);
+    assert_eq!(app.list_ok(&owner, "").await.len(), 3);
+    assert_error(
+        app.list(&owner, "?token_type=root").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn revoke_answers_the_item_and_is_idempotent() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner();
+    let created = app
+        .create_ok(&owner, json!({"name": "r", "expires_in": "1d"}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+
+    let first = app.revoke(&owner, id).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["id"], id);
+    assert_eq!(first["name"], "r");
+    assert_eq!(first["expires_at"], created["expires_at"]);
+    assert!(first["revoked_at"].is_string());
+
+    let second = app.revoke(&owner, id).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(
+        second["revoked_at"], first["revoked_at"],
+        "the first revocation time stays"
+    );
+
+    for unknown in ["api_AAAAAAAAAAAAAAAAAAAAAA", "nonsense", "api_"] {
+        assert_error(app.revoke(&owner, unknown).await, StatusCode::NOT_FOUND).await;
+    }
+}
+
+#[tokio::test]
+async fn organizations_never_see_each_others_tokens() {
+    let app = TestApp::spawn().await;
+    let one = app.owner();
+    let two = app.caller("2", &["2:owner"]);
+    let token = app.create_ok(&one, json!({"name": "secret"})).await;
+    let id = token["id"].as_str().unwrap();
+    app.create_ok(&two, json!({"name": "theirs"})).await;
+
+    assert_eq!(ids(&app.list_ok(&two, "").await).len(), 1);
+    assert!(!ids(&app.list_ok(&two, "").await).contains(&id));
+    // Another organization's id is a 404, never a 403, so that ids cannot be probed.
+    assert_error(app.revoke(&two, id).await, StatusCode::NOT_FOUND).await;
+    assert_eq!(
+        app.list_ok(&one, "").await.len(),
+        1,
+        "the token is still active"
+    );
+
+    // Its own token, turned on its creator's organization, sees only its own organization too.
+    let theirs = app.create_ok(&two, json!({"name": "t2"})).await;
+    let t2 = theirs["token"].as_str().unwrap();
+    assert_error(app.revoke(t2, id).await, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_as_a_caller() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .create_ok(&app.owner(), json!({"name": "to revoke"}))
+        .await;
+    let jwt = created["token"].as_str().unwrap();
+    assert_eq!(app.list(jwt, "").await.status(), StatusCode::OK);
+    app.revoke(&app.owner(), created["id"].as_str().unwrap())
+        .await;
+    let response = app.list(jwt, "").await;
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_error(response, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn a_caller_without_an_organization_is_forbidden() {
+    let app = TestApp::spawn().await;
+    let no_org = app
+        .issuer
+        .token(json!({"sub": "someone", "assignments": ["1:owner"]}));
+    assert_error(app.list(&no_org, "").await, StatusCode::FORBIDDEN).await;
+    assert_error(
+        app.create(&no_org, json!({"name": "x"})).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}

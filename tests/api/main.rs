@@ -1,0 +1,11 @@
+//! Integration tests: the real service, bound on port 0, against a fresh PostgreSQL database per
+//! test, spoken to over HTTP.
+
+mod auth;
+mod create;
+mod helpers;
+mod http_errors;
+mod list_revoke;
+mod openapi;
+mod replicas;
+mod well_known;

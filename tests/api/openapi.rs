@@ -1,0 +1,79 @@
+//! `openapi.yaml` and the router describe the same operations.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_yaml_ng::Value;
+
+use crate::helpers::TestApp;
+
+fn spec() -> Value {
+    serde_yaml_ng::from_str(include_str!("../../openapi.yaml")).expect("openapi.yaml is YAML")
+}
+
+#[test]
+fn the_spec_and_the_router_list_the_same_operations() {
+    let spec = spec();
+    let mut documented = BTreeSet::new();
+    for (path, item) in spec["paths"].as_mapping().expect("paths") {
+        for method in item.as_mapping().unwrap().keys() {
+            let method = method.as_str().unwrap();
+            if ["get", "post", "delete", "put", "patch", "head", "options"].contains(&method) {
+                documented.insert((method.to_uppercase(), path.as_str().unwrap().to_owned()));
+            }
+        }
+    }
+    let served: BTreeSet<(String, String)> = access_tokens::http::routes()
+        .operations()
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.clone()))
+        .collect();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let unserved: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty(),
+        "served but not in openapi.yaml: {undocumented:?}"
+    );
+    assert!(
+        unserved.is_empty(),
+        "in openapi.yaml but not served: {unserved:?}"
+    );
+}
+
+#[test]
+fn the_spec_is_openapi_3_1_and_every_operation_documents_its_errors() {
+    let spec = spec();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (path, item) in spec["paths"].as_mapping().unwrap() {
+        for (method, op) in item.as_mapping().unwrap() {
+            let Some(responses) = op.get("responses").and_then(Value::as_mapping) else {
+                continue;
+            };
+            assert!(!responses.is_empty(), "{path:?} {method:?}");
+            let path = path.as_str().unwrap();
+            if path.starts_with("/v1/access-tokens") && !path.contains(".well-known") {
+                for code in ["400", "401", "403"] {
+                    if code == "400" && path.contains('{') {
+                        continue;
+                    }
+                    assert!(
+                        responses.contains_key(code),
+                        "{method:?} {path} lacks {code}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_spec_is_served() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/openapi.yaml").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/yaml");
+    assert_eq!(
+        response.text().await.unwrap(),
+        include_str!("../../openapi.yaml")
+    );
+}

@@ -1,0 +1,99 @@
+//! Replicas on one database, restarts, and start-up with the wrong key-encryption key.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, TestIssuer, fresh_database, settings};
+use access_tokens::App;
+use access_tokens::keys::KeyEncryptionKey;
+
+#[tokio::test]
+async fn replicas_on_one_database_publish_the_same_keys_and_share_tokens() {
+    let a = TestApp::spawn().await;
+    let b = a.replica().await;
+    for set in ["", "/public", "/portal-preview", "/contact-identification"] {
+        assert_eq!(a.jwks(set).await, b.jwks(set).await, "{set}");
+    }
+    // A token created on A calls B (B trusts a different test issuer, so use the token itself).
+    let created = a.create_ok(&a.owner(), json!({"name": "shared"})).await;
+    let jwt = created["token"].as_str().unwrap();
+    assert_eq!(b.list_ok(jwt, "").await.len(), 1);
+    // Revoked on A, refused on B.
+    a.revoke(&a.owner(), created["id"].as_str().unwrap()).await;
+    assert_eq!(
+        b.list(jwt, "").await.status(),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn replicas_starting_together_on_an_empty_database_agree_on_one_key_per_set() {
+    let database = fresh_database().await;
+    let kek = KeyEncryptionKey::generate();
+    let starts = (0..3).map(|_| {
+        let settings = settings(database.clone(), kek.clone(), vec![]);
+        tokio::spawn(async move { App::build(settings).await.map(|app| app.address()) })
+    });
+    for start in starts {
+        start.await.unwrap().expect("every replica starts");
+    }
+    let pool = access_tokens::store::pool(database);
+    let keys: Vec<(String, i64)> = sqlx::query_as(
+        "select key_set, count(*) from signing_keys group by key_set order by key_set",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(keys.len(), 4);
+    assert!(keys.iter().all(|(_, n)| *n == 1), "{keys:?}");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_keys_and_tokens() {
+    let mut first = TestApp::spawn().await;
+    let created = first
+        .create_ok(&first.owner(), json!({"name": "durable"}))
+        .await;
+    let jwks = first.jwks("").await;
+    first.stop();
+    first.stopped.take().unwrap().await.unwrap().unwrap();
+
+    let second = first.replica().await;
+    assert_eq!(second.jwks("").await, jwks);
+    let jwt = created["token"].as_str().unwrap();
+    let items = second.list_ok(jwt, "").await;
+    assert_eq!(items[0]["id"], created["id"]);
+}
+
+#[tokio::test]
+async fn private_keys_are_sealed_at_rest_and_a_wrong_kek_stops_start_up() {
+    let app = TestApp::spawn().await;
+    let pool = access_tokens::store::pool(app.database.clone());
+    let sealed: Vec<(Vec<u8>,)> = sqlx::query_as("select private_key_sealed from signing_keys")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sealed.len(), 4);
+    for (bytes,) in &sealed {
+        // An unsealed PKCS#8 RSA key starts with a DER SEQUENCE and carries the rsaEncryption OID.
+        let oid = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+        assert!(
+            !bytes.windows(oid.len()).any(|w| w == oid),
+            "private key stored in clear"
+        );
+    }
+
+    let issuer = TestIssuer::url_only();
+    let wrong = settings(
+        app.database.clone(),
+        KeyEncryptionKey::generate(),
+        vec![issuer],
+    );
+    let error = App::build(wrong)
+        .await
+        .err()
+        .expect("a wrong key-encryption key stops start-up")
+        .to_string();
+    assert!(error.contains("KEY_ENCRYPTION_KEY"), "{error}");
+    // Nothing was overwritten: the right key still opens every key.
+    assert_eq!(app.jwks("").await, app.replica().await.jwks("").await);
+}
