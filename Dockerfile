@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build: compile the release binary, then run it as a non-root user on a slim image.
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+# Dependencies first, so that a change of the service's code does not rebuild them.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && cargo build --release --locked \
+    && rm -rf src
+COPY src src
+COPY migrations migrations
+COPY openapi.yaml openapi.yaml
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin access-tokens
+COPY --from=build /src/target/release/access-tokens /usr/local/bin/access-tokens
+USER 10001:10001
+ENV LISTEN_ADDR=0.0.0.0:8080 \
+    LOG_FORMAT=json
+EXPOSE 8080
+# DATABASE_URL, KEY_ENCRYPTION_KEY, PUBLIC_URL and TRUSTED_ISSUERS come from the environment.
+ENTRYPOINT ["/usr/local/bin/access-tokens"]
+CMD ["serve"]
