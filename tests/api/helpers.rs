@@ -106,7 +106,7 @@ impl TestIssuer {
         "http://127.0.0.1:9".to_owned()
     }
 
-    async fn spawn() -> Self {
+    pub async fn spawn() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let fetches = Arc::new(AtomicUsize::new(0));

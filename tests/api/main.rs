@@ -2,6 +2,7 @@
 //! test, spoken to over HTTP.
 
 mod auth;
+mod binary;
 mod create;
 mod helpers;
 mod http_errors;

@@ -1,0 +1,181 @@
+//! The `access-tokens` binary as an operator runs it: start-up errors, logs that never carry a
+//! credential, and a graceful exit on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::fresh_database;
+
+const BIN: &str = env!("CARGO_BIN_EXE_access-tokens");
+
+fn command() -> Command {
+    let mut command = Command::new(BIN);
+    for variable in [
+        "DATABASE_URL",
+        "KEY_ENCRYPTION_KEY",
+        "LISTEN_ADDR",
+        "PUBLIC_URL",
+        "TRUSTED_ISSUERS",
+        "ROLES_CLAIM",
+        "CORS_ALLOWED_ORIGINS",
+        "RUST_LOG",
+        "LOG_FORMAT",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+}
+
+#[test]
+fn without_database_url_serve_stops_with_one_line_naming_it() {
+    let output = command().arg("serve").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("DATABASE_URL is not set"), "{stderr}");
+}
+
+#[test]
+fn a_key_encryption_key_of_the_wrong_length_stops_start_up() {
+    let output = command()
+        .args([
+            "serve",
+            "--database-url",
+            "postgres://postgres@127.0.0.1/x",
+            "--key-encryption-key",
+            "c2hvcnQ=",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("KEY_ENCRYPTION_KEY") && stderr.contains("32"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn logs_never_carry_a_token_and_sigterm_exits_cleanly() {
+    let database = fresh_database().await;
+    let url = format!(
+        "postgres://{}@{}:{}/{}",
+        database.get_username(),
+        database.get_host(),
+        database.get_port(),
+        database.get_database().unwrap()
+    );
+    let issuer = crate::helpers::TestIssuer::spawn().await;
+    let kek = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
+    let mut child = command()
+        .arg("serve")
+        .env("DATABASE_URL", url)
+        .env("KEY_ENCRYPTION_KEY", &kek)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("TRUSTED_ISSUERS", &issuer.url)
+        .env("LOG_FORMAT", "json")
+        // The most verbose level, so that nothing hides below the default filter.
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx.send(l)))
+    });
+    std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx2.send(l)))
+    });
+
+    let mut lines = Vec::new();
+    let address = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the service logs that it serves");
+        lines.push(line.clone());
+        if let Ok(entry) = serde_json::from_str::<Value>(&line) {
+            if entry["fields"]["message"] == "serving" {
+                break entry["fields"]["address"].as_str().unwrap().to_owned();
+            }
+        }
+    };
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let caller = issuer.user("1", "u1", &["1:owner"]);
+    let created: Value = client
+        .post(format!("{base}/v1/access-tokens"))
+        .bearer_auth(&caller)
+        .json(&json!({"name": "logged?"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = created["token"].as_str().unwrap().to_owned();
+    let listed = client
+        .get(format!("{base}/v1/access-tokens"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let refused = client
+        .get(format!("{base}/v1/access-tokens"))
+        .bearer_auth("not-a-token-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(
+        exit.success(),
+        "SIGTERM ends the service with exit 0, got {exit:?}"
+    );
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+        lines.push(line);
+    }
+
+    let log = lines.join("\n");
+    assert!(log.contains("request finished"), "requests are logged");
+    assert!(log.contains("shutting down"));
+    let signature = |t: &str| t.rsplit('.').next().unwrap().to_owned();
+    for secret in [
+        jwt.as_str(),
+        caller.as_str(),
+        "not-a-token-secret",
+        kek.as_str(),
+    ] {
+        assert!(!log.contains(secret), "a credential reached the log");
+        assert!(
+            !log.contains(&signature(secret)),
+            "a token signature reached the log"
+        );
+    }
+    assert!(
+        !log.to_ascii_lowercase().contains("bearer "),
+        "an Authorization header reached the log"
+    );
+    assert!(!log.contains("PRIVATE KEY"));
+}
