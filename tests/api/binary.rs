@@ -108,10 +108,10 @@ async fn logs_never_carry_a_token_and_sigterm_exits_cleanly() {
             .recv_timeout(Duration::from_secs(60))
             .expect("the service logs that it serves");
         lines.push(line.clone());
-        if let Ok(entry) = serde_json::from_str::<Value>(&line) {
-            if entry["fields"]["message"] == "serving" {
-                break entry["fields"]["address"].as_str().unwrap().to_owned();
-            }
+        if let Ok(entry) = serde_json::from_str::<Value>(&line)
+            && entry["fields"]["message"] == "serving"
+        {
+            break entry["fields"]["address"].as_str().unwrap().to_owned();
         }
     };
     let base = format!("http://{address}");
