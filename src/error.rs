@@ -24,6 +24,12 @@ pub enum Error {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the resource's state (rotating a revoked token).
+    #[error("{0}")]
+    Conflict(String),
+    /// An introspection client failed HTTP Basic authentication.
+    #[error("valid client credentials (HTTP Basic) are required")]
+    ClientUnauthorized,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body is larger than {0} bytes")]
@@ -46,6 +52,8 @@ impl Error {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::ClientUnauthorized => StatusCode::UNAUTHORIZED,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -112,6 +120,13 @@ impl IntoResponse for Error {
             };
             return error_response(status, message);
         }
-        error_response(status, &self.to_string())
+        let mut response = error_response(status, &self.to_string());
+        if matches!(self, Error::ClientUnauthorized) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"access-tokens introspection\""),
+            );
+        }
+        response
     }
 }

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use config::Settings;
 use http::AppState;
 use issuers::TrustedIssuers;
 use keys::KeyRing;
+use usage::UsageTracker;
 
 /// Why the service could not start; each says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,7 @@ impl App {
             settings: Arc::new(settings),
             pool,
             keys: Arc::new(keys),
+            usage: Arc::new(UsageTracker::default()),
         };
         Ok(Self {
             listener,
@@ -82,24 +85,57 @@ impl App {
         self.state.keys.public_url()
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight
-    /// and returns.
+    /// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight,
+    /// writes the last `last_used` marks and returns.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let pool = self.state.pool.clone();
+        let state = self.state.clone();
+        let background = tokio::spawn(background_work(state.clone()));
         let router = http::router(self.state);
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        pool.close().await;
-        Ok(())
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        background.abort();
+        if let Err(error) = state.usage.flush(&state.pool).await {
+            tracing::warn!(%error, "could not write the last usage marks");
+        }
+        state.pool.close().await;
+        served
     }
 
     /// Serves until SIGINT or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.run_until(shutdown_signal()).await
+    }
+}
+
+/// What a replica does besides answering requests: notice key rotations and revocations, and
+/// write `last_used` marks.
+async fn background_work(state: AppState) {
+    let mut keys = tokio::time::interval(state.settings.key_refresh_interval);
+    let mut usage = tokio::time::interval(state.settings.usage_flush_interval);
+    keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = keys.tick() => {
+                match state.keys.refresh(&state.pool, &state.settings.key_encryption_key).await {
+                    Ok(true) => tracing::info!("signing keys changed: key sets reloaded"),
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(%error, "could not refresh signing keys"),
+                }
+            }
+            _ = usage.tick() => {
+                if let Err(error) = state.usage.flush(&state.pool).await {
+                    tracing::warn!(%error, "could not write usage marks; keeping them for the next try");
+                }
+            }
+        }
     }
 }
 

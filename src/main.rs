@@ -1,9 +1,13 @@
 //! The `access-tokens` binary: parses the command line and calls into the library.
 
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use access_tokens::config::SettingsArgs;
+use access_tokens::config::{SettingsArgs, StoreArgs};
+use access_tokens::keys::lifecycle::{self, KeyInfo, Revoked};
+use access_tokens::keys::{KeyEncryptionKey, KeySetName};
 use access_tokens::{App, store, telemetry};
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -27,7 +31,60 @@ enum Command {
     /// Apply pending migrations and exit.
     Migrate {
         #[command(flatten)]
-        settings: SettingsArgs,
+        store: StoreArgs,
+    },
+    /// Inspect and manage the signing keys of the four key sets.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List every key: set, kid, state, dates and how many stored tokens it signed.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Rotate: next -> active, active -> retired, and a new next key. Running replicas switch
+    /// within seconds; tokens signed by the retired key keep verifying.
+    Rotate {
+        /// The key set to rotate (api, public, portal-preview, contact-identification).
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        set: Option<KeySetName>,
+        /// Rotate every key set.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a key after a leak: it is no longer published and every token it signed is refused.
+    Revoke {
+        /// The kid to revoke (see `keys list`).
+        kid: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Re-encrypt every private key under the key-encryption key in KEY_ENCRYPTION_KEY, in one
+    /// transaction. The old key comes from --old-key-file or OLD_KEY_ENCRYPTION_KEY.
+    Rewrap {
+        /// A file holding the old key-encryption key (base64 of 32 bytes).
+        #[arg(long)]
+        old_key_file: Option<std::path::PathBuf>,
+        /// The old key-encryption key itself.
+        #[arg(
+            long,
+            env = "OLD_KEY_ENCRYPTION_KEY",
+            hide_env_values = true,
+            conflicts_with = "old_key_file"
+        )]
+        old_key: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -36,7 +93,8 @@ async fn main() -> ExitCode {
     telemetry::init();
     let result = match Cli::parse().command {
         Command::Serve { settings } => serve(settings).await,
-        Command::Migrate { settings } => migrate(settings).await,
+        Command::Migrate { store } => migrate(store).await,
+        Command::Keys { command } => keys(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -54,10 +112,144 @@ async fn serve(args: SettingsArgs) -> Result<(), String> {
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
-async fn migrate(args: SettingsArgs) -> Result<(), String> {
-    let database = args.database().map_err(|e| e.to_string())?;
-    let pool = store::pool(database);
+/// A migrated pool on the store's database.
+async fn open(store: &StoreArgs) -> Result<sqlx::PgPool, String> {
+    let pool = store::pool(store.database().map_err(|e| e.to_string())?);
     store::migrate(&pool).await.map_err(|e| e.to_string())?;
+    Ok(pool)
+}
+
+async fn migrate(store: StoreArgs) -> Result<(), String> {
+    open(&store).await?;
     tracing::info!("migrations applied");
     Ok(())
+}
+
+async fn keys(command: KeysCommand) -> Result<(), String> {
+    match command {
+        KeysCommand::List { store } => {
+            let pool = open(&store).await?;
+            let keys = lifecycle::list(&pool).await.map_err(|e| e.to_string())?;
+            print!("{}", render_key_table(&keys));
+            Ok(())
+        }
+        KeysCommand::Rotate { set, all, store } => {
+            let kek = store.key_encryption_key().map_err(|e| e.to_string())?;
+            let pool = open(&store).await?;
+            let sets: Vec<KeySetName> = if all {
+                KeySetName::ALL.to_vec()
+            } else {
+                set.into_iter().collect()
+            };
+            let rotated = lifecycle::rotate(&pool, &kek, &sets)
+                .await
+                .map_err(|e| e.to_string())?;
+            for (set, kid) in rotated {
+                println!("{set}: {kid} is now active");
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { kid, yes, store } => {
+            let kek = store.key_encryption_key().map_err(|e| e.to_string())?;
+            let pool = open(&store).await?;
+            if !yes && !confirm(&kid)? {
+                return Err("not revoked".to_owned());
+            }
+            match lifecycle::revoke(&pool, &kek, &kid)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Revoked::Already => println!("{kid} was already revoked"),
+                Revoked::Now { key_set, promoted } => {
+                    println!("{kid} of key set {key_set} is revoked; tokens it signed are refused");
+                    if let Some(active) = promoted {
+                        println!("{key_set}: {active} is now active");
+                    }
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Rewrap {
+            old_key_file,
+            old_key,
+            store,
+        } => {
+            let new = store.key_encryption_key().map_err(|e| e.to_string())?;
+            let old_text = match (old_key_file, old_key) {
+                (Some(path), _) => std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read --old-key-file {}: {e}", path.display()))?,
+                (None, Some(key)) => key,
+                (None, None) => {
+                    return Err("give the old key-encryption key with --old-key-file or OLD_KEY_ENCRYPTION_KEY".to_owned());
+                }
+            };
+            let old = KeyEncryptionKey::from_base64(&old_text)
+                .map_err(|e| format!("the old key-encryption key {e}"))?;
+            let pool = open(&store).await?;
+            let count = lifecycle::rewrap(&pool, &old, &new)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{count} private keys are now sealed under the new KEY_ENCRYPTION_KEY");
+            Ok(())
+        }
+    }
+}
+
+/// Asks on the terminal; anything but `yes` (or `y`) keeps the key.
+fn confirm(kid: &str) -> Result<bool, String> {
+    print!(
+        "Revoke key {kid}? It will no longer be published and every token it signed will be refused. Type yes to confirm: "
+    );
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| e.to_string())?;
+    Ok(matches!(answer.trim(), "yes" | "y"))
+}
+
+fn render_key_table(keys: &[KeyInfo]) -> String {
+    let date = |t: Option<DateTime<Utc>>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        )
+    };
+    let mut rows = vec![[
+        "SET".to_owned(),
+        "KID".to_owned(),
+        "STATE".to_owned(),
+        "CREATED".to_owned(),
+        "ACTIVATED".to_owned(),
+        "RETIRED".to_owned(),
+        "REVOKED".to_owned(),
+        "TOKENS".to_owned(),
+    ]];
+    for k in keys {
+        rows.push([
+            k.key_set.clone(),
+            k.kid.clone(),
+            k.state.clone(),
+            date(Some(k.created_at)),
+            date(k.activated_at),
+            date(k.retired_at),
+            date(k.revoked_at),
+            k.tokens_signed.to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }

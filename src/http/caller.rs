@@ -4,9 +4,12 @@
 //! unexpired, unrevoked `api`/`app`/`assume` token of this service's own `api` key set. Everything
 //! else is a 401 with `WWW-Authenticate: Bearer`. The algorithm is pinned to RS256 before any key
 //! is looked at; the only unverified read of a token is `unverified_issuer`, used to pick the key.
+//! Own tokens are verified by `tokens::verify` (shared with introspection) and marked as used.
 
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,12 +23,13 @@ use crate::keys::KeySetName;
 use crate::store;
 use crate::tokens::Caller;
 use crate::tokens::claims::OwnTokenClaims;
+use crate::tokens::verify::{MAX_TOKEN_BYTES, verify_own};
 
-/// Tokens longer than this are refused before any parsing.
-pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Clock skew tolerated on `exp` and `nbf`, in seconds: clocks of issuer and service drift a
-/// little, and a minute is the usual allowance (Cognito's own SDKs use the same order).
-const LEEWAY_SECONDS: u64 = 60;
+/// Clock skew tolerated on a trusted issuer's `exp` and `nbf`, in seconds: its clock and ours drift
+/// a little, and a minute is the usual allowance. Our own tokens get none (our clock issued them).
+const ISSUER_LEEWAY_SECONDS: u64 = 60;
+/// User agents longer than this are cut before they reach an audit event.
+const MAX_USER_AGENT_CHARS: usize = 512;
 
 const UNAUTHORIZED: Error = Error::Unauthorized("a valid bearer token is required");
 
@@ -34,14 +38,24 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let token = bearer_token(parts).ok_or(UNAUTHORIZED)?;
-        match authenticate(state, token).await {
-            Ok(caller) => Ok(caller),
+        let mut caller = match authenticate(state, token).await {
+            Ok(caller) => caller,
             Err(Refusal::Unauthorized(reason)) => {
                 tracing::debug!(reason, "caller refused");
-                Err(UNAUTHORIZED)
+                return Err(UNAUTHORIZED);
             }
-            Err(Refusal::Other(error)) => Err(error),
-        }
+            Err(Refusal::Other(error)) => return Err(error),
+        };
+        caller.source_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        caller.user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect());
+        Ok(caller)
     }
 }
 
@@ -77,12 +91,14 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, Refusal> 
     let kid = header.kid.ok_or(No("no kid"))?;
     let iss = unverified_issuer(token).ok_or(No("no issuer"))?;
 
-    let own = state.keys.set(KeySetName::Api);
-    if iss == own.issuer {
-        let key = own
-            .verifying_key(&kid)
-            .ok_or(No("unknown kid of own key set"))?;
-        let claims: OwnTokenClaims = verify(token, key, &iss, false)?;
+    let keys = state.keys.current();
+    if iss == keys.set(KeySetName::Api).issuer {
+        let own = verify_own(&keys, token).map_err(No)?;
+        if own.set != KeySetName::Api {
+            return Err(No("not of the api key set"));
+        }
+        let claims: OwnTokenClaims = serde_json::from_value(Value::Object(own.claims))
+            .map_err(|_| No("claims of own token incomplete"))?;
         return own_caller(state, claims).await;
     }
     if !state.issuers.is_trusted(&iss) {
@@ -93,30 +109,24 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, Refusal> 
         .key(&iss, &kid)
         .await
         .ok_or(No("unknown kid of trusted issuer"))?;
-    let claims: Map<String, Value> = verify(token, &key, &iss, true)?;
+    let claims = verify_issuer_token(token, &key, &iss)?;
     issuer_caller(&claims, &state.settings.roles_claim)
 }
 
-/// Verifies signature, algorithm, issuer and expiry. Our own tokens may lack `exp` (they may not
-/// expire); a trusted issuer's must carry one.
-fn verify<T: serde::de::DeserializeOwned>(
+/// Verifies a trusted issuer's token: signature, algorithm, issuer, and an `exp` that must be there.
+fn verify_issuer_token(
     token: &str,
     key: &DecodingKey,
     iss: &str,
-    require_exp: bool,
-) -> Result<T, Refusal> {
+) -> Result<Map<String, Value>, Refusal> {
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[iss]);
-    validation.set_required_spec_claims(if require_exp {
-        &["exp", "iss"][..]
-    } else {
-        &["iss"][..]
-    });
-    validation.leeway = LEEWAY_SECONDS;
+    validation.set_required_spec_claims(&["exp", "iss"]);
+    validation.leeway = ISSUER_LEEWAY_SECONDS;
     validation.validate_nbf = true;
     // Audiences are not configured: Cognito ID tokens carry the app client id, access tokens none.
     validation.validate_aud = false;
-    jsonwebtoken::decode::<T>(token, key, &validation)
+    jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
         .map(|data| data.claims)
         .map_err(|_| Refusal::Unauthorized("signature or claims invalid"))
 }
@@ -138,6 +148,8 @@ async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, 
     {
         return Err(Refusal::Unauthorized("token type cannot call the API"));
     }
+    // Revocation is read from PostgreSQL on every call, so a revoke answered by any replica holds
+    // on every replica at once.
     let mut conn = state.pool.acquire().await.map_err(Error::from)?;
     if !store::tokens::is_unrevoked(&mut conn, &claims.org_id, &claims.token_id)
         .await
@@ -145,6 +157,7 @@ async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, 
     {
         return Err(Refusal::Unauthorized("token revoked"));
     }
+    state.usage.mark(&claims.token_id);
     Ok(Caller {
         org_id: claims.org_id,
         user_id: claims.user_id,
@@ -154,6 +167,8 @@ async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, 
         read_only: claims.read_only,
         anonymize: claims.anonymize,
         token_id: Some(claims.token_id),
+        source_ip: None,
+        user_agent: None,
     })
 }
 
@@ -181,6 +196,8 @@ fn issuer_caller(claims: &Map<String, Value>, roles_claim: &str) -> Result<Calle
         read_only: false,
         anonymize: false,
         token_id: None,
+        source_ip: None,
+        user_agent: None,
     })
 }
 

@@ -3,8 +3,10 @@
 //! Every route is added through `Routes`, which records each operation; a test compares that
 //! record with `openapi.yaml`, so the spec and the router cannot drift apart.
 
+pub mod audit;
 pub mod caller;
 pub mod health;
+pub mod introspect;
 pub mod json;
 pub mod tokens;
 pub mod well_known;
@@ -17,7 +19,7 @@ use axum::body::Body;
 use axum::extract::{MatchedPath, State};
 use axum::handler::Handler;
 use axum::http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, ETAG, X_CONTENT_TYPE_OPTIONS,
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, ETAG, LINK, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,6 +41,7 @@ use crate::config::Settings;
 use crate::error::{Error, error_response};
 use crate::issuers::TrustedIssuers;
 use crate::keys::{KeyRing, KeySetName};
+use crate::usage::UsageTracker;
 use well_known::Document;
 
 /// Request bodies larger than this are refused with 413.
@@ -54,6 +57,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub keys: Arc<KeyRing>,
     pub issuers: Arc<TrustedIssuers>,
+    pub usage: Arc<UsageTracker>,
 }
 
 /// The router under construction, with a record of every operation (method and path) it serves.
@@ -95,7 +99,11 @@ pub fn routes() -> Routes {
     }
     .post("/v1/access-tokens", tokens::create)
     .get("/v1/access-tokens", tokens::list)
+    .get("/v1/access-tokens/{id}", tokens::get)
     .delete("/v1/access-tokens/{id}", tokens::revoke)
+    .post("/v1/access-tokens/{id}/rotate", tokens::rotate)
+    .post("/v1/access-tokens/introspect", introspect::introspect)
+    .get("/v1/access-tokens/audit-events", audit::list)
     .get("/openapi.yaml", openapi)
     .get("/health/live", health::live)
     .get("/health/ready", health::ready);
@@ -126,7 +134,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([AUTHORIZATION, CONTENT_TYPE])
-        .expose_headers([ETAG])
+        .expose_headers([ETAG, LINK])
         .max_age(Duration::from_secs(600));
     let layers = ServiceBuilder::new()
         // Marks credentials so that no debug output of the headers can show them.

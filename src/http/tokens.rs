@@ -1,9 +1,11 @@
 //! `/v1/access-tokens`: create, list and revoke.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::http::header::{CACHE_CONTROL, LINK, PRAGMA};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -11,7 +13,8 @@ use super::AppState;
 use super::json::Json;
 use crate::error::{Error, Result};
 use crate::tokens::request::{CreateTokenBody, NewToken};
-use crate::tokens::{Caller, TokenRecord, TokenType, service};
+use crate::tokens::service::ListParams;
+use crate::tokens::{Caller, TokenId, TokenRecord, TokenStatus, TokenType, service};
 
 /// The AccessTokenItem of the contract.
 #[derive(Debug, Serialize)]
@@ -42,9 +45,11 @@ pub struct AccessTokenItem<'a> {
     created_by: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     revoked_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotated_from: Option<&'a str>,
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -69,6 +74,7 @@ impl<'a> From<&'a TokenRecord> for AccessTokenItem<'a> {
             last_used: r.last_used.map(|d| d.format("%Y-%m-%d").to_string()),
             created_by: &r.created_by,
             revoked_at: r.revoked_at.map(rfc3339),
+            rotated_from: r.rotated_from.as_deref(),
         }
     }
 }
@@ -80,7 +86,20 @@ struct CreatedToken<'a> {
     item: AccessTokenItem<'a>,
 }
 
-/// `POST /v1/access-tokens`: 201 with the JWT (shown only here) and the item.
+/// 201 with the JWT (shown only here) and the item; never cached (RFC 6749 section 5.1).
+fn created_response(created: &service::Created) -> Response {
+    let body = CreatedToken {
+        token: &created.jwt,
+        item: AccessTokenItem::from(&created.record),
+    };
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `POST /v1/access-tokens`: create a token.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -94,28 +113,53 @@ pub async fn create(
         org_id = %caller.org_id,
         "access token created"
     );
-    let body = CreatedToken {
-        token: &created.jwt,
-        item: AccessTokenItem::from(&created.record),
-    };
-    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
-    // A response that carries a credential is never cached (RFC 6749 section 5.1).
-    let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    Ok(created_response(&created))
 }
 
-/// `GET /v1/access-tokens`: the organization's unrevoked tokens, newest first.
+/// `GET /v1/access-tokens/{id}`: one token of the caller's organization.
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let record = service::get(&state.pool, &caller, &id).await?;
+    Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
+}
+
+/// `GET /v1/access-tokens`: a page of the organization's tokens, newest first. The body stays a
+/// plain array; when more remain, `Link: <...>; rel="next"` carries the next page's full URL.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
-    let types = token_type_filter(query.as_deref().unwrap_or(""))?;
-    let records = service::list(&state.pool, &caller, types.as_deref()).await?;
+    let query = query.unwrap_or_default();
+    let mut params = list_params(&query)?;
+    let limit = params.limit;
+    // One more than asked tells whether another page follows.
+    params.limit += 1;
+    let mut records = service::list(&state.pool, &caller, &params).await?;
+    let next = if records.len() > usize::from(limit) {
+        records.truncate(usize::from(limit));
+        records
+            .last()
+            .map(|last| encode_cursor(last.created_at, &last.id))
+    } else {
+        None
+    };
     let items: Vec<AccessTokenItem<'_>> = records.iter().map(AccessTokenItem::from).collect();
-    Ok(axum::Json(items).into_response())
+    let mut response = axum::Json(items).into_response();
+    if let Some(cursor) = next {
+        let url = format!(
+            "{}/v1/access-tokens?{}",
+            state.keys.public_url(),
+            with_cursor(&query, &cursor)
+        );
+        if let Ok(value) = HeaderValue::from_str(&format!("<{url}>; rel=\"next\"")) {
+            response.headers_mut().insert(LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 /// `DELETE /v1/access-tokens/{id}`: 200 with the item, again on a second revoke; 404 for an id
@@ -130,24 +174,98 @@ pub async fn revoke(
     Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
 }
 
-/// The `token_type` filter, in the three encodings clients use: repeated keys
-/// (`token_type=api&token_type=app`), brackets (`token_type[]=api`, what axios sends) and
-/// comma-separated values (`token_type=api,app`). Other parameters are ignored.
-pub fn token_type_filter(query: &str) -> Result<Option<Vec<TokenType>>> {
+/// `POST /v1/access-tokens/{id}/rotate`: a new token in place of the old, which is revoked.
+pub async fn rotate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let created = service::rotate(&state.pool, &state.keys, &caller, &id).await?;
+    tracing::info!(token_id = %created.record.id, rotated_from = %id, org_id = %caller.org_id, "access token rotated");
+    Ok(created_response(&created))
+}
+
+/// Default and largest page sizes of the list.
+pub const DEFAULT_LIMIT: u16 = 100;
+pub const MAX_LIMIT: u16 = 1000;
+
+/// The list's query: `token_type` in the three encodings clients use (repeated keys, brackets as
+/// axios sends them, comma-separated values), `status`, `name`, `limit` and `cursor`. Other
+/// parameters are ignored.
+pub fn list_params(query: &str) -> Result<ListParams> {
+    let mut params = ListParams {
+        limit: DEFAULT_LIMIT,
+        ..ListParams::default()
+    };
     let mut types: Vec<TokenType> = Vec::new();
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        if key != "token_type" && key != "token_type[]" {
-            continue;
-        }
-        for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let t: TokenType = name.parse().map_err(Error::BadRequest)?;
-            if !types.contains(&t) {
-                types.push(t);
+        match key.as_ref() {
+            "token_type" | "token_type[]" => {
+                for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let t: TokenType = name.parse().map_err(Error::BadRequest)?;
+                    if !types.contains(&t) {
+                        types.push(t);
+                    }
+                }
             }
+            "status" => params.status = value.parse::<TokenStatus>().map_err(Error::BadRequest)?,
+            "name" if !value.is_empty() => {
+                if value.chars().count() > 255 {
+                    return Err(Error::bad_request(
+                        "name filter is longer than 255 characters",
+                    ));
+                }
+                params.name = Some(value.into_owned());
+            }
+            "limit" => {
+                params.limit = value
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| {
+                        Error::bad_request(format!(
+                            "limit must be a whole number from 1 to {MAX_LIMIT}"
+                        ))
+                    })?;
+            }
+            "cursor" if !value.is_empty() => params.after = Some(decode_cursor(&value)?),
+            _ => {}
         }
     }
     // An empty filter (`token_type=`) filters nothing.
-    Ok((!types.is_empty()).then_some(types))
+    params.types = (!types.is_empty()).then_some(types);
+    Ok(params)
+}
+
+/// The cursor is the position of the last item of a page: its creation time and id.
+fn encode_cursor(created_at: DateTime<Utc>, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}:{id}", created_at.timestamp_micros()))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, String)> {
+    let bad = || Error::bad_request("cursor is not one this service gave out");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (micros, id) = text.split_once(':').ok_or_else(bad)?;
+    let time = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::<Utc>::from_timestamp_micros)
+        .ok_or_else(bad)?;
+    TokenId::parse(id).ok_or_else(bad)?;
+    Ok((time, id.to_owned()))
+}
+
+/// `query` with its `cursor` replaced by `cursor`.
+pub fn with_cursor(query: &str, cursor: &str) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key != "cursor" {
+            out.append_pair(&key, &value);
+        }
+    }
+    out.append_pair("cursor", cursor);
+    out.finish()
 }
 
 #[cfg(test)]
@@ -166,14 +284,56 @@ mod tests {
             "limit=5&token_type=api&token_type=app,api",
         ] {
             assert_eq!(
-                token_type_filter(query).unwrap(),
+                list_params(query).unwrap().types,
                 Some(vec![Api, App]),
                 "{query}"
             );
         }
-        assert_eq!(token_type_filter("").unwrap(), None);
-        assert_eq!(token_type_filter("other=1").unwrap(), None);
-        assert_eq!(token_type_filter("token_type=").unwrap(), None);
-        assert!(token_type_filter("token_type=root").is_err());
+        assert_eq!(list_params("").unwrap().types, None);
+        assert_eq!(list_params("other=1").unwrap().types, None);
+        assert_eq!(list_params("token_type=").unwrap().types, None);
+        assert!(list_params("token_type=root").is_err());
+    }
+
+    #[test]
+    fn list_parameters_are_checked() {
+        let p = list_params("").unwrap();
+        assert_eq!(
+            (p.limit, p.status, p.name, p.after),
+            (DEFAULT_LIMIT, TokenStatus::Active, None, None)
+        );
+        let p = list_params("limit=1000&status=all&name=ci%20bot").unwrap();
+        assert_eq!(
+            (p.limit, p.status, p.name.as_deref()),
+            (1000, TokenStatus::All, Some("ci bot"))
+        );
+        for bad in [
+            "limit=0",
+            "limit=1001",
+            "limit=-1",
+            "limit=ten",
+            "status=gone",
+            "cursor=%%%",
+            "cursor=bm9wZQ",
+        ] {
+            assert!(
+                matches!(list_params(bad), Err(Error::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_replace_the_old_one() {
+        let time = DateTime::<Utc>::from_timestamp_micros(1_764_300_000_123_456).unwrap();
+        let cursor = encode_cursor(time, "api_5ZugdRXasLfWBypHi93Fk7");
+        assert_eq!(
+            decode_cursor(&cursor).unwrap(),
+            (time, "api_5ZugdRXasLfWBypHi93Fk7".to_owned())
+        );
+        assert_eq!(
+            with_cursor("status=all&cursor=old&limit=2", "new"),
+            "status=all&limit=2&cursor=new"
+        );
     }
 }

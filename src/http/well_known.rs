@@ -25,7 +25,8 @@ pub async fn serve(
     set: KeySetName,
     document: Document,
 ) -> Response {
-    let key_set = state.keys.set(set);
+    let keys = state.keys.current();
+    let key_set = keys.set(set);
     let rendered = match document {
         Document::Jwks => &key_set.jwks,
         Document::Discovery => &key_set.discovery,

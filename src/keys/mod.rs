@@ -1,24 +1,33 @@
 //! Key sets, signing keys, and the published JWKS and discovery documents.
 //!
-//! Each of the four key sets has its own RSA-2048 key, issuer, JWKS and discovery document; they
-//! never share a key. Keys are created on first start, stored sealed in the database, and loaded
-//! into memory once: signing parses no key, and serving JWKS does no JSON work and no database
-//! round trip. Replicas on one database publish the same keys because the first to start creates
-//! them under an advisory lock and the others load them.
+//! Each of the four key sets has its own RSA-2048 keys, issuer, JWKS and discovery document; they
+//! never share a key. A key is `next` (published, not yet signing), `active` (signing; exactly one
+//! per set), `retired` (published, no longer signing) or `revoked` (not published; its tokens are
+//! refused). Every set always publishes a `next` key, so verifiers that cache the JWKS hold a key
+//! before it starts to sign.
+//!
+//! Keys are stored sealed in the database and loaded into memory: signing parses no key, and
+//! serving JWKS does no JSON work and no database round trip. Each replica polls a fingerprint of
+//! the key table (`refresh`) and rebuilds its ring when an operator rotated or revoked a key, so
+//! replicas switch within one refresh interval without a restart.
 
 pub mod jwks;
+pub mod lifecycle;
 pub mod seal;
 pub mod signer;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
 
-use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::rsa::KeyPair;
 use jsonwebtoken::DecodingKey;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 
 use crate::store;
+use crate::store::keys::KeyRow;
 use jwks::{PublicJwk, Rendered};
 pub use seal::KeyEncryptionKey;
 pub use signer::SigningKey;
@@ -74,7 +83,21 @@ impl fmt::Display for KeySetName {
     }
 }
 
-/// One key set, loaded: the signing key, the keys tokens verify against, and the documents.
+impl FromStr for KeySetName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown key set {s:?}; expected api, public, portal-preview or contact-identification"
+                )
+            })
+    }
+}
+
+/// One key set, loaded: the signing key, the keys its tokens verify against, and the documents.
 pub struct KeySet {
     pub name: KeySetName,
     pub issuer: String,
@@ -85,16 +108,35 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// The key a token naming `kid` verifies against, if the set publishes it.
+    /// The key a token naming `kid` verifies against, if the set publishes it (next, active or
+    /// retired; never a revoked key).
     pub fn verifying_key(&self, kid: &str) -> Option<&DecodingKey> {
         self.verifying.get(kid)
     }
 }
 
-/// All four key sets, held in memory.
+/// All four key sets at one moment.
+pub struct Keys {
+    sets: [KeySet; 4],
+    /// (kid, state) of every key, to notice changes cheaply.
+    fingerprint: Vec<(String, String)>,
+}
+
+impl Keys {
+    pub fn set(&self, name: KeySetName) -> &KeySet {
+        &self.sets[name.index()]
+    }
+
+    /// The set that publishes `kid`, if any.
+    pub fn set_of_kid(&self, kid: &str) -> Option<&KeySet> {
+        self.sets.iter().find(|s| s.verifying.contains_key(kid))
+    }
+}
+
+/// The key sets in memory, swapped whole when the stored keys change.
 pub struct KeyRing {
     public_url: String,
-    sets: [KeySet; 4],
+    current: RwLock<Arc<Keys>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,27 +149,26 @@ pub enum KeyError {
     Seal(seal::SealError, String),
     #[error("stored signing key {0} is not a valid RSA key")]
     Corrupt(String),
+    #[error("key set {0} has no active key")]
+    NoActiveKey(KeySetName),
     #[error("RSA key generation failed")]
     Generate,
+    #[error("{0}")]
+    Operation(String),
 }
 
 impl KeyRing {
-    /// Loads every key set from the database, creating the keys a set lacks.
+    /// Creates the keys a set lacks (an active and a next key), then loads every key set.
     pub async fn load_or_create(
         pool: &PgPool,
         kek: &KeyEncryptionKey,
         public_url: &str,
     ) -> Result<Self, KeyError> {
-        let mut sets = Vec::with_capacity(4);
-        for name in KeySetName::ALL {
-            sets.push(load_set(pool, kek, public_url, name).await?);
-        }
-        let sets: [KeySet; 4] = sets
-            .try_into()
-            .map_err(|_| KeyError::Corrupt("key ring".into()))?;
+        lifecycle::ensure_keys(pool, kek).await?;
+        let keys = load(pool, kek, public_url).await?;
         Ok(Self {
             public_url: public_url.to_owned(),
-            sets,
+            current: RwLock::new(Arc::new(keys)),
         })
     }
 
@@ -135,50 +176,70 @@ impl KeyRing {
         &self.public_url
     }
 
-    pub fn set(&self, name: KeySetName) -> &KeySet {
-        &self.sets[name.index()]
+    /// The key sets as they are now; cheap (one reference count).
+    pub fn current(&self) -> Arc<Keys> {
+        match self.current.read() {
+            Ok(keys) => keys.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reloads the key sets when the stored keys changed. Returns whether they did.
+    pub async fn refresh(&self, pool: &PgPool, kek: &KeyEncryptionKey) -> Result<bool, KeyError> {
+        let mut conn = pool.acquire().await?;
+        let fingerprint = store::keys::fingerprint(&mut conn).await?;
+        drop(conn);
+        if fingerprint == self.current().fingerprint {
+            return Ok(false);
+        }
+        let keys = load(pool, kek, &self.public_url).await?;
+        let mut slot = match self.current.write() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Arc::new(keys);
+        Ok(true)
     }
 }
 
-async fn load_set(
-    pool: &PgPool,
+async fn load(pool: &PgPool, kek: &KeyEncryptionKey, public_url: &str) -> Result<Keys, KeyError> {
+    let mut conn = pool.acquire().await?;
+    let rows = store::keys::all(&mut conn).await?;
+    drop(conn);
+    let fingerprint = rows
+        .iter()
+        .map(|r| (r.kid.clone(), r.state.clone()))
+        .collect();
+    let mut sets = Vec::with_capacity(4);
+    for name in KeySetName::ALL {
+        let rows: Vec<&KeyRow> = rows
+            .iter()
+            .filter(|r| r.key_set == name.as_str() && r.state != "revoked")
+            .collect();
+        sets.push(build_set(kek, public_url, name, &rows)?);
+    }
+    let sets: [KeySet; 4] = sets
+        .try_into()
+        .map_err(|_| KeyError::Corrupt("key ring".into()))?;
+    Ok(Keys { sets, fingerprint })
+}
+
+fn build_set(
     kek: &KeyEncryptionKey,
     public_url: &str,
     name: KeySetName,
+    rows: &[&KeyRow],
 ) -> Result<KeySet, KeyError> {
-    let mut tx = pool.begin().await?;
-    // Replicas starting together on an empty database: one creates the key, the others wait
-    // here and then load it. The lock is released with the transaction.
-    store::keys::lock_key_sets(&mut tx).await?;
-    let mut rows = store::keys::published(&mut tx, name.as_str()).await?;
-    if !rows.iter().any(|r| r.state == "active") {
-        let row = generate(kek, name).await?;
-        store::keys::insert(&mut tx, &row).await?;
-        tracing::info!(key_set = %name, kid = %row.kid, "created signing key");
-        rows.push(row);
-    }
-    tx.commit().await?;
-
     let active = rows
         .iter()
         .find(|r| r.state == "active")
-        .ok_or_else(|| KeyError::Corrupt(name.to_string()))?;
-    let associated = associated_data(name, &active.kid);
-    let sealed = seal::Sealed {
-        nonce: active.nonce.clone(),
-        ciphertext: active.private_key_sealed.clone(),
-    };
-    let der = kek
-        .open(&sealed, &associated)
-        .map_err(|e| KeyError::Seal(e, active.kid.clone()))?;
-    let pair = KeyPair::from_pkcs8(der.expose_secret())
-        .map_err(|_| KeyError::Corrupt(active.kid.clone()))?;
-    drop(der);
+        .ok_or(KeyError::NoActiveKey(name))?;
+    let pair = open_key_pair(kek, active)?;
     let signing = SigningKey::new(active.kid.clone(), pair);
 
     let mut verifying = HashMap::new();
     let mut published = Vec::new();
-    for row in &rows {
+    for row in rows {
         let key = DecodingKey::from_rsa_components(&row.n, &row.e)
             .map_err(|_| KeyError::Corrupt(row.kid.clone()))?;
         verifying.insert(row.kid.clone(), key);
@@ -201,34 +262,15 @@ async fn load_set(
     })
 }
 
-/// The associated data a sealed key is bound to: its set and kid.
-fn associated_data(name: KeySetName, kid: &str) -> String {
-    format!("{}:{kid}", name.as_str())
+/// Opens a stored private key; the plaintext is wiped as soon as it is parsed.
+fn open_key_pair(kek: &KeyEncryptionKey, row: &KeyRow) -> Result<KeyPair, KeyError> {
+    let der = kek
+        .open(&row.sealed(), &associated_data(&row.key_set, &row.kid))
+        .map_err(|e| KeyError::Seal(e, row.kid.clone()))?;
+    KeyPair::from_pkcs8(der.expose_secret()).map_err(|_| KeyError::Corrupt(row.kid.clone()))
 }
 
-/// A new RSA-2048 key, sealed, as a row to insert. Key generation runs off the async threads.
-async fn generate(
-    kek: &KeyEncryptionKey,
-    name: KeySetName,
-) -> Result<store::keys::KeyRow, KeyError> {
-    let pair = tokio::task::spawn_blocking(|| KeyPair::generate(KeySize::Rsa2048))
-        .await
-        .map_err(|_| KeyError::Generate)?
-        .map_err(|_| KeyError::Generate)?;
-    let public = PublicJwk::from_key_pair(&pair);
-    let kid = public.thumbprint();
-    let der = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
-        .map_err(|_| KeyError::Generate)?;
-    let sealed = kek
-        .seal(der.as_ref(), &associated_data(name, &kid))
-        .map_err(|e| KeyError::Seal(e, kid.clone()))?;
-    Ok(store::keys::KeyRow {
-        kid,
-        key_set: name.as_str().to_owned(),
-        state: "active".to_owned(),
-        n: public.n,
-        e: public.e,
-        private_key_sealed: sealed.ciphertext,
-        nonce: sealed.nonce,
-    })
+/// The associated data a sealed key is bound to: its set and kid.
+fn associated_data(key_set: &str, kid: &str) -> String {
+    format!("{key_set}:{kid}")
 }

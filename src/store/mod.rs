@@ -1,6 +1,7 @@
 //! SQL, one module per table family. Query functions take a connection or transaction; every
 //! query that reads or changes a token takes the caller's organization in its WHERE clause.
 
+pub mod audit;
 pub mod keys;
 pub mod tokens;
 

@@ -131,6 +131,8 @@ mod tests {
             read_only: false,
             anonymize: false,
             token_id: None,
+            source_ip: None,
+            user_agent: None,
         }
     }
 
@@ -150,6 +152,7 @@ mod tests {
             expires_at: Some(Utc.timestamp_opt(1_700_003_600, 0).unwrap()),
             revoked_at: None,
             last_used: None,
+            rotated_from: None,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod id;
 pub mod request;
 pub mod roles;
 pub mod service;
+pub mod verify;
 
 use std::fmt;
 use std::str::FromStr;
@@ -191,6 +192,38 @@ pub struct Caller {
     pub anonymize: bool,
     /// Set when the caller is one of this service's own tokens.
     pub token_id: Option<String>,
+    /// Where the request came from (the peer address), for audit events.
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Which tokens a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenStatus {
+    /// Not revoked (expired ones included, with their `expires_at`).
+    #[default]
+    Active,
+    Revoked,
+    /// Past `expires_at` and not revoked.
+    Expired,
+    All,
+}
+
+impl FromStr for TokenStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "active" => TokenStatus::Active,
+            "revoked" => TokenStatus::Revoked,
+            "expired" => TokenStatus::Expired,
+            "all" => TokenStatus::All,
+            other => {
+                return Err(format!(
+                    "unknown status {other:?}; expected active, revoked, expired or all"
+                ));
+            }
+        })
+    }
 }
 
 /// A token as stored (or, for contact identification tokens, as minted).
@@ -210,6 +243,8 @@ pub struct TokenRecord {
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used: Option<NaiveDate>,
+    /// The token this one replaced, when it was made by rotation.
+    pub rotated_from: Option<String>,
 }
 
 /// The fields that only some token types take; which ones a type takes is decided by `request`.

@@ -1,14 +1,17 @@
-//! The create, list and revoke rules, calling the store and the key ring.
+//! The create, get, list, revoke and rotate rules, calling the store and the key ring. Every change
+//! and its audit event share one transaction, and a JWT is returned only after its record is
+//! committed, so a JWT that exists always has a row.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sqlx::PgPool;
 
 use super::claims::Claims;
 use super::request::NewToken;
-use super::{Caller, TokenId, TokenRecord, TokenType, roles};
+use super::{Caller, TokenId, TokenRecord, TokenStatus, TokenType, TypeFields, roles};
 use crate::error::{Error, Result};
 use crate::keys::KeyRing;
 use crate::store;
+use crate::store::audit::Action;
 
 /// A new token: the JWT (shown once) and its record.
 pub struct Created {
@@ -19,14 +22,76 @@ pub struct Created {
 fn refuse_read_only(caller: &Caller) -> Result<()> {
     if caller.read_only {
         return Err(Error::forbidden(
-            "a read-only token cannot create or revoke tokens",
+            "a read-only token cannot create, rotate or revoke tokens",
         ));
     }
     Ok(())
 }
 
-/// Creates a token for the caller's organization. The JWT is returned only after its record is
-/// committed, so a JWT that exists always has a row.
+/// A token never sees more than its creator: an anonymizing caller makes anonymizing tokens.
+fn check_anonymize(caller: &Caller, anonymize: bool) -> Result<()> {
+    if caller.anonymize && !anonymize {
+        return Err(Error::forbidden(
+            "an anonymizing token cannot create a token that does not anonymize",
+        ));
+    }
+    Ok(())
+}
+
+fn not_found() -> Error {
+    Error::NotFound("access token not found".to_owned())
+}
+
+/// What a new token is, before it gets an id, a key and its times.
+struct Draft {
+    token_type: TokenType,
+    name: String,
+    assignments: Vec<String>,
+    read_only: bool,
+    anonymize: bool,
+    fields: TypeFields,
+    lifetime: Option<u64>,
+    rotated_from: Option<String>,
+}
+
+/// Gives the draft an id, the active key of its set and its times, and signs it.
+fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Created> {
+    let keys = keys.current();
+    let key_set = keys.set(draft.token_type.key_set());
+    let now = Utc::now();
+    let expires_at = match draft.lifetime {
+        Some(seconds) => {
+            let seconds = i64::try_from(seconds)
+                .map_err(|_| Error::bad_request("expires_in is too large"))?;
+            Some(now + Duration::seconds(seconds))
+        }
+        None => None,
+    };
+    let record = TokenRecord {
+        id: TokenId::generate(draft.token_type).to_string(),
+        org_id: caller.org_id.clone(),
+        created_by: caller.user_id.clone(),
+        token_type: draft.token_type,
+        name: draft.name,
+        assignments: draft.assignments,
+        read_only: draft.read_only,
+        anonymize: draft.anonymize,
+        fields: draft.fields,
+        key_id: key_set.signing.kid().to_owned(),
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+        last_used: None,
+        rotated_from: draft.rotated_from,
+    };
+    let jwt = key_set
+        .signing
+        .sign(&Claims::new(&key_set.issuer, &record, caller))
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(Created { jwt, record })
+}
+
+/// Creates a token for the caller's organization.
 pub async fn create(
     pool: &PgPool,
     keys: &KeyRing,
@@ -37,78 +102,169 @@ pub async fn create(
     let token_type = new.token_type;
     let (assignments, read_only, anonymize) = if token_type.carries_roles() {
         let assignments = roles::grant(&caller.org_id, &caller.roles, new.requested_roles)?;
-        // A token never sees more than its creator: an anonymizing caller makes anonymizing tokens.
         let anonymize = new.anonymize.unwrap_or(caller.anonymize);
-        if caller.anonymize && !anonymize {
-            return Err(Error::forbidden(
-                "an anonymizing token cannot create a token that does not anonymize",
-            ));
-        }
+        check_anonymize(caller, anonymize)?;
         (assignments, new.read_only.unwrap_or(false), anonymize)
     } else {
         (Vec::new(), false, false)
     };
-
-    let key_set = keys.set(token_type.key_set());
-    let now = Utc::now();
-    let expires_at = match new.lifetime {
-        Some(seconds) => Some(
-            now + Duration::seconds(
-                i64::try_from(seconds)
-                    .map_err(|_| Error::bad_request("expires_in is too large"))?,
-            ),
-        ),
-        None => None,
-    };
-    let record = TokenRecord {
-        id: TokenId::generate(token_type).to_string(),
-        org_id: caller.org_id.clone(),
-        created_by: caller.user_id.clone(),
-        token_type,
-        name: new.name,
-        assignments,
-        read_only,
-        anonymize,
-        fields: new.fields,
-        key_id: key_set.signing.kid().to_owned(),
-        created_at: now,
-        expires_at,
-        revoked_at: None,
-        last_used: None,
-    };
-    let jwt = key_set
-        .signing
-        .sign(&Claims::new(&key_set.issuer, &record, caller))
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    let record = if token_type.is_stored() {
-        let mut conn = pool.acquire().await?;
-        store::tokens::insert(&mut conn, &record).await?
-    } else {
-        record
-    };
-    Ok(Created { jwt, record })
+    let created = mint(
+        keys,
+        caller,
+        Draft {
+            token_type,
+            name: new.name,
+            assignments,
+            read_only,
+            anonymize,
+            fields: new.fields,
+            lifetime: new.lifetime,
+            rotated_from: None,
+        },
+    )?;
+    if !token_type.is_stored() {
+        return Ok(created);
+    }
+    let mut tx = pool.begin().await?;
+    let record = store::tokens::insert(&mut tx, &created.record).await?;
+    store::audit::record(
+        &mut tx,
+        &record.org_id,
+        Action::Created,
+        &record.id,
+        None,
+        caller,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Created {
+        jwt: created.jwt,
+        record,
+    })
 }
 
-/// The caller's organization's unrevoked tokens, newest first.
-pub async fn list(
-    pool: &PgPool,
-    caller: &Caller,
-    types: Option<&[TokenType]>,
-) -> Result<Vec<TokenRecord>> {
-    let names: Option<Vec<&str>> = types.map(|ts| ts.iter().map(|t| t.as_str()).collect());
+/// One of the caller's organization's tokens, revoked or not.
+pub async fn get(pool: &PgPool, caller: &Caller, id: &str) -> Result<TokenRecord> {
+    TokenId::parse(id).ok_or_else(not_found)?;
     let mut conn = pool.acquire().await?;
-    Ok(store::tokens::list(&mut conn, &caller.org_id, names.as_deref()).await?)
+    store::tokens::get(&mut conn, &caller.org_id, id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// Which tokens to list, and from where.
+#[derive(Debug, Default)]
+pub struct ListParams {
+    pub types: Option<Vec<TokenType>>,
+    pub status: TokenStatus,
+    pub name: Option<String>,
+    pub after: Option<(DateTime<Utc>, String)>,
+    pub limit: u16,
+}
+
+/// A page of the caller's organization's tokens, newest first.
+pub async fn list(pool: &PgPool, caller: &Caller, params: &ListParams) -> Result<Vec<TokenRecord>> {
+    let names: Option<Vec<&str>> = params
+        .types
+        .as_ref()
+        .map(|ts| ts.iter().map(|t| t.as_str()).collect());
+    let query = store::tokens::ListQuery {
+        org_id: &caller.org_id,
+        types: names.as_deref(),
+        status: params.status,
+        name: params.name.as_deref(),
+        after: params.after.as_ref().map(|(t, id)| (*t, id.as_str())),
+        limit: i64::from(params.limit),
+    };
+    let mut conn = pool.acquire().await?;
+    Ok(store::tokens::list(&mut conn, &query).await?)
 }
 
 /// Revokes one of the caller's organization's tokens; another organization's id is a 404.
+/// Revoking a revoked token answers its record again and records no second event.
 pub async fn revoke(pool: &PgPool, caller: &Caller, id: &str) -> Result<TokenRecord> {
     refuse_read_only(caller)?;
-    let not_found = || Error::NotFound("access token not found".to_owned());
-    if TokenId::parse(id).is_none() {
-        return Err(not_found());
-    }
-    let mut conn = pool.acquire().await?;
-    store::tokens::revoke(&mut conn, &caller.org_id, id)
+    TokenId::parse(id).ok_or_else(not_found)?;
+    let mut tx = pool.begin().await?;
+    let (record, revoked_now) = store::tokens::revoke(&mut tx, &caller.org_id, id)
         .await?
-        .ok_or_else(not_found)
+        .ok_or_else(not_found)?;
+    if revoked_now {
+        store::audit::record(
+            &mut tx,
+            &record.org_id,
+            Action::Revoked,
+            &record.id,
+            None,
+            caller,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Replaces a token with a new one of the same type, name, roles, flags and type fields (and, for
+/// an expiring token, the same lifetime from now); the old one is revoked in the same transaction.
+/// The caller must hold every role of the token: rotation hands out a new credential.
+pub async fn rotate(pool: &PgPool, keys: &KeyRing, caller: &Caller, id: &str) -> Result<Created> {
+    refuse_read_only(caller)?;
+    TokenId::parse(id).ok_or_else(not_found)?;
+    let mut tx = pool.begin().await?;
+    // The row lock makes concurrent rotations and revocations of one token queue up: the first
+    // rotates, the others find it revoked.
+    let old = store::tokens::get_for_update(&mut tx, &caller.org_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    if old.revoked_at.is_some() {
+        return Err(Error::Conflict(
+            "the token is revoked; only an active token can be rotated".to_owned(),
+        ));
+    }
+    let requested = roles::parse_requested(&old.assignments)
+        .map_err(|_| Error::forbidden("the token holds roles that cannot be granted again"))?;
+    let assignments = roles::grant(&caller.org_id, &caller.roles, Some(requested))?;
+    check_anonymize(caller, old.anonymize)?;
+    let lifetime = old
+        .expires_at
+        .map(|expires_at| u64::try_from((expires_at - old.created_at).num_seconds()).unwrap_or(0));
+    let created = mint(
+        keys,
+        caller,
+        Draft {
+            token_type: old.token_type,
+            name: old.name.clone(),
+            assignments,
+            read_only: old.read_only,
+            anonymize: old.anonymize,
+            fields: old.fields.clone(),
+            lifetime,
+            rotated_from: Some(old.id.clone()),
+        },
+    )?;
+    store::tokens::revoke(&mut tx, &caller.org_id, &old.id).await?;
+    let record = store::tokens::insert(&mut tx, &created.record).await?;
+    store::audit::record(
+        &mut tx,
+        &old.org_id,
+        Action::Rotated,
+        &old.id,
+        Some(&record.id),
+        caller,
+    )
+    .await?;
+    store::audit::record(
+        &mut tx,
+        &old.org_id,
+        Action::Created,
+        &record.id,
+        Some(&old.id),
+        caller,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Created {
+        jwt: created.jwt,
+        record,
+    })
 }

@@ -128,7 +128,8 @@ async fn an_own_token_past_its_exp_is_refused() {
 
     // The same token, re-signed by the service's own key with an exp an hour ago.
     let ring = app.key_ring().await;
-    let signing = &ring.set(access_tokens::keys::KeySetName::Api).signing;
+    let keys = ring.current();
+    let signing = &keys.set(access_tokens::keys::KeySetName::Api).signing;
     let mut claims = app.verify("", jwt).await.unwrap();
     let now = chrono::Utc::now().timestamp();
     claims["iat"] = json!(now - 7200);

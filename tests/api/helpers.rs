@@ -171,6 +171,9 @@ impl Drop for TestApp {
     }
 }
 
+pub const INTROSPECTION_CLIENT: &str = "gateway";
+pub const INTROSPECTION_SECRET: &str = "gateway-secret-0123456789";
+
 pub fn settings(
     database: PgConnectOptions,
     kek: KeyEncryptionKey,
@@ -184,6 +187,15 @@ pub fn settings(
         roles_claim: "assignments".to_owned(),
         key_encryption_key: kek,
         cors_allowed_origins: vec!["https://portal.example.com".parse().unwrap()],
+        introspection_clients: vec![
+            access_tokens::config::IntrospectionClient::parse(&format!(
+                "{INTROSPECTION_CLIENT}:{INTROSPECTION_SECRET}"
+            ))
+            .unwrap(),
+        ],
+        // Short, so that tests see background work promptly.
+        usage_flush_interval: std::time::Duration::from_millis(100),
+        key_refresh_interval: std::time::Duration::from_millis(100),
     }
 }
 

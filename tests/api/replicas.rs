@@ -44,7 +44,10 @@ async fn replicas_starting_together_on_an_empty_database_agree_on_one_key_per_se
     .await
     .unwrap();
     assert_eq!(keys.len(), 4);
-    assert!(keys.iter().all(|(_, n)| *n == 1), "{keys:?}");
+    assert!(
+        keys.iter().all(|(_, n)| *n == 2),
+        "one active and one next key per set: {keys:?}"
+    );
 }
 
 #[tokio::test]
@@ -72,7 +75,7 @@ async fn private_keys_are_sealed_at_rest_and_a_wrong_kek_stops_start_up() {
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(sealed.len(), 4);
+    assert_eq!(sealed.len(), 8);
     for (bytes,) in &sealed {
         // An unsealed PKCS#8 RSA key starts with a DER SEQUENCE and carries the rsaEncryption OID.
         let oid = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];

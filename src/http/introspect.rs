@@ -1,0 +1,132 @@
+//! `POST /v1/access-tokens/introspect`: token introspection (RFC 7662) for verifiers that must see
+//! revocations. Clients authenticate with HTTP Basic against `INTROSPECTION_CLIENTS`; the answer
+//! is `{"active": false}` for anything not currently valid (bad signature, unknown or revoked key,
+//! expired, revoked, malformed), and the token's claims with `active: true` otherwise.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use crate::config::{IntrospectionClient, sha256};
+use crate::error::{Error, Result};
+use crate::store;
+use crate::tokens::TokenType;
+use crate::tokens::verify::verify_own;
+
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    authenticate_client(&state.settings.introspection_clients, &headers)?;
+    let token = token_of(&headers, &body)?;
+    let answer = match evaluate(&state, &token).await? {
+        Some(claims) => claims,
+        None => json!({ "active": false }),
+    };
+    let mut response = axum::Json(answer).into_response();
+    // The answer describes a credential: not for caches.
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// HTTP Basic against the configured clients; secrets are compared as SHA-256 digests in constant time.
+fn authenticate_client(clients: &[IntrospectionClient], headers: &HeaderMap) -> Result<()> {
+    let credentials = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, encoded)| STANDARD.decode(encoded.trim()).ok())
+        .and_then(|decoded| String::from_utf8(decoded).ok())
+        .ok_or(Error::ClientUnauthorized)?;
+    let (id, secret) = credentials
+        .split_once(':')
+        .ok_or(Error::ClientUnauthorized)?;
+    let given = sha256(secret.as_bytes());
+    let known = clients.iter().any(|client| {
+        let same_secret =
+            aws_lc_rs::constant_time::verify_slices_are_equal(&client.secret_sha256, &given)
+                .is_ok();
+        same_secret && client.id == id
+    });
+    if known {
+        Ok(())
+    } else {
+        Err(Error::ClientUnauthorized)
+    }
+}
+
+#[derive(Deserialize)]
+struct JsonRequest {
+    token: String,
+}
+
+/// The `token` parameter: form-encoded as RFC 7662 says, or JSON.
+fn token_of(headers: &HeaderMap, body: &[u8]) -> Result<String> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let token = if content_type.starts_with("application/x-www-form-urlencoded") {
+        form_urlencoded::parse(body)
+            .find(|(key, _)| key == "token")
+            .map(|(_, value)| value.into_owned())
+    } else if content_type.starts_with("application/json") {
+        serde_json::from_slice::<JsonRequest>(body)
+            .map(|r| r.token)
+            .map_err(|_| Error::bad_request("body must be JSON with a string field token"))
+            .map(Some)?
+    } else {
+        return Err(Error::UnsupportedMediaType);
+    };
+    token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::bad_request("token is required"))
+}
+
+/// The claims of a currently valid token of this service, or `None`.
+async fn evaluate(state: &AppState, token: &str) -> Result<Option<Value>> {
+    let keys = state.keys.current();
+    let Ok(own) = verify_own(&keys, token) else {
+        return Ok(None);
+    };
+    let Some(token_type) = own
+        .claim_str("token_type")
+        .and_then(|t| t.parse::<TokenType>().ok())
+    else {
+        return Ok(None);
+    };
+    if token_type.key_set() != own.set {
+        return Ok(None);
+    }
+    if token_type.is_stored() {
+        let (Some(org_id), Some(token_id)) = (own.claim_str("org_id"), own.claim_str("token_id"))
+        else {
+            return Ok(None);
+        };
+        // Fails closed: without the database there is no answer, rather than a wrong `active`.
+        let mut conn = state.pool.acquire().await?;
+        if !store::tokens::is_unrevoked(&mut conn, org_id, token_id).await? {
+            return Ok(None);
+        }
+        state.usage.mark(token_id);
+    }
+    let mut answer = Map::with_capacity(own.claims.len() + 2);
+    answer.insert("active".to_owned(), Value::Bool(true));
+    if let Some(username) = own.claims.get("cognito:username") {
+        answer.insert("username".to_owned(), username.clone());
+    }
+    answer.extend(own.claims);
+    Ok(Some(Value::Object(answer)))
+}

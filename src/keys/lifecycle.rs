@@ -1,0 +1,197 @@
+//! Operations on stored keys: creating the keys a set lacks, rotation, revocation, re-wrapping
+//! under a new key-encryption key, and listing. Each runs in one transaction under an advisory lock,
+//! so replicas starting together and operators acting at once never fork a key set.
+
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use super::jwks::PublicJwk;
+use super::{KeyEncryptionKey, KeyError, KeySetName, associated_data};
+use crate::store;
+use crate::store::keys::KeyRow;
+
+/// A key as `keys list` shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyInfo {
+    pub key_set: String,
+    pub kid: String,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub tokens_signed: i64,
+}
+
+/// Gives every set an active and a next key, creating what is missing. A set whose active key was
+/// lost (never normally: revocation promotes the next key) gets its next key promoted.
+pub async fn ensure_keys(pool: &PgPool, kek: &KeyEncryptionKey) -> Result<(), KeyError> {
+    let mut tx = pool.begin().await?;
+    store::keys::lock_key_sets(&mut tx).await?;
+    for name in KeySetName::ALL {
+        let rows = store::keys::published(&mut tx, name.as_str()).await?;
+        let has_active = rows.iter().any(|r| r.state == "active");
+        let next = rows.iter().find(|r| r.state == "next");
+        match (has_active, next) {
+            (true, Some(_)) => {}
+            (true, None) => create(&mut tx, kek, name, "next").await?,
+            (false, Some(next)) => {
+                store::keys::set_state(&mut tx, &next.kid, "active").await?;
+                create(&mut tx, kek, name, "next").await?;
+            }
+            (false, None) => {
+                create(&mut tx, kek, name, "active").await?;
+                create(&mut tx, kek, name, "next").await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Rotates the given sets: next becomes active, active becomes retired, and a new next key is made.
+/// Returns the new active kid of each set.
+pub async fn rotate(
+    pool: &PgPool,
+    kek: &KeyEncryptionKey,
+    sets: &[KeySetName],
+) -> Result<Vec<(KeySetName, String)>, KeyError> {
+    let mut tx = pool.begin().await?;
+    store::keys::lock_key_sets(&mut tx).await?;
+    let mut activated = Vec::new();
+    for &name in sets {
+        let rows = store::keys::published(&mut tx, name.as_str()).await?;
+        let next = rows.iter().find(|r| r.state == "next").ok_or_else(|| {
+            KeyError::Operation(format!(
+                "key set {name} has no next key; start the service once to create it"
+            ))
+        })?;
+        if let Some(active) = rows.iter().find(|r| r.state == "active") {
+            store::keys::set_state(&mut tx, &active.kid, "retired").await?;
+        }
+        store::keys::set_state(&mut tx, &next.kid, "active").await?;
+        create(&mut tx, kek, name, "next").await?;
+        activated.push((name, next.kid.clone()));
+    }
+    tx.commit().await?;
+    Ok(activated)
+}
+
+/// What `revoke` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// The key is revoked now; `promoted` names the next key that became active, when the revoked
+    /// key was the active one.
+    Now {
+        key_set: String,
+        promoted: Option<String>,
+    },
+    Already,
+}
+
+/// Revokes a key: it is no longer published, and every token it signed is refused. Revoking the
+/// active key promotes the next key; the set gets a new next key whenever it lost one.
+pub async fn revoke(pool: &PgPool, kek: &KeyEncryptionKey, kid: &str) -> Result<Revoked, KeyError> {
+    let mut tx = pool.begin().await?;
+    store::keys::lock_key_sets(&mut tx).await?;
+    let row = store::keys::get(&mut tx, kid).await?.ok_or_else(|| {
+        KeyError::Operation(format!(
+            "no key {kid}; `access-tokens keys list` shows the kids"
+        ))
+    })?;
+    if row.state == "revoked" {
+        return Ok(Revoked::Already);
+    }
+    let name: KeySetName = row.key_set.parse().map_err(KeyError::Operation)?;
+    store::keys::set_state(&mut tx, kid, "revoked").await?;
+    let mut promoted = None;
+    match row.state.as_str() {
+        "active" => {
+            let rows = store::keys::published(&mut tx, name.as_str()).await?;
+            let next = rows
+                .iter()
+                .find(|r| r.state == "next")
+                .ok_or(KeyError::NoActiveKey(name))?;
+            store::keys::set_state(&mut tx, &next.kid, "active").await?;
+            promoted = Some(next.kid.clone());
+            create(&mut tx, kek, name, "next").await?;
+        }
+        "next" => create(&mut tx, kek, name, "next").await?,
+        _ => {}
+    }
+    tx.commit().await?;
+    Ok(Revoked::Now {
+        key_set: row.key_set,
+        promoted,
+    })
+}
+
+/// Re-seals every private key under `new`, in one transaction; nothing changes unless every key
+/// opens under `old`. Returns how many keys were re-sealed.
+pub async fn rewrap(
+    pool: &PgPool,
+    old: &KeyEncryptionKey,
+    new: &KeyEncryptionKey,
+) -> Result<usize, KeyError> {
+    let mut tx = pool.begin().await?;
+    store::keys::lock_key_sets(&mut tx).await?;
+    let rows = store::keys::all(&mut tx).await?;
+    for row in &rows {
+        let associated = associated_data(&row.key_set, &row.kid);
+        let der = old
+            .open(&row.sealed(), &associated)
+            .map_err(|e| KeyError::Seal(e, row.kid.clone()))?;
+        let sealed = new
+            .seal(secrecy::ExposeSecret::expose_secret(&der), &associated)
+            .map_err(|e| KeyError::Seal(e, row.kid.clone()))?;
+        store::keys::update_sealed(&mut tx, &row.kid, &sealed.nonce, &sealed.ciphertext).await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+pub async fn list(pool: &PgPool) -> Result<Vec<KeyInfo>, KeyError> {
+    let mut conn = pool.acquire().await?;
+    Ok(store::keys::list_with_counts(&mut conn).await?)
+}
+
+async fn create(
+    conn: &mut PgConnection,
+    kek: &KeyEncryptionKey,
+    name: KeySetName,
+    state: &str,
+) -> Result<(), KeyError> {
+    let row = generate(kek, name, state).await?;
+    store::keys::insert(conn, &row).await?;
+    tracing::info!(key_set = %name, kid = %row.kid, state, "created signing key");
+    Ok(())
+}
+
+/// A new RSA-2048 key, sealed, as a row to insert. Key generation runs off the async threads.
+async fn generate(
+    kek: &KeyEncryptionKey,
+    name: KeySetName,
+    state: &str,
+) -> Result<KeyRow, KeyError> {
+    let pair = tokio::task::spawn_blocking(|| KeyPair::generate(KeySize::Rsa2048))
+        .await
+        .map_err(|_| KeyError::Generate)?
+        .map_err(|_| KeyError::Generate)?;
+    let public = PublicJwk::from_key_pair(&pair);
+    let kid = public.thumbprint();
+    let der = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
+        .map_err(|_| KeyError::Generate)?;
+    let sealed = kek
+        .seal(der.as_ref(), &associated_data(name.as_str(), &kid))
+        .map_err(|e| KeyError::Seal(e, kid.clone()))?;
+    Ok(KeyRow {
+        kid,
+        key_set: name.as_str().to_owned(),
+        state: state.to_owned(),
+        n: public.n,
+        e: public.e,
+        private_key_sealed: sealed.ciphertext,
+        nonce: sealed.nonce,
+    })
+}
