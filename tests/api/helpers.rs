@@ -171,6 +171,18 @@ impl Drop for TestApp {
     }
 }
 
+/// The key-encryption key of test apps (one per process), in the form operators pass it.
+pub fn test_kek_base64() -> String {
+    static KEK: OnceLock<String> = OnceLock::new();
+    KEK.get_or_init(|| {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).unwrap();
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+    })
+    .clone()
+}
+
+pub const USER_AGENT: &str = "access-tokens-tests/1";
 pub const INTROSPECTION_CLIENT: &str = "gateway";
 pub const INTROSPECTION_SECRET: &str = "gateway-secret-0123456789";
 
@@ -211,7 +223,7 @@ impl TestApp {
         }
         let issuer = TestIssuer::spawn().await;
         let database = fresh_database().await;
-        let kek = KeyEncryptionKey::generate();
+        let kek = KeyEncryptionKey::from_base64(&test_kek_base64()).unwrap();
         let mut settings = settings(database.clone(), kek.clone(), vec![issuer.url.clone()]);
         customize(&mut settings);
         Self::start(settings, issuer).await
@@ -243,7 +255,10 @@ impl TestApp {
         Self {
             base,
             public_url,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .build()
+                .unwrap(),
             issuer,
             database,
             kek,
@@ -324,6 +339,64 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A connection pool on the app's database, for arranging and inspecting rows.
+    pub fn pool(&self) -> sqlx::PgPool {
+        access_tokens::store::pool(self.database.clone())
+    }
+
+    /// Introspects `token` as the configured client does, with a form body; returns the answer.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let response = self
+            .client
+            .post(self.url("/v1/access-tokens/introspect"))
+            .basic_auth(INTROSPECTION_CLIENT, Some(INTROSPECTION_SECRET))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={}", urlencode(token)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        response.json().await.unwrap()
+    }
+
+    pub async fn get_token(&self, bearer: &str, id: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/v1/access-tokens/{id}")))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn rotate(&self, bearer: &str, id: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/v1/access-tokens/{id}/rotate")))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Follows `Link: rel="next"` from `first` (a path with query) and returns every page.
+    pub async fn pages(&self, bearer: &str, first: &str) -> Vec<Vec<Value>> {
+        let mut pages = Vec::new();
+        let mut next = Some(self.url(first));
+        while let Some(url) = next {
+            let response = self
+                .client
+                .get(&url)
+                .bearer_auth(bearer)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            next = next_link(&response).map(|u| u.replace(&self.public_url, &self.base));
+            pages.push(response.json().await.unwrap());
+        }
+        pages
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
@@ -371,6 +444,51 @@ impl TestApp {
         jsonwebtoken::decode::<Value>(jwt, &key, &validation)
             .map(|d| d.claims)
             .map_err(|e| e.to_string())
+    }
+}
+
+pub fn urlencode(text: &str) -> String {
+    url_encode(text)
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The URL of `Link: <...>; rel="next"`, if the response has one.
+pub fn next_link(response: &Response) -> Option<String> {
+    let link = response.headers().get("link")?.to_str().ok()?;
+    let (url, rel) = link.split_once(';')?;
+    (rel.trim() == "rel=\"next\"").then(|| {
+        url.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_owned()
+    })
+}
+
+/// Polls `check` until it holds or `seconds` pass.
+pub async fn eventually<F, Fut>(seconds: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
