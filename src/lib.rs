@@ -7,6 +7,7 @@ pub mod error;
 pub mod http;
 pub mod issuers;
 pub mod keys;
+pub mod revocations;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
@@ -21,6 +22,7 @@ use config::Settings;
 use http::AppState;
 use issuers::TrustedIssuers;
 use keys::KeyRing;
+use revocations::Revocations;
 use usage::UsageTracker;
 
 /// Why the service could not start; each says what to fix.
@@ -68,6 +70,7 @@ impl App {
             pool,
             keys: Arc::new(keys),
             usage: Arc::new(UsageTracker::default()),
+            revocations: Arc::new(Revocations::default()),
         };
         Ok(Self {
             listener,
@@ -93,6 +96,10 @@ impl App {
     ) -> std::io::Result<()> {
         let state = self.state.clone();
         let background = tokio::spawn(background_work(state.clone()));
+        let revocations = {
+            let (revocations, pool) = (state.revocations.clone(), state.pool.clone());
+            tokio::spawn(async move { revocations.follow(pool).await })
+        };
         let router = http::router(self.state);
         let served = axum::serve(
             self.listener,
@@ -101,6 +108,7 @@ impl App {
         .with_graceful_shutdown(shutdown)
         .await;
         background.abort();
+        revocations.abort();
         if let Err(error) = state.usage.flush(&state.pool).await {
             tracing::warn!(%error, "could not write the last usage marks");
         }

@@ -20,7 +20,6 @@ use serde_json::{Map, Value};
 use super::AppState;
 use crate::error::Error;
 use crate::keys::KeySetName;
-use crate::store;
 use crate::tokens::Caller;
 use crate::tokens::claims::OwnTokenClaims;
 use crate::tokens::verify::{MAX_TOKEN_BYTES, verify_own};
@@ -148,13 +147,13 @@ async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, 
     {
         return Err(Refusal::Unauthorized("token type cannot call the API"));
     }
-    // Revocation is read from PostgreSQL on every call, so a revoke answered by any replica holds
-    // on every replica at once.
-    let mut conn = state.pool.acquire().await.map_err(Error::from)?;
-    if !store::tokens::is_unrevoked(&mut conn, &claims.org_id, &claims.token_id)
+    // Revocations come from the in-memory set that follows PostgreSQL (see `revocations`).
+    let unrevoked = state
+        .revocations
+        .is_unrevoked(&state.pool, &claims.org_id, &claims.token_id)
         .await
-        .map_err(Error::from)?
-    {
+        .map_err(Error::from)?;
+    if !unrevoked {
         return Err(Refusal::Unauthorized("token revoked"));
     }
     state.usage.mark(&claims.token_id);

@@ -16,7 +16,6 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use crate::config::{IntrospectionClient, sha256};
 use crate::error::{Error, Result};
-use crate::store;
 use crate::tokens::TokenType;
 use crate::tokens::verify::verify_own;
 
@@ -115,9 +114,13 @@ async fn evaluate(state: &AppState, token: &str) -> Result<Option<Value>> {
         else {
             return Ok(None);
         };
-        // Fails closed: without the database there is no answer, rather than a wrong `active`.
-        let mut conn = state.pool.acquire().await?;
-        if !store::tokens::is_unrevoked(&mut conn, org_id, token_id).await? {
+        // Fails closed: when the revocation set is stale and the database does not answer, the
+        // answer is an error, never a wrong `active`.
+        if !state
+            .revocations
+            .is_unrevoked(&state.pool, org_id, token_id)
+            .await?
+        {
             return Ok(None);
         }
         state.usage.mark(token_id);

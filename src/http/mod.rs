@@ -41,6 +41,7 @@ use crate::config::Settings;
 use crate::error::{Error, error_response};
 use crate::issuers::TrustedIssuers;
 use crate::keys::{KeyRing, KeySetName};
+use crate::revocations::Revocations;
 use crate::usage::UsageTracker;
 use well_known::Document;
 
@@ -58,6 +59,7 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub issuers: Arc<TrustedIssuers>,
     pub usage: Arc<UsageTracker>,
+    pub revocations: Arc<Revocations>,
 }
 
 /// The router under construction, with a record of every operation (method and path) it serves.

@@ -170,6 +170,8 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let record = service::revoke(&state.pool, &caller, &id).await?;
+    // This replica sees its own revocation before it answers; the others through NOTIFY.
+    state.revocations.insert(&record.id);
     tracing::info!(token_id = %record.id, org_id = %caller.org_id, "access token revoked");
     Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
 }
@@ -181,6 +183,9 @@ pub async fn rotate(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let created = service::rotate(&state.pool, &state.keys, &caller, &id).await?;
+    if let Some(old) = &created.record.rotated_from {
+        state.revocations.insert(old);
+    }
     tracing::info!(token_id = %created.record.id, rotated_from = %id, org_id = %caller.org_id, "access token rotated");
     Ok(created_response(&created))
 }

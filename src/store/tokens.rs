@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
-use crate::tokens::{TokenRecord, TokenStatus, TokenType, TypeFields};
+use crate::tokens::{Caller, TokenRecord, TokenStatus, TokenType, TypeFields};
 
 /// The columns of a token record, in `Row` order (a macro so that queries stay `&'static str`).
 macro_rules! columns {
@@ -97,6 +97,56 @@ pub async fn insert(conn: &mut PgConnection, t: &TokenRecord) -> Result<TokenRec
     .bind(t.created_at)
     .bind(t.expires_at)
     .bind(&t.rotated_from)
+    .fetch_one(conn)
+    .await?;
+    row.try_into()
+}
+
+/// Inserts a new token record together with its `created` audit event, in one statement (atomic,
+/// one round trip). Returns the record as stored.
+pub async fn insert_created(
+    conn: &mut PgConnection,
+    t: &TokenRecord,
+    actor: &Caller,
+) -> Result<TokenRecord, sqlx::Error> {
+    let row: Row = sqlx::query_as(concat!(
+        "with t as (
+             insert into access_tokens (id, org_id, created_by, token_type, name, assignments,
+                 read_only, anonymize, journey_id, portal_id, portal_user_id, key_id, created_at,
+                 expires_at, rotated_from)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             returning ",
+        columns!(),
+        "
+         ), e as (
+             insert into audit_events (org_id, action, token_id, related_token_id, actor_org_id,
+                 actor_user_id, actor_token_id, source_ip, user_agent)
+             select org_id, 'created', id, rotated_from, $16, $17, $18, $19, $20 from t
+         )
+         select ",
+        columns!(),
+        " from t"
+    ))
+    .bind(&t.id)
+    .bind(&t.org_id)
+    .bind(&t.created_by)
+    .bind(t.token_type.as_str())
+    .bind(&t.name)
+    .bind(&t.assignments)
+    .bind(t.read_only)
+    .bind(t.anonymize)
+    .bind(&t.fields.journey_id)
+    .bind(&t.fields.portal_id)
+    .bind(&t.fields.portal_user_id)
+    .bind(&t.key_id)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(&t.rotated_from)
+    .bind(&actor.org_id)
+    .bind(&actor.user_id)
+    .bind(&actor.token_id)
+    .bind(&actor.source_ip)
+    .bind(&actor.user_agent)
     .fetch_one(conn)
     .await?;
     row.try_into()
@@ -243,6 +293,16 @@ pub async fn is_unrevoked(
     .bind(org_id)
     .bind(id)
     .fetch_one(conn)
+    .await
+}
+
+/// Ids of revoked tokens that have not expired (the ones whose revocation still matters).
+pub async fn revoked_unexpired(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select id from access_tokens
+         where revoked_at is not null and (expires_at is null or expires_at > now())",
+    )
+    .fetch_all(conn)
     .await
 }
 

@@ -172,7 +172,7 @@ async fn every_token_that_is_not_currently_valid_is_inactive() {
 }
 
 #[tokio::test]
-async fn a_revoke_on_one_replica_is_seen_by_introspection_on_another_at_once() {
+async fn a_revoke_on_one_replica_reaches_another_within_a_second() {
     let a = TestApp::spawn().await;
     let b = a.replica().await;
     let created = a.create_ok(&a.owner(), json!({"name": "shared"})).await;
