@@ -114,7 +114,7 @@ async fn serve(args: SettingsArgs) -> Result<(), String> {
 
 /// A migrated pool on the store's database.
 async fn open(store: &StoreArgs) -> Result<sqlx::PgPool, String> {
-    let pool = store::pool(store.database().map_err(|e| e.to_string())?);
+    let pool = store::command_pool(store.database().map_err(|e| e.to_string())?);
     store::migrate(&pool).await.map_err(|e| e.to_string())?;
     Ok(pool)
 }

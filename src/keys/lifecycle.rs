@@ -178,9 +178,28 @@ async fn generate(
         .await
         .map_err(|_| KeyError::Generate)?
         .map_err(|_| KeyError::Generate)?;
-    let public = PublicJwk::from_key_pair(&pair);
+    seal_row(kek, name, state, &pair)
+}
+
+/// A new RSA-2048 key, sealed, as a row (blocking; for in-memory key sets).
+pub(super) fn generate_blocking(
+    kek: &KeyEncryptionKey,
+    name: KeySetName,
+    state: &str,
+) -> Result<KeyRow, KeyError> {
+    let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
+    seal_row(kek, name, state, &pair)
+}
+
+fn seal_row(
+    kek: &KeyEncryptionKey,
+    name: KeySetName,
+    state: &str,
+    pair: &KeyPair,
+) -> Result<KeyRow, KeyError> {
+    let public = PublicJwk::from_key_pair(pair);
     let kid = public.thumbprint();
-    let der = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
+    let der = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(pair)
         .map_err(|_| KeyError::Generate)?;
     let sealed = kek
         .seal(der.as_ref(), &associated_data(name.as_str(), &kid))

@@ -127,6 +127,19 @@ impl Keys {
         &self.sets[name.index()]
     }
 
+    /// Key sets made in memory, an active and a next key each, without a database: for
+    /// benchmarks and tests of the signing and verification paths.
+    pub fn generate(public_url: &str) -> Result<Self, KeyError> {
+        let kek = KeyEncryptionKey::generate();
+        let mut rows = Vec::new();
+        for name in KeySetName::ALL {
+            for state in ["active", "next"] {
+                rows.push(lifecycle::generate_blocking(&kek, name, state)?);
+            }
+        }
+        build_keys(&kek, public_url, &rows)
+    }
+
     /// The set that publishes `kid`, if any.
     pub fn set_of_kid(&self, kid: &str) -> Option<&KeySet> {
         self.sets.iter().find(|s| s.verifying.contains_key(kid))
@@ -206,6 +219,10 @@ async fn load(pool: &PgPool, kek: &KeyEncryptionKey, public_url: &str) -> Result
     let mut conn = pool.acquire().await?;
     let rows = store::keys::all(&mut conn).await?;
     drop(conn);
+    build_keys(kek, public_url, &rows)
+}
+
+fn build_keys(kek: &KeyEncryptionKey, public_url: &str, rows: &[KeyRow]) -> Result<Keys, KeyError> {
     let fingerprint = rows
         .iter()
         .map(|r| (r.kid.clone(), r.state.clone()))

@@ -15,13 +15,24 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// A pool on `options`; connections are opened lazily, so a database that is briefly away at
-/// start-up is reported by the first query rather than by a hang here.
+/// Operator commands wait longer than requests: nobody is queueing behind them.
+const COMMAND_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The service's pool on `options`; connections are opened lazily, so a database that is briefly
+/// away at start-up is reported by the first query rather than by a hang here.
 pub fn pool(options: PgConnectOptions) -> PgPool {
     PgPoolOptions::new()
         .max_connections(16)
         .min_connections(0)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options)
+}
+
+/// A small pool for operator commands (`migrate`, `keys ...`).
+pub fn command_pool(options: PgConnectOptions) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(COMMAND_ACQUIRE_TIMEOUT)
         .connect_lazy_with(options)
 }
 

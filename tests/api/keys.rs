@@ -215,8 +215,8 @@ async fn the_keys_commands_list_rotate_and_revoke_with_confirmation() {
     let app = TestApp::spawn().await;
     app.create_ok(&app.owner(), json!({"name": "counted"}))
         .await;
-    let (ok, out, _) = cli(&app, &["keys", "list"], "");
-    assert!(ok);
+    let (ok, out, err) = cli(&app, &["keys", "list"], "");
+    assert!(ok, "{err}");
     assert!(out.starts_with("SET"), "{out}");
     assert_eq!(out.lines().count(), 9, "a header and eight keys: {out}");
     let active_api = out
@@ -228,8 +228,8 @@ async fn the_keys_commands_list_rotate_and_revoke_with_confirmation() {
         "one token signed: {active_api}"
     );
 
-    let (ok, out, _) = cli(&app, &["keys", "rotate", "--set", "public"], "");
-    assert!(ok && out.starts_with("public: "), "{out}");
+    let (ok, out, err) = cli(&app, &["keys", "rotate", "--set", "public"], "");
+    assert!(ok && out.starts_with("public: "), "{out} {err}");
     let (ok, _, err) = cli(&app, &["keys", "rotate"], "");
     assert!(!ok && err.contains("--set"), "{err}");
 
@@ -239,8 +239,8 @@ async fn the_keys_commands_list_rotate_and_revoke_with_confirmation() {
         .find(|(_, s)| s == "next")
         .unwrap()
         .0;
-    let (ok, out, _) = cli(&app, &["keys", "revoke", &kid], "no\n");
-    assert!(!ok && out.contains("Type yes"), "{out}");
+    let (ok, out, err) = cli(&app, &["keys", "revoke", &kid], "no\n");
+    assert!(!ok && out.contains("Type yes"), "{out} {err}");
     assert!(
         states(&app, "api")
             .await
@@ -248,8 +248,8 @@ async fn the_keys_commands_list_rotate_and_revoke_with_confirmation() {
             .any(|(k, s)| *k == kid && s == "next"),
         "not revoked without yes"
     );
-    let (ok, out, _) = cli(&app, &["keys", "revoke", &kid, "--yes"], "");
-    assert!(ok && out.contains("revoked"), "{out}");
+    let (ok, out, err) = cli(&app, &["keys", "revoke", &kid, "--yes"], "");
+    assert!(ok && out.contains("revoked"), "{out} {err}");
     assert!(
         states(&app, "api")
             .await

@@ -1,0 +1,2 @@
+-- GET with the bearer token in $CALLER.
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("CALLER")

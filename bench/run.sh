@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Benchmarks the service against this machine's own limits and a peer, in one run, and prints one
+# line per figure: the value, the baseline measured in the same run, and their ratio.
+#
+#   bench/run.sh                 # about 4 minutes on 2 cores; not part of CI
+#   BENCH_SECONDS=20 bench/run.sh
+#   BENCH_SKIP_PEER=1 bench/run.sh   # without the Node.js peer (needs npm and the registry)
+#
+# It builds the release binary, brings up PostgreSQL (scripts/lib/postgres.sh), creates a throwaway
+# database `at_bench`, starts the service with a local trusted issuer (a JWKS served from a file),
+# seeds 1,000,000 token rows for the list figure, drives each load with wrk on this machine, measures
+# the baselines (openssl speed, nginx serving the same JWKS bytes, pgbench of a one-row insert, an
+# oidc-provider peer) and cleans up after itself. Everything listens on 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=../scripts/lib/postgres.sh
+source scripts/lib/postgres.sh
+
+SECS="${BENCH_SECONDS:-10}"
+CONNECTIONS="${BENCH_CONNECTIONS:-32}"
+WORK="$PWD/bench/.work"
+PORT=18480 ISSUER_PORT=18481 NGINX_PORT=18482 PEER_PORT=18484
+DB=at_bench
+PIDS=()
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+    if [ -n "${PG_ADMIN_URL:-}" ]; then
+        psql "$PG_ADMIN_URL" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
+    fi
+    stop_throwaway_postgres
+}
+trap cleanup EXIT
+
+# --- tools -----------------------------------------------------------------------------------
+missing=()
+for tool in wrk nginx python3 openssl curl; do
+    command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || { log "missing: ${missing[*]} (install them, or run as root)"; exit 1; }
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+rm -rf "$WORK" && mkdir -p "$WORK"
+
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
+rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else 'n/a')" "$1" "$2"; }
+line() { printf '%-34s %12s %-9s  %-44s %12s   ratio %s (target %s)\n' "$@"; }
+wait_for() { for _ in $(seq 1 600); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; log "$1 never answered"; return 1; }
+
+log "building the release binary..."
+cargo build --release --locked >&2
+BIN=target/release/access-tokens
+
+ensure_postgres
+psql "$PG_ADMIN_URL" -qc "drop database if exists $DB with (force)" >/dev/null
+psql "$PG_ADMIN_URL" -qc "create database $DB" >/dev/null
+DATABASE_URL="${PG_ADMIN_URL%/postgres}/$DB"
+export DATABASE_URL
+
+# --- a trusted issuer: an RSA key, its JWKS served from a file, and callers signed with openssl ----
+openssl genrsa -out "$WORK/issuer.pem" 2048 2>/dev/null
+modulus=$(openssl rsa -in "$WORK/issuer.pem" -noout -modulus | cut -d= -f2)
+n=$(python3 -c "import base64,sys; print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).rstrip(b'=').decode())" "$modulus")
+mkdir -p "$WORK/issuer/.well-known"
+printf '{"keys":[{"kty":"RSA","use":"sig","alg":"RS256","kid":"bench-issuer","n":"%s","e":"AQAB"}]}' "$n" \
+    > "$WORK/issuer/.well-known/jwks.json"
+python3 -m http.server "$ISSUER_PORT" --bind 127.0.0.1 --directory "$WORK/issuer" >/dev/null 2>&1 &
+PIDS+=($!)
+ISSUER="http://127.0.0.1:$ISSUER_PORT"
+
+user_token() { # org
+    local now header payload input
+    now=$(date +%s)
+    header=$(printf '{"alg":"RS256","typ":"JWT","kid":"bench-issuer"}' | b64url)
+    payload=$(printf '{"iss":"%s","sub":"bench","custom:ivy_org_id":"%s","custom:ivy_user_id":"bench","assignments":["%s:owner"],"iat":%s,"exp":%s}' \
+        "$ISSUER" "$1" "$1" "$now" "$((now + 7200))" | b64url)
+    input="$header.$payload"
+    printf '%s.%s' "$input" "$(printf '%s' "$input" | openssl dgst -sha256 -sign "$WORK/issuer.pem" -binary | b64url)"
+}
+
+# --- the service -----------------------------------------------------------------------------
+KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
+export KEY_ENCRYPTION_KEY
+export LISTEN_ADDR="127.0.0.1:$PORT" TRUSTED_ISSUERS="$ISSUER" LOG_FORMAT=json RUST_LOG="${RUST_LOG:-info}"
+export INTROSPECTION_CLIENTS="bench:bench-secret-0123456789"
+BASE="http://127.0.0.1:$PORT"
+start_service() {
+    "$BIN" serve >>"$WORK/service.log" 2>&1 &
+    SERVICE_PID=$!
+    PIDS+=("$SERVICE_PID")
+}
+start_service
+wait_for "$BASE/health/ready"
+wait_for "$ISSUER/.well-known/jwks.json"
+
+USER_JWT=$(user_token 1)
+CALLER=$(curl -sf -X POST "$BASE/v1/access-tokens" -H "Authorization: Bearer $USER_JWT" \
+    -H 'Content-Type: application/json' -d '{"name":"bench caller"}' | json_field token)
+export CALLER
+
+log "seeding 1,000,000 token rows (10,000 in the listing organization)..."
+psql "$DATABASE_URL" -q >/dev/null <<'SQL'
+insert into access_tokens (id, org_id, created_by, token_type, name, key_id, created_at)
+select 'api_seed' || lpad(g::text, 16, '0'),
+       case when g <= 10000 then 'bench-list' else 'org-' || (g % 990) end,
+       'seed', 'api', 'seeded ' || g,
+       (select kid from signing_keys where key_set = 'api' and state = 'active'),
+       now() - g * interval '1 second'
+from generate_series(1, 1000000) g;
+analyze access_tokens;
+SQL
+
+# --- baselines: openssl, pgbench --------------------------------------------------------------
+log "measuring openssl speed..."
+one=$(openssl speed -seconds 5 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6, $7}')
+multi=$(openssl speed -seconds 5 -multi 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6, $7}')
+SIGN1=$(echo "$one" | cut -d' ' -f1); VERIFY1=$(echo "$one" | cut -d' ' -f2)
+SIGN2=$(echo "$multi" | cut -d' ' -f1)
+
+log "measuring pgbench (one-row insert, $CONNECTIONS clients)..."
+psql "$DATABASE_URL" -qc "create table bench_insert (id text primary key, org_id text, name text, created_at timestamptz)" >/dev/null
+cat > "$WORK/insert.sql" <<'SQL'
+insert into bench_insert values (md5(random()::text || clock_timestamp()::text), '1', 'bench', now());
+SQL
+PGBENCH_TPS=$(pgbench -n -c "$CONNECTIONS" -j 2 -T "$SECS" -f "$WORK/insert.sql" "$DATABASE_URL" 2>/dev/null \
+    | awk '/^tps/ {print int($3)}')
+
+# --- issuance ---------------------------------------------------------------------------------
+log "issuance: POST /v1/access-tokens, $CONNECTIONS connections, ${SECS}s..."
+before=$(psql "$DATABASE_URL" -Atc "select count(*) from access_tokens where name = 'bench'")
+wrk -t2 -c"$CONNECTIONS" -d"${SECS}s" -s bench/lua/create.lua "$BASE/v1/access-tokens" > "$WORK/issue.txt"
+ISSUE=$(rate "$WORK/issue.txt")
+NON2XX=$(awk '/Non-2xx/ {print $5}' "$WORK/issue.txt"); NON2XX=${NON2XX:-0}
+ANSWERED=$(awk '/requests in/ {print $1}' "$WORK/issue.txt")
+ROWS=$(( $(psql "$DATABASE_URL" -Atc "select count(*) from access_tokens where name = 'bench'") - before ))
+RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$SERVICE_PID/status")
+
+# --- JWKS: the service and nginx serving the same bytes -----------------------------------------
+curl -sf "$BASE/v1/access-tokens/.well-known/jwks.json" -o "$WORK/jwks.json"
+log "JWKS: service, then nginx with 1 and 2 workers..."
+wrk -t2 -c64 -d"${SECS}s" "$BASE/v1/access-tokens/.well-known/jwks.json" > "$WORK/jwks.txt"
+JWKS=$(rate "$WORK/jwks.txt")
+nginx_rate() { # workers
+    cat > "$WORK/nginx.conf" <<CONF
+worker_processes $1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location = /jwks.json { root $WORK; default_type application/json; add_header Cache-Control "public, max-age=300"; }
+    }
+}
+CONF
+    "$NGINX" -c "$WORK/nginx.conf" -p "$WORK"
+    wait_for "http://127.0.0.1:$NGINX_PORT/jwks.json"
+    wrk -t2 -c64 -d"${SECS}s" "http://127.0.0.1:$NGINX_PORT/jwks.json" > "$WORK/nginx$1.txt"
+    kill "$(cat "$WORK/nginx.pid")"; sleep 0.5
+    rate "$WORK/nginx$1.txt"
+}
+NGINX1=$(nginx_rate 1)
+NGINX2=$(nginx_rate 2)
+
+# --- introspection of an active token -----------------------------------------------------------
+log "introspection..."
+export TOKEN="$CALLER" CLIENT_BASIC
+CLIENT_BASIC=$(printf 'bench:bench-secret-0123456789' | base64)
+wrk -t2 -c"$CONNECTIONS" -d"${SECS}s" -s bench/lua/introspect.lua "$BASE/v1/access-tokens/introspect" > "$WORK/introspect.txt"
+INTROSPECT=$(rate "$WORK/introspect.txt")
+curl -sf -X POST "$BASE/v1/access-tokens/introspect" -u bench:bench-secret-0123456789 -d "token=$CALLER" | grep -q '"active":true' \
+    || { log "introspection did not answer active: the figure is not valid"; exit 1; }
+
+# --- list: p99 of one page of 100, 1,000,000 rows, 10,000 in the organization ------------------------
+log "list..."
+CALLER=$(user_token bench-list) wrk -t1 -c1 -d"${SECS}s" --latency -s bench/lua/get_auth.lua \
+    "$BASE/v1/access-tokens?limit=100" > "$WORK/list.txt"
+LIST_P99=$(awk '$1 == "99%" {print $2}' "$WORK/list.txt")
+LIST_P99_MS=$(python3 -c "import sys; v=sys.argv[1]; print(round(float(v[:-2]) if v.endswith('ms') else float(v[:-2])/1000 if v.endswith('us') else float(v[:-1])*1000, 2))" "$LIST_P99")
+
+# --- start to ready on a database that holds its keys -------------------------------------------
+kill -TERM "$SERVICE_PID"; wait "$SERVICE_PID" 2>/dev/null || true
+started=$(date +%s%N)
+start_service
+for _ in $(seq 1 2000); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.002; done
+READY_MS=$(( ($(date +%s%N) - started) / 1000000 ))
+
+# --- the peer: oidc-provider, client credentials, RS256 JWT access tokens, nothing persisted --------
+PEER="" PEER_JWKS=""
+if [ -z "${BENCH_SKIP_PEER:-}" ] && command -v npm >/dev/null 2>&1; then
+    log "peer: installing oidc-provider..."
+    if (cd bench/peer && npm install --silent --no-audit --no-fund >/dev/null 2>&1); then
+        PEER_PORT=$PEER_PORT node bench/peer/server.js >"$WORK/peer.log" 2>&1 &
+        PIDS+=($!)
+        wait_for "http://127.0.0.1:$PEER_PORT/jwks"
+        PEER_BASIC=$(printf 'bench:bench-secret' | base64)
+        export PEER_BASIC
+        if curl -sf -X POST "http://127.0.0.1:$PEER_PORT/token" -H "Authorization: Basic $PEER_BASIC" \
+            -d 'grant_type=client_credentials&scope=api' | grep -q '"access_token":"ey'; then
+            wrk -t2 -c"$CONNECTIONS" -d"${SECS}s" -s bench/lua/peer_token.lua "http://127.0.0.1:$PEER_PORT/token" > "$WORK/peer.txt"
+            PEER=$(rate "$WORK/peer.txt")
+            wrk -t2 -c64 -d"${SECS}s" "http://127.0.0.1:$PEER_PORT/jwks" > "$WORK/peer_jwks.txt"
+            PEER_JWKS=$(rate "$WORK/peer_jwks.txt")
+        else
+            log "the peer issued no JWT access token; see $WORK/peer.log"
+        fi
+    else
+        log "npm install of oidc-provider failed; the peer figures are left out"
+    fi
+fi
+
+# --- report -------------------------------------------------------------------------------------
+echo
+echo "access-tokens benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), ${SECS}s per load"
+line "issuance (POST, durable insert)" "$ISSUE" "req/s" "openssl speed -multi 2 rsa2048 sign" "$SIGN2" "$(ratio "$ISSUE" "$SIGN2")" ">= 0.5"
+[ -n "$PEER" ] && line "issuance vs Node oidc-provider" "$ISSUE" "req/s" "oidc-provider 9 client credentials (JWT)" "$PEER" "$(ratio "$ISSUE" "$PEER")" ">= 1.25"
+line "issuance vs PostgreSQL" "$ISSUE" "req/s" "pgbench one-row insert, $CONNECTIONS clients" "$PGBENCH_TPS" "$(ratio "$ISSUE" "$PGBENCH_TPS")" "-"
+line "JWKS" "$JWKS" "req/s" "nginx, same bytes, 1 worker" "$NGINX1" "$(ratio "$JWKS" "$NGINX1")" ">= 0.8"
+line "JWKS" "$JWKS" "req/s" "nginx, same bytes, 2 workers" "$NGINX2" "$(ratio "$JWKS" "$NGINX2")" "-"
+[ -n "$PEER_JWKS" ] && line "JWKS vs Node oidc-provider" "$JWKS" "req/s" "oidc-provider 9 JWKS" "$PEER_JWKS" "$(ratio "$JWKS" "$PEER_JWKS")" "-"
+line "introspection (active token)" "$INTROSPECT" "req/s" "openssl speed rsa2048 verify, 1 process" "$VERIFY1" "$(ratio "$INTROSPECT" "$VERIFY1")" ">= 0.5"
+line "list p99 (100 of 10k; 1M rows)" "$LIST_P99_MS" "ms" "budget" "5" "$(ratio "$LIST_P99_MS" 5)" "<= 1"
+line "RSS after issuance" "$((RSS_KB / 1024))" "MB" "budget" "50" "$(ratio "$((RSS_KB / 1024))" 50)" "<= 1"
+line "start to ready (keys stored)" "$READY_MS" "ms" "budget" "200" "$(ratio "$READY_MS" 200)" "<= 1"
+echo "openssl speed rsa2048, one process: $SIGN1 sign/s, $VERIFY1 verify/s"
+echo "issuance: $ANSWERED answers, $NON2XX not 2xx, $ROWS rows written"
