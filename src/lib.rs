@@ -64,14 +64,14 @@ impl App {
         store::migrate(&pool).await?;
         let keys =
             KeyRing::load_or_create(&pool, &settings.key_encryption_key, &public_url).await?;
-        let state = AppState {
+        let state = AppState::new(http::Shared {
             issuers: Arc::new(TrustedIssuers::new(&settings.trusted_issuers)),
             settings: Arc::new(settings),
             pool,
             keys: Arc::new(keys),
             usage: Arc::new(UsageTracker::default()),
             revocations: Arc::new(Revocations::default()),
-        };
+        });
         Ok(Self {
             listener,
             address,

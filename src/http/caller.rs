@@ -54,6 +54,7 @@ impl FromRequestParts<AppState> for Caller {
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect());
+        tracing::Span::current().record("org_id", caller.org_id.as_str());
         Ok(caller)
     }
 }

@@ -107,12 +107,7 @@ pub async fn create(
 ) -> Result<Response> {
     let new = NewToken::parse(body)?;
     let created = service::create(&state.pool, &state.keys, &caller, new).await?;
-    tracing::info!(
-        token_id = %created.record.id,
-        token_type = %created.record.token_type,
-        org_id = %caller.org_id,
-        "access token created"
-    );
+    tracing::Span::current().record("token_id", created.record.id.as_str());
     Ok(created_response(&created))
 }
 
@@ -172,7 +167,7 @@ pub async fn revoke(
     let record = service::revoke(&state.pool, &caller, &id).await?;
     // This replica sees its own revocation before it answers; the others through NOTIFY.
     state.revocations.insert(&record.id);
-    tracing::info!(token_id = %record.id, org_id = %caller.org_id, "access token revoked");
+    tracing::Span::current().record("token_id", record.id.as_str());
     Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
 }
 
@@ -186,7 +181,7 @@ pub async fn rotate(
     if let Some(old) = &created.record.rotated_from {
         state.revocations.insert(old);
     }
-    tracing::info!(token_id = %created.record.id, rotated_from = %id, org_id = %caller.org_id, "access token rotated");
+    tracing::Span::current().record("token_id", created.record.id.as_str());
     Ok(created_response(&created))
 }
 
