@@ -2,15 +2,13 @@
 //! tokens, newest first, a page at a time.
 
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderValue;
-use axum::http::header::LINK;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use super::AppState;
-use super::tokens::{DEFAULT_LIMIT, MAX_LIMIT, rfc3339, with_cursor};
+use super::tokens::{DEFAULT_LIMIT, page_response, parse_limit, rfc3339};
 use crate::error::{Error, Result};
 use crate::store;
 use crate::store::audit::AuditEvent;
@@ -75,17 +73,7 @@ pub async fn list(
                     .ok_or_else(|| Error::bad_request("token_id is not a token id"))?;
                 token_id = Some(value.into_owned());
             }
-            "limit" => {
-                limit = value
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| {
-                        Error::bad_request(format!(
-                            "limit must be a whole number from 1 to {MAX_LIMIT}"
-                        ))
-                    })?;
-            }
+            "limit" => limit = parse_limit(&value)?,
             "cursor" if !value.is_empty() => before = Some(decode_cursor(&value)?),
             _ => {}
         }
@@ -106,18 +94,13 @@ pub async fn list(
             .map(|e| URL_SAFE_NO_PAD.encode(e.id.to_string()))
     });
     let items: Vec<EventItem<'_>> = events.iter().map(EventItem::from).collect();
-    let mut response = axum::Json(items).into_response();
-    if let Some(Some(cursor)) = next {
-        let url = format!(
-            "{}/v1/access-tokens/audit-events?{}",
-            state.keys.public_url(),
-            with_cursor(&query, &cursor)
-        );
-        if let Ok(value) = HeaderValue::from_str(&format!("<{url}>; rel=\"next\"")) {
-            response.headers_mut().insert(LINK, value);
-        }
-    }
-    Ok(response)
+    let url = format!("{}/v1/access-tokens/audit-events", state.keys.public_url());
+    Ok(page_response(
+        items,
+        &url,
+        &query,
+        next.flatten().as_deref(),
+    ))
 }
 
 fn decode_cursor(cursor: &str) -> Result<i64> {

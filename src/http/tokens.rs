@@ -143,18 +143,39 @@ pub async fn list(
         None
     };
     let items: Vec<AccessTokenItem<'_>> = records.iter().map(AccessTokenItem::from).collect();
+    let url = format!("{}/v1/access-tokens", state.keys.public_url());
+    Ok(page_response(items, &url, &query, next.as_deref()))
+}
+
+/// A page as a plain JSON array; when `next_cursor` is set, `Link: <url?query&cursor=...>;
+/// rel="next"` carries the full URL of the next page with the same filters.
+pub fn page_response<T: Serialize>(
+    items: Vec<T>,
+    url: &str,
+    query: &str,
+    next_cursor: Option<&str>,
+) -> Response {
     let mut response = axum::Json(items).into_response();
-    if let Some(cursor) = next {
-        let url = format!(
-            "{}/v1/access-tokens?{}",
-            state.keys.public_url(),
-            with_cursor(&query, &cursor)
-        );
-        if let Ok(value) = HeaderValue::from_str(&format!("<{url}>; rel=\"next\"")) {
+    if let Some(cursor) = next_cursor {
+        let link = format!("<{url}?{}>; rel=\"next\"", with_cursor(query, cursor));
+        if let Ok(value) = HeaderValue::from_str(&link) {
             response.headers_mut().insert(LINK, value);
         }
     }
-    Ok(response)
+    response
+}
+
+/// `limit` of a page: 1 to `MAX_LIMIT`.
+pub fn parse_limit(value: &str) -> Result<u16> {
+    value
+        .parse::<u16>()
+        .ok()
+        .filter(|l| (1..=MAX_LIMIT).contains(l))
+        .ok_or_else(|| {
+            Error::bad_request(format!(
+                "limit must be a whole number from 1 to {MAX_LIMIT}"
+            ))
+        })
 }
 
 /// `DELETE /v1/access-tokens/{id}`: 200 with the item, again on a second revoke; 404 for an id
@@ -217,17 +238,7 @@ pub fn list_params(query: &str) -> Result<ListParams> {
                 }
                 params.name = Some(value.into_owned());
             }
-            "limit" => {
-                params.limit = value
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| {
-                        Error::bad_request(format!(
-                            "limit must be a whole number from 1 to {MAX_LIMIT}"
-                        ))
-                    })?;
-            }
+            "limit" => params.limit = parse_limit(&value)?,
             "cursor" if !value.is_empty() => params.after = Some(decode_cursor(&value)?),
             _ => {}
         }

@@ -72,36 +72,6 @@ fn records(rows: Vec<Row>) -> Result<Vec<TokenRecord>, sqlx::Error> {
     rows.into_iter().map(TryInto::try_into).collect()
 }
 
-/// Inserts a new token record and returns it as stored (times at the database's precision).
-pub async fn insert(conn: &mut PgConnection, t: &TokenRecord) -> Result<TokenRecord, sqlx::Error> {
-    let row: Row = sqlx::query_as(concat!(
-        "insert into access_tokens (id, org_id, created_by, token_type, name, assignments, read_only,
-             anonymize, journey_id, portal_id, portal_user_id, key_id, created_at, expires_at,
-             rotated_from)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         returning ",
-        columns!()
-    ))
-    .bind(&t.id)
-    .bind(&t.org_id)
-    .bind(&t.created_by)
-    .bind(t.token_type.as_str())
-    .bind(&t.name)
-    .bind(&t.assignments)
-    .bind(t.read_only)
-    .bind(t.anonymize)
-    .bind(&t.fields.journey_id)
-    .bind(&t.fields.portal_id)
-    .bind(&t.fields.portal_user_id)
-    .bind(&t.key_id)
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .bind(&t.rotated_from)
-    .fetch_one(conn)
-    .await?;
-    row.try_into()
-}
-
 /// Inserts a new token record together with its `created` audit event, in one statement (atomic,
 /// one round trip). Returns the record as stored.
 pub async fn insert_created(

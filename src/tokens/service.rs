@@ -125,18 +125,9 @@ pub async fn create(
     if !token_type.is_stored() {
         return Ok(created);
     }
-    let mut tx = pool.begin().await?;
-    let record = store::tokens::insert(&mut tx, &created.record).await?;
-    store::audit::record(
-        &mut tx,
-        &record.org_id,
-        Action::Created,
-        &record.id,
-        None,
-        caller,
-    )
-    .await?;
-    tx.commit().await?;
+    // One statement writes the record and its audit event: atomic, and one round trip.
+    let mut conn = pool.acquire().await?;
+    let record = store::tokens::insert_created(&mut conn, &created.record, caller).await?;
     Ok(Created {
         jwt: created.jwt,
         record,
@@ -243,25 +234,17 @@ pub async fn rotate(pool: &PgPool, keys: &KeyRing, caller: &Caller, id: &str) ->
         },
     )?;
     store::tokens::revoke(&mut tx, &caller.org_id, &old.id).await?;
-    let record = store::tokens::insert(&mut tx, &created.record).await?;
     store::audit::record(
         &mut tx,
         &old.org_id,
         Action::Rotated,
         &old.id,
-        Some(&record.id),
+        Some(&created.record.id),
         caller,
     )
     .await?;
-    store::audit::record(
-        &mut tx,
-        &old.org_id,
-        Action::Created,
-        &record.id,
-        Some(&old.id),
-        caller,
-    )
-    .await?;
+    // The new token's `created` event names the token it replaced (its `rotated_from`).
+    let record = store::tokens::insert_created(&mut tx, &created.record, caller).await?;
     tx.commit().await?;
     Ok(Created {
         jwt: created.jwt,
