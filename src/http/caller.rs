@@ -83,16 +83,11 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, Refusal> 
     if token.len() > MAX_TOKEN_BYTES {
         return Err(No("token too large"));
     }
-    // The header parse refuses `none` and unknown algorithms; anything but RS256 stops here.
-    let header = jsonwebtoken::decode_header(token).map_err(|_| No("malformed header"))?;
-    if header.alg != Algorithm::RS256 {
-        return Err(No("algorithm is not RS256"));
-    }
-    let kid = header.kid.ok_or(No("no kid"))?;
     let iss = unverified_issuer(token).ok_or(No("no issuer"))?;
 
     let keys = state.keys.current();
     if iss == keys.set(KeySetName::Api).issuer {
+        // `verify_own` parses the header itself, with the algorithm pinned to RS256.
         let own = verify_own(&keys, token).map_err(No)?;
         if own.set != KeySetName::Api {
             return Err(No("not of the api key set"));
@@ -104,6 +99,13 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, Refusal> 
     if !state.issuers.is_trusted(&iss) {
         return Err(No("untrusted issuer"));
     }
+    // The header parse refuses `none` and unknown algorithms; anything but RS256 stops here,
+    // before any key of the issuer is looked up.
+    let header = jsonwebtoken::decode_header(token).map_err(|_| No("malformed header"))?;
+    if header.alg != Algorithm::RS256 {
+        return Err(No("algorithm is not RS256"));
+    }
+    let kid = header.kid.ok_or(No("no kid"))?;
     let key = state
         .issuers
         .key(&iss, &kid)

@@ -5,9 +5,10 @@ use sqlx::PgConnection;
 
 use crate::tokens::Caller;
 
+/// Events recorded on their own; `created` events are written together with the token, in the
+/// same statement, by `store::tokens::insert_created`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    Created,
     Revoked,
     Rotated,
 }
@@ -15,7 +16,6 @@ pub enum Action {
 impl Action {
     fn as_str(self) -> &'static str {
         match self {
-            Action::Created => "created",
             Action::Revoked => "revoked",
             Action::Rotated => "rotated",
         }

@@ -62,13 +62,7 @@ fn a_key_encryption_key_of_the_wrong_length_stops_start_up() {
 #[tokio::test]
 async fn logs_never_carry_a_token_and_sigterm_exits_cleanly() {
     let database = fresh_database().await;
-    let url = format!(
-        "postgres://{}@{}:{}/{}",
-        database.get_username(),
-        database.get_host(),
-        database.get_port(),
-        database.get_database().unwrap()
-    );
+    let url = crate::helpers::database_url(&database);
     let issuer = crate::helpers::TestIssuer::spawn().await;
     let kek = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
     let mut child = command()

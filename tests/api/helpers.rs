@@ -27,6 +27,17 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// The URL of `database`, as an operator passes it to the binary.
+pub fn database_url(database: &PgConnectOptions) -> String {
+    format!(
+        "postgres://{}@{}:{}/{}",
+        database.get_username(),
+        database.get_host(),
+        database.get_port(),
+        database.get_database().unwrap()
+    )
+}
+
 pub fn admin_options() -> PgConnectOptions {
     PgConnectOptions::from_str(&admin_url()).expect("TEST_DATABASE_URL is a PostgreSQL URL")
 }
@@ -448,10 +459,6 @@ impl TestApp {
 }
 
 pub fn urlencode(text: &str) -> String {
-    url_encode(text)
-}
-
-fn url_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {

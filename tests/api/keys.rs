@@ -178,13 +178,7 @@ async fn rewrap_moves_every_key_under_a_new_key_encryption_key() {
 }
 
 fn cli(app: &TestApp, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let url = format!(
-        "postgres://{}@{}:{}/{}",
-        app.database.get_username(),
-        app.database.get_host(),
-        app.database.get_port(),
-        app.database.get_database().unwrap()
-    );
+    let url = crate::helpers::database_url(&app.database);
     let kek = crate::helpers::test_kek_base64();
     let mut child = Command::new(env!("CARGO_BIN_EXE_access-tokens"))
         .args(args)
