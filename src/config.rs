@@ -1,7 +1,9 @@
 //! Every setting, from flags or environment variables, validated once at start-up. An error
 //! names the variable and the fix.
 
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,14 +12,18 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::keys::KeyEncryptionKey;
+pub use crate::store::Database;
 
 /// Where keys and records live: what every command that touches the store needs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// PostgreSQL URL where token records and keys live (postgres://user@host/db).
+    /// Where token records and keys live: postgres://user@host/db, or sqlite://path for the
+    /// embedded store. Unset: the embedded store in ./data/access-tokens.db.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Base64 of 32 random bytes; private keys are stored encrypted with it.
+    /// Base64 of 32 random bytes; private keys are stored encrypted with it. Required with
+    /// PostgreSQL; on the embedded store, unset means the key-encryption-key file next to the
+    /// database (created with the database, mode 0600).
     #[arg(long, env = "KEY_ENCRYPTION_KEY", hide_env_values = true)]
     pub key_encryption_key: Option<String>,
 }
@@ -57,7 +63,7 @@ pub struct SettingsArgs {
 /// The validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub database: PgConnectOptions,
+    pub database: Database,
     pub listen_addr: SocketAddr,
     /// Without a trailing slash; `None` derives it from the bound address (`http://{address}`).
     pub public_url: Option<String>,
@@ -77,6 +83,10 @@ pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 /// Replicas switch to a rotated key, and stop accepting a revoked one, within this interval.
 pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 const MIN_CLIENT_SECRET_CHARS: usize = 16;
+/// The embedded store when DATABASE_URL is unset.
+pub const DEFAULT_SQLITE_PATH: &str = "./data/access-tokens.db";
+/// The embedded store's key-encryption key, in the database's folder.
+pub const KEY_FILE_NAME: &str = "key-encryption-key";
 
 /// A client of the introspection endpoint. Only a SHA-256 of its secret is kept.
 #[derive(Clone)]
@@ -126,35 +136,101 @@ fn err<T>(message: impl Into<String>) -> Result<T, ConfigError> {
 }
 
 impl StoreArgs {
-    /// Parses the database URL (for commands that need nothing else).
-    pub fn database(&self) -> Result<PgConnectOptions, ConfigError> {
+    /// Parses the database URL: PostgreSQL, or the embedded store (also when unset).
+    pub fn database(&self) -> Result<Database, ConfigError> {
         let url = SecretString::from(self.database_url.clone().unwrap_or_default());
         let url = url.expose_secret().trim();
         if url.is_empty() {
-            return err(
-                "DATABASE_URL is not set: point it at PostgreSQL, e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/access_tokens",
-            );
+            return Ok(Database::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH)));
+        }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() || path.contains('?') {
+                return err(
+                    "DATABASE_URL sqlite:// needs a file path and no options, e.g. sqlite://data/access-tokens.db",
+                );
+            }
+            return Ok(Database::Sqlite(PathBuf::from(path)));
         }
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return err(
-                "DATABASE_URL must be a PostgreSQL URL (postgres://user:password@host:port/database)",
+                "DATABASE_URL must be a PostgreSQL URL (postgres://user:password@host:port/database) or sqlite://path for the embedded store",
             );
         }
         // The parse error may quote the URL, password included: report it without the details.
-        PgConnectOptions::from_str(url).or_else(|_| {
-            err("DATABASE_URL is not a valid PostgreSQL URL (postgres://user:password@host:port/database)")
-        })
+        PgConnectOptions::from_str(url)
+            .map(|options| Database::Postgres(Box::new(options)))
+            .or_else(|_| {
+                err("DATABASE_URL is not a valid PostgreSQL URL (postgres://user:password@host:port/database)")
+            })
     }
 
-    pub fn key_encryption_key(&self) -> Result<KeyEncryptionKey, ConfigError> {
-        match self.key_encryption_key.as_deref().map(str::trim) {
-            None | Some("") => err(
+    /// The key-encryption key: KEY_ENCRYPTION_KEY, or on the embedded store its key file, which
+    /// is created together with a new database.
+    pub fn key_encryption_key(&self, database: &Database) -> Result<KeyEncryptionKey, ConfigError> {
+        match (self.key_encryption_key.as_deref().map(str::trim), database) {
+            (Some(text), _) if !text.is_empty() => KeyEncryptionKey::from_base64(text)
+                .map_err(|e| ConfigError(format!("KEY_ENCRYPTION_KEY {e}"))),
+            (_, Database::Sqlite(path)) => embedded_key(path),
+            (_, Database::Postgres(_)) => err(
                 "KEY_ENCRYPTION_KEY is not set: private keys are stored encrypted with it; generate one with `head -c 32 /dev/urandom | base64` and keep it safe",
             ),
-            Some(text) => KeyEncryptionKey::from_base64(text)
-                .map_err(|e| ConfigError(format!("KEY_ENCRYPTION_KEY {e}"))),
         }
     }
+}
+
+/// The embedded store's key-encryption key, from the file next to the database. A new database
+/// gets a new key file (mode 0600); an existing database whose key file is gone is an error, never
+/// a new key, since its keys are sealed with the lost one.
+fn embedded_key(database: &Path) -> Result<KeyEncryptionKey, ConfigError> {
+    let file = database.with_file_name(KEY_FILE_NAME);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => KeyEncryptionKey::from_base64(&text).map_err(|e| {
+            ConfigError(format!(
+                "the key-encryption key in {} {e}; restore the file the database's keys were sealed with, or set KEY_ENCRYPTION_KEY",
+                file.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if database.exists() {
+                return err(format!(
+                    "the embedded database {} exists but its key-encryption key {} is missing; restore the file, or set KEY_ENCRYPTION_KEY to the key its keys were sealed with",
+                    database.display(),
+                    file.display()
+                ));
+            }
+            create_key_file(&file)
+        }
+        Err(e) => err(format!(
+            "cannot read the key-encryption key {}: {e}; make its folder one the service can read and write, or set DATABASE_URL=sqlite://<path> to keep the store elsewhere",
+            file.display()
+        )),
+    }
+}
+
+fn create_key_file(file: &Path) -> Result<KeyEncryptionKey, ConfigError> {
+    let failed = |e: std::io::Error| {
+        ConfigError(format!(
+            "cannot create the key-encryption key {}: {e}; make its folder writable, or set DATABASE_URL=sqlite://<path> to keep the store elsewhere",
+            file.display()
+        ))
+    };
+    if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(failed)?;
+    }
+    let (key, text) = KeyEncryptionKey::generate_base64();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options.open(file).map_err(failed)?;
+    out.write_all(text.expose_secret().as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.sync_all())
+        .map_err(failed)?;
+    Ok(key)
 }
 
 impl SettingsArgs {
@@ -185,7 +261,6 @@ impl SettingsArgs {
                 "ROLES_CLAIM is empty: name the claim that holds a caller's role ids (default: assignments)",
             );
         }
-        let key_encryption_key = self.store.key_encryption_key()?;
         let cors_allowed_origins = self
             .cors_allowed_origins
             .iter()
@@ -201,6 +276,15 @@ impl SettingsArgs {
                 HeaderValue::from_str(&base).or_else(|_| err(format!("CORS_ALLOWED_ORIGINS entry {origin:?} is not valid")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let introspection_clients = self
+            .introspection_clients
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(IntrospectionClient::parse)
+            .collect::<Result<_, _>>()?;
+        // Last: on a new embedded store this creates the key file, only once all else is valid.
+        let key_encryption_key = self.store.key_encryption_key(&database)?;
         Ok(Settings {
             database,
             listen_addr,
@@ -209,13 +293,7 @@ impl SettingsArgs {
             roles_claim: self.roles_claim.trim().to_owned(),
             key_encryption_key,
             cors_allowed_origins,
-            introspection_clients: self
-                .introspection_clients
-                .iter()
-                .map(|s| s.trim())
-                .filter(|s| !s.is_empty())
-                .map(IntrospectionClient::parse)
-                .collect::<Result<_, _>>()?,
+            introspection_clients,
             usage_flush_interval: USAGE_FLUSH_INTERVAL,
             key_refresh_interval: KEY_REFRESH_INTERVAL,
         })
@@ -293,7 +371,7 @@ mod tests {
     #[test]
     fn bad_settings_name_the_variable() {
         let cases: [(SettingsArgs, &str); 6] = [
-            (with_store(None, Some(KEK)), "DATABASE_URL"),
+            (with_store(Some("sqlite://"), Some(KEK)), "DATABASE_URL"),
             (with_store(Some("mysql://x"), Some(KEK)), "DATABASE_URL"),
             (with_store(Some(DB), None), "KEY_ENCRYPTION_KEY"),
             (with_store(Some(DB), Some("c2hvcnQ=")), "KEY_ENCRYPTION_KEY"),
@@ -320,5 +398,59 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.0.contains("CORS_ALLOWED_ORIGINS"), "{e}");
+    }
+
+    #[test]
+    fn the_store_is_embedded_unless_database_url_names_postgres() {
+        let embedded = |url: Option<&str>| match with_store(url, None).store.database() {
+            Ok(Database::Sqlite(path)) => path,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(embedded(None), PathBuf::from(DEFAULT_SQLITE_PATH));
+        assert_eq!(embedded(Some(" ")), PathBuf::from(DEFAULT_SQLITE_PATH));
+        assert_eq!(embedded(Some("sqlite://d/t.db")), PathBuf::from("d/t.db"));
+        assert_eq!(
+            embedded(Some("sqlite:///tmp/t.db")),
+            PathBuf::from("/tmp/t.db")
+        );
+        assert!(matches!(
+            with_store(Some(DB), None).store.database(),
+            Ok(Database::Postgres(_))
+        ));
+    }
+
+    #[test]
+    fn the_embedded_key_file_is_made_with_a_new_database_and_never_replaced() {
+        let folder = std::env::temp_dir().join(format!("at-config-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&folder);
+        let database = Database::Sqlite(folder.join("nested/t.db"));
+        let store = with_store(None, None).store;
+        let first = store.key_encryption_key(&database).unwrap();
+        let file = folder.join("nested").join(KEY_FILE_NAME);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // The same key on the next start: sealed keys still open.
+        let again = store.key_encryption_key(&database).unwrap();
+        let sealed = first.seal(b"private", "api:kid").unwrap();
+        assert!(again.open(&sealed, "api:kid").is_ok());
+        // A database whose key file is gone gets an error, not a new key.
+        std::fs::write(folder.join("nested/t.db"), b"").unwrap();
+        std::fs::remove_file(&file).unwrap();
+        let e = store.key_encryption_key(&database).unwrap_err();
+        assert!(
+            e.0.contains("missing") && e.0.contains(KEY_FILE_NAME),
+            "{e}"
+        );
+        assert!(!file.exists());
+        // A key file of the wrong length stops start-up and stays as it is.
+        std::fs::write(&file, "c2hvcnQ=\n").unwrap();
+        let e = store.key_encryption_key(&database).unwrap_err();
+        assert!(e.0.contains("32"), "{e}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "c2hvcnQ=\n");
+        std::fs::remove_dir_all(&folder).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! `access-tokens`: creates, scopes to roles, lists and revokes long-lived RS256 JWTs whose claims
-//! are compatible with AWS Cognito tokens, stores their records in PostgreSQL, and publishes its
-//! signing keys at JWKS endpoints so that verifiers can check the tokens offline.
+//! are compatible with AWS Cognito tokens, stores their records in PostgreSQL (or, for a first run,
+//! an embedded SQLite file), and publishes its signing keys at JWKS endpoints so that verifiers can
+//! check the tokens offline.
 
 pub mod config;
 pub mod error;
@@ -23,15 +24,14 @@ use http::AppState;
 use issuers::TrustedIssuers;
 use keys::KeyRing;
 use revocations::Revocations;
+use store::{Purpose, Store};
 use usage::UsageTracker;
 
 /// Why the service could not start; each says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot reach the database at DATABASE_URL: {0}")]
-    Database(#[source] sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Store(#[from] store::OpenError),
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
     #[error("cannot listen on {0}: {1} (set LISTEN_ADDR to a free address)")]
@@ -59,15 +59,20 @@ impl App {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
-        let pool = store::pool(settings.database.clone());
-        store::ping(&pool).await.map_err(StartError::Database)?;
-        store::migrate(&pool).await?;
+        let store = Store::open(&settings.database, Purpose::Service).await?;
+        if let store::Database::Sqlite(path) = &settings.database {
+            tracing::warn!(
+                database = %path.display(),
+                "running on the embedded development store; for production set \
+                 DATABASE_URL=postgres://user:password@host/database and KEY_ENCRYPTION_KEY"
+            );
+        }
         let keys =
-            KeyRing::load_or_create(&pool, &settings.key_encryption_key, &public_url).await?;
+            KeyRing::load_or_create(&store, &settings.key_encryption_key, &public_url).await?;
         let state = AppState::new(http::Shared {
             issuers: Arc::new(TrustedIssuers::new(&settings.trusted_issuers)),
             settings: Arc::new(settings),
-            pool,
+            store,
             keys: Arc::new(keys),
             usage: Arc::new(UsageTracker::default()),
             revocations: Arc::new(Revocations::default()),
@@ -97,8 +102,8 @@ impl App {
         let state = self.state.clone();
         let background = tokio::spawn(background_work(state.clone()));
         let revocations = {
-            let (revocations, pool) = (state.revocations.clone(), state.pool.clone());
-            tokio::spawn(async move { revocations.follow(pool).await })
+            let (revocations, store) = (state.revocations.clone(), state.store.clone());
+            tokio::spawn(async move { revocations.follow(store).await })
         };
         let router = http::router(self.state);
         let served = axum::serve(
@@ -109,10 +114,10 @@ impl App {
         .await;
         background.abort();
         revocations.abort();
-        if let Err(error) = state.usage.flush(&state.pool).await {
+        if let Err(error) = state.usage.flush(&state.store).await {
             tracing::warn!(%error, "could not write the last usage marks");
         }
-        state.pool.close().await;
+        state.store.close().await;
         served
     }
 
@@ -132,14 +137,14 @@ async fn background_work(state: AppState) {
     loop {
         tokio::select! {
             _ = keys.tick() => {
-                match state.keys.refresh(&state.pool, &state.settings.key_encryption_key).await {
+                match state.keys.refresh(&state.store, &state.settings.key_encryption_key).await {
                     Ok(true) => tracing::info!("signing keys changed: key sets reloaded"),
                     Ok(false) => {}
                     Err(error) => tracing::warn!(%error, "could not refresh signing keys"),
                 }
             }
             _ = usage.tick() => {
-                if let Err(error) = state.usage.flush(&state.pool).await {
+                if let Err(error) = state.usage.flush(&state.store).await {
                     tracing::warn!(%error, "could not write usage marks; keeping them for the next try");
                 }
             }

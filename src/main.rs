@@ -3,10 +3,13 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use access_tokens::config::{SettingsArgs, StoreArgs};
+use access_tokens::config::{Database, SettingsArgs, StoreArgs};
 use access_tokens::keys::lifecycle::{self, KeyInfo, Revoked};
-use access_tokens::keys::{KeyEncryptionKey, KeySetName};
-use access_tokens::{App, store, telemetry};
+use access_tokens::keys::{KeyEncryptionKey, KeyRing, KeySetName};
+use access_tokens::store::{Purpose, Store};
+use access_tokens::tokens::request::{CreateTokenBody, NewToken};
+use access_tokens::tokens::{Caller, service};
+use access_tokens::{App, telemetry};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
@@ -37,6 +40,29 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Print a bearer token that the management API accepts as the given user, for a first run
+    /// without an identity provider. It is an api token, stored (listed and revocable like any
+    /// other) and signed by the api key set. Refused on PostgreSQL unless --allow-production.
+    DevToken {
+        /// The caller's organization id.
+        #[arg(long)]
+        org: String,
+        /// The caller's user id.
+        #[arg(long)]
+        user: String,
+        /// A role the caller holds: <organization_id>:<slug>, or a slug of --org. Repeatable.
+        #[arg(long = "role", value_name = "ROLE", num_args = 1..)]
+        roles: Vec<String>,
+        /// How long the token lives (a number of seconds, or e.g. 30m, 12h, 7d).
+        #[arg(long, default_value = "24h")]
+        expires_in: String,
+        /// Mint it on PostgreSQL too. Anyone who can run this command there can mint a caller
+        /// with any organization and role, bypassing the identity provider.
+        #[arg(long)]
+        allow_production: bool,
+        #[command(flatten)]
+        settings: SettingsArgs,
     },
 }
 
@@ -90,11 +116,31 @@ enum KeysCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    telemetry::init();
-    let result = match Cli::parse().command {
+    let command = Cli::parse().command;
+    telemetry::init(match command {
+        Command::Serve { .. } => telemetry::Output::Stdout,
+        _ => telemetry::Output::Stderr,
+    });
+    let result = match command {
         Command::Serve { settings } => serve(settings).await,
         Command::Migrate { store } => migrate(store).await,
         Command::Keys { command } => keys(command).await,
+        Command::DevToken {
+            org,
+            user,
+            roles,
+            expires_in,
+            allow_production,
+            settings,
+        } => {
+            let caller = DevCaller {
+                org,
+                user,
+                roles,
+                expires_in,
+            };
+            dev_token(caller, allow_production, settings).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,11 +158,17 @@ async fn serve(args: SettingsArgs) -> Result<(), String> {
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
-/// A migrated pool on the store's database.
-async fn open(store: &StoreArgs) -> Result<sqlx::PgPool, String> {
-    let pool = store::command_pool(store.database().map_err(|e| e.to_string())?);
-    store::migrate(&pool).await.map_err(|e| e.to_string())?;
-    Ok(pool)
+/// The store, migrated, and its key-encryption key. A new embedded database gets its key file
+/// here, with the database.
+async fn open(args: &StoreArgs) -> Result<(Store, KeyEncryptionKey), String> {
+    let database = args.database().map_err(|e| e.to_string())?;
+    let kek = args
+        .key_encryption_key(&database)
+        .map_err(|e| e.to_string())?;
+    let store = Store::open(&database, Purpose::Command)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((store, kek))
 }
 
 async fn migrate(store: StoreArgs) -> Result<(), String> {
@@ -128,20 +180,19 @@ async fn migrate(store: StoreArgs) -> Result<(), String> {
 async fn keys(command: KeysCommand) -> Result<(), String> {
     match command {
         KeysCommand::List { store } => {
-            let pool = open(&store).await?;
-            let keys = lifecycle::list(&pool).await.map_err(|e| e.to_string())?;
+            let (store, _) = open(&store).await?;
+            let keys = lifecycle::list(&store).await.map_err(|e| e.to_string())?;
             print!("{}", render_key_table(&keys));
             Ok(())
         }
         KeysCommand::Rotate { set, all, store } => {
-            let kek = store.key_encryption_key().map_err(|e| e.to_string())?;
-            let pool = open(&store).await?;
+            let (store, kek) = open(&store).await?;
             let sets: Vec<KeySetName> = if all {
                 KeySetName::ALL.to_vec()
             } else {
                 set.into_iter().collect()
             };
-            let rotated = lifecycle::rotate(&pool, &kek, &sets)
+            let rotated = lifecycle::rotate(&store, &kek, &sets)
                 .await
                 .map_err(|e| e.to_string())?;
             for (set, kid) in rotated {
@@ -150,12 +201,11 @@ async fn keys(command: KeysCommand) -> Result<(), String> {
             Ok(())
         }
         KeysCommand::Revoke { kid, yes, store } => {
-            let kek = store.key_encryption_key().map_err(|e| e.to_string())?;
-            let pool = open(&store).await?;
+            let (store, kek) = open(&store).await?;
             if !yes && !confirm(&kid)? {
                 return Err("not revoked".to_owned());
             }
-            match lifecycle::revoke(&pool, &kek, &kid)
+            match lifecycle::revoke(&store, &kek, &kid)
                 .await
                 .map_err(|e| e.to_string())?
             {
@@ -174,7 +224,6 @@ async fn keys(command: KeysCommand) -> Result<(), String> {
             old_key,
             store,
         } => {
-            let new = store.key_encryption_key().map_err(|e| e.to_string())?;
             let old_text = match (old_key_file, old_key) {
                 (Some(path), _) => std::fs::read_to_string(&path)
                     .map_err(|e| format!("cannot read --old-key-file {}: {e}", path.display()))?,
@@ -185,14 +234,96 @@ async fn keys(command: KeysCommand) -> Result<(), String> {
             };
             let old = KeyEncryptionKey::from_base64(&old_text)
                 .map_err(|e| format!("the old key-encryption key {e}"))?;
-            let pool = open(&store).await?;
-            let count = lifecycle::rewrap(&pool, &old, &new)
+            let (store, new) = open(&store).await?;
+            let count = lifecycle::rewrap(&store, &old, &new)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{count} private keys are now sealed under the new KEY_ENCRYPTION_KEY");
             Ok(())
         }
     }
+}
+
+/// Who `dev-token` mints a caller for.
+struct DevCaller {
+    org: String,
+    user: String,
+    roles: Vec<String>,
+    expires_in: String,
+}
+
+/// Mints a stored api token for the given user and prints it. It goes through the same rules as
+/// `POST /v1/access-tokens` (the name, lifetime and role checks), with the named user as creator.
+async fn dev_token(
+    dev: DevCaller,
+    allow_production: bool,
+    args: SettingsArgs,
+) -> Result<(), String> {
+    let database = args.store.database().map_err(|e| e.to_string())?;
+    if matches!(database, Database::Postgres(_)) && !allow_production {
+        return Err(
+            "dev-token mints a caller with whatever organization and roles it is given, \
+             bypassing the identity provider; DATABASE_URL names PostgreSQL, the production store, \
+             so it runs there only with --allow-production"
+                .to_owned(),
+        );
+    }
+    let roles = dev
+        .roles
+        .iter()
+        .map(|role| match role.split_once(':') {
+            None => Ok(format!("{}:{role}", dev.org)),
+            Some((org, _)) if org == dev.org => Ok(role.clone()),
+            Some(_) => Err(format!(
+                "role {role} is not a role of organization {}: use <organization_id>:<slug> of --org, or the slug alone",
+                dev.org
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let settings = args.validate().map_err(|e| e.to_string())?;
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.listen_addr));
+    let store = Store::open(&settings.database, Purpose::Command)
+        .await
+        .map_err(|e| e.to_string())?;
+    let keys = KeyRing::load_or_create(&store, &settings.key_encryption_key, &public_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let caller = Caller {
+        org_id: dev.org,
+        user_id: dev.user,
+        roles,
+        username: None,
+        email: None,
+        read_only: false,
+        anonymize: false,
+        token_id: None,
+        source_ip: None,
+        user_agent: Some("access-tokens dev-token".to_owned()),
+    };
+    let new = NewToken::parse(CreateTokenBody {
+        name: Some(format!("dev caller {}", caller.user_id)),
+        token_type: Some("api".to_owned()),
+        expires_in: Some(serde_json::Value::String(dev.expires_in)),
+        ..CreateTokenBody::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let created = service::create(&store, &keys, &caller, new)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.close().await;
+    eprintln!(
+        "access-tokens: token {} for user {} of organization {} (roles: {}), issued by {}; send it as `Authorization: Bearer <token>`",
+        created.record.id,
+        caller.user_id,
+        caller.org_id,
+        created.record.assignments.join(" "),
+        keys.current().set(KeySetName::Api).issuer,
+    );
+    println!("{}", created.jwt);
+    Ok(())
 }
 
 /// Asks on the terminal; anything but `yes` (or `y`) keeps the key.

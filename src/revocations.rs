@@ -10,6 +10,10 @@
 //! While the listening connection is down the set may be stale, so it is not trusted: checks fall
 //! back to reading the row (`store::tokens::is_unrevoked`) until the listener is back and has
 //! reloaded the whole set (notifications sent in between are lost by design of LISTEN/NOTIFY).
+//!
+//! The embedded store has no notifications to follow, so its set is never current: every check
+//! reads the row, which for an in-process SQLite file costs microseconds and stays right even
+//! when another process changed the file.
 
 use std::collections::HashSet;
 use std::sync::RwLock;
@@ -19,7 +23,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
-use crate::store;
+use crate::store::{Queries, Store};
 
 pub const CHANNEL: &str = "access_tokens_revoked";
 /// Wait between attempts to re-establish the listening connection.
@@ -36,7 +40,7 @@ impl Revocations {
     /// Whether the token is unrevoked: from memory when the set is current, else from its row.
     pub async fn is_unrevoked(
         &self,
-        pool: &PgPool,
+        store: &Store,
         org_id: &str,
         token_id: &str,
     ) -> Result<bool, sqlx::Error> {
@@ -47,8 +51,12 @@ impl Revocations {
             };
             return Ok(!revoked);
         }
-        let mut conn = pool.acquire().await?;
-        store::tokens::is_unrevoked(&mut conn, org_id, token_id).await
+        store
+            .acquire()
+            .await?
+            .db()
+            .is_unrevoked(org_id, token_id)
+            .await
     }
 
     /// Records a revocation this replica just committed.
@@ -59,9 +67,8 @@ impl Revocations {
         };
     }
 
-    async fn reload(&self, pool: &PgPool) -> Result<usize, sqlx::Error> {
-        let mut conn = pool.acquire().await?;
-        let ids = store::tokens::revoked_unexpired(&mut conn).await?;
+    async fn reload(&self, store: &Store) -> Result<usize, sqlx::Error> {
+        let ids = store.acquire().await?.db().revoked_unexpired().await?;
         let count = ids.len();
         let set: HashSet<String> = ids.into_iter().collect();
         match self.revoked.write() {
@@ -72,11 +79,15 @@ impl Revocations {
     }
 
     /// Follows revocations until the task is dropped: listen, load the whole set, apply each
-    /// notification; on a lost connection, mark the set stale and start over.
-    pub async fn follow(&self, pool: PgPool) {
+    /// notification; on a lost connection, mark the set stale and start over. On the embedded
+    /// store there is nothing to follow: it returns at once, and the set stays unused.
+    pub async fn follow(&self, store: Store) {
+        let Store::Postgres(pool) = &store else {
+            return;
+        };
         loop {
             self.current.store(false, Ordering::Release);
-            if let Err(error) = self.listen_once(&pool).await {
+            if let Err(error) = self.listen_once(&store, pool).await {
                 tracing::warn!(%error, "revocation listener lost its connection; checking rows until it is back");
             }
             self.current.store(false, Ordering::Release);
@@ -84,12 +95,12 @@ impl Revocations {
         }
     }
 
-    async fn listen_once(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    async fn listen_once(&self, store: &Store, pool: &PgPool) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.eager_reconnect(false);
         listener.listen(CHANNEL).await?;
         // Loaded after LISTEN, so that no revocation falls between the two.
-        let count = self.reload(pool).await?;
+        let count = self.reload(store).await?;
         self.current.store(true, Ordering::Release);
         tracing::debug!(revoked = count, "revocation set loaded");
         while let Some(notification) = listener.try_recv().await? {

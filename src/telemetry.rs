@@ -1,12 +1,20 @@
 //! Logging, set up once: JSON lines in production, pretty output on a terminal. The filter comes
-//! from `RUST_LOG` (default `info`), the format from `LOG_FORMAT` (`json` or `pretty`).
+//! from `RUST_LOG` (default `info`), the format from `LOG_FORMAT` (`json` or `pretty`). The
+//! service logs to stdout; commands log to stderr, so that their stdout carries only their answer.
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-pub fn init() {
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Stdout,
+    Stderr,
+}
+
+pub fn init(output: Output) {
     // PostgreSQL's notices (such as the ROLLBACK the driver sends after a client hung up mid-query)
     // are chatter, not events of the service.
     let filter = EnvFilter::try_from_default_env()
@@ -14,11 +22,20 @@ pub fn init() {
     let json = match std::env::var("LOG_FORMAT").ok().as_deref() {
         Some("json") => true,
         Some("pretty") => false,
-        _ => !std::io::stdout().is_terminal(),
+        _ => match output {
+            Output::Stdout => !std::io::stdout().is_terminal(),
+            Output::Stderr => !std::io::stderr().is_terminal(),
+        },
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_span_events(FmtSpan::NONE);
+        .with_span_events(FmtSpan::NONE)
+        .with_writer(move || -> Box<dyn std::io::Write> {
+            match output {
+                Output::Stdout => Box::new(std::io::stdout()),
+                Output::Stderr => Box::new(std::io::stderr()),
+            }
+        });
     // A second initialisation (tests) keeps the first subscriber.
     let _ = if json {
         builder

@@ -5,10 +5,8 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use crate::store::{Queries, Store};
 use chrono::{NaiveDate, Utc};
-use sqlx::PgPool;
-
-use crate::store;
 
 #[derive(Default)]
 pub struct UsageTracker {
@@ -43,7 +41,7 @@ impl UsageTracker {
     }
 
     /// Writes the pending marks in one statement. On failure they are kept for the next flush.
-    pub async fn flush(&self, pool: &PgPool) -> Result<usize, sqlx::Error> {
+    pub async fn flush(&self, store: &Store) -> Result<usize, sqlx::Error> {
         let (day, pending) = {
             let mut state = match self.state.lock() {
                 Ok(state) => state,
@@ -55,8 +53,8 @@ impl UsageTracker {
             return Ok(0);
         };
         let result = async {
-            let mut conn = pool.acquire().await?;
-            store::tokens::mark_used(&mut conn, &pending, day).await
+            let mut conn = store.acquire().await?;
+            conn.db().mark_used(&pending, day).await
         }
         .await;
         if let Err(error) = result {

@@ -10,8 +10,7 @@ use serde::Serialize;
 use super::AppState;
 use super::tokens::{DEFAULT_LIMIT, page_response, parse_limit, rfc3339};
 use crate::error::{Error, Result};
-use crate::store;
-use crate::store::audit::AuditEvent;
+use crate::store::{AuditEvent, Queries};
 use crate::tokens::{Caller, TokenId};
 
 #[derive(Serialize)]
@@ -78,15 +77,18 @@ pub async fn list(
             _ => {}
         }
     }
-    let mut conn = state.pool.acquire().await?;
-    let mut events = store::audit::list(
-        &mut conn,
-        &caller.org_id,
-        token_id.as_deref(),
-        before,
-        i64::from(limit) + 1,
-    )
-    .await?;
+    let mut events = state
+        .store
+        .acquire()
+        .await?
+        .db()
+        .list_events(
+            &caller.org_id,
+            token_id.as_deref(),
+            before,
+            i64::from(limit) + 1,
+        )
+        .await?;
     let next = (events.len() > usize::from(limit)).then(|| {
         events.truncate(usize::from(limit));
         events

@@ -153,7 +153,7 @@ async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, 
     // Revocations come from the in-memory set that follows PostgreSQL (see `revocations`).
     let unrevoked = state
         .revocations
-        .is_unrevoked(&state.pool, &claims.org_id, &claims.token_id)
+        .is_unrevoked(&state.store, &claims.org_id, &claims.token_id)
         .await
         .map_err(Error::from)?;
     if !unrevoked {

@@ -6,14 +6,13 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::error::{Error, Result};
-use crate::store;
 
 pub async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>> {
-    store::ping(&state.pool).await.map_err(|error| {
+    state.store.ping().await.map_err(|error| {
         tracing::warn!(%error, "readiness check failed: the database does not answer");
         Error::Unavailable
     })?;

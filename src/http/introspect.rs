@@ -118,7 +118,7 @@ async fn evaluate(state: &AppState, token: &str) -> Result<Option<Value>> {
         // answer is an error, never a wrong `active`.
         if !state
             .revocations
-            .is_unrevoked(&state.pool, org_id, token_id)
+            .is_unrevoked(&state.store, org_id, token_id)
             .await?
         {
             return Ok(None);

@@ -24,7 +24,6 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{self, MethodRouter};
-use sqlx::PgPool;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -42,6 +41,7 @@ use crate::error::{Error, error_response};
 use crate::issuers::TrustedIssuers;
 use crate::keys::{KeyRing, KeySetName};
 use crate::revocations::Revocations;
+use crate::store::Store;
 use crate::usage::UsageTracker;
 use well_known::Document;
 
@@ -71,7 +71,7 @@ impl std::ops::Deref for AppState {
 
 pub struct Shared {
     pub settings: Arc<Settings>,
-    pub pool: PgPool,
+    pub store: Store,
     pub keys: Arc<KeyRing>,
     pub issuers: Arc<TrustedIssuers>,
     pub usage: Arc<UsageTracker>,

@@ -106,7 +106,7 @@ pub async fn create(
     Json(body): Json<CreateTokenBody>,
 ) -> Result<Response> {
     let new = NewToken::parse(body)?;
-    let created = service::create(&state.pool, &state.keys, &caller, new).await?;
+    let created = service::create(&state.store, &state.keys, &caller, new).await?;
     tracing::Span::current().record("token_id", created.record.id.as_str());
     Ok(created_response(&created))
 }
@@ -117,7 +117,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let record = service::get(&state.pool, &caller, &id).await?;
+    let record = service::get(&state.store, &caller, &id).await?;
     Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
 }
 
@@ -133,7 +133,7 @@ pub async fn list(
     let limit = params.limit;
     // One more than asked tells whether another page follows.
     params.limit += 1;
-    let mut records = service::list(&state.pool, &caller, &params).await?;
+    let mut records = service::list(&state.store, &caller, &params).await?;
     let next = if records.len() > usize::from(limit) {
         records.truncate(usize::from(limit));
         records
@@ -185,7 +185,7 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let record = service::revoke(&state.pool, &caller, &id).await?;
+    let record = service::revoke(&state.store, &caller, &id).await?;
     // This replica sees its own revocation before it answers; the others through NOTIFY.
     state.revocations.insert(&record.id);
     tracing::Span::current().record("token_id", record.id.as_str());
@@ -198,7 +198,7 @@ pub async fn rotate(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let created = service::rotate(&state.pool, &state.keys, &caller, &id).await?;
+    let created = service::rotate(&state.store, &state.keys, &caller, &id).await?;
     if let Some(old) = &created.record.rotated_from {
         state.revocations.insert(old);
     }

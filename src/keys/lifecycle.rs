@@ -1,15 +1,14 @@
 //! Operations on stored keys: creating the keys a set lacks, rotation, revocation, re-wrapping
-//! under a new key-encryption key, and listing. Each runs in one transaction under an advisory lock,
+//! under a new key-encryption key, and listing. Each runs in one transaction under the key-set lock
+//! (an advisory lock on PostgreSQL, the write lock on SQLite),
 //! so replicas starting together and operators acting at once never fork a key set.
 
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
 
 use super::jwks::PublicJwk;
 use super::{KeyEncryptionKey, KeyError, KeySetName, associated_data};
-use crate::store;
-use crate::store::keys::KeyRow;
+use crate::store::{Db, KeyRow, Queries, Store};
 
 /// A key as `keys list` shows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -26,23 +25,23 @@ pub struct KeyInfo {
 
 /// Gives every set an active and a next key, creating what is missing. A set whose active key was
 /// lost (never normally: revocation promotes the next key) gets its next key promoted.
-pub async fn ensure_keys(pool: &PgPool, kek: &KeyEncryptionKey) -> Result<(), KeyError> {
-    let mut tx = pool.begin().await?;
-    store::keys::lock_key_sets(&mut tx).await?;
+pub async fn ensure_keys(store: &Store, kek: &KeyEncryptionKey) -> Result<(), KeyError> {
+    let mut tx = store.begin().await?;
+    tx.db().lock_key_sets().await?;
     for name in KeySetName::ALL {
-        let rows = store::keys::published(&mut tx, name.as_str()).await?;
+        let rows = tx.db().published_keys(name.as_str()).await?;
         let has_active = rows.iter().any(|r| r.state == "active");
         let next = rows.iter().find(|r| r.state == "next");
         match (has_active, next) {
             (true, Some(_)) => {}
-            (true, None) => create(&mut tx, kek, name, "next").await?,
+            (true, None) => create(tx.db(), kek, name, "next").await?,
             (false, Some(next)) => {
-                store::keys::set_state(&mut tx, &next.kid, "active").await?;
-                create(&mut tx, kek, name, "next").await?;
+                tx.db().set_key_state(&next.kid, "active").await?;
+                create(tx.db(), kek, name, "next").await?;
             }
             (false, None) => {
-                create(&mut tx, kek, name, "active").await?;
-                create(&mut tx, kek, name, "next").await?;
+                create(tx.db(), kek, name, "active").await?;
+                create(tx.db(), kek, name, "next").await?;
             }
         }
     }
@@ -53,25 +52,25 @@ pub async fn ensure_keys(pool: &PgPool, kek: &KeyEncryptionKey) -> Result<(), Ke
 /// Rotates the given sets: next becomes active, active becomes retired, and a new next key is made.
 /// Returns the new active kid of each set.
 pub async fn rotate(
-    pool: &PgPool,
+    store: &Store,
     kek: &KeyEncryptionKey,
     sets: &[KeySetName],
 ) -> Result<Vec<(KeySetName, String)>, KeyError> {
-    let mut tx = pool.begin().await?;
-    store::keys::lock_key_sets(&mut tx).await?;
+    let mut tx = store.begin().await?;
+    tx.db().lock_key_sets().await?;
     let mut activated = Vec::new();
     for &name in sets {
-        let rows = store::keys::published(&mut tx, name.as_str()).await?;
+        let rows = tx.db().published_keys(name.as_str()).await?;
         let next = rows.iter().find(|r| r.state == "next").ok_or_else(|| {
             KeyError::Operation(format!(
                 "key set {name} has no next key; start the service once to create it"
             ))
         })?;
         if let Some(active) = rows.iter().find(|r| r.state == "active") {
-            store::keys::set_state(&mut tx, &active.kid, "retired").await?;
+            tx.db().set_key_state(&active.kid, "retired").await?;
         }
-        store::keys::set_state(&mut tx, &next.kid, "active").await?;
-        create(&mut tx, kek, name, "next").await?;
+        tx.db().set_key_state(&next.kid, "active").await?;
+        create(tx.db(), kek, name, "next").await?;
         activated.push((name, next.kid.clone()));
     }
     tx.commit().await?;
@@ -92,10 +91,10 @@ pub enum Revoked {
 
 /// Revokes a key: it is no longer published, and every token it signed is refused. Revoking the
 /// active key promotes the next key; the set gets a new next key whenever it lost one.
-pub async fn revoke(pool: &PgPool, kek: &KeyEncryptionKey, kid: &str) -> Result<Revoked, KeyError> {
-    let mut tx = pool.begin().await?;
-    store::keys::lock_key_sets(&mut tx).await?;
-    let row = store::keys::get(&mut tx, kid).await?.ok_or_else(|| {
+pub async fn revoke(store: &Store, kek: &KeyEncryptionKey, kid: &str) -> Result<Revoked, KeyError> {
+    let mut tx = store.begin().await?;
+    tx.db().lock_key_sets().await?;
+    let row = tx.db().get_key(kid).await?.ok_or_else(|| {
         KeyError::Operation(format!(
             "no key {kid}; `access-tokens keys list` shows the kids"
         ))
@@ -104,20 +103,20 @@ pub async fn revoke(pool: &PgPool, kek: &KeyEncryptionKey, kid: &str) -> Result<
         return Ok(Revoked::Already);
     }
     let name: KeySetName = row.key_set.parse().map_err(KeyError::Operation)?;
-    store::keys::set_state(&mut tx, kid, "revoked").await?;
+    tx.db().set_key_state(kid, "revoked").await?;
     let mut promoted = None;
     match row.state.as_str() {
         "active" => {
-            let rows = store::keys::published(&mut tx, name.as_str()).await?;
+            let rows = tx.db().published_keys(name.as_str()).await?;
             let next = rows
                 .iter()
                 .find(|r| r.state == "next")
                 .ok_or(KeyError::NoActiveKey(name))?;
-            store::keys::set_state(&mut tx, &next.kid, "active").await?;
+            tx.db().set_key_state(&next.kid, "active").await?;
             promoted = Some(next.kid.clone());
-            create(&mut tx, kek, name, "next").await?;
+            create(tx.db(), kek, name, "next").await?;
         }
-        "next" => create(&mut tx, kek, name, "next").await?,
+        "next" => create(tx.db(), kek, name, "next").await?,
         _ => {}
     }
     tx.commit().await?;
@@ -130,13 +129,13 @@ pub async fn revoke(pool: &PgPool, kek: &KeyEncryptionKey, kid: &str) -> Result<
 /// Re-seals every private key under `new`, in one transaction; nothing changes unless every key
 /// opens under `old`. Returns how many keys were re-sealed.
 pub async fn rewrap(
-    pool: &PgPool,
+    store: &Store,
     old: &KeyEncryptionKey,
     new: &KeyEncryptionKey,
 ) -> Result<usize, KeyError> {
-    let mut tx = pool.begin().await?;
-    store::keys::lock_key_sets(&mut tx).await?;
-    let rows = store::keys::all(&mut tx).await?;
+    let mut tx = store.begin().await?;
+    tx.db().lock_key_sets().await?;
+    let rows = tx.db().all_keys().await?;
     for row in &rows {
         let associated = associated_data(&row.key_set, &row.kid);
         let der = old
@@ -145,25 +144,26 @@ pub async fn rewrap(
         let sealed = new
             .seal(secrecy::ExposeSecret::expose_secret(&der), &associated)
             .map_err(|e| KeyError::Seal(e, row.kid.clone()))?;
-        store::keys::update_sealed(&mut tx, &row.kid, &sealed.nonce, &sealed.ciphertext).await?;
+        tx.db()
+            .update_sealed(&row.kid, &sealed.nonce, &sealed.ciphertext)
+            .await?;
     }
     tx.commit().await?;
     Ok(rows.len())
 }
 
-pub async fn list(pool: &PgPool) -> Result<Vec<KeyInfo>, KeyError> {
-    let mut conn = pool.acquire().await?;
-    Ok(store::keys::list_with_counts(&mut conn).await?)
+pub async fn list(store: &Store) -> Result<Vec<KeyInfo>, KeyError> {
+    Ok(store.acquire().await?.db().keys_with_counts().await?)
 }
 
 async fn create(
-    conn: &mut PgConnection,
+    mut db: Db<'_>,
     kek: &KeyEncryptionKey,
     name: KeySetName,
     state: &str,
 ) -> Result<(), KeyError> {
     let row = generate(kek, name, state).await?;
-    store::keys::insert(conn, &row).await?;
+    db.insert_key(&row).await?;
     tracing::info!(key_set = %name, kid = %row.kid, state, "created signing key");
     Ok(())
 }

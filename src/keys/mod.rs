@@ -21,13 +21,11 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
+use crate::store::{KeyRow, Queries, Store};
 use aws_lc_rs::rsa::KeyPair;
 use jsonwebtoken::DecodingKey;
 use secrecy::ExposeSecret;
-use sqlx::PgPool;
 
-use crate::store;
-use crate::store::keys::KeyRow;
 use jwks::{PublicJwk, Rendered};
 pub use seal::KeyEncryptionKey;
 pub use signer::SigningKey;
@@ -173,12 +171,12 @@ pub enum KeyError {
 impl KeyRing {
     /// Creates the keys a set lacks (an active and a next key), then loads every key set.
     pub async fn load_or_create(
-        pool: &PgPool,
+        store: &Store,
         kek: &KeyEncryptionKey,
         public_url: &str,
     ) -> Result<Self, KeyError> {
-        lifecycle::ensure_keys(pool, kek).await?;
-        let keys = load(pool, kek, public_url).await?;
+        lifecycle::ensure_keys(store, kek).await?;
+        let keys = load(store, kek, public_url).await?;
         Ok(Self {
             public_url: public_url.to_owned(),
             current: RwLock::new(Arc::new(keys)),
@@ -198,14 +196,12 @@ impl KeyRing {
     }
 
     /// Reloads the key sets when the stored keys changed. Returns whether they did.
-    pub async fn refresh(&self, pool: &PgPool, kek: &KeyEncryptionKey) -> Result<bool, KeyError> {
-        let mut conn = pool.acquire().await?;
-        let fingerprint = store::keys::fingerprint(&mut conn).await?;
-        drop(conn);
+    pub async fn refresh(&self, store: &Store, kek: &KeyEncryptionKey) -> Result<bool, KeyError> {
+        let fingerprint = store.acquire().await?.db().key_fingerprint().await?;
         if fingerprint == self.current().fingerprint {
             return Ok(false);
         }
-        let keys = load(pool, kek, &self.public_url).await?;
+        let keys = load(store, kek, &self.public_url).await?;
         let mut slot = match self.current.write() {
             Ok(slot) => slot,
             Err(poisoned) => poisoned.into_inner(),
@@ -215,10 +211,8 @@ impl KeyRing {
     }
 }
 
-async fn load(pool: &PgPool, kek: &KeyEncryptionKey, public_url: &str) -> Result<Keys, KeyError> {
-    let mut conn = pool.acquire().await?;
-    let rows = store::keys::all(&mut conn).await?;
-    drop(conn);
+async fn load(store: &Store, kek: &KeyEncryptionKey, public_url: &str) -> Result<Keys, KeyError> {
+    let rows = store.acquire().await?.db().all_keys().await?;
     build_keys(kek, public_url, &rows)
 }
 

@@ -5,7 +5,7 @@
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use secrecy::{ExposeSecret, SecretBox};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 /// The 32-byte key that seals private keys. Its `Debug` is redacted and it is never logged.
 pub struct KeyEncryptionKey(SecretBox<[u8; 32]>);
@@ -62,6 +62,13 @@ impl KeyEncryptionKey {
         let mut key = [0u8; 32];
         aws_lc_rs::rand::fill(&mut key).expect("the system random number generator failed");
         Self(SecretBox::new(Box::new(key)))
+    }
+
+    /// A fresh random key and its base64 text (for the embedded store's key file).
+    pub fn generate_base64() -> (Self, SecretString) {
+        let key = Self::generate();
+        let text = SecretString::from(STANDARD.encode(key.0.expose_secret()));
+        (key, text)
     }
 
     fn aead(&self) -> LessSafeKey {

@@ -3,15 +3,13 @@
 //! committed, so a JWT that exists always has a row.
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::PgPool;
 
 use super::claims::Claims;
 use super::request::NewToken;
 use super::{Caller, TokenId, TokenRecord, TokenStatus, TokenType, TypeFields, roles};
 use crate::error::{Error, Result};
 use crate::keys::KeyRing;
-use crate::store;
-use crate::store::audit::Action;
+use crate::store::{Action, ListQuery, Lock, Queries, Store};
 
 /// A new token: the JWT (shown once) and its record.
 pub struct Created {
@@ -93,7 +91,7 @@ fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Created> {
 
 /// Creates a token for the caller's organization.
 pub async fn create(
-    pool: &PgPool,
+    store: &Store,
     keys: &KeyRing,
     caller: &Caller,
     new: NewToken,
@@ -126,8 +124,12 @@ pub async fn create(
         return Ok(created);
     }
     // One statement writes the record and its audit event: atomic, and one round trip.
-    let mut conn = pool.acquire().await?;
-    let record = store::tokens::insert_created(&mut conn, &created.record, caller).await?;
+    let record = store
+        .acquire()
+        .await?
+        .db()
+        .insert_created(&created.record, caller)
+        .await?;
     Ok(Created {
         jwt: created.jwt,
         record,
@@ -135,10 +137,13 @@ pub async fn create(
 }
 
 /// One of the caller's organization's tokens, revoked or not.
-pub async fn get(pool: &PgPool, caller: &Caller, id: &str) -> Result<TokenRecord> {
+pub async fn get(store: &Store, caller: &Caller, id: &str) -> Result<TokenRecord> {
     TokenId::parse(id).ok_or_else(not_found)?;
-    let mut conn = pool.acquire().await?;
-    store::tokens::get(&mut conn, &caller.org_id, id)
+    store
+        .acquire()
+        .await?
+        .db()
+        .get_token(&caller.org_id, id, Lock::None)
         .await?
         .ok_or_else(not_found)
 }
@@ -154,12 +159,12 @@ pub struct ListParams {
 }
 
 /// A page of the caller's organization's tokens, newest first.
-pub async fn list(pool: &PgPool, caller: &Caller, params: &ListParams) -> Result<Vec<TokenRecord>> {
+pub async fn list(store: &Store, caller: &Caller, params: &ListParams) -> Result<Vec<TokenRecord>> {
     let names: Option<Vec<&str>> = params
         .types
         .as_ref()
         .map(|ts| ts.iter().map(|t| t.as_str()).collect());
-    let query = store::tokens::ListQuery {
+    let query = ListQuery {
         org_id: &caller.org_id,
         types: names.as_deref(),
         status: params.status,
@@ -167,29 +172,24 @@ pub async fn list(pool: &PgPool, caller: &Caller, params: &ListParams) -> Result
         after: params.after.as_ref().map(|(t, id)| (*t, id.as_str())),
         limit: i64::from(params.limit),
     };
-    let mut conn = pool.acquire().await?;
-    Ok(store::tokens::list(&mut conn, &query).await?)
+    Ok(store.acquire().await?.db().list_tokens(&query).await?)
 }
 
 /// Revokes one of the caller's organization's tokens; another organization's id is a 404.
 /// Revoking a revoked token answers its record again and records no second event.
-pub async fn revoke(pool: &PgPool, caller: &Caller, id: &str) -> Result<TokenRecord> {
+pub async fn revoke(store: &Store, caller: &Caller, id: &str) -> Result<TokenRecord> {
     refuse_read_only(caller)?;
     TokenId::parse(id).ok_or_else(not_found)?;
-    let mut tx = pool.begin().await?;
-    let (record, revoked_now) = store::tokens::revoke(&mut tx, &caller.org_id, id)
+    let mut tx = store.begin().await?;
+    let (record, revoked_now) = tx
+        .db()
+        .revoke_token(&caller.org_id, id)
         .await?
         .ok_or_else(not_found)?;
     if revoked_now {
-        store::audit::record(
-            &mut tx,
-            &record.org_id,
-            Action::Revoked,
-            &record.id,
-            None,
-            caller,
-        )
-        .await?;
+        tx.db()
+            .record_event(&record.org_id, Action::Revoked, &record.id, None, caller)
+            .await?;
     }
     tx.commit().await?;
     Ok(record)
@@ -198,13 +198,15 @@ pub async fn revoke(pool: &PgPool, caller: &Caller, id: &str) -> Result<TokenRec
 /// Replaces a token with a new one of the same type, name, roles, flags and type fields (and, for
 /// an expiring token, the same lifetime from now); the old one is revoked in the same transaction.
 /// The caller must hold every role of the token: rotation hands out a new credential.
-pub async fn rotate(pool: &PgPool, keys: &KeyRing, caller: &Caller, id: &str) -> Result<Created> {
+pub async fn rotate(store: &Store, keys: &KeyRing, caller: &Caller, id: &str) -> Result<Created> {
     refuse_read_only(caller)?;
     TokenId::parse(id).ok_or_else(not_found)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = store.begin().await?;
     // The row lock makes concurrent rotations and revocations of one token queue up: the first
     // rotates, the others find it revoked.
-    let old = store::tokens::get_for_update(&mut tx, &caller.org_id, id)
+    let old = tx
+        .db()
+        .get_token(&caller.org_id, id, Lock::ForUpdate)
         .await?
         .ok_or_else(not_found)?;
     if old.revoked_at.is_some() {
@@ -233,18 +235,18 @@ pub async fn rotate(pool: &PgPool, keys: &KeyRing, caller: &Caller, id: &str) ->
             rotated_from: Some(old.id.clone()),
         },
     )?;
-    store::tokens::revoke(&mut tx, &caller.org_id, &old.id).await?;
-    store::audit::record(
-        &mut tx,
-        &old.org_id,
-        Action::Rotated,
-        &old.id,
-        Some(&created.record.id),
-        caller,
-    )
-    .await?;
+    tx.db().revoke_token(&caller.org_id, &old.id).await?;
+    tx.db()
+        .record_event(
+            &old.org_id,
+            Action::Rotated,
+            &old.id,
+            Some(&created.record.id),
+            caller,
+        )
+        .await?;
     // The new token's `created` event names the token it replaced (its `rotated_from`).
-    let record = store::tokens::insert_created(&mut tx, &created.record, caller).await?;
+    let record = tx.db().insert_created(&created.record, caller).await?;
     tx.commit().await?;
     Ok(Created {
         jwt: created.jwt,

@@ -12,7 +12,8 @@ use crate::helpers::fresh_database;
 
 const BIN: &str = env!("CARGO_BIN_EXE_access-tokens");
 
-fn command() -> Command {
+/// The binary with none of the service's variables inherited from the test's environment.
+pub fn command() -> Command {
     let mut command = Command::new(BIN);
     for variable in [
         "DATABASE_URL",
@@ -28,15 +29,6 @@ fn command() -> Command {
         command.env_remove(variable);
     }
     command
-}
-
-#[test]
-fn without_database_url_serve_stops_with_one_line_naming_it() {
-    let output = command().arg("serve").output().unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("DATABASE_URL is not set"), "{stderr}");
 }
 
 #[test]
@@ -59,56 +51,96 @@ fn a_key_encryption_key_of_the_wrong_length_stops_start_up() {
     );
 }
 
+/// `access-tokens serve` running as a child process, with its log lines (stdout and stderr).
+pub struct Served {
+    pub child: std::process::Child,
+    pub base: String,
+    pub lines: Vec<String>,
+    rx: mpsc::Receiver<String>,
+}
+
+impl Served {
+    /// Starts `command` (`serve` with its environment set, logging JSON) and waits for the
+    /// line that says where it serves.
+    pub fn start(mut command: Command) -> Self {
+        let mut child = command
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .for_each(|l| drop(tx.send(l)))
+        });
+        std::thread::spawn(move || {
+            BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+                .for_each(|l| drop(tx2.send(l)))
+        });
+        let mut lines = Vec::new();
+        let address = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("the service logs that it serves: {lines:?}"));
+            lines.push(line.clone());
+            if let Ok(entry) = serde_json::from_str::<Value>(&line)
+                && entry["fields"]["message"] == "serving"
+            {
+                break entry["fields"]["address"].as_str().unwrap().to_owned();
+            }
+        };
+        Self {
+            child,
+            base: format!("http://{address}"),
+            lines,
+            rx,
+        }
+    }
+
+    /// Sends SIGTERM, checks for exit 0 and returns every log line.
+    pub fn stop(mut self) -> Vec<String> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(
+            exit.success(),
+            "SIGTERM ends the service with exit 0, got {exit:?}"
+        );
+        while let Ok(line) = self.rx.recv_timeout(Duration::from_millis(200)) {
+            self.lines.push(line);
+        }
+        self.lines
+    }
+}
+
 #[tokio::test]
 async fn logs_never_carry_a_token_and_sigterm_exits_cleanly() {
     let database = fresh_database().await;
     let url = crate::helpers::database_url(&database);
     let issuer = crate::helpers::TestIssuer::spawn().await;
     let kek = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
-    let mut child = command()
+    let mut command = command();
+    command
         .arg("serve")
         .env("DATABASE_URL", url)
         .env("KEY_ENCRYPTION_KEY", &kek)
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("TRUSTED_ISSUERS", &issuer.url)
-        .env("LOG_FORMAT", "json")
         // The most verbose level, so that nothing hides below the default filter.
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    let (tx, rx) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let tx2 = tx.clone();
-    std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .for_each(|l| drop(tx.send(l)))
-    });
-    std::thread::spawn(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .for_each(|l| drop(tx2.send(l)))
-    });
-
-    let mut lines = Vec::new();
-    let address = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the service logs that it serves");
-        lines.push(line.clone());
-        if let Ok(entry) = serde_json::from_str::<Value>(&line)
-            && entry["fields"]["message"] == "serving"
-        {
-            break entry["fields"]["address"].as_str().unwrap().to_owned();
-        }
-    };
-    let base = format!("http://{address}");
+        .env("RUST_LOG", "trace");
+    let served = Served::start(command);
+    let base = served.base.clone();
     let client = reqwest::Client::new();
     let caller = issuer.user("1", "u1", &["1:owner"]);
     let created: Value = client
@@ -137,21 +169,7 @@ async fn logs_never_carry_a_token_and_sigterm_exits_cleanly() {
         .unwrap();
     assert_eq!(refused.status(), 401);
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(
-        exit.success(),
-        "SIGTERM ends the service with exit 0, got {exit:?}"
-    );
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-        lines.push(line);
-    }
-
-    let log = lines.join("\n");
+    let log = served.stop().join("\n");
     assert!(log.contains("request finished"), "requests are logged");
     assert!(log.contains("shutting down"));
     let signature = |t: &str| t.rsplit('.').next().unwrap().to_owned();

@@ -1,15 +1,18 @@
-//! `TestApp`: the real service bound on port 0 against a fresh PostgreSQL database, plus a
-//! trusted issuer of its own (a small HTTP server publishing a JWKS) to mint callers with.
+//! `TestApp`: the real service bound on port 0 against a fresh database of the store under test
+//! (`crate::STORE`: a PostgreSQL database, or an embedded SQLite file), plus a trusted issuer of
+//! its own (a small HTTP server publishing a JWKS) to mint callers with.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use access_tokens::App;
-use access_tokens::config::Settings;
+use access_tokens::config::{Database, Settings};
 use access_tokens::keys::jwks::PublicJwk;
 use access_tokens::keys::{KeyEncryptionKey, SigningKey};
+use access_tokens::store::{Purpose, Store};
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use axum::routing::get;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -27,36 +30,61 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// Which store a test binary runs the suite on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Postgres,
+    Sqlite,
+}
+
 /// The URL of `database`, as an operator passes it to the binary.
-pub fn database_url(database: &PgConnectOptions) -> String {
-    format!(
-        "postgres://{}@{}:{}/{}",
-        database.get_username(),
-        database.get_host(),
-        database.get_port(),
-        database.get_database().unwrap()
-    )
+pub fn database_url(database: &Database) -> String {
+    match database {
+        Database::Postgres(options) => format!(
+            "postgres://{}@{}:{}/{}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap()
+        ),
+        Database::Sqlite(path) => format!("sqlite://{}", path.display()),
+    }
 }
 
 pub fn admin_options() -> PgConnectOptions {
     PgConnectOptions::from_str(&admin_url()).expect("TEST_DATABASE_URL is a PostgreSQL URL")
 }
 
-/// A new, empty database; its name starts with `at_test_` so that the test script can sweep them.
-pub async fn fresh_database() -> PgConnectOptions {
+/// `at_test_` and 16 random hex digits: the test script sweeps what carries the prefix.
+fn test_name() -> String {
+    let mut suffix = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut suffix).unwrap();
+    let hex: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    format!("at_test_{hex}")
+}
+
+/// A new, empty database of the store under test.
+pub async fn fresh_database() -> Database {
+    match crate::STORE {
+        StoreKind::Postgres => Database::Postgres(Box::new(fresh_postgres_database().await)),
+        StoreKind::Sqlite => Database::Sqlite(fresh_folder().join("access-tokens.db")),
+    }
+}
+
+/// A new, empty folder under the target directory.
+pub fn fresh_folder() -> PathBuf {
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(test_name());
+    std::fs::create_dir_all(&folder).unwrap();
+    folder
+}
+
+/// A new, empty PostgreSQL database.
+pub async fn fresh_postgres_database() -> PgConnectOptions {
     let admin = admin_options();
     let mut conn = PgConnection::connect_with(&admin)
         .await
         .expect("PostgreSQL answers at TEST_DATABASE_URL (run the tests with scripts/test)");
-    let mut suffix = [0u8; 8];
-    aws_lc_rs::rand::fill(&mut suffix).unwrap();
-    let name = format!(
-        "at_test_{}",
-        suffix
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let name = test_name();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
         .execute(&mut conn)
         .await
@@ -168,7 +196,7 @@ pub struct TestApp {
     pub public_url: String,
     pub client: reqwest::Client,
     pub issuer: TestIssuer,
-    pub database: PgConnectOptions,
+    pub database: Database,
     pub kek: KeyEncryptionKey,
     shutdown: Option<oneshot::Sender<()>>,
     pub stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -197,11 +225,7 @@ pub const USER_AGENT: &str = "access-tokens-tests/1";
 pub const INTROSPECTION_CLIENT: &str = "gateway";
 pub const INTROSPECTION_SECRET: &str = "gateway-secret-0123456789";
 
-pub fn settings(
-    database: PgConnectOptions,
-    kek: KeyEncryptionKey,
-    issuers: Vec<String>,
-) -> Settings {
+pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>) -> Settings {
     Settings {
         database,
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -230,7 +254,7 @@ impl TestApp {
     /// Spawns with settings changed by `customize` (a fresh database and KEK are already set).
     pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
-            access_tokens::telemetry::init();
+            access_tokens::telemetry::init(access_tokens::telemetry::Output::Stdout);
         }
         let issuer = TestIssuer::spawn().await;
         let database = fresh_database().await;
@@ -287,10 +311,13 @@ impl TestApp {
 
     /// The service's key ring as stored in its database (to sign tokens the service would sign).
     pub async fn key_ring(&self) -> access_tokens::keys::KeyRing {
-        let pool = access_tokens::store::pool(self.database.clone());
-        access_tokens::keys::KeyRing::load_or_create(&pool, &self.kek, &self.public_url)
-            .await
-            .unwrap()
+        access_tokens::keys::KeyRing::load_or_create(
+            &self.store().await,
+            &self.kek,
+            &self.public_url,
+        )
+        .await
+        .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -350,9 +377,115 @@ impl TestApp {
             .unwrap()
     }
 
-    /// A connection pool on the app's database, for arranging and inspecting rows.
+    /// The app's store, opened as an operator command opens it.
+    pub async fn store(&self) -> Store {
+        Store::open(&self.database, Purpose::Command).await.unwrap()
+    }
+
+    /// A pool on the app's PostgreSQL database, for tests of PostgreSQL itself.
     pub fn pool(&self) -> sqlx::PgPool {
-        access_tokens::store::pool(self.database.clone())
+        match &self.database {
+            Database::Postgres(options) => {
+                sqlx::PgPool::connect_lazy_with(PgConnectOptions::clone(options))
+            }
+            Database::Sqlite(_) => panic!("a PostgreSQL test ran on the embedded store"),
+        }
+    }
+
+    /// Runs one statement that reads the same on both stores.
+    pub async fn execute(&self, sql: &'static str) {
+        match self.store().await {
+            Store::Postgres(pool) => drop(sqlx::query(sql).execute(&pool).await.unwrap()),
+            Store::Sqlite(pool) => drop(sqlx::query(sql).execute(&pool).await.unwrap()),
+        }
+    }
+
+    /// A count that reads the same on both stores (one text parameter).
+    pub async fn count(&self, sql: &'static str, bind: &str) -> i64 {
+        match self.store().await {
+            Store::Postgres(pool) => sqlx::query_scalar(sql).bind(bind).fetch_one(&pool).await,
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).bind(bind).fetch_one(&pool).await,
+        }
+        .unwrap()
+    }
+
+    /// (kid, state) of a key set's keys, oldest first.
+    pub async fn key_states(&self, set: &str) -> Vec<(String, String)> {
+        const SQL: &str =
+            "select kid, state from signing_keys where key_set = $1 order by created_at, kid";
+        match self.store().await {
+            Store::Postgres(pool) => sqlx::query_as(SQL).bind(set).fetch_all(&pool).await,
+            Store::Sqlite(pool) => sqlx::query_as(SQL).bind(set).fetch_all(&pool).await,
+        }
+        .unwrap()
+    }
+
+    /// The sealed private keys as stored.
+    pub async fn sealed_keys(&self) -> Vec<Vec<u8>> {
+        const SQL: &str = "select private_key_sealed from signing_keys";
+        match self.store().await {
+            Store::Postgres(pool) => sqlx::query_scalar(SQL).fetch_all(&pool).await,
+            Store::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_all(&pool).await,
+        }
+        .unwrap()
+    }
+
+    /// Seeds `count` token rows of `org` straight into the table (three at a time share a
+    /// creation time, to exercise the id tie-break), signed by the api set's active key, created
+    /// one second apart from 2026-01-01.
+    pub async fn seed(&self, org: &str, count: i64) {
+        match self.store().await {
+            Store::Postgres(pool) => sqlx::query(
+                "insert into access_tokens (id, org_id, created_by, token_type, name, key_id, created_at)
+                 select 'api_seed' || lpad(g::text, 16, '0') || $1, $1, 'seed', 'api', 'seeded ' || g,
+                        (select kid from signing_keys where key_set = 'api' and state = 'active'),
+                        timestamptz '2026-01-01' + (g / 3) * interval '1 second'
+                 from generate_series(1, $2) g",
+            )
+            .bind(org)
+            .bind(count)
+            .execute(&pool)
+            .await
+            .map(drop),
+            Store::Sqlite(pool) => sqlx::query(
+                "with recursive g(n) as (select 1 union all select n + 1 from g where n < $2)
+                 insert into access_tokens (id, org_id, created_by, token_type, name, key_id, created_at)
+                 select 'api_seed' || printf('%016d', n) || $1, $1, 'seed', 'api', 'seeded ' || n,
+                        (select kid from signing_keys where key_set = 'api' and state = 'active'),
+                        1767225600000000 + (n / 3) * 1000000
+                 from g",
+            )
+            .bind(org)
+            .bind(count)
+            .execute(&pool)
+            .await
+            .map(drop),
+        }
+        .unwrap()
+    }
+
+    /// Moves a token's creation two hours back and its expiry to an hour ago.
+    pub async fn expire(&self, id: &str) {
+        match self.store().await {
+            Store::Postgres(pool) => sqlx::query(
+                "update access_tokens set created_at = created_at - interval '2 hours',
+                     expires_at = now() - interval '1 hour' where id = $1",
+            )
+            .bind(id)
+            .execute(&pool)
+            .await
+            .map(drop),
+            Store::Sqlite(pool) => sqlx::query(
+                "update access_tokens set created_at = created_at - 7200000000,
+                     expires_at = $2 where id = $1",
+            )
+            .bind(id)
+            .bind((chrono::Utc::now() - chrono::Duration::hours(1)).timestamp_micros())
+            .execute(&pool)
+            .await
+            .map(drop),
+        }
+        .unwrap()
     }
 
     /// Introspects `token` as the configured client does, with a form body; returns the answer.

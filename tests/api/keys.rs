@@ -15,16 +15,6 @@ fn kid_of(jwt: &str) -> String {
     jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap()
 }
 
-async fn states(app: &TestApp, set: &str) -> Vec<(String, String)> {
-    sqlx::query_as(
-        "select kid, state from signing_keys where key_set = $1 order by created_at, kid",
-    )
-    .bind(set)
-    .fetch_all(&app.pool())
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn rotation_while_two_replicas_serve_keeps_every_token_verifiable() {
     let a = TestApp::spawn().await;
@@ -36,7 +26,7 @@ async fn rotation_while_two_replicas_serve_keeps_every_token_verifiable() {
         .await
         .headers()["etag"]
         .clone();
-    let initial = states(&a, "api").await;
+    let initial = a.key_states("api").await;
     let next_kid = initial.iter().find(|(_, s)| s == "next").unwrap().0.clone();
     // The next key is published before it signs.
     assert!(
@@ -48,8 +38,8 @@ async fn rotation_while_two_replicas_serve_keeps_every_token_verifiable() {
     );
 
     // The operator's path: what `access-tokens keys rotate --set api` runs.
-    let pool = a.pool();
-    let rotated = lifecycle::rotate(&pool, &a.kek, &[KeySetName::Api])
+    let store = a.store().await;
+    let rotated = lifecycle::rotate(&store, &a.kek, &[KeySetName::Api])
         .await
         .unwrap();
     assert_eq!(rotated, [(KeySetName::Api, next_kid.clone())]);
@@ -88,7 +78,7 @@ async fn rotation_while_two_replicas_serve_keeps_every_token_verifiable() {
         .headers()["etag"]
         .clone();
     assert_ne!(old_etag, new_etag, "the ETag changes with the key set");
-    let after_states = states(&a, "api").await;
+    let after_states = a.key_states("api").await;
     let count = |state: &str| after_states.iter().filter(|(_, s)| s == state).count();
     assert_eq!(
         (count("retired"), count("active"), count("next")),
@@ -104,9 +94,9 @@ async fn a_revoked_key_is_unpublished_and_its_tokens_are_refused() {
         .await;
     let jwt = created["token"].as_str().unwrap().to_owned();
     let leaked = kid_of(&jwt);
-    let pool = app.pool();
+    let store = app.store().await;
 
-    let outcome = lifecycle::revoke(&pool, &app.kek, &leaked).await.unwrap();
+    let outcome = lifecycle::revoke(&store, &app.kek, &leaked).await.unwrap();
     let Revoked::Now {
         key_set,
         promoted: Some(promoted),
@@ -136,11 +126,11 @@ async fn a_revoked_key_is_unpublished_and_its_tokens_are_refused() {
     );
 
     assert_eq!(
-        lifecycle::revoke(&pool, &app.kek, &leaked).await.unwrap(),
+        lifecycle::revoke(&store, &app.kek, &leaked).await.unwrap(),
         Revoked::Already
     );
     assert!(
-        lifecycle::revoke(&pool, &app.kek, "no-such-kid")
+        lifecycle::revoke(&store, &app.kek, "no-such-kid")
             .await
             .is_err()
     );
@@ -151,14 +141,14 @@ async fn rewrap_moves_every_key_under_a_new_key_encryption_key() {
     let app = TestApp::spawn().await;
     let jwks = app.jwks("").await;
     let new = KeyEncryptionKey::generate();
-    let pool = app.pool();
+    let store = app.store().await;
     assert!(
-        lifecycle::rewrap(&pool, &KeyEncryptionKey::generate(), &new)
+        lifecycle::rewrap(&store, &KeyEncryptionKey::generate(), &new)
             .await
             .is_err(),
         "a wrong old key changes nothing"
     );
-    assert_eq!(lifecycle::rewrap(&pool, &app.kek, &new).await.unwrap(), 8);
+    assert_eq!(lifecycle::rewrap(&store, &app.kek, &new).await.unwrap(), 8);
 
     let settings = crate::helpers::settings(app.database.clone(), new, vec![]);
     let restarted = access_tokens::App::build(settings)
@@ -227,7 +217,8 @@ async fn the_keys_commands_list_rotate_and_revoke_with_confirmation() {
     let (ok, _, err) = cli(&app, &["keys", "rotate"], "");
     assert!(!ok && err.contains("--set"), "{err}");
 
-    let kid = states(&app, "api")
+    let kid = app
+        .key_states("api")
         .await
         .into_iter()
         .find(|(_, s)| s == "next")
@@ -236,7 +227,7 @@ async fn the_keys_commands_list_rotate_and_revoke_with_confirmation() {
     let (ok, out, err) = cli(&app, &["keys", "revoke", &kid], "no\n");
     assert!(!ok && out.contains("Type yes"), "{out} {err}");
     assert!(
-        states(&app, "api")
+        app.key_states("api")
             .await
             .iter()
             .any(|(k, s)| *k == kid && s == "next"),
@@ -245,7 +236,7 @@ async fn the_keys_commands_list_rotate_and_revoke_with_confirmation() {
     let (ok, out, err) = cli(&app, &["keys", "revoke", &kid, "--yes"], "");
     assert!(ok && out.contains("revoked"), "{out} {err}");
     assert!(
-        states(&app, "api")
+        app.key_states("api")
             .await
             .iter()
             .any(|(k, s)| *k == kid && s == "revoked")

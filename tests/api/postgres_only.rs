@@ -1,0 +1,179 @@
+//! What only PostgreSQL has: query plans, row versions, a server that can go away, and replicas
+//! racing to create the first keys. (The embedded store serves one process on a local file.)
+
+use access_tokens::App;
+use access_tokens::config::Database;
+use access_tokens::keys::KeyEncryptionKey;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, eventually, fresh_database, settings};
+
+#[tokio::test]
+async fn a_page_is_one_index_range_scan_however_large_the_table() {
+    let app = TestApp::spawn().await;
+    app.seed("1", 10_000).await;
+    for org in 2..12 {
+        app.seed(&org.to_string(), 5_000).await;
+    }
+    let pool = app.pool();
+    sqlx::query("update access_tokens set revoked_at = now() where org_id = '1' and created_at < '2026-01-01 00:10:00'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("analyze access_tokens")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let sql = access_tokens::store::postgres::list_sql(access_tokens::tokens::TokenStatus::Active);
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("set plan_cache_mode = {mode}")))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let cursor_time = chrono::DateTime::parse_from_rfc3339("2026-01-01T01:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let plan: (Value,) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("explain (format json) {sql}")))
+                .bind("1")
+                .bind(None::<Vec<String>>)
+                .bind(None::<String>)
+                .bind(cursor_time)
+                .bind("api_seed")
+                .bind(101_i64)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        let text = plan.0.to_string();
+        assert!(
+            text.contains("access_tokens_org_unrevoked"),
+            "{mode}: {text}"
+        );
+        assert!(text.contains("\"Index Cond\""), "{mode}: {text}");
+        assert!(
+            !text.contains("\"Node Type\":\"Sort\""),
+            "{mode}: no sort: {text}"
+        );
+        assert!(!text.contains("Seq Scan"), "{mode}: {text}");
+        // The position is part of the index condition, not a filter applied after reading.
+        let cond = plan.0[0]["Plan"]["Plans"][0]["Index Cond"]
+            .as_str()
+            .or(plan.0[0]["Plan"]["Index Cond"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            cond.contains("created_at") && cond.contains("org_id"),
+            "{mode}: {cond} in {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn replicas_starting_together_on_an_empty_database_agree_on_one_key_per_set() {
+    let database = fresh_database().await;
+    let kek = KeyEncryptionKey::generate();
+    let starts = (0..3).map(|_| {
+        let settings = settings(database.clone(), kek.clone(), vec![]);
+        tokio::spawn(async move { App::build(settings).await.map(|app| app.address()) })
+    });
+    for start in starts {
+        start.await.unwrap().expect("every replica starts");
+    }
+    let Database::Postgres(options) = database else {
+        unreachable!()
+    };
+    let pool = sqlx::PgPool::connect_lazy_with(*options);
+    let keys: Vec<(String, i64)> = sqlx::query_as(
+        "select key_set, count(*) from signing_keys group by key_set order by key_set",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(keys.len(), 4);
+    assert!(
+        keys.iter().all(|(_, n)| *n == 2),
+        "one active and one next key per set: {keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_that_goes_away_makes_ready_503_while_jwks_answers() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
+
+    // The database goes away: live stays up, ready says 503 with the JSON body.
+    let admin = sqlx::PgPool::connect_lazy_with(crate::helpers::admin_options());
+    let Database::Postgres(options) = &app.database else {
+        unreachable!()
+    };
+    let name = options.get_database().unwrap().to_owned();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "alter database {name} with allow_connections false"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
+    assert_error(
+        app.get("/health/ready").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    // JWKS keeps answering from memory.
+    assert_eq!(
+        app.get("/v1/access-tokens/.well-known/jwks.json")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn last_used_is_written_once_a_day_however_many_uses() {
+    let app = TestApp::spawn().await;
+    let created = app.create_ok(&app.owner(), json!({"name": "busy"})).await;
+    let jwt = created["token"].as_str().unwrap();
+    let token_id = created["id"].as_str().unwrap().to_owned();
+    app.list(jwt, "").await;
+    let today = chrono::Utc::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(
+        eventually(5, || async {
+            let item: Value = app
+                .get_token(&app.owner(), &token_id)
+                .await
+                .json()
+                .await
+                .unwrap();
+            item["last_used"] == today.as_str()
+        })
+        .await
+    );
+    // The row's version (xmin) changes with every write to it.
+    let version = || async {
+        let (xmin,): (String,) =
+            sqlx::query_as("select xmin::text from access_tokens where id = $1")
+                .bind(&token_id)
+                .fetch_one(&app.pool())
+                .await
+                .unwrap();
+        xmin
+    };
+    let before = version().await;
+    for _ in 0..20 {
+        app.list(jwt, "").await;
+        app.introspect(jwt).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(version().await, before, "no second write on the same day");
+}

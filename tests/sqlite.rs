@@ -1,0 +1,35 @@
+//! The integration suite on the embedded store: the same modules as `tests/postgres.rs`, each
+//! test on a fresh SQLite file, plus what only the embedded store does (`embedded_only`).
+
+const STORE: helpers::StoreKind = helpers::StoreKind::Sqlite;
+
+#[path = "api/auth.rs"]
+mod auth;
+#[path = "api/binary.rs"]
+mod binary;
+#[path = "api/create.rs"]
+mod create;
+#[path = "api/dev_token.rs"]
+mod dev_token;
+#[path = "api/embedded_only.rs"]
+mod embedded_only;
+// Shared by both suites; each uses its part.
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+#[path = "api/http_errors.rs"]
+mod http_errors;
+#[path = "api/introspection.rs"]
+mod introspection;
+#[path = "api/keys.rs"]
+mod keys;
+#[path = "api/lifecycle.rs"]
+mod lifecycle;
+#[path = "api/list_revoke.rs"]
+mod list_revoke;
+#[path = "api/openapi.rs"]
+mod openapi;
+#[path = "api/replicas.rs"]
+mod replicas;
+#[path = "api/well_known.rs"]
+mod well_known;
