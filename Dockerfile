@@ -17,12 +17,17 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin access-tokens
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin access-tokens \
+    && mkdir -p /var/lib/access-tokens && chown 10001:10001 /var/lib/access-tokens
 COPY --from=build /src/target/release/access-tokens /usr/local/bin/access-tokens
 USER 10001:10001
+# Without DATABASE_URL the service keeps an embedded store in ./data: here, on a volume.
+WORKDIR /var/lib/access-tokens
+VOLUME /var/lib/access-tokens
 ENV LISTEN_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json
 EXPOSE 8080
-# DATABASE_URL, KEY_ENCRYPTION_KEY, PUBLIC_URL and TRUSTED_ISSUERS come from the environment.
+# DATABASE_URL (PostgreSQL in production), KEY_ENCRYPTION_KEY, PUBLIC_URL and TRUSTED_ISSUERS
+# come from the environment.
 ENTRYPOINT ["/usr/local/bin/access-tokens"]
 CMD ["serve"]
