@@ -155,7 +155,7 @@ pub enum KeyError {
     #[error("database error while loading signing keys: {0}")]
     Database(#[from] sqlx::Error),
     #[error(
-        "KEY_ENCRYPTION_KEY {0} (key {1}); start with the key-encryption key the keys were sealed with"
+        "the key-encryption key {0} (key {1}); start with the key the keys were sealed with (KEY_ENCRYPTION_KEY, or on the embedded store its key-encryption-key file)"
     )]
     Seal(seal::SealError, String),
     #[error("stored signing key {0} is not a valid RSA key")]

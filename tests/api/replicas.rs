@@ -26,11 +26,19 @@ async fn replicas_on_one_database_publish_the_same_keys_and_share_tokens() {
 }
 
 #[tokio::test]
-async fn a_restart_keeps_keys_and_tokens() {
+async fn a_restart_keeps_keys_tokens_and_revocations() {
     let mut first = TestApp::spawn().await;
     let created = first
         .create_ok(&first.owner(), json!({"name": "durable"}))
         .await;
+    let revoked = first
+        .create_ok(
+            &first.owner(),
+            json!({"name": "revoked before the restart"}),
+        )
+        .await;
+    let revoked_id = revoked["id"].as_str().unwrap();
+    first.revoke(&first.owner(), revoked_id).await;
     let jwks = first.jwks("").await;
     first.stop();
     first.stopped.take().unwrap().await.unwrap().unwrap();
@@ -39,7 +47,16 @@ async fn a_restart_keeps_keys_and_tokens() {
     assert_eq!(second.jwks("").await, jwks);
     let jwt = created["token"].as_str().unwrap();
     let items = second.list_ok(jwt, "").await;
+    assert_eq!(items.len(), 1, "the revoked token is not listed");
     assert_eq!(items[0]["id"], created["id"]);
+    let claims = second.verify("", jwt).await.unwrap();
+    assert_eq!(claims["token_id"], created["id"]);
+    let revoked_jwt = revoked["token"].as_str().unwrap();
+    assert_eq!(
+        second.list(revoked_jwt, "").await.status(),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(second.introspect(revoked_jwt).await["active"], false);
 }
 
 #[tokio::test]
