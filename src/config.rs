@@ -58,6 +58,37 @@ pub struct SettingsArgs {
         hide_env_values = true
     )]
     pub introspection_clients: Vec<String>,
+    /// Tokens created (or rotated) per organization per minute, on each replica; 0: no limit.
+    #[arg(long, env = "RATE_LIMIT_CREATE_PER_ORG", default_value_t = 1200)]
+    pub rate_limit_create_per_org: u32,
+    /// Tokens created (or rotated) per caller (organization and user) per minute, on each
+    /// replica; 0: no limit.
+    #[arg(long, env = "RATE_LIMIT_CREATE_PER_CALLER", default_value_t = 300)]
+    pub rate_limit_create_per_caller: u32,
+    /// Failed authentications per client address per minute, on each replica; once used up, the
+    /// address gets 429 until the minute is over. 0: no limit.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_FAILED_AUTH_PER_ADDRESS",
+        default_value_t = 300
+    )]
+    pub rate_limit_failed_auth_per_address: u32,
+}
+
+/// Limits per minute; 0 is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    pub create_per_org: u32,
+    pub create_per_caller: u32,
+    pub failed_auth_per_address: u32,
+}
+
+impl RateLimitSettings {
+    pub const OFF: Self = Self {
+        create_per_org: 0,
+        create_per_caller: 0,
+        failed_auth_per_address: 0,
+    };
 }
 
 /// The validated settings.
@@ -76,12 +107,17 @@ pub struct Settings {
     pub usage_flush_interval: Duration,
     /// How often a replica checks the stored keys for rotations and revocations.
     pub key_refresh_interval: Duration,
+    /// How long a client may take to send a request's headers before its connection is closed.
+    pub header_read_timeout: Duration,
+    pub rate_limits: RateLimitSettings,
 }
 
 /// Written at most this long after a token was first seen in use on a day.
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 /// Replicas switch to a rotated key, and stop accepting a revoked one, within this interval.
 pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+/// A client that has not sent a request's headers within this time is disconnected.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const MIN_CLIENT_SECRET_CHARS: usize = 16;
 /// The embedded store when DATABASE_URL is unset.
 pub const DEFAULT_SQLITE_PATH: &str = "./data/access-tokens.db";
@@ -296,6 +332,12 @@ impl SettingsArgs {
             introspection_clients,
             usage_flush_interval: USAGE_FLUSH_INTERVAL,
             key_refresh_interval: KEY_REFRESH_INTERVAL,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            rate_limits: RateLimitSettings {
+                create_per_org: self.rate_limit_create_per_org,
+                create_per_caller: self.rate_limit_create_per_caller,
+                failed_auth_per_address: self.rate_limit_failed_auth_per_address,
+            },
         })
     }
 }

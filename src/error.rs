@@ -36,6 +36,9 @@ pub enum Error {
     PayloadTooLarge(usize),
     #[error("request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
+    /// A rate limit is used up; the client may retry after the given time.
+    #[error("{0}")]
+    TooManyRequests(&'static str, std::time::Duration),
     /// A dependency (the database) does not answer; the client may retry.
     #[error("service temporarily unavailable")]
     Unavailable,
@@ -57,6 +60,7 @@ impl Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,11 +125,21 @@ impl IntoResponse for Error {
             return error_response(status, message);
         }
         let mut response = error_response(status, &self.to_string());
-        if matches!(self, Error::ClientUnauthorized) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"access-tokens introspection\""),
-            );
+        match self {
+            Error::ClientUnauthorized => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"access-tokens introspection\""),
+                );
+            }
+            Error::TooManyRequests(_, retry_after) => {
+                // Whole seconds, rounded up, so that a client waiting that long finds room.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
+            _ => {}
         }
         response
     }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod issuers;
 pub mod keys;
+pub mod rate_limit;
 pub mod revocations;
 pub mod store;
 pub mod telemetry;
@@ -23,6 +24,7 @@ use config::Settings;
 use http::AppState;
 use issuers::TrustedIssuers;
 use keys::KeyRing;
+use rate_limit::RateLimits;
 use revocations::Revocations;
 use store::{Purpose, Store};
 use usage::UsageTracker;
@@ -69,6 +71,7 @@ impl App {
         }
         let keys =
             KeyRing::load_or_create(&store, &settings.key_encryption_key, &public_url).await?;
+        let rate_limits = RateLimits::new(settings.rate_limits);
         let state = AppState::new(http::Shared {
             issuers: Arc::new(TrustedIssuers::new(&settings.trusted_issuers)),
             settings: Arc::new(settings),
@@ -76,6 +79,7 @@ impl App {
             keys: Arc::new(keys),
             usage: Arc::new(UsageTracker::default()),
             revocations: Arc::new(Revocations::default()),
+            rate_limits,
         });
         Ok(Self {
             listener,
@@ -105,13 +109,10 @@ impl App {
             let (revocations, store) = (state.revocations.clone(), state.store.clone());
             tokio::spawn(async move { revocations.follow(store).await })
         };
+        let header_read_timeout = state.settings.header_read_timeout;
         let router = http::router(self.state);
-        let served = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served =
+            http::server::serve(self.listener, router, header_read_timeout, shutdown).await;
         background.abort();
         revocations.abort();
         if let Err(error) = state.usage.flush(&state.store).await {

@@ -24,6 +24,8 @@ mod introspection;
 mod keys;
 #[path = "api/lifecycle.rs"]
 mod lifecycle;
+#[path = "api/limits.rs"]
+mod limits;
 #[path = "api/list_revoke.rs"]
 mod list_revoke;
 #[path = "api/openapi.rs"]

@@ -36,19 +36,28 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let token = bearer_token(parts).ok_or(UNAUTHORIZED)?;
-        let mut caller = match authenticate(state, token).await {
-            Ok(caller) => caller,
-            Err(Refusal::Unauthorized(reason)) => {
-                tracing::debug!(reason, "caller refused");
-                return Err(UNAUTHORIZED);
-            }
-            Err(Refusal::Other(error)) => return Err(error),
-        };
-        caller.source_ip = parts
+        let source_ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip().to_string());
+        // An address that failed too often is turned away before any signature is checked.
+        if let Some(ip) = &source_ip {
+            state.rate_limits.check_address(ip)?;
+        }
+        let refused = |reason: &'static str| {
+            tracing::debug!(reason, "caller refused");
+            if let Some(ip) = &source_ip {
+                state.rate_limits.failed_authentication(ip);
+            }
+            UNAUTHORIZED
+        };
+        let token = bearer_token(parts).ok_or_else(|| refused("no bearer token"))?;
+        let mut caller = match authenticate(state, token).await {
+            Ok(caller) => caller,
+            Err(Refusal::Unauthorized(reason)) => return Err(refused(reason)),
+            Err(Refusal::Other(error)) => return Err(error),
+        };
+        caller.source_ip = source_ip;
         caller.user_agent = parts
             .headers
             .get(USER_AGENT)

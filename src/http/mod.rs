@@ -8,6 +8,7 @@ pub mod caller;
 pub mod health;
 pub mod introspect;
 pub mod json;
+pub mod server;
 pub mod tokens;
 pub mod well_known;
 
@@ -40,6 +41,7 @@ use crate::config::Settings;
 use crate::error::{Error, error_response};
 use crate::issuers::TrustedIssuers;
 use crate::keys::{KeyRing, KeySetName};
+use crate::rate_limit::RateLimits;
 use crate::revocations::Revocations;
 use crate::store::Store;
 use crate::usage::UsageTracker;
@@ -76,6 +78,7 @@ pub struct Shared {
     pub issuers: Arc<TrustedIssuers>,
     pub usage: Arc<UsageTracker>,
     pub revocations: Arc<Revocations>,
+    pub rate_limits: RateLimits,
 }
 
 /// The router under construction, with a record of every operation (method and path) it serves.

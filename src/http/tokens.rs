@@ -105,6 +105,7 @@ pub async fn create(
     caller: Caller,
     Json(body): Json<CreateTokenBody>,
 ) -> Result<Response> {
+    state.rate_limits.create(&caller)?;
     let new = NewToken::parse(body)?;
     let created = service::create(&state.store, &state.keys, &caller, new).await?;
     tracing::Span::current().record("token_id", created.record.id.as_str());
@@ -198,6 +199,7 @@ pub async fn rotate(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    state.rate_limits.create(&caller)?;
     let created = service::rotate(&state.store, &state.keys, &caller, &id).await?;
     if let Some(old) = &created.record.rotated_from {
         state.revocations.insert(old);

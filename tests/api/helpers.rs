@@ -243,6 +243,9 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
         // Short, so that tests see background work promptly.
         usage_flush_interval: std::time::Duration::from_millis(100),
         key_refresh_interval: std::time::Duration::from_millis(100),
+        header_read_timeout: access_tokens::config::HEADER_READ_TIMEOUT,
+        // Off, so that tests creating many tokens are not throttled; `rate_limits.rs` sets them.
+        rate_limits: access_tokens::config::RateLimitSettings::OFF,
     }
 }
 

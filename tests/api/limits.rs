@@ -1,0 +1,124 @@
+//! Hostile clients: rate limits with `Retry-After`, and a client that sends its headers too slowly.
+
+use std::time::{Duration, Instant};
+
+use access_tokens::config::RateLimitSettings;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::TestApp;
+
+/// A 429 with the contract's body and a `Retry-After` of at most a minute.
+async fn assert_throttled(response: Response) -> String {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 429);
+    body["error"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn token_creation_is_limited_per_caller_and_per_organization() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limits = RateLimitSettings {
+            create_per_org: 5,
+            create_per_caller: 3,
+            failed_auth_per_address: 0,
+        }
+    })
+    .await;
+    let alice = app.issuer.user("1", "alice", &["1:owner"]);
+    let bob = app.issuer.user("1", "bob", &["1:owner"]);
+    let mut last = String::new();
+    for i in 0..3 {
+        last = app
+            .create_ok(&alice, json!({"name": format!("a{i}")}))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
+    let message = assert_throttled(app.create(&alice, json!({"name": "a4"})).await).await;
+    assert!(message.contains("caller"), "{message}");
+    // Rotation hands out a token too.
+    assert_throttled(app.rotate(&alice, &last).await).await;
+    // Another caller of the organization has room until the organization's limit.
+    app.create_ok(&bob, json!({"name": "b1"})).await;
+    app.create_ok(&bob, json!({"name": "b2"})).await;
+    let message = assert_throttled(app.create(&bob, json!({"name": "b3"})).await).await;
+    assert!(message.contains("organization"), "{message}");
+    // Other organizations, and reads, are not affected.
+    app.create_ok(&app.caller("2", &["2:owner"]), json!({"name": "c"}))
+        .await;
+    assert_eq!(app.list_ok(&alice, "").await.len(), 5);
+    assert_eq!(
+        app.count("select count(*) from access_tokens where org_id = $1", "1")
+            .await,
+        5,
+        "a refused creation writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_address_that_fails_authentication_too_often_is_turned_away_for_a_while() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limits = RateLimitSettings {
+            create_per_org: 0,
+            create_per_caller: 0,
+            failed_auth_per_address: 3,
+        }
+    })
+    .await;
+    let owner = app.owner();
+    assert_eq!(app.list(&owner, "").await.status(), StatusCode::OK);
+    for _ in 0..3 {
+        assert_eq!(
+            app.list("guessed.token.value", "").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let message = assert_throttled(app.list("guessed.token.value", "").await).await;
+    assert!(message.contains("address"), "{message}");
+    // Even a valid token from that address waits: the check comes before any verification.
+    assert_throttled(app.list(&owner, "").await).await;
+    // Verifiers of the JWKS are never turned away.
+    assert_eq!(
+        app.get("/v1/access-tokens/.well-known/jwks.json")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_sends_its_headers_too_slowly_is_disconnected() {
+    let app = TestApp::spawn_with(|s| s.header_read_timeout = Duration::from_millis(500)).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /health/live HTTP/1.1\r\nHost: test\r\n")
+        .await
+        .unwrap();
+    // ... and the blank line that ends the headers never comes.
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the server closes the connection");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "within the header timeout, not the request timeout: {:?}",
+        started.elapsed()
+    );
+    // A client that connects and says nothing is closed the same way.
+    let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "an idle connection is closed too");
+    // Others are served meanwhile and after.
+    assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
+}
