@@ -15,6 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=../scripts/lib/postgres.sh
 source scripts/lib/postgres.sh
+# shellcheck source=../scripts/lib/issuer.sh
+source scripts/lib/issuer.sh
 
 SECS="${BENCH_SECONDS:-10}"
 CONNECTIONS="${BENCH_CONNECTIONS:-32}"
@@ -52,7 +54,6 @@ for port in $PORT $ISSUER_PORT $NGINX_PORT $PEER_PORT; do
 done
 rm -rf "$WORK" && mkdir -p "$WORK"
 
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else 'n/a')" "$1" "$2"; }
@@ -69,26 +70,10 @@ psql "$PG_ADMIN_URL" -qc "create database $DB" >/dev/null
 DATABASE_URL=$(database_url "$DB")
 export DATABASE_URL
 
-# --- a trusted issuer: an RSA key, its JWKS served from a file, and callers signed with openssl ----
-openssl genrsa -out "$WORK/issuer.pem" 2048 2>/dev/null
-modulus=$(openssl rsa -in "$WORK/issuer.pem" -noout -modulus | cut -d= -f2)
-n=$(python3 -c "import base64,sys; print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).rstrip(b'=').decode())" "$modulus")
-mkdir -p "$WORK/issuer/.well-known"
-printf '{"keys":[{"kty":"RSA","use":"sig","alg":"RS256","kid":"bench-issuer","n":"%s","e":"AQAB"}]}' "$n" \
-    > "$WORK/issuer/.well-known/jwks.json"
-python3 -m http.server "$ISSUER_PORT" --bind 127.0.0.1 --directory "$WORK/issuer" >/dev/null 2>&1 &
-PIDS+=($!)
-ISSUER="http://127.0.0.1:$ISSUER_PORT"
-
-user_token() { # org
-    local now header payload input
-    now=$(date +%s)
-    header=$(printf '{"alg":"RS256","typ":"JWT","kid":"bench-issuer"}' | b64url)
-    payload=$(printf '{"iss":"%s","sub":"bench","custom:ivy_org_id":"%s","custom:ivy_user_id":"bench","assignments":["%s:owner"],"iat":%s,"exp":%s}' \
-        "$ISSUER" "$1" "$1" "$now" "$((now + 7200))" | b64url)
-    input="$header.$payload"
-    printf '%s.%s' "$input" "$(printf '%s' "$input" | openssl dgst -sha256 -sign "$WORK/issuer.pem" -binary | b64url)"
-}
+# --- a trusted issuer (scripts/lib/issuer.sh) -------------------------------------------------
+start_issuer "$WORK/issuer" "$ISSUER_PORT"
+PIDS+=("$ISSUER_PID")
+user_token() { issuer_token "$1" bench; }
 
 # --- the service -----------------------------------------------------------------------------
 KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)

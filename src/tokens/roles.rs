@@ -15,7 +15,7 @@ impl RoleId {
         let (org, slug) = text.split_once(':').ok_or_else(bad)?;
         let printable =
             |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-        if text.len() > 255 || !printable(org) || !printable(slug) {
+        if text.chars().count() > 255 || !printable(org) || !printable(slug) {
             return Err(bad());
         }
         Ok(Self(text.to_owned()))
@@ -134,6 +134,17 @@ mod tests {
             let err = grant("1", &held, request(requested)).unwrap_err();
             assert!(matches!(err, Error::Forbidden(_)), "{why}");
         }
+    }
+
+    #[test]
+    fn a_role_id_is_at_most_255_characters_not_bytes() {
+        // Found by schemathesis: the spec counts characters, as JSON Schema's maxLength does.
+        let accented = format!("1:{}", "é".repeat(253));
+        assert_eq!(accented.chars().count(), 255);
+        assert!(RoleId::parse(&accented).is_ok());
+        assert!(RoleId::parse(&format!("1:{}", "é".repeat(254))).is_err());
+        // C1 control characters are refused like the C0 ones.
+        assert!(RoleId::parse("1:own\u{85}er").is_err());
     }
 
     #[test]
