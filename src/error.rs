@@ -7,6 +7,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use sqlx::postgres::{PgDatabaseError, PgSeverity};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -76,12 +77,30 @@ impl Error {
     }
 }
 
-/// Connection-level failures mean the database is away, not that the request was wrong.
+/// Failures that mean the database is away or overloaded, not that the request was wrong: the
+/// client may retry (503). Everything else from the database is a 500.
 fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-    )
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
+                // FATAL ends the session (a database that refuses connections, a server shutting
+                // down); SQLSTATE classes 08 connection, 53 resources, 57 operator, 58 system.
+                return matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)
+                    || matches!(pg.code().get(..2), Some("08" | "53" | "57" | "58"));
+            }
+            // SQLite: another writer held the database past the busy timeout (BUSY, LOCKED).
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .map(|c| c & 0xff);
+            matches!(primary, Some(5 | 6))
+        }
+        _ => false,
+    }
 }
 
 #[derive(Serialize)]

@@ -12,6 +12,8 @@ mod binary;
 mod create;
 #[path = "api/dev_token.rs"]
 mod dev_token;
+#[path = "api/faults.rs"]
+mod faults;
 // Shared by both suites; each uses its part.
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]

@@ -13,6 +13,8 @@ mod create;
 mod dev_token;
 #[path = "api/embedded_only.rs"]
 mod embedded_only;
+#[path = "api/faults.rs"]
+mod faults;
 // Shared by both suites; each uses its part.
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use access_tokens::App;
@@ -132,10 +132,12 @@ pub fn issuer_signer(index: usize) -> SigningKey {
     SigningKey::new(kid, pair)
 }
 
-/// A trusted issuer: serves `/.well-known/jwks.json` with key 0 and counts fetches.
+/// A trusted issuer: serves `/.well-known/jwks.json` with key 0 and counts fetches. While `slow`
+/// is set, a fetch of its JWKS takes a minute.
 pub struct TestIssuer {
     pub url: String,
     pub fetches: Arc<AtomicUsize>,
+    pub slow: Arc<AtomicBool>,
     signer: SigningKey,
 }
 
@@ -149,22 +151,41 @@ impl TestIssuer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let fetches = Arc::new(AtomicUsize::new(0));
-        let counter = fetches.clone();
+        let slow = Arc::new(AtomicBool::new(false));
+        let (counter, is_slow) = (fetches.clone(), slow.clone());
         let jwks = json!({ "keys": [issuer_jwk(0)] });
         let router = axum::Router::new().route(
             "/.well-known/jwks.json",
             get(move || {
                 counter.fetch_add(1, Ordering::SeqCst);
                 let jwks = jwks.clone();
-                async move { axum::Json(jwks) }
+                let slow = is_slow.load(Ordering::SeqCst);
+                async move {
+                    if slow {
+                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    }
+                    axum::Json(jwks)
+                }
             }),
         );
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self {
             url,
             fetches,
+            slow,
             signer: issuer_signer(0),
         }
+    }
+
+    /// A token of this issuer's URL signed by a key it does not publish (an unknown `kid`).
+    pub fn token_of_unpublished_key(&self, org: &str, user: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        issuer_signer(1)
+            .sign(&json!({
+                "iss": self.url, "sub": user, "iat": now, "exp": now + 3600, "token_use": "id",
+                "custom:ivy_org_id": org, "custom:ivy_user_id": user, "assignments": [format!("{org}:owner")],
+            }))
+            .unwrap()
     }
 
     /// A signed token of this issuer with the given claims (`iss`, `iat`, `exp` added when absent).

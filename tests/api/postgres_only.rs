@@ -99,7 +99,7 @@ async fn replicas_starting_together_on_an_empty_database_agree_on_one_key_per_se
 }
 
 #[tokio::test]
-async fn a_database_that_goes_away_makes_ready_503_while_jwks_answers() {
+async fn a_database_that_goes_away_answers_503_promptly_and_the_service_recovers_by_itself() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
     assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
@@ -134,6 +134,37 @@ async fn a_database_that_goes_away_makes_ready_503_while_jwks_answers() {
             .status(),
         StatusCode::OK
     );
+    // Requests that need the database answer 503 with the JSON body, promptly, not a hang.
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        assert_error(
+            app.create(&app.owner(), json!({"name": "while away"}))
+                .await,
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "within the 2 s acquire timeout: {:?}",
+            started.elapsed()
+        );
+    }
+
+    // The database comes back: the service recovers by itself, without a restart.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "alter database {name} with allow_connections true"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    assert!(
+        eventually(10, || async {
+            app.get("/health/ready").await.status() == StatusCode::OK
+        })
+        .await
+    );
+    let created = app.create_ok(&app.owner(), json!({"name": "after"})).await;
+    assert_eq!(app.list_ok(&app.owner(), "").await[0]["id"], created["id"]);
 }
 
 #[tokio::test]
