@@ -49,6 +49,9 @@ use well_known::Document;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Request headers larger than this in total (names and values) are a 431 with the JSON body;
+/// a request head beyond `server::MAX_HEAD_BYTES` is refused by hyper before it gets here.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// A request that takes longer is answered 408 and its work dropped.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -187,6 +190,7 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("nosniff"),
         ))
         .layer(axum::middleware::map_response(json_error_bodies))
+        .layer(axum::middleware::map_request(limit_header_bytes))
         .layer(cors)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -268,6 +272,22 @@ impl MakeRequestId for RandomRequestId {
             .ok()
             .map(RequestId::new)
     }
+}
+
+/// Refuses requests whose headers are larger in total than `MAX_HEADER_BYTES`.
+async fn limit_header_bytes(request: Request<Body>) -> Result<Request<Body>, Response> {
+    let bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if bytes > MAX_HEADER_BYTES {
+        return Err(error_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            &format!("request headers are larger than {MAX_HEADER_BYTES} bytes"),
+        ));
+    }
+    Ok(request)
 }
 
 async fn not_found() -> Error {

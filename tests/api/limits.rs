@@ -122,3 +122,57 @@ async fn a_client_that_sends_its_headers_too_slowly_is_disconnected() {
     // Others are served meanwhile and after.
     assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn oversized_headers_are_refused_and_deep_json_is_a_400() {
+    let app = TestApp::spawn().await;
+    // Over 32 KiB of headers in total: the contract's 431.
+    let mut request = app.client.get(app.url("/v1/access-tokens"));
+    for i in 0..5 {
+        request = request.header(format!("x-padding-{i}"), "p".repeat(8 * 1024));
+    }
+    let response = request.bearer_auth(app.owner()).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 431);
+    // Beyond the 64 KiB the server reads of a request head, the connection is refused early.
+    let response = app
+        .client
+        .get(app.url("/health/live"))
+        .header("x-padding", "p".repeat(70 * 1024))
+        .send()
+        .await;
+    assert!(
+        response.map_or(true, |r| r.status()
+            == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        "refused"
+    );
+
+    // JSON nested far deeper than any request needs: a 400, not a stack overflow.
+    for depth in [200, 100_000 / 2] {
+        let body = format!(
+            "{{\"name\": \"deep\", \"assignments\": {}{}}}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let response = app
+            .client
+            .post(app.url("/v1/access-tokens"))
+            .bearer_auth(app.owner())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::PAYLOAD_TOO_LARGE,
+            "{depth}: {status}"
+        );
+    }
+    // The service is still there.
+    assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
+}
