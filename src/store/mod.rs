@@ -198,6 +198,67 @@ macro_rules! key_columns {
 }
 use key_columns;
 
+/// The `Queries` methods whose SQL reads the same on both stores, written once: each store's
+/// `impl Queries` expands them for its own connection type.
+macro_rules! portable_queries {
+    () => {
+        async fn is_unrevoked(&mut self, org_id: &str, id: &str) -> Result<bool> {
+            sqlx::query_scalar(
+                "select exists (select 1 from access_tokens
+                                where org_id = $1 and id = $2 and revoked_at is null)",
+            )
+            .bind(org_id)
+            .bind(id)
+            .fetch_one(self)
+            .await
+        }
+        async fn published_keys(&mut self, key_set: &str) -> Result<Vec<KeyRow>> {
+            sqlx::query_as(concat!(
+                "select ",
+                key_columns!(),
+                " from signing_keys where key_set = $1 and state <> 'revoked' order by created_at, kid"
+            ))
+            .bind(key_set)
+            .fetch_all(self)
+            .await
+        }
+        async fn all_keys(&mut self) -> Result<Vec<KeyRow>> {
+            sqlx::query_as(concat!(
+                "select ",
+                key_columns!(),
+                " from signing_keys order by created_at, kid"
+            ))
+            .fetch_all(self)
+            .await
+        }
+        async fn get_key(&mut self, kid: &str) -> Result<Option<KeyRow>> {
+            sqlx::query_as(concat!(
+                "select ",
+                key_columns!(),
+                " from signing_keys where kid = $1"
+            ))
+            .bind(kid)
+            .fetch_optional(self)
+            .await
+        }
+        async fn key_fingerprint(&mut self) -> Result<Vec<(String, String)>> {
+            sqlx::query_as("select kid, state from signing_keys order by created_at, kid")
+                .fetch_all(self)
+                .await
+        }
+        async fn update_sealed(&mut self, kid: &str, nonce: &[u8], sealed: &[u8]) -> Result<()> {
+            sqlx::query("update signing_keys set nonce = $2, private_key_sealed = $3 where kid = $1")
+                .bind(kid)
+                .bind(nonce)
+                .bind(sealed)
+                .execute(self)
+                .await
+                .map(|_| ())
+        }
+    };
+}
+use portable_queries;
+
 /// A stored signing key.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyRow {

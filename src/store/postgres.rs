@@ -5,7 +5,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
-use super::{Action, AuditEvent, KeyRow, ListQuery, Lock, Queries, Result, key_columns};
+use super::{
+    Action, AuditEvent, KeyRow, ListQuery, Lock, Queries, Result, key_columns, portable_queries,
+};
 use crate::keys::lifecycle::KeyInfo;
 use crate::tokens::{Caller, TokenRecord, TokenStatus, TokenType, TypeFields};
 
@@ -111,6 +113,8 @@ pub fn list_sql(status: TokenStatus) -> &'static str {
 }
 
 impl Queries for PgConnection {
+    portable_queries!();
+
     async fn insert_created(&mut self, t: &TokenRecord, actor: &Caller) -> Result<TokenRecord> {
         // One statement writes the record and its audit event: atomic, and one round trip.
         let row: Row = sqlx::query_as(concat!(
@@ -220,17 +224,6 @@ impl Queries for PgConnection {
         }
     }
 
-    async fn is_unrevoked(&mut self, org_id: &str, id: &str) -> Result<bool> {
-        sqlx::query_scalar(
-            "select exists (select 1 from access_tokens
-                            where org_id = $1 and id = $2 and revoked_at is null)",
-        )
-        .bind(org_id)
-        .bind(id)
-        .fetch_one(self)
-        .await
-    }
-
     async fn revoked_unexpired(&mut self) -> Result<Vec<String>> {
         sqlx::query_scalar(
             "select id from access_tokens
@@ -310,44 +303,6 @@ impl Queries for PgConnection {
             .map(|_| ())
     }
 
-    async fn published_keys(&mut self, key_set: &str) -> Result<Vec<KeyRow>> {
-        sqlx::query_as(concat!(
-            "select ",
-            key_columns!(),
-            " from signing_keys where key_set = $1 and state <> 'revoked' order by created_at, kid"
-        ))
-        .bind(key_set)
-        .fetch_all(self)
-        .await
-    }
-
-    async fn all_keys(&mut self) -> Result<Vec<KeyRow>> {
-        sqlx::query_as(concat!(
-            "select ",
-            key_columns!(),
-            " from signing_keys order by created_at, kid"
-        ))
-        .fetch_all(self)
-        .await
-    }
-
-    async fn get_key(&mut self, kid: &str) -> Result<Option<KeyRow>> {
-        sqlx::query_as(concat!(
-            "select ",
-            key_columns!(),
-            " from signing_keys where kid = $1"
-        ))
-        .bind(kid)
-        .fetch_optional(self)
-        .await
-    }
-
-    async fn key_fingerprint(&mut self) -> Result<Vec<(String, String)>> {
-        sqlx::query_as("select kid, state from signing_keys order by created_at, kid")
-            .fetch_all(self)
-            .await
-    }
-
     async fn insert_key(&mut self, row: &KeyRow) -> Result<()> {
         sqlx::query(
             "insert into signing_keys (kid, key_set, state, n, e, private_key_sealed, nonce,
@@ -379,16 +334,6 @@ impl Queries for PgConnection {
         .execute(self)
         .await
         .map(|_| ())
-    }
-
-    async fn update_sealed(&mut self, kid: &str, nonce: &[u8], sealed: &[u8]) -> Result<()> {
-        sqlx::query("update signing_keys set nonce = $2, private_key_sealed = $3 where kid = $1")
-            .bind(kid)
-            .bind(nonce)
-            .bind(sealed)
-            .execute(self)
-            .await
-            .map(|_| ())
     }
 
     async fn keys_with_counts(&mut self) -> Result<Vec<KeyInfo>> {

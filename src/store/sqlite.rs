@@ -17,6 +17,7 @@ use sqlx::{Connection, SqliteConnection};
 
 use super::{
     Action, AuditEvent, KeyRow, ListQuery, Lock, OpenError, Purpose, Queries, Result, key_columns,
+    portable_queries,
 };
 use crate::keys::lifecycle::KeyInfo;
 use crate::tokens::{Caller, TokenRecord, TokenStatus, TypeFields};
@@ -246,6 +247,8 @@ fn list_sql(status: TokenStatus) -> &'static str {
 }
 
 impl Queries for SqliteConnection {
+    portable_queries!();
+
     async fn insert_created(&mut self, t: &TokenRecord, actor: &Caller) -> Result<TokenRecord> {
         // A savepoint when the caller holds a transaction already (rotation).
         let mut tx = self.begin().await?;
@@ -353,17 +356,6 @@ impl Queries for SqliteConnection {
         }
     }
 
-    async fn is_unrevoked(&mut self, org_id: &str, id: &str) -> Result<bool> {
-        sqlx::query_scalar(
-            "select exists (select 1 from access_tokens
-                            where org_id = $1 and id = $2 and revoked_at is null)",
-        )
-        .bind(org_id)
-        .bind(id)
-        .fetch_one(self)
-        .await
-    }
-
     async fn revoked_unexpired(&mut self) -> Result<Vec<String>> {
         sqlx::query_scalar(
             "select id from access_tokens
@@ -443,44 +435,6 @@ impl Queries for SqliteConnection {
         Ok(())
     }
 
-    async fn published_keys(&mut self, key_set: &str) -> Result<Vec<KeyRow>> {
-        sqlx::query_as(concat!(
-            "select ",
-            key_columns!(),
-            " from signing_keys where key_set = $1 and state <> 'revoked' order by created_at, kid"
-        ))
-        .bind(key_set)
-        .fetch_all(self)
-        .await
-    }
-
-    async fn all_keys(&mut self) -> Result<Vec<KeyRow>> {
-        sqlx::query_as(concat!(
-            "select ",
-            key_columns!(),
-            " from signing_keys order by created_at, kid"
-        ))
-        .fetch_all(self)
-        .await
-    }
-
-    async fn get_key(&mut self, kid: &str) -> Result<Option<KeyRow>> {
-        sqlx::query_as(concat!(
-            "select ",
-            key_columns!(),
-            " from signing_keys where kid = $1"
-        ))
-        .bind(kid)
-        .fetch_optional(self)
-        .await
-    }
-
-    async fn key_fingerprint(&mut self) -> Result<Vec<(String, String)>> {
-        sqlx::query_as("select kid, state from signing_keys order by created_at, kid")
-            .fetch_all(self)
-            .await
-    }
-
     async fn insert_key(&mut self, row: &KeyRow) -> Result<()> {
         sqlx::query(
             "insert into signing_keys (kid, key_set, state, n, e, private_key_sealed, nonce,
@@ -514,16 +468,6 @@ impl Queries for SqliteConnection {
         .execute(self)
         .await
         .map(|_| ())
-    }
-
-    async fn update_sealed(&mut self, kid: &str, nonce: &[u8], sealed: &[u8]) -> Result<()> {
-        sqlx::query("update signing_keys set nonce = $2, private_key_sealed = $3 where kid = $1")
-            .bind(kid)
-            .bind(nonce)
-            .bind(sealed)
-            .execute(self)
-            .await
-            .map(|_| ())
     }
 
     async fn keys_with_counts(&mut self) -> Result<Vec<KeyInfo>> {
