@@ -107,20 +107,31 @@ impl Served {
 
     /// Sends SIGTERM, checks for exit 0 and returns every log line.
     pub fn stop(mut self) -> Vec<String> {
+        let stopped = self.terminate();
+        assert!(stopped, "SIGTERM ends the service with exit 0");
+        std::mem::take(&mut self.lines)
+    }
+
+    /// SIGTERM, then whether it exited 0; collects the last log lines.
+    fn terminate(&mut self) -> bool {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
         let exit = self.child.wait().unwrap();
-        assert!(
-            exit.success(),
-            "SIGTERM ends the service with exit 0, got {exit:?}"
-        );
         while let Ok(line) = self.rx.recv_timeout(Duration::from_millis(200)) {
             self.lines.push(line);
         }
-        self.lines
+        exit.success()
+    }
+}
+
+impl Drop for Served {
+    /// A test that fails half-way leaves no service running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
