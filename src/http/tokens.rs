@@ -313,7 +313,9 @@ mod tests {
         // What openapi.yaml's pattern allows, and nothing more (found by schemathesis): spaces
         // around the commas are trimmed, other whitespace is part of the value.
         assert_eq!(
-            list_params("token_type=%20api%20,%20,app%20").unwrap().types,
+            list_params("token_type=%20api%20,%20,app%20")
+                .unwrap()
+                .types,
             Some(vec![Api, App])
         );
         assert!(list_params("token_type=api%09").is_err());
