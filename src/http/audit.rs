@@ -105,7 +105,8 @@ pub async fn list(
     ))
 }
 
-fn decode_cursor(cursor: &str) -> Result<i64> {
+// Public for the fuzz targets.
+pub fn decode_cursor(cursor: &str) -> Result<i64> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()

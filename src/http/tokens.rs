@@ -255,11 +255,13 @@ pub fn list_params(query: &str) -> Result<ListParams> {
 }
 
 /// The cursor is the position of the last item of a page: its creation time and id.
-fn encode_cursor(created_at: DateTime<Utc>, id: &str) -> String {
+// Public for the fuzz targets.
+pub fn encode_cursor(created_at: DateTime<Utc>, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{id}", created_at.timestamp_micros()))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, String)> {
+// Public for the fuzz targets.
+pub fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, String)> {
     let bad = || Error::bad_request("cursor is not one this service gave out");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
