@@ -189,10 +189,16 @@ impl NewToken {
     }
 }
 
+/// Whitespace as `openapi.yaml`'s patterns read it (ECMAScript's `\s`): Unicode's White_Space and
+/// U+FEFF, the byte order mark.
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || c == '\u{feff}'
+}
+
 fn parse_name(name: Option<&str>) -> Result<String, Error> {
     let name = name
         .ok_or_else(|| Error::bad_request("name is required"))?
-        .trim();
+        .trim_matches(is_space);
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS {
         return Err(Error::bad_request(format!(
@@ -210,7 +216,11 @@ fn parse_name(name: Option<&str>) -> Result<String, Error> {
 fn text_field(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, Error> {
     let Some(value) = value else { return Ok(None) };
     let chars = value.chars().count();
-    if chars == 0 || chars > max || value.chars().any(char::is_control) || value.trim() != value {
+    if chars == 0
+        || chars > max
+        || value.chars().any(char::is_control)
+        || value.trim_matches(is_space) != value
+    {
         return Err(Error::bad_request(format!(
             "{field} must be 1 to {max} characters, without control characters or surrounding spaces"
         )));
@@ -300,6 +310,15 @@ mod tests {
             (json!({"name": "   "}), "blank name"),
             (json!({"name": "x".repeat(256)}), "name too long"),
             (json!({"name": "a\u{0007}b"}), "control character in name"),
+            // The contract's `\s` counts the byte order mark as whitespace.
+            (
+                json!({"name": "\u{feff}"}),
+                "a name of a byte order mark only",
+            ),
+            (
+                json!({"name": "a", "token_type": "journey", "journey_id": "\u{feff}j"}),
+                "a type field starting with a byte order mark",
+            ),
             (json!({"name": 5}), "name not a string"),
             (json!({"name": "a", "token_type": "root"}), "unknown type"),
             (json!({"name": "a", "colour": "red"}), "unknown field"),
