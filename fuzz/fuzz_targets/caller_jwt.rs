@@ -8,7 +8,7 @@
 //!   fuzzer reaches the JSON of header and claims rather than only base64 errors;
 //! - kid: a genuine RS256 header naming a published key, fuzzed claims and signature;
 //! - signed: a JSON claims value signed with a published key (the string `"ISS"` anywhere in it
-//!   stands for that key set's issuer), optionally padded past `MAX_TOKEN_BYTES`;
+//!   stands for that key set's issuer), optionally given a `sub` and padded past `MAX_TOKEN_BYTES`;
 //! - genuine: an object signed with the right issuer and a `sub`, which must verify and keep its
 //!   claims unchanged.
 //!
@@ -84,10 +84,14 @@ fuzz_target!(|data: &[u8]| {
                 return;
             };
             substitute_issuer(&mut claims, &set.issuer);
-            if mode & 0x80 != 0
-                && let Value::Object(map) = &mut claims
-            {
-                map.insert("pad".into(), Value::String("x".repeat(MAX_TOKEN_BYTES)));
+            if let Value::Object(map) = &mut claims {
+                if mode & 0x40 != 0 {
+                    map.entry("sub")
+                        .or_insert_with(|| Value::String("user".into()));
+                }
+                if mode & 0x80 != 0 {
+                    map.insert("pad".into(), Value::String("x".repeat(MAX_TOKEN_BYTES)));
+                }
             }
             let token = set.signing.sign(&claims).expect("signs any JSON value");
             check(keys, &token, None);
