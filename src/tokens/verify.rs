@@ -45,8 +45,43 @@ pub fn verify_own(keys: &Keys, token: &str) -> Result<OwnToken, Invalid> {
     let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
         .map_err(|_| "signature or claims invalid")?
         .claims;
+    // The library also takes an array of issuers that merely contains this one; the service's
+    // tokens name exactly one issuer, as a string.
+    if claims.get("iss").and_then(Value::as_str) != Some(set.issuer.as_str()) {
+        return Err("iss is not the key set's issuer");
+    }
     Ok(OwnToken {
         set: set.name,
         claims,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_a_single_string_issuer_of_the_key_set_verifies() {
+        // Caught by the issuer property of the caller_jwt fuzz target (on a hand-made input): an
+        // `iss` array holding the set's issuer passed.
+        let keys = Keys::generate("https://tokens.example.com").unwrap();
+        let set = keys.set(KeySetName::Api);
+        let token = |iss: Value| {
+            set.signing
+                .sign(&json!({ "iss": iss, "sub": "u-1" }))
+                .unwrap()
+        };
+
+        let own = verify_own(&keys, &token(json!(set.issuer))).unwrap();
+        assert_eq!(own.set, KeySetName::Api);
+        for iss in [
+            json!([set.issuer]),
+            json!([set.issuer, "https://other.example"]),
+            json!("https://other.example"),
+            json!(null),
+        ] {
+            assert!(verify_own(&keys, &token(iss.clone())).is_err(), "{iss}");
+        }
+    }
 }
