@@ -32,12 +32,6 @@ pub enum Database {
     Sqlite(PathBuf),
 }
 
-impl Database {
-    pub fn is_embedded(&self) -> bool {
-        matches!(self, Database::Sqlite(_))
-    }
-}
-
 /// How long a request waits for a free connection before it answers 503 instead of hanging.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Operator commands wait longer than requests: nobody is queueing behind them.
@@ -76,12 +70,9 @@ impl Store {
     ) -> std::result::Result<Self, OpenError> {
         let store = match database {
             Database::Postgres(options) => {
-                let pool = pg_pool(PgConnectOptions::clone(options), purpose);
-                sqlx::query("select 1")
-                    .execute(&pool)
-                    .await
-                    .map_err(OpenError::Postgres)?;
-                Store::Postgres(pool)
+                let store = Store::Postgres(pg_pool(PgConnectOptions::clone(options), purpose));
+                store.ping().await.map_err(OpenError::Postgres)?;
+                store
             }
             Database::Sqlite(path) => Store::Sqlite(sqlite::open(path, purpose).await?),
         };
@@ -94,10 +85,6 @@ impl Store {
             Store::Postgres(pool) => postgres::MIGRATOR.run(pool).await,
             Store::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await,
         }
-    }
-
-    pub fn is_embedded(&self) -> bool {
-        matches!(self, Store::Sqlite(_))
     }
 
     /// A connection for one or more statements outside a transaction.
