@@ -82,9 +82,10 @@ impl Revocations {
     /// notification; on a lost connection, mark the set stale and start over. On the embedded
     /// store there is nothing to follow: it returns at once, and the set stays unused.
     pub async fn follow(&self, store: Store) {
-        let Store::Postgres(pool) = &store else {
+        let Store::Postgres(pg) = &store else {
             return;
         };
+        let pool = pg.pool();
         loop {
             self.current.store(false, Ordering::Release);
             if let Err(error) = self.listen_once(&store, pool).await {

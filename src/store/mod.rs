@@ -6,6 +6,7 @@
 //! sees only these. Every query that reads or changes a token takes the caller's organization in
 //! its WHERE clause: there is no read or change of a token by id alone.
 
+mod creates;
 pub mod postgres;
 pub mod sqlite;
 
@@ -58,8 +59,26 @@ pub enum OpenError {
 /// A pool on one of the two stores.
 #[derive(Debug, Clone)]
 pub enum Store {
-    Postgres(PgPool),
+    Postgres(PgStore),
     Sqlite(SqlitePool),
+}
+
+/// The PostgreSQL pool and the writers that group token creations ([`creates`]).
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    creates: creates::Creates,
+}
+
+impl PgStore {
+    fn new(pool: PgPool) -> Self {
+        let creates = creates::Creates::start(pool.clone());
+        Self { pool, creates }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
 }
 
 impl Store {
@@ -70,7 +89,8 @@ impl Store {
     ) -> std::result::Result<Self, OpenError> {
         let store = match database {
             Database::Postgres(options) => {
-                let store = Store::Postgres(pg_pool(PgConnectOptions::clone(options), purpose));
+                let pool = pg_pool(PgConnectOptions::clone(options), purpose);
+                let store = Store::Postgres(PgStore::new(pool));
                 store.ping().await.map_err(OpenError::Postgres)?;
                 store
             }
@@ -82,7 +102,7 @@ impl Store {
 
     pub async fn migrate(&self) -> std::result::Result<(), sqlx::migrate::MigrateError> {
         match self {
-            Store::Postgres(pool) => postgres::MIGRATOR.run(pool).await,
+            Store::Postgres(pg) => postgres::MIGRATOR.run(&pg.pool).await,
             Store::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await,
         }
     }
@@ -90,7 +110,7 @@ impl Store {
     /// A connection for one or more statements outside a transaction.
     pub async fn acquire(&self) -> Result<Conn> {
         Ok(match self {
-            Store::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
+            Store::Postgres(pg) => Conn::Postgres(pg.pool.acquire().await?),
             Store::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
         })
     }
@@ -99,22 +119,32 @@ impl Store {
     /// transaction that reads before it writes never fails to upgrade its lock.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Store::Postgres(pg) => Tx::Postgres(pg.pool.begin().await?),
             Store::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
+    }
+
+    /// Writes a new token's record with its `created` audit event, atomically, and returns the
+    /// record as stored. On PostgreSQL concurrent creations share one statement and one commit
+    /// ([`creates`]); each is answered only after its row is committed.
+    pub async fn insert_created(&self, record: TokenRecord, actor: &Caller) -> Result<TokenRecord> {
+        match self {
+            Store::Postgres(pg) => pg.creates.insert(record, actor.clone()).await,
+            Store::Sqlite(pool) => pool.acquire().await?.insert_created(&record, actor).await,
+        }
     }
 
     /// Whether the database answers (readiness).
     pub async fn ping(&self) -> Result<()> {
         match self {
-            Store::Postgres(pool) => sqlx::query("select 1").execute(pool).await.map(|_| ()),
+            Store::Postgres(pg) => sqlx::query("select 1").execute(&pg.pool).await.map(|_| ()),
             Store::Sqlite(pool) => sqlx::query("select 1").execute(pool).await.map(|_| ()),
         }
     }
 
     pub async fn close(&self) {
         match self {
-            Store::Postgres(pool) => pool.close().await,
+            Store::Postgres(pg) => pg.pool.close().await,
             Store::Sqlite(pool) => pool.close().await,
         }
     }

@@ -112,6 +112,79 @@ pub fn list_sql(status: TokenStatus) -> &'static str {
     }
 }
 
+/// Inserts the records of several creations with their `created` audit events in one statement:
+/// one transaction and one commit for all of them, or none written. Returns the records as stored,
+/// in no particular order. Role lists travel as JSON arrays (a `text[][]` must be rectangular).
+pub(super) async fn insert_created_group(
+    conn: &mut PgConnection,
+    group: &[(&TokenRecord, &Caller)],
+) -> Result<Vec<TokenRecord>> {
+    let column = |f: fn(&TokenRecord, &Caller) -> Option<String>| -> Vec<Option<String>> {
+        group.iter().map(|(t, a)| f(t, a)).collect()
+    };
+    let assignments = group
+        .iter()
+        .map(|(t, _)| serde_json::to_string(&t.assignments))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| sqlx::Error::Encode(e.into()))?;
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "with v as (
+             select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::text[], $7::bool[], $8::bool[], $9::text[], $10::text[], $11::text[],
+                 $12::text[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::text[],
+                 $17::text[], $18::text[], $19::text[], $20::text[])
+                 as v(id, org_id, created_by, token_type, name, assignments, read_only, anonymize,
+                     journey_id, portal_id, portal_user_id, key_id, created_at, expires_at,
+                     rotated_from, actor_org_id, actor_user_id, actor_token_id, source_ip,
+                     user_agent)
+         ), t as (
+             insert into access_tokens (id, org_id, created_by, token_type, name, assignments,
+                 read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
+                 created_at, expires_at, rotated_from)
+             select id, org_id, created_by, token_type, name,
+                 array(select json_array_elements_text(assignments::json)),
+                 read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
+                 created_at, expires_at, rotated_from
+             from v
+             returning ",
+        columns!(),
+        "
+         ), e as (
+             insert into audit_events (org_id, action, token_id, related_token_id,
+                 actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent)
+             select org_id, 'created', id, rotated_from, actor_org_id, actor_user_id,
+                 actor_token_id, source_ip, user_agent
+             from v
+         )
+         select ",
+        columns!(),
+        " from t"
+    ))
+    .bind(column(|t, _| Some(t.id.clone())))
+    .bind(column(|t, _| Some(t.org_id.clone())))
+    .bind(column(|t, _| Some(t.created_by.clone())))
+    .bind(column(|t, _| Some(t.token_type.as_str().to_owned())))
+    .bind(column(|t, _| Some(t.name.clone())))
+    .bind(assignments)
+    .bind(group.iter().map(|(t, _)| t.read_only).collect::<Vec<_>>())
+    .bind(group.iter().map(|(t, _)| t.anonymize).collect::<Vec<_>>())
+    .bind(column(|t, _| t.fields.journey_id.clone()))
+    .bind(column(|t, _| t.fields.portal_id.clone()))
+    .bind(column(|t, _| t.fields.portal_user_id.clone()))
+    .bind(column(|t, _| Some(t.key_id.clone())))
+    .bind(group.iter().map(|(t, _)| t.created_at).collect::<Vec<_>>())
+    .bind(group.iter().map(|(t, _)| t.expires_at).collect::<Vec<_>>())
+    .bind(column(|t, _| t.rotated_from.clone()))
+    .bind(column(|_, a| Some(a.org_id.clone())))
+    .bind(column(|_, a| Some(a.user_id.clone())))
+    .bind(column(|_, a| a.token_id.clone()))
+    .bind(column(|_, a| a.source_ip.clone()))
+    .bind(column(|_, a| a.user_agent.clone()))
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(TokenRecord::try_from).collect()
+}
+
 impl Queries for PgConnection {
     portable_queries!();
 

@@ -123,13 +123,7 @@ pub async fn create(
     if !token_type.is_stored() {
         return Ok(created);
     }
-    // One statement writes the record and its audit event: atomic, and one round trip.
-    let record = store
-        .acquire()
-        .await?
-        .db()
-        .insert_created(&created.record, caller)
-        .await?;
+    let record = store.insert_created(created.record, caller).await?;
     Ok(Created {
         jwt: created.jwt,
         record,

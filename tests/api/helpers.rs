@@ -419,7 +419,7 @@ impl TestApp {
     /// Runs one statement that reads the same on both stores.
     pub async fn execute(&self, sql: &'static str) {
         match self.store().await {
-            Store::Postgres(pool) => drop(sqlx::query(sql).execute(&pool).await.unwrap()),
+            Store::Postgres(pg) => drop(sqlx::query(sql).execute(pg.pool()).await.unwrap()),
             Store::Sqlite(pool) => drop(sqlx::query(sql).execute(&pool).await.unwrap()),
         }
     }
@@ -427,7 +427,12 @@ impl TestApp {
     /// A count that reads the same on both stores (one text parameter).
     pub async fn count(&self, sql: &'static str, bind: &str) -> i64 {
         match self.store().await {
-            Store::Postgres(pool) => sqlx::query_scalar(sql).bind(bind).fetch_one(&pool).await,
+            Store::Postgres(pg) => {
+                sqlx::query_scalar(sql)
+                    .bind(bind)
+                    .fetch_one(pg.pool())
+                    .await
+            }
             Store::Sqlite(pool) => sqlx::query_scalar(sql).bind(bind).fetch_one(&pool).await,
         }
         .unwrap()
@@ -438,7 +443,7 @@ impl TestApp {
         const SQL: &str =
             "select kid, state from signing_keys where key_set = $1 order by created_at, kid";
         match self.store().await {
-            Store::Postgres(pool) => sqlx::query_as(SQL).bind(set).fetch_all(&pool).await,
+            Store::Postgres(pg) => sqlx::query_as(SQL).bind(set).fetch_all(pg.pool()).await,
             Store::Sqlite(pool) => sqlx::query_as(SQL).bind(set).fetch_all(&pool).await,
         }
         .unwrap()
@@ -448,7 +453,7 @@ impl TestApp {
     pub async fn sealed_keys(&self) -> Vec<Vec<u8>> {
         const SQL: &str = "select private_key_sealed from signing_keys";
         match self.store().await {
-            Store::Postgres(pool) => sqlx::query_scalar(SQL).fetch_all(&pool).await,
+            Store::Postgres(pg) => sqlx::query_scalar(SQL).fetch_all(pg.pool()).await,
             Store::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_all(&pool).await,
         }
         .unwrap()
@@ -459,7 +464,7 @@ impl TestApp {
     /// one second apart from 2026-01-01.
     pub async fn seed(&self, org: &str, count: i64) {
         match self.store().await {
-            Store::Postgres(pool) => sqlx::query(
+            Store::Postgres(pg) => sqlx::query(
                 "insert into access_tokens (id, org_id, created_by, token_type, name, key_id, created_at)
                  select 'api_seed' || lpad(g::text, 16, '0') || $1, $1, 'seed', 'api', 'seeded ' || g,
                         (select kid from signing_keys where key_set = 'api' and state = 'active'),
@@ -468,7 +473,7 @@ impl TestApp {
             )
             .bind(org)
             .bind(count)
-            .execute(&pool)
+            .execute(pg.pool())
             .await
             .map(drop),
             Store::Sqlite(pool) => sqlx::query(
@@ -491,12 +496,12 @@ impl TestApp {
     /// Moves a token's creation two hours back and its expiry to an hour ago.
     pub async fn expire(&self, id: &str) {
         match self.store().await {
-            Store::Postgres(pool) => sqlx::query(
+            Store::Postgres(pg) => sqlx::query(
                 "update access_tokens set created_at = created_at - interval '2 hours',
                      expires_at = now() - interval '1 hour' where id = $1",
             )
             .bind(id)
-            .execute(&pool)
+            .execute(pg.pool())
             .await
             .map(drop),
             Store::Sqlite(pool) => sqlx::query(

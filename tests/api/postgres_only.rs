@@ -208,3 +208,105 @@ async fn last_used_is_written_once_a_day_however_many_uses() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(version().await, before, "no second write on the same day");
 }
+
+/// Inserts waiting on `access_tokens`' lock.
+async fn inserts_waiting(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from pg_stat_activity
+         where datname = current_database() and wait_event_type = 'Lock'
+           and (query like 'with t as (%' or query like 'with v as (%')",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn creations_that_arrive_together_share_a_commit_and_a_refused_row_fails_alone() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner();
+    let pool = app.pool();
+    // A rule of this database only, refusing one name: a row the database refuses.
+    sqlx::query("alter table access_tokens add constraint refuse_one check (name <> 'refused')")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    for round in ["together", "one refused"] {
+        // Both writers take one creation each and wait on the lock; the rest queue behind them.
+        let mut lock = pool.begin().await.unwrap();
+        sqlx::query("lock table access_tokens in share row exclusive mode")
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        let name = |i: usize| {
+            if round == "one refused" && i == 7 {
+                "refused".to_owned()
+            } else {
+                format!("{round} {i}")
+            }
+        };
+        // Sent one after the other, so that each writer holds one.
+        let first = app.create(&owner, json!({"name": format!("{round} first")}));
+        let second = async {
+            assert!(eventually(10, || async { inserts_waiting(&pool).await == 1 }).await);
+            app.create(&owner, json!({"name": format!("{round} second")}))
+                .await
+        };
+        let rest = async {
+            assert!(eventually(10, || async { inserts_waiting(&pool).await == 2 }).await);
+            futures_util::future::join_all(
+                (0..30).map(|i| app.create(&owner, json!({"name": name(i)}))),
+            )
+            .await
+        };
+        let release = async {
+            assert!(eventually(10, || async { inserts_waiting(&pool).await == 2 }).await);
+            // Time for the 30 requests to be authenticated, signed and queued.
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            lock.commit().await.unwrap();
+        };
+        let (first, second, rest, ()) = tokio::join!(first, second, rest, release);
+
+        assert_eq!(first.status(), StatusCode::CREATED);
+        assert_eq!(second.status(), StatusCode::CREATED);
+        let mut created = Vec::new();
+        for (i, response) in rest.into_iter().enumerate() {
+            if name(i) == "refused" {
+                assert_error(response, StatusCode::INTERNAL_SERVER_ERROR).await;
+            } else {
+                assert_eq!(response.status(), StatusCode::CREATED, "{round} {i}");
+                let body: Value = response.json().await.unwrap();
+                created.push(body["id"].as_str().unwrap().to_owned());
+            }
+        }
+        // Every answered token has its row and exactly one `created` event.
+        let (rows, events, commits): (i64, i64, i64) = sqlx::query_as(
+            "select count(*),
+                    (select count(*) from audit_events
+                     where action = 'created' and token_id = any($1)),
+                    count(distinct xmin::text)
+             from access_tokens where id = any($1)",
+        )
+        .bind(&created)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(rows as usize, created.len(), "{round}");
+        assert_eq!(events as usize, created.len(), "{round}");
+        match round {
+            // The 30 were written by fewer statements than rows.
+            "together" => assert!(commits < 10, "{commits} commits for 30 rows"),
+            // The group holding the refused row wrote nothing; its rows were then written alone.
+            _ => assert_eq!(rows, 29),
+        }
+    }
+    assert_eq!(
+        app.count(
+            "select count(*) from access_tokens where name = $1",
+            "refused"
+        )
+        .await,
+        0
+    );
+}

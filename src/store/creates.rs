@@ -1,0 +1,138 @@
+//! Token creations on PostgreSQL, written in groups (group commit by concurrency).
+//!
+//! Each creation is queued; a writer takes everything that is waiting (up to [`MAX_GROUP`]) and
+//! writes it, records and audit events, in one statement: one transaction and one commit instead
+//! of one per token. Nothing waits for a group to fill: a creation that finds a writer idle is
+//! written at once, alone, with the one-row statement; groups form only while the writers are busy,
+//! that is under load, where they cut PostgreSQL's CPU per token to about a quarter.
+//!
+//! Durability is that of a single insert: a caller is answered only after the statement holding its
+//! row has committed. A statement is atomic, so a group that fails has written nothing; its rows are
+//! then written one by one, each in its own statement, so that a failure is only its own request's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::{Queries, Result, postgres};
+use crate::tokens::{Caller, TokenRecord};
+
+/// Writers, and so statements in flight at once: one writes while the next group gathers.
+const WRITERS: usize = 2;
+/// The most creations one statement writes.
+pub const MAX_GROUP: usize = 64;
+/// Creations that may wait for a writer before senders wait for room (backpressure).
+const QUEUE: usize = 1024;
+
+struct Pending {
+    record: TokenRecord,
+    actor: Caller,
+    reply: oneshot::Sender<Result<TokenRecord>>,
+}
+
+/// The queue in front of the writers. Writers stop when the last clone of it is dropped.
+#[derive(Debug, Clone)]
+pub struct Creates {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Creates {
+    /// Starts the writers on the current runtime.
+    pub fn start(pool: PgPool) -> Self {
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        let waiting = Arc::new(Mutex::new(waiting));
+        for _ in 0..WRITERS {
+            tokio::spawn(writer(pool.clone(), Arc::clone(&waiting)));
+        }
+        Self { queue }
+    }
+
+    /// Writes a new token's record and its `created` audit event; answers once they are committed.
+    pub async fn insert(&self, record: TokenRecord, actor: Caller) -> Result<TokenRecord> {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            record,
+            actor,
+            reply,
+        };
+        self.queue
+            .send(pending)
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        answer.await.map_err(|_| sqlx::Error::WorkerCrashed)?
+    }
+}
+
+async fn writer(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+    loop {
+        let group = {
+            let mut waiting = waiting.lock().await;
+            let Some(first) = waiting.recv().await else {
+                return;
+            };
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match waiting.try_recv() {
+                    Ok(pending) => group.push(pending),
+                    Err(_) => break,
+                }
+            }
+            group
+        };
+        write(&pool, group).await;
+    }
+}
+
+async fn write(pool: &PgPool, mut group: Vec<Pending>) {
+    if group.len() == 1 {
+        if let Some(pending) = group.pop() {
+            write_one(pool, pending).await;
+        }
+        return;
+    }
+    let written = async {
+        let items: Vec<(&TokenRecord, &Caller)> =
+            group.iter().map(|p| (&p.record, &p.actor)).collect();
+        let mut conn = pool.acquire().await?;
+        postgres::insert_created_group(&mut conn, &items).await
+    }
+    .await;
+    match written {
+        Ok(records) => {
+            let mut by_id: HashMap<String, TokenRecord> =
+                records.into_iter().map(|r| (r.id.clone(), r)).collect();
+            for pending in group {
+                let record = by_id.remove(&pending.record.id).ok_or_else(|| {
+                    sqlx::Error::Protocol("a written token was missing from the answer".into())
+                });
+                let _ = pending.reply.send(record);
+            }
+        }
+        // No connection to be had: one-by-one would only wait again, once per row.
+        Err(sqlx::Error::PoolTimedOut) => answer_all(group, || sqlx::Error::PoolTimedOut),
+        Err(sqlx::Error::PoolClosed) => answer_all(group, || sqlx::Error::PoolClosed),
+        Err(error) => {
+            tracing::debug!(%error, rows = group.len(), "a group of creations failed; writing them one by one");
+            for pending in group {
+                tokio::spawn(write_one(pool.clone(), pending));
+            }
+        }
+    }
+}
+
+async fn write_one(pool: impl std::borrow::Borrow<PgPool>, pending: Pending) {
+    let written = async {
+        let mut conn = pool.borrow().acquire().await?;
+        conn.insert_created(&pending.record, &pending.actor).await
+    }
+    .await;
+    let _ = pending.reply.send(written);
+}
+
+fn answer_all(group: Vec<Pending>, error: impl Fn() -> sqlx::Error) {
+    for pending in group {
+        let _ = pending.reply.send(Err(error()));
+    }
+}
