@@ -13,6 +13,11 @@ use access_tokens::{App, telemetry};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
+/// mimalloc: request handling allocates many small short-lived buffers, where it is markedly
+/// cheaper than glibc's malloc (see bench/RESULTS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "access-tokens",
