@@ -13,7 +13,6 @@ use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -22,6 +21,7 @@ use crate::error::Error;
 use crate::keys::KeySetName;
 use crate::tokens::Caller;
 use crate::tokens::claims::OwnTokenClaims;
+use crate::tokens::jws::{self, Rules, VerifyingKey};
 use crate::tokens::verify::{MAX_TOKEN_BYTES, verify_own};
 
 /// Clock skew tolerated on a trusted issuer's `exp` and `nbf`, in seconds: its clock and ours drift
@@ -110,10 +110,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, Refusal> 
     }
     // The header parse refuses `none` and unknown algorithms; anything but RS256 stops here,
     // before any key of the issuer is looked up.
-    let header = jsonwebtoken::decode_header(token).map_err(|_| No("malformed header"))?;
-    if header.alg != Algorithm::RS256 {
-        return Err(No("algorithm is not RS256"));
-    }
+    let header = jws::rs256_header(token).map_err(No)?;
     let kid = header.kid.ok_or(No("no kid"))?;
     let key = state
         .issuers
@@ -125,21 +122,20 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, Refusal> 
 }
 
 /// Verifies a trusted issuer's token: signature, algorithm, issuer, and an `exp` that must be there.
+// Audiences are not checked: Cognito ID tokens carry the app client id, access tokens none.
 fn verify_issuer_token(
     token: &str,
-    key: &DecodingKey,
+    key: &VerifyingKey,
     iss: &str,
 ) -> Result<Map<String, Value>, Refusal> {
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[iss]);
-    validation.set_required_spec_claims(&["exp", "iss"]);
-    validation.leeway = ISSUER_LEEWAY_SECONDS;
-    validation.validate_nbf = true;
-    // Audiences are not configured: Cognito ID tokens carry the app client id, access tokens none.
-    validation.validate_aud = false;
-    jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
-        .map(|data| data.claims)
-        .map_err(|_| Refusal::Unauthorized("signature or claims invalid"))
+    let rules = Rules {
+        issuer: iss,
+        require_exp: true,
+        require_sub: false,
+        check_nbf: true,
+        leeway: ISSUER_LEEWAY_SECONDS,
+    };
+    jws::verify(token, key, &rules).map_err(Refusal::Unauthorized)
 }
 
 /// The `iss` claim, read without verifying, only to choose which keys to verify against.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use jsonwebtoken::DecodingKey;
+use crate::tokens::jws::VerifyingKey;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -26,7 +26,7 @@ pub struct TrustedIssuers {
 
 struct Issuer {
     jwks_url: String,
-    keys: RwLock<Arc<HashMap<String, DecodingKey>>>,
+    keys: RwLock<Arc<HashMap<String, Arc<VerifyingKey>>>>,
     /// When the last fetch started; held while fetching so that fetches do not pile up.
     last_fetch: Mutex<Option<Instant>>,
 }
@@ -64,7 +64,7 @@ impl TrustedIssuers {
 
     /// The key of `iss` named `kid`, fetching the issuer's JWKS when the kid is unknown and the
     /// cooldown has passed. `None` when the issuer is not trusted or has no such key.
-    pub async fn key(&self, iss: &str, kid: &str) -> Option<DecodingKey> {
+    pub async fn key(&self, iss: &str, kid: &str) -> Option<Arc<VerifyingKey>> {
         let issuer = self.issuers.get(iss)?;
         if let Some(key) = issuer.cached(kid) {
             return Some(key);
@@ -97,7 +97,7 @@ impl TrustedIssuers {
         issuer.cached(kid)
     }
 
-    async fn fetch(&self, url: &str) -> Result<HashMap<String, DecodingKey>, String> {
+    async fn fetch(&self, url: &str) -> Result<HashMap<String, Arc<VerifyingKey>>, String> {
         let response = self.http.get(url).send().await.map_err(|e| e.to_string())?;
         if !response.status().is_success() {
             return Err(format!("{url} answered {}", response.status()));
@@ -118,13 +118,13 @@ impl TrustedIssuers {
 }
 
 impl Issuer {
-    fn cached(&self, kid: &str) -> Option<DecodingKey> {
+    fn cached(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
         self.keys.read().ok()?.get(kid).cloned()
     }
 }
 
 /// The RS256 signing keys of a JWKS; keys of other types or uses are skipped, not an error.
-fn rsa_signing_keys(keys: &[serde_json::Value]) -> HashMap<String, DecodingKey> {
+fn rsa_signing_keys(keys: &[serde_json::Value]) -> HashMap<String, Arc<VerifyingKey>> {
     keys.iter()
         .filter_map(|jwk| {
             let field = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
@@ -134,8 +134,8 @@ fn rsa_signing_keys(keys: &[serde_json::Value]) -> HashMap<String, DecodingKey> 
             {
                 return None;
             }
-            let key = DecodingKey::from_rsa_components(field("n")?, field("e")?).ok()?;
-            Some((field("kid")?.to_owned(), key))
+            let key = VerifyingKey::from_components(field("n")?, field("e")?)?;
+            Some((field("kid")?.to_owned(), Arc::new(key)))
         })
         .collect()
 }

@@ -22,8 +22,8 @@ use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
 use crate::store::{KeyRow, Queries, Store};
+use crate::tokens::jws::VerifyingKey;
 use aws_lc_rs::rsa::KeyPair;
-use jsonwebtoken::DecodingKey;
 use secrecy::ExposeSecret;
 
 use jwks::{PublicJwk, Rendered};
@@ -100,7 +100,7 @@ pub struct KeySet {
     pub name: KeySetName,
     pub issuer: String,
     pub signing: SigningKey,
-    verifying: HashMap<String, DecodingKey>,
+    verifying: HashMap<String, VerifyingKey>,
     pub jwks: Rendered,
     pub discovery: Rendered,
 }
@@ -108,7 +108,7 @@ pub struct KeySet {
 impl KeySet {
     /// The key a token naming `kid` verifies against, if the set publishes it (next, active or
     /// retired; never a revoked key).
-    pub fn verifying_key(&self, kid: &str) -> Option<&DecodingKey> {
+    pub fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
         self.verifying.get(kid)
     }
 }
@@ -251,8 +251,8 @@ fn build_set(
     let mut verifying = HashMap::new();
     let mut published = Vec::new();
     for row in rows {
-        let key = DecodingKey::from_rsa_components(&row.n, &row.e)
-            .map_err(|_| KeyError::Corrupt(row.kid.clone()))?;
+        let key = VerifyingKey::from_components(&row.n, &row.e)
+            .ok_or_else(|| KeyError::Corrupt(row.kid.clone()))?;
         verifying.insert(row.kid.clone(), key);
         published.push((
             row.kid.clone(),

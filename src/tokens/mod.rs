@@ -4,6 +4,7 @@
 pub mod claims;
 pub mod expiry;
 pub mod id;
+pub mod jws;
 pub mod request;
 pub mod roles;
 pub mod service;
