@@ -10,8 +10,9 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
 
 use super::AppState;
 use crate::config::{IntrospectionClient, sha256};
@@ -27,15 +28,41 @@ pub async fn introspect(
     authenticate_client(&state.settings.introspection_clients, &headers)?;
     let token = token_of(&headers, &body)?;
     let answer = match evaluate(&state, &token).await? {
-        Some(claims) => claims,
-        None => json!({ "active": false }),
+        Some(claims) => serde_json::to_vec(&Active(&claims))
+            .map_err(|e| Error::Internal(format!("introspection answer: {e}")))?,
+        None => br#"{"active":false}"#.to_vec(),
     };
-    let mut response = axum::Json(answer).into_response();
-    // The answer describes a credential: not for caches.
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    let headers = [
+        (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        // The answer describes a credential: not for caches.
+        (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    Ok((headers, answer).into_response())
+}
+
+/// The answer for an active token: `active`, `username` (RFC 7662; the token's own `username`
+/// claim, else its `cognito:username`), and the token's claims, written straight from the
+/// verified claims without building a second map.
+struct Active<'a>(&'a Map<String, Value>);
+
+impl Serialize for Active<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let claims = self.0;
+        let username = claims
+            .get("username")
+            .or_else(|| claims.get("cognito:username"));
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("active", &true)?;
+        if let Some(username) = username {
+            map.serialize_entry("username", username)?;
+        }
+        for (name, value) in claims {
+            if name != "active" && name != "username" {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
 }
 
 /// HTTP Basic against the configured clients; secrets are compared as SHA-256 digests in constant time.
@@ -78,9 +105,12 @@ fn token_of(headers: &HeaderMap, body: &[u8]) -> Result<String> {
         .unwrap_or("")
         .to_ascii_lowercase();
     let token = if content_type.starts_with("application/x-www-form-urlencoded") {
-        form_urlencoded::parse(body)
-            .find(|(key, _)| key == "token")
-            .map(|(_, value)| value.into_owned())
+        match plain_token(body) {
+            Some(token) => Some(token.to_owned()),
+            None => form_urlencoded::parse(body)
+                .find(|(key, _)| key == "token")
+                .map(|(_, value)| value.into_owned()),
+        }
     } else if content_type.starts_with("application/json") {
         serde_json::from_slice::<JsonRequest>(body)
             .map(|r| r.token)
@@ -94,8 +124,22 @@ fn token_of(headers: &HeaderMap, body: &[u8]) -> Result<String> {
         .ok_or_else(|| Error::bad_request("token is required"))
 }
 
+/// The usual form body, `token=<JWT>` alone with nothing encoded in it (a JWT is base64url and
+/// dots), read without decoding; anything else goes through the form parser.
+fn plain_token(body: &[u8]) -> Option<&str> {
+    let value = body.strip_prefix(b"token=")?;
+    let plain = value
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if plain {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
+}
+
 /// The claims of a currently valid token of this service, or `None`.
-async fn evaluate(state: &AppState, token: &str) -> Result<Option<Value>> {
+async fn evaluate(state: &AppState, token: &str) -> Result<Option<Map<String, Value>>> {
     let keys = state.keys.current();
     let Ok(own) = verify_own(&keys, token) else {
         return Ok(None);
@@ -125,11 +169,5 @@ async fn evaluate(state: &AppState, token: &str) -> Result<Option<Value>> {
         }
         state.usage.mark(token_id);
     }
-    let mut answer = Map::with_capacity(own.claims.len() + 2);
-    answer.insert("active".to_owned(), Value::Bool(true));
-    if let Some(username) = own.claims.get("cognito:username") {
-        answer.insert("username".to_owned(), username.clone());
-    }
-    answer.extend(own.claims);
-    Ok(Some(Value::Object(answer)))
+    Ok(Some(own.claims))
 }
