@@ -106,15 +106,26 @@ select 'api_seed' || lpad(g::text, 16, '0'),
        (select kid from signing_keys where key_set = 'api' and state = 'active'),
        now() - g * interval '1 second'
 from generate_series(1, 1000000) g;
-analyze access_tokens;
+vacuum (analyze) access_tokens;
 SQL
 
 # --- baselines: openssl, pgbench --------------------------------------------------------------
-log "measuring openssl speed..."
-one=$(openssl speed -seconds 5 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6, $7}')
-multi=$(openssl speed -seconds 5 -multi 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6, $7}')
-SIGN1=$(echo "$one" | cut -d' ' -f1); VERIFY1=$(echo "$one" | cut -d' ' -f2)
-SIGN2=$(echo "$multi" | cut -d' ' -f1)
+# The two vCPUs of these machines may share a physical core, so a baseline measured while anything
+# else runs comes out low and flatters every ratio. openssl speed runs twice, here and after the
+# loads, and the higher figure of each is the baseline (the lower ratio).
+SIGN1=0 VERIFY1=0 SIGN2=0
+max() { python3 -c "import sys; print(max(float(sys.argv[1]), float(sys.argv[2])))" "$1" "$2"; }
+measure_openssl() {
+    log "measuring openssl speed..."
+    local one multi
+    one=$(openssl speed -seconds 5 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6, $7}')
+    multi=$(openssl speed -seconds 5 -multi 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6, $7}')
+    OPENSSL_RUNS+=("sign ${one% *} verify ${one#* } multi-2 sign ${multi% *}")
+    SIGN1=$(max "$SIGN1" "${one% *}"); VERIFY1=$(max "$VERIFY1" "${one#* }")
+    SIGN2=$(max "$SIGN2" "${multi% *}")
+}
+OPENSSL_RUNS=()
+measure_openssl
 
 log "measuring pgbench (one-row insert, $CONNECTIONS clients)..."
 psql "$DATABASE_URL" -qc "create table bench_insert (id text primary key, org_id text, name text, created_at timestamptz)" >/dev/null
@@ -230,6 +241,8 @@ if [ -z "${BENCH_SKIP_PEER:-}" ] && command -v npm >/dev/null 2>&1; then
     fi
 fi
 
+measure_openssl
+
 # --- report -------------------------------------------------------------------------------------
 echo
 echo "access-tokens benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), ${SECS}s per load"
@@ -244,7 +257,7 @@ line "list p99 (100 of 10k; 1M rows)" "$LIST_P99_MS" "ms" "budget" "5" "$(ratio 
 line "RSS after issuance" "$((RSS_KB / 1024))" "MB" "budget" "50" "$(ratio "$((RSS_KB / 1024))" 50)" "<= 1"
 line "start to ready (keys stored)" "$READY_MS" "ms" "budget" "200" "$(ratio "$READY_MS" 200)" "<= 1"
 line "start to ready, TLS to PostgreSQL" "$READY_TLS_MS" "ms" "budget" "200" "$(ratio "$READY_TLS_MS" 200)" "-"
-echo "openssl speed rsa2048, one process: $SIGN1 sign/s, $VERIFY1 verify/s"
+echo "openssl speed rsa2048, one process: $SIGN1 sign/s, $VERIFY1 verify/s (the higher of two runs: ${OPENSSL_RUNS[0]}; ${OPENSSL_RUNS[1]})"
 echo "JWKS rounds: ${jwks_runs[*]}; nginx rounds: ${nginx_runs[*]}"
 echo "issuance: $ANSWERED answers, $NON2XX not 2xx, $ROWS rows written"
 echo "PostgreSQL on loopback without TLS (sslmode=disable), service logging at ${RUST_LOG} as JSON to a file"
