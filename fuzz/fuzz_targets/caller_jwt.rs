@@ -14,7 +14,8 @@
 //!
 //! Checked: nothing panics; no token over `MAX_TOKEN_BYTES` verifies; a token that verifies has
 //! an RS256 header whose `kid` is published by the set it verified for, carries that set's issuer
-//! as its `iss` string and a `sub`, and the unverified issuer read gives that same issuer.
+//! as its `iss` string, a string `sub` and no `exp` in the past, and the unverified issuer read
+//! gives that same issuer.
 
 #![no_main]
 
@@ -147,7 +148,17 @@ fn check(keys: &Keys, token: &str, genuine: Option<(KeySetName, Map<String, Valu
         Some(set.issuer.as_str()),
         "iss is the set's issuer"
     );
-    assert!(own.claims.contains_key("sub"));
+    assert!(own.claims.get("sub").is_some_and(Value::is_string), "sub is a string");
+    // `exp`, when there, is a NumericDate that has not passed (no leeway for own tokens).
+    match own.claims.get("exp") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(exp)) => {
+            let now = jsonwebtoken::get_current_timestamp() as f64;
+            let exp = exp.as_f64().expect("a JSON number");
+            assert!(exp.round() >= now - 1.0, "an expired token verified: exp {exp}");
+        }
+        Some(other) => panic!("a token with exp {other} verified"),
+    }
     assert_eq!(
         issuer.as_deref(),
         Some(set.issuer.as_str()),
