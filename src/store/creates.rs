@@ -3,7 +3,7 @@
 //! Each creation is queued; a writer takes everything that is waiting (up to [`MAX_GROUP`]) and
 //! writes it, records and audit events, in one statement: one transaction and one commit instead
 //! of one per token. Nothing waits for a group to fill: a creation that finds a writer idle is
-//! written at once, alone, with the one-row statement; groups form only while the writers are busy,
+//! written at once, alone; groups form only while the writers are busy,
 //! that is under load, where they cut PostgreSQL's CPU per token to about a quarter.
 //!
 //! Durability is that of a single insert: a caller is answered only after the statement holding its
@@ -88,7 +88,7 @@ async fn writer(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Pending>>>) {
 async fn write(pool: &PgPool, mut group: Vec<Pending>) {
     if group.len() == 1 {
         if let Some(pending) = group.pop() {
-            write_one(pool, pending).await;
+            write_one(pool.clone(), pending).await;
         }
         return;
     }
@@ -122,9 +122,9 @@ async fn write(pool: &PgPool, mut group: Vec<Pending>) {
     }
 }
 
-async fn write_one(pool: impl std::borrow::Borrow<PgPool>, pending: Pending) {
+async fn write_one(pool: PgPool, pending: Pending) {
     let written = async {
-        let mut conn = pool.borrow().acquire().await?;
+        let mut conn = pool.acquire().await?;
         conn.insert_created(&pending.record, &pending.actor).await
     }
     .await;

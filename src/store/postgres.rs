@@ -112,9 +112,10 @@ pub fn list_sql(status: TokenStatus) -> &'static str {
     }
 }
 
-/// Inserts the records of several creations with their `created` audit events in one statement:
-/// one transaction and one commit for all of them, or none written. Returns the records as stored,
-/// in no particular order. Role lists travel as JSON arrays (a `text[][]` must be rectangular).
+/// Inserts the records of one or more creations with their `created` audit events in one
+/// statement: all of them or none (outside a transaction, one commit for all). Returns the records
+/// as stored, in no particular order. Role lists travel as JSON arrays (a `text[][]` must be
+/// rectangular).
 pub(super) async fn insert_created_group(
     conn: &mut PgConnection,
     group: &[(&TokenRecord, &Caller)],
@@ -189,48 +190,11 @@ impl Queries for PgConnection {
     portable_queries!();
 
     async fn insert_created(&mut self, t: &TokenRecord, actor: &Caller) -> Result<TokenRecord> {
-        // One statement writes the record and its audit event: atomic, and one round trip.
-        let row: Row = sqlx::query_as(concat!(
-            "with t as (
-                 insert into access_tokens (id, org_id, created_by, token_type, name, assignments,
-                     read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
-                     created_at, expires_at, rotated_from)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-                 returning ",
-            columns!(),
-            "
-             ), e as (
-                 insert into audit_events (org_id, action, token_id, related_token_id,
-                     actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent)
-                 select org_id, 'created', id, rotated_from, $16, $17, $18, $19, $20 from t
-             )
-             select ",
-            columns!(),
-            " from t"
-        ))
-        .bind(&t.id)
-        .bind(&t.org_id)
-        .bind(&t.created_by)
-        .bind(t.token_type.as_str())
-        .bind(&t.name)
-        .bind(&t.assignments)
-        .bind(t.read_only)
-        .bind(t.anonymize)
-        .bind(&t.fields.journey_id)
-        .bind(&t.fields.portal_id)
-        .bind(&t.fields.portal_user_id)
-        .bind(&t.key_id)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .bind(&t.rotated_from)
-        .bind(&actor.org_id)
-        .bind(&actor.user_id)
-        .bind(&actor.token_id)
-        .bind(&actor.source_ip)
-        .bind(&actor.user_agent)
-        .fetch_one(self)
-        .await?;
-        row.try_into()
+        // The group statement with one row: the record and its audit event, atomic, one round trip.
+        insert_created_group(self, &[(t, actor)])
+            .await?
+            .pop()
+            .ok_or(sqlx::Error::RowNotFound)
     }
 
     async fn get_token(
