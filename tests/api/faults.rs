@@ -2,7 +2,8 @@
 //! under load, after which every token a client received has its row.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -56,7 +57,11 @@ async fn a_slow_issuer_delays_only_unknown_kids_and_no_longer_than_the_fetch_tim
 }
 
 /// Creates tokens in a loop until the server stops answering; returns the ids it was given.
-async fn create_until_gone(base: String, caller: String) -> Vec<String> {
+async fn create_until_gone(
+    base: String,
+    caller: String,
+    answered: Arc<AtomicUsize>,
+) -> Vec<String> {
     let client = reqwest::Client::new();
     let mut ids = Vec::new();
     for i in 0.. {
@@ -71,7 +76,10 @@ async fn create_until_gone(base: String, caller: String) -> Vec<String> {
             Ok(r) if r.status() == StatusCode::CREATED => {
                 let body: Result<Value, _> = r.json().await;
                 match body {
-                    Ok(body) => ids.push(body["id"].as_str().unwrap().to_owned()),
+                    Ok(body) => {
+                        ids.push(body["id"].as_str().unwrap().to_owned());
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
                     Err(_) => break, // the answer was cut off by the crash
                 }
             }
@@ -125,10 +133,24 @@ async fn after_kill_9_under_load_every_token_a_client_received_has_its_row() {
     );
     let caller = String::from_utf8(output.stdout).unwrap().trim().to_owned();
 
+    let answered = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..16)
-        .map(|_| tokio::spawn(create_until_gone(served.base.clone(), caller.clone())))
+        .map(|_| {
+            let answered = answered.clone();
+            tokio::spawn(create_until_gone(
+                served.base.clone(),
+                caller.clone(),
+                answered,
+            ))
+        })
         .collect();
+    // Killed under load: once the load has run for a while and answered enough creations (on a
+    // slow or busy machine that takes longer; the bound is generous).
+    let started = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    while answered.load(Ordering::Relaxed) <= 40 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     served.child.kill().unwrap(); // SIGKILL: no graceful anything
     served.child.wait().unwrap();
     let mut received = Vec::new();
