@@ -7,9 +7,9 @@
 use std::hint::black_box;
 
 use access_tokens::keys::jwks::{PublicJwk, render_jwks};
+use access_tokens::keys::verify::verify_own;
 use access_tokens::keys::{KeySetName, Keys};
 use access_tokens::tokens::claims::Claims;
-use access_tokens::tokens::verify::verify_own;
 use access_tokens::tokens::{Caller, TokenId, TokenRecord, TokenType, TypeFields};
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 log "building the service and the load generator (release)..."
-cargo build --release --locked --bin access-tokens --example load >&2
+cargo build --release --locked --bin access-tokens --example load_generator >&2
 ensure_postgres
 psql "$PG_ADMIN_URL" -qc "drop database if exists $DB with (force)" >/dev/null
 psql "$PG_ADMIN_URL" -qc "create database $DB" >/dev/null
@@ -49,7 +49,7 @@ done) >"$WORK/rss" 2>/dev/null &
 PIDS+=($!)
 
 log "load: $CLIENTS clients, ${SECS}s..."
-target/release/examples/load "$BASE" "$CALLER" "$CLIENTS" "$SECS" >"$WORK/report.json"
+target/release/examples/load_generator "$BASE" "$CALLER" "$CLIENTS" "$SECS" >"$WORK/report.json"
 psql "$DATABASE_URL" -Atc "select id, revoked_at is not null from access_tokens where name like 'load %'" >"$WORK/rows"
 
 python3 - "$WORK/report.json" "$WORK/rows" "$WORK/rss" <<'PY'

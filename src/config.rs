@@ -112,6 +112,16 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
 }
 
+impl Settings {
+    /// The URL issuers and `jwks_uri`s derive from: `PUBLIC_URL`, else `http://{address}` of the
+    /// address the service listens on.
+    pub fn public_url_for(&self, address: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"))
+    }
+}
+
 /// Written at most this long after a token was first seen in use on a day.
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 /// Replicas switch to a rotated key, and stop accepting a revoked one, within this interval.

@@ -7,7 +7,6 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sqlx::postgres::{PgDatabaseError, PgSeverity};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -43,10 +42,19 @@ pub enum Error {
     /// A dependency (the database) does not answer; the client may retry.
     #[error("service temporarily unavailable")]
     Unavailable,
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error("{0}")]
-    Internal(String),
+    /// The database is away or overloaded (which of its errors mean that, the store decides:
+    /// `store::is_unavailable`); the client may retry.
+    #[error("the database does not answer")]
+    DatabaseUnavailable(#[source] sqlx::Error),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    /// A failure of the service itself; `context` says which step, `source` why.
+    #[error("{context}")]
+    Internal {
+        context: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl Error {
@@ -62,9 +70,8 @@ impl Error {
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Unavailable | Error::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Database(_) | Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -77,30 +84,29 @@ impl Error {
     }
 }
 
-/// Failures that mean the database is away or overloaded, not that the request was wrong: the
-/// client may retry (503). Everything else from the database is a 500.
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(db) => {
-            if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
-                // FATAL ends the session (a database that refuses connections, a server shutting
-                // down); SQLSTATE classes 08 connection, 53 resources, 57 operator, 58 system.
-                return matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)
-                    || matches!(pg.code().get(..2), Some("08" | "53" | "57" | "58"));
-            }
-            // SQLite: another writer held the database past the busy timeout (BUSY, LOCKED).
-            let primary = db
-                .code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .map(|c| c & 0xff);
-            matches!(primary, Some(5 | 6))
+impl Error {
+    /// A failure of the service itself at step `context`, keeping its cause for the log.
+    pub fn internal(
+        context: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Internal {
+            context,
+            source: source.into(),
         }
-        _ => false,
     }
+}
+
+/// The error and its causes, outermost first: `a: b: c`.
+pub fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 #[derive(Serialize)]
@@ -135,7 +141,7 @@ impl IntoResponse for Error {
         let status = self.status();
         if status.is_server_error() {
             // The cause chain goes to the log, inside the request span; the client sees nothing internal.
-            tracing::error!(error = %self, cause = ?self, "request failed");
+            tracing::error!(error = %cause_chain(&self), "request failed");
             let message = if status == StatusCode::SERVICE_UNAVAILABLE {
                 "service temporarily unavailable, retry shortly"
             } else {

@@ -3,31 +3,32 @@
 //! an embedded SQLite file), and publishes its signing keys at JWKS endpoints so that verifiers can
 //! check the tokens offline.
 
+//!
+//! The floors, each importing only those below it (README, "Architecture"): `http` (routes,
+//! extractors, pagination) over `service` (the use cases) over `keys` (everything JWS) and
+//! `issuers` over `store` (both databases) over `tokens` (the domain); `config`, `error`,
+//! `telemetry` and `rate_limit` serve every floor.
+
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod issuers;
 pub mod keys;
 pub mod rate_limit;
-pub mod revocations;
+pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
-pub mod usage;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
 use config::Settings;
 use http::AppState;
-use issuers::TrustedIssuers;
 use keys::KeyRing;
-use rate_limit::RateLimits;
-use revocations::Revocations;
+use service::Service;
 use store::{Purpose, Store};
-use usage::UsageTracker;
 
 /// Why the service could not start; each says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -57,10 +58,7 @@ impl App {
         let address = listener
             .local_addr()
             .map_err(|e| StartError::Bind(settings.listen_addr, e))?;
-        let public_url = settings
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{address}"));
+        let public_url = settings.public_url_for(address);
         let store = Store::open(&settings.database, Purpose::Service).await?;
         if let store::Database::Sqlite(path) = &settings.database {
             tracing::warn!(
@@ -71,16 +69,7 @@ impl App {
         }
         let keys =
             KeyRing::load_or_create(&store, &settings.key_encryption_key, &public_url).await?;
-        let rate_limits = RateLimits::new(settings.rate_limits);
-        let state = AppState::new(http::Shared {
-            issuers: Arc::new(TrustedIssuers::new(&settings.trusted_issuers)),
-            settings: Arc::new(settings),
-            store,
-            keys: Arc::new(keys),
-            usage: Arc::new(UsageTracker::default()),
-            revocations: Arc::new(Revocations::default()),
-            rate_limits,
-        });
+        let state = AppState::new(Service::new(settings, store, keys));
         Ok(Self {
             listener,
             address,
@@ -94,7 +83,7 @@ impl App {
 
     /// The URL issuers and `jwks_uri`s derive from.
     pub fn public_url(&self) -> &str {
-        self.state.keys.public_url()
+        self.state.public_url()
     }
 
     /// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight,
@@ -104,10 +93,13 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
-        let background = tokio::spawn(background_work(state.clone()));
+        let background = {
+            let state = state.clone();
+            tokio::spawn(async move { state.maintain().await })
+        };
         let revocations = {
-            let (revocations, store) = (state.revocations.clone(), state.store.clone());
-            tokio::spawn(async move { revocations.follow(store).await })
+            let revocations = state.revocations.clone();
+            tokio::spawn(async move { revocations.follow().await })
         };
         let header_read_timeout = state.settings.header_read_timeout;
         let router = http::router(self.state);
@@ -115,41 +107,13 @@ impl App {
             http::server::serve(self.listener, router, header_read_timeout, shutdown).await;
         background.abort();
         revocations.abort();
-        if let Err(error) = state.usage.flush(&state.store).await {
-            tracing::warn!(%error, "could not write the last usage marks");
-        }
-        state.store.close().await;
+        state.close().await;
         served
     }
 
     /// Serves until SIGINT or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.run_until(shutdown_signal()).await
-    }
-}
-
-/// What a replica does besides answering requests: notice key rotations and revocations, and
-/// write `last_used` marks.
-async fn background_work(state: AppState) {
-    let mut keys = tokio::time::interval(state.settings.key_refresh_interval);
-    let mut usage = tokio::time::interval(state.settings.usage_flush_interval);
-    keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = keys.tick() => {
-                match state.keys.refresh(&state.store, &state.settings.key_encryption_key).await {
-                    Ok(true) => tracing::info!("signing keys changed: key sets reloaded"),
-                    Ok(false) => {}
-                    Err(error) => tracing::warn!(%error, "could not refresh signing keys"),
-                }
-            }
-            _ = usage.tick() => {
-                if let Err(error) = state.usage.flush(&state.store).await {
-                    tracing::warn!(%error, "could not write usage marks; keeping them for the next try");
-                }
-            }
-        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The list queries: `http::tokens::list_params` (`GET /v1/access-tokens`, which also decodes its
-//! `cursor`), the next-page query the `Link` header carries (`with_cursor`), and the audit-events
-//! cursor (`http::audit::decode_cursor`).
+//! `cursor`), the next-page query the `Link` header carries (`http::pagination::with_cursor`), and
+//! the audit-events cursor (`http::pagination::decode_event_cursor`).
 //!
 //! Checked: nothing panics and every refusal is a 400; accepted parameters are within their
 //! documented bounds (limit 1 to `MAX_LIMIT`, a name filter of 1 to 255 characters, a non-empty
@@ -11,11 +11,12 @@
 #![no_main]
 
 use access_tokens::error::Error;
-use access_tokens::http::audit;
-use access_tokens::http::tokens::{MAX_LIMIT, encode_cursor, list_params, with_cursor};
+use access_tokens::http::pagination::{
+    MAX_LIMIT, cursor_times, decode_event_cursor, encode_event_cursor, encode_token_cursor,
+    with_cursor,
+};
+use access_tokens::http::tokens::list_params;
 use access_tokens::tokens::TokenId;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use libfuzzer_sys::fuzz_target;
 
@@ -43,8 +44,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(!types[..i].contains(t), "{t} listed twice");
         }
     }
-    if let Some((_, id)) = &params.after {
+    if let Some((time, id)) = &params.after {
         assert!(TokenId::parse(id).is_some());
+        assert!(cursor_times().contains(time), "cursor time {time} accepted");
     }
 
     // The next page: the same filters from the new position.
@@ -52,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
         DateTime::<Utc>::from_timestamp_micros(1_764_300_000_123_456).expect("in range"),
         "api_5ZugdRXasLfWBypHi93Fk7".to_owned(),
     );
-    let next_query = with_cursor(&query, &encode_cursor(position.0, &position.1));
+    let next_query = with_cursor(&query, &encode_token_cursor(position.0, &position.1));
     let next = list_params(&next_query)
         .unwrap_or_else(|e| panic!("next page query {next_query:?} refused: {e:?}"));
     assert_eq!(next.types, params.types);
@@ -63,12 +65,12 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check_audit_cursor(cursor: &str) {
-    match audit::decode_cursor(cursor) {
+    match decode_event_cursor(cursor) {
         Ok(id) => {
             assert!(id > 0);
             // The cursor the audit list gives out for the last event of a page.
-            let given = URL_SAFE_NO_PAD.encode(id.to_string());
-            assert_eq!(audit::decode_cursor(&given).ok(), Some(id));
+            let given = encode_event_cursor(id);
+            assert_eq!(decode_event_cursor(&given).ok(), Some(id));
         }
         Err(Error::BadRequest(_)) => {}
         Err(other) => panic!("audit cursor failed with {other:?}, not a 400"),

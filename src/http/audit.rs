@@ -3,14 +3,13 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
-use super::AppState;
-use super::tokens::{DEFAULT_LIMIT, page_response, parse_limit, rfc3339};
+use super::pagination::{self, DEFAULT_LIMIT, parse_limit};
+use super::state::AppState;
+use super::tokens::rfc3339;
 use crate::error::{Error, Result};
-use crate::store::{AuditEvent, Queries};
+use crate::service::AuditEvent;
 use crate::tokens::{Caller, TokenId};
 
 #[derive(Serialize)]
@@ -73,45 +72,29 @@ pub async fn list(
                 token_id = Some(value.into_owned());
             }
             "limit" => limit = parse_limit(&value)?,
-            "cursor" if !value.is_empty() => before = Some(decode_cursor(&value)?),
+            "cursor" if !value.is_empty() => {
+                before = Some(pagination::decode_event_cursor(&value)?);
+            }
             _ => {}
         }
     }
-    let mut events = state
-        .store
-        .acquire()
-        .await?
-        .db()
-        .list_events(
-            &caller.org_id,
+    let events = state
+        .audit_events(
+            &caller,
             token_id.as_deref(),
             before,
-            i64::from(limit) + 1,
+            i64::from(pagination::fetch_limit(limit)),
         )
         .await?;
-    let next = (events.len() > usize::from(limit)).then(|| {
-        events.truncate(usize::from(limit));
-        events
-            .last()
-            .map(|e| URL_SAFE_NO_PAD.encode(e.id.to_string()))
+    let (events, next) = pagination::split_page(events, limit, |last| {
+        pagination::encode_event_cursor(last.id)
     });
     let items: Vec<EventItem<'_>> = events.iter().map(EventItem::from).collect();
-    let url = format!("{}/v1/access-tokens/audit-events", state.keys.public_url());
-    Ok(page_response(
+    let url = format!("{}/v1/access-tokens/audit-events", state.public_url());
+    Ok(pagination::page_response(
         items,
         &url,
         &query,
-        next.flatten().as_deref(),
+        next.as_deref(),
     ))
-}
-
-// Public for the fuzz targets.
-pub fn decode_cursor(cursor: &str) -> Result<i64> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.parse::<i64>().ok())
-        .filter(|id| *id > 0)
-        .ok_or_else(|| Error::bad_request("cursor is not one this service gave out"))
 }

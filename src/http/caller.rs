@@ -16,13 +16,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::AppState;
+use super::state::AppState;
 use crate::error::Error;
 use crate::keys::KeySetName;
+use crate::keys::jws::{self, Rules, VerifyingKey};
+use crate::keys::verify::{MAX_TOKEN_BYTES, verify_own};
 use crate::tokens::Caller;
 use crate::tokens::claims::OwnTokenClaims;
-use crate::tokens::jws::{self, Rules, VerifyingKey};
-use crate::tokens::verify::{MAX_TOKEN_BYTES, verify_own};
 
 /// Clock skew tolerated on a trusted issuer's `exp` and `nbf`, in seconds: its clock and ours drift
 /// a little, and a minute is the usual allowance. Our own tokens get none (our clock issued them).
@@ -159,9 +159,8 @@ async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, 
     // Revocations come from the in-memory set that follows PostgreSQL (see `revocations`).
     let unrevoked = state
         .revocations
-        .is_unrevoked(&state.store, &claims.org_id, &claims.token_id)
-        .await
-        .map_err(Error::from)?;
+        .is_unrevoked(&claims.org_id, &claims.token_id)
+        .await?;
     if !unrevoked {
         return Err(Refusal::Unauthorized("token revoked"));
     }

@@ -14,11 +14,11 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::AppState;
+use super::state::AppState;
 use crate::config::{IntrospectionClient, sha256};
 use crate::error::{Error, Result};
+use crate::keys::verify::verify_own;
 use crate::tokens::TokenType;
-use crate::tokens::verify::verify_own;
 
 pub async fn introspect(
     State(state): State<AppState>,
@@ -29,7 +29,7 @@ pub async fn introspect(
     let token = token_of(&headers, &body)?;
     let answer = match evaluate(&state, &token).await? {
         Some(claims) => serde_json::to_vec(&Active(&claims))
-            .map_err(|e| Error::Internal(format!("introspection answer: {e}")))?,
+            .map_err(|e| Error::internal("rendering the introspection answer", e))?,
         None => br#"{"active":false}"#.to_vec(),
     };
     let headers = [
@@ -160,11 +160,7 @@ async fn evaluate(state: &AppState, token: &str) -> Result<Option<Map<String, Va
         };
         // Fails closed: when the revocation set is stale and the database does not answer, the
         // answer is an error, never a wrong `active`.
-        if !state
-            .revocations
-            .is_unrevoked(&state.store, org_id, token_id)
-            .await?
-        {
+        if !state.revocations.is_unrevoked(org_id, token_id).await? {
             return Ok(None);
         }
         state.usage.mark(token_id);

@@ -6,6 +6,9 @@ use axum::http::StatusCode;
 
 use crate::error::Error;
 
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(Error))]
 pub struct Json<T>(pub T);
@@ -15,7 +18,7 @@ impl From<JsonRejection> for Error {
         match rejection {
             JsonRejection::MissingJsonContentType(_) => Error::UnsupportedMediaType,
             JsonRejection::BytesRejection(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Error::PayloadTooLarge(super::MAX_BODY_BYTES)
+                Error::PayloadTooLarge(MAX_BODY_BYTES)
             }
             JsonRejection::JsonDataError(e) => Error::BadRequest(format!(
                 "invalid request body: {}",

@@ -8,11 +8,12 @@ pub mod caller;
 pub mod health;
 pub mod introspect;
 pub mod json;
+pub mod pagination;
 pub mod server;
+pub mod state;
 pub mod tokens;
 pub mod well_known;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -37,52 +38,18 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::{Level, Span};
 
-use crate::config::Settings;
 use crate::error::{Error, error_response};
-use crate::issuers::TrustedIssuers;
-use crate::keys::{KeyRing, KeySetName};
-use crate::rate_limit::RateLimits;
-use crate::revocations::Revocations;
-use crate::store::Store;
-use crate::usage::UsageTracker;
+use crate::tokens::KeySetName;
+pub use state::AppState;
 use well_known::Document;
 
-/// Request bodies larger than this are refused with 413.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub use json::MAX_BODY_BYTES;
 /// Request headers larger than this in total (names and values) are a 431 with the JSON body;
 /// a request head beyond `server::MAX_HEAD_BYTES` is refused by hyper before it gets here.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// A request that takes longer is answered 408 and its work dropped.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The shared state of every handler: one reference-counted pointer, so that handing it to a
-/// request costs one atomic increment.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl AppState {
-    pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-pub struct Shared {
-    pub settings: Arc<Settings>,
-    pub store: Store,
-    pub keys: Arc<KeyRing>,
-    pub issuers: Arc<TrustedIssuers>,
-    pub usage: Arc<UsageTracker>,
-    pub revocations: Arc<Revocations>,
-    pub rate_limits: RateLimits,
-}
 
 /// The router under construction, with a record of every operation (method and path) it serves.
 pub struct Routes {

@@ -1,20 +1,24 @@
 //! `/v1/access-tokens`: create, list and revoke.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{CACHE_CONTROL, LINK, PRAGMA};
+use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::AppState;
 use super::json::Json;
+use super::pagination::{self, DEFAULT_LIMIT, parse_limit};
+use super::state::AppState;
 use crate::error::{Error, Result};
-use crate::tokens::request::{CreateTokenBody, NewToken};
-use crate::tokens::service::ListParams;
-use crate::tokens::{Caller, TokenId, TokenRecord, TokenStatus, TokenType, service};
+use crate::service::{Created, ListParams};
+use crate::tokens::request::CreateTokenBody;
+use crate::tokens::{Caller, TokenRecord, TokenStatus, TokenType};
+
+/// A time as the contract writes it: RFC 3339 in UTC with milliseconds.
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
 
 /// The AccessTokenItem of the contract.
 #[derive(Debug, Serialize)]
@@ -47,10 +51,6 @@ pub struct AccessTokenItem<'a> {
     revoked_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rotated_from: Option<&'a str>,
-}
-
-pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 impl<'a> From<&'a TokenRecord> for AccessTokenItem<'a> {
@@ -87,7 +87,7 @@ struct CreatedToken<'a> {
 }
 
 /// 201 with the JWT (shown only here) and the item; never cached (RFC 6749 section 5.1).
-fn created_response(created: &service::Created) -> Response {
+fn created_response(created: &Created) -> Response {
     let body = CreatedToken {
         token: &created.jwt,
         item: AccessTokenItem::from(&created.record),
@@ -105,9 +105,7 @@ pub async fn create(
     caller: Caller,
     Json(body): Json<CreateTokenBody>,
 ) -> Result<Response> {
-    state.rate_limits.create(&caller)?;
-    let new = NewToken::parse(body)?;
-    let created = service::create(&state.store, &state.keys, &caller, new).await?;
+    let created = state.create_token(&caller, body).await?;
     tracing::Span::current().record("token_id", created.record.id.as_str());
     Ok(created_response(&created))
 }
@@ -118,7 +116,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let record = service::get(&state.store, &caller, &id).await?;
+    let record = state.get_token(&caller, &id).await?;
     Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
 }
 
@@ -132,51 +130,19 @@ pub async fn list(
     let query = query.unwrap_or_default();
     let mut params = list_params(&query)?;
     let limit = params.limit;
-    // One more than asked tells whether another page follows.
-    params.limit += 1;
-    let mut records = service::list(&state.store, &caller, &params).await?;
-    let next = if records.len() > usize::from(limit) {
-        records.truncate(usize::from(limit));
-        records
-            .last()
-            .map(|last| encode_cursor(last.created_at, &last.id))
-    } else {
-        None
-    };
+    params.limit = pagination::fetch_limit(limit);
+    let records = state.list_tokens(&caller, &params).await?;
+    let (records, next) = pagination::split_page(records, limit, |last| {
+        pagination::encode_token_cursor(last.created_at, &last.id)
+    });
     let items: Vec<AccessTokenItem<'_>> = records.iter().map(AccessTokenItem::from).collect();
-    let url = format!("{}/v1/access-tokens", state.keys.public_url());
-    Ok(page_response(items, &url, &query, next.as_deref()))
-}
-
-/// A page as a plain JSON array; when `next_cursor` is set, `Link: <url?query&cursor=...>;
-/// rel="next"` carries the full URL of the next page with the same filters.
-pub fn page_response<T: Serialize>(
-    items: Vec<T>,
-    url: &str,
-    query: &str,
-    next_cursor: Option<&str>,
-) -> Response {
-    let mut response = axum::Json(items).into_response();
-    if let Some(cursor) = next_cursor {
-        let link = format!("<{url}?{}>; rel=\"next\"", with_cursor(query, cursor));
-        if let Ok(value) = HeaderValue::from_str(&link) {
-            response.headers_mut().insert(LINK, value);
-        }
-    }
-    response
-}
-
-/// `limit` of a page: 1 to `MAX_LIMIT`.
-pub fn parse_limit(value: &str) -> Result<u16> {
-    value
-        .parse::<u16>()
-        .ok()
-        .filter(|l| (1..=MAX_LIMIT).contains(l))
-        .ok_or_else(|| {
-            Error::bad_request(format!(
-                "limit must be a whole number from 1 to {MAX_LIMIT}"
-            ))
-        })
+    let url = format!("{}/v1/access-tokens", state.public_url());
+    Ok(pagination::page_response(
+        items,
+        &url,
+        &query,
+        next.as_deref(),
+    ))
 }
 
 /// `DELETE /v1/access-tokens/{id}`: 200 with the item, again on a second revoke; 404 for an id
@@ -186,9 +152,7 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let record = service::revoke(&state.store, &caller, &id).await?;
-    // This replica sees its own revocation before it answers; the others through NOTIFY.
-    state.revocations.insert(&record.id);
+    let record = state.revoke_token(&caller, &id).await?;
     tracing::Span::current().record("token_id", record.id.as_str());
     Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
 }
@@ -199,18 +163,10 @@ pub async fn rotate(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    state.rate_limits.create(&caller)?;
-    let created = service::rotate(&state.store, &state.keys, &caller, &id).await?;
-    if let Some(old) = &created.record.rotated_from {
-        state.revocations.insert(old);
-    }
+    let created = state.rotate_token(&caller, &id).await?;
     tracing::Span::current().record("token_id", created.record.id.as_str());
     Ok(created_response(&created))
 }
-
-/// Default and largest page sizes of the list.
-pub const DEFAULT_LIMIT: u16 = 100;
-pub const MAX_LIMIT: u16 = 1000;
 
 /// The list's query: `token_type` in the three encodings clients use (repeated keys, brackets as
 /// axios sends them, comma-separated values), `status`, `name`, `limit` and `cursor`. Other
@@ -245,46 +201,15 @@ pub fn list_params(query: &str) -> Result<ListParams> {
                 params.name = Some(value.into_owned());
             }
             "limit" => params.limit = parse_limit(&value)?,
-            "cursor" if !value.is_empty() => params.after = Some(decode_cursor(&value)?),
+            "cursor" if !value.is_empty() => {
+                params.after = Some(pagination::decode_token_cursor(&value)?);
+            }
             _ => {}
         }
     }
     // An empty filter (`token_type=`) filters nothing.
     params.types = (!types.is_empty()).then_some(types);
     Ok(params)
-}
-
-/// The cursor is the position of the last item of a page: its creation time and id.
-// Public for the fuzz targets.
-pub fn encode_cursor(created_at: DateTime<Utc>, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{id}", created_at.timestamp_micros()))
-}
-
-// Public for the fuzz targets.
-pub fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, String)> {
-    let bad = || Error::bad_request("cursor is not one this service gave out");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (micros, id) = text.split_once(':').ok_or_else(bad)?;
-    let time = micros
-        .parse::<i64>()
-        .ok()
-        .and_then(DateTime::<Utc>::from_timestamp_micros)
-        .ok_or_else(bad)?;
-    TokenId::parse(id).ok_or_else(bad)?;
-    Ok((time, id.to_owned()))
-}
-
-/// `query` with its `cursor` replaced by `cursor`.
-pub fn with_cursor(query: &str, cursor: &str) -> String {
-    let mut out = form_urlencoded::Serializer::new(String::new());
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        if key != "cursor" {
-            out.append_pair(&key, &value);
-        }
-    }
-    out.append_pair("cursor", cursor);
-    out.finish()
 }
 
 #[cfg(test)]
@@ -350,19 +275,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn cursors_round_trip_and_replace_the_old_one() {
-        let time = DateTime::<Utc>::from_timestamp_micros(1_764_300_000_123_456).unwrap();
-        let cursor = encode_cursor(time, "api_5ZugdRXasLfWBypHi93Fk7");
-        assert_eq!(
-            decode_cursor(&cursor).unwrap(),
-            (time, "api_5ZugdRXasLfWBypHi93Fk7".to_owned())
-        );
-        assert_eq!(
-            with_cursor("status=all&cursor=old&limit=2", "new"),
-            "status=all&limit=2&cursor=new"
-        );
     }
 }

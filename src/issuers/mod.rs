@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::tokens::jws::VerifyingKey;
+use crate::keys::jws::VerifyingKey;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;

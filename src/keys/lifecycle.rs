@@ -4,24 +4,13 @@
 //! so replicas starting together and operators acting at once never fork a key set.
 
 use aws_lc_rs::rsa::{KeyPair, KeySize};
-use chrono::{DateTime, Utc};
 
+use super::error::KeyError;
 use super::jwks::PublicJwk;
-use super::{KeyEncryptionKey, KeyError, KeySetName, associated_data};
-use crate::store::{Db, KeyRow, Queries, Store};
-
-/// A key as `keys list` shows it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct KeyInfo {
-    pub key_set: String,
-    pub kid: String,
-    pub state: String,
-    pub created_at: DateTime<Utc>,
-    pub activated_at: Option<DateTime<Utc>>,
-    pub retired_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub tokens_signed: i64,
-}
+use super::seal::{KeyEncryptionKey, associated_data, sealed};
+use crate::store::{Db, KeyInfo, KeyRow, Queries, Store};
+use crate::tokens::{KeySetName, KeyState};
+use KeyState::{Active, Next, Retired};
 
 /// Gives every set an active and a next key, creating what is missing. A set whose active key was
 /// lost (never normally: revocation promotes the next key) gets its next key promoted.
@@ -29,19 +18,19 @@ pub async fn ensure_keys(store: &Store, kek: &KeyEncryptionKey) -> Result<(), Ke
     let mut tx = store.begin().await?;
     tx.db().lock_key_sets().await?;
     for name in KeySetName::ALL {
-        let rows = tx.db().published_keys(name.as_str()).await?;
-        let has_active = rows.iter().any(|r| r.state == "active");
-        let next = rows.iter().find(|r| r.state == "next");
+        let rows = tx.db().published_keys(name).await?;
+        let has_active = rows.iter().any(|r| r.state == Active);
+        let next = rows.iter().find(|r| r.state == Next);
         match (has_active, next) {
             (true, Some(_)) => {}
-            (true, None) => create(tx.db(), kek, name, "next").await?,
+            (true, None) => create(tx.db(), kek, name, Next).await?,
             (false, Some(next)) => {
-                tx.db().set_key_state(&next.kid, "active").await?;
-                create(tx.db(), kek, name, "next").await?;
+                tx.db().set_key_state(&next.kid, Active).await?;
+                create(tx.db(), kek, name, Next).await?;
             }
             (false, None) => {
-                create(tx.db(), kek, name, "active").await?;
-                create(tx.db(), kek, name, "next").await?;
+                create(tx.db(), kek, name, Active).await?;
+                create(tx.db(), kek, name, Next).await?;
             }
         }
     }
@@ -60,17 +49,17 @@ pub async fn rotate(
     tx.db().lock_key_sets().await?;
     let mut activated = Vec::new();
     for &name in sets {
-        let rows = tx.db().published_keys(name.as_str()).await?;
-        let next = rows.iter().find(|r| r.state == "next").ok_or_else(|| {
+        let rows = tx.db().published_keys(name).await?;
+        let next = rows.iter().find(|r| r.state == Next).ok_or_else(|| {
             KeyError::Operation(format!(
                 "key set {name} has no next key; start the service once to create it"
             ))
         })?;
-        if let Some(active) = rows.iter().find(|r| r.state == "active") {
-            tx.db().set_key_state(&active.kid, "retired").await?;
+        if let Some(active) = rows.iter().find(|r| r.state == Active) {
+            tx.db().set_key_state(&active.kid, Retired).await?;
         }
-        tx.db().set_key_state(&next.kid, "active").await?;
-        create(tx.db(), kek, name, "next").await?;
+        tx.db().set_key_state(&next.kid, Active).await?;
+        create(tx.db(), kek, name, Next).await?;
         activated.push((name, next.kid.clone()));
     }
     tx.commit().await?;
@@ -99,24 +88,24 @@ pub async fn revoke(store: &Store, kek: &KeyEncryptionKey, kid: &str) -> Result<
             "no key {kid}; `access-tokens keys list` shows the kids"
         ))
     })?;
-    if row.state == "revoked" {
+    if row.state == KeyState::Revoked {
         return Ok(Revoked::Already);
     }
     let name: KeySetName = row.key_set.parse().map_err(KeyError::Operation)?;
-    tx.db().set_key_state(kid, "revoked").await?;
+    tx.db().set_key_state(kid, KeyState::Revoked).await?;
     let mut promoted = None;
-    match row.state.as_str() {
-        "active" => {
-            let rows = tx.db().published_keys(name.as_str()).await?;
+    match row.state {
+        Active => {
+            let rows = tx.db().published_keys(name).await?;
             let next = rows
                 .iter()
-                .find(|r| r.state == "next")
+                .find(|r| r.state == Next)
                 .ok_or(KeyError::NoActiveKey(name))?;
-            tx.db().set_key_state(&next.kid, "active").await?;
+            tx.db().set_key_state(&next.kid, Active).await?;
             promoted = Some(next.kid.clone());
-            create(tx.db(), kek, name, "next").await?;
+            create(tx.db(), kek, name, Next).await?;
         }
-        "next" => create(tx.db(), kek, name, "next").await?,
+        Next => create(tx.db(), kek, name, Next).await?,
         _ => {}
     }
     tx.commit().await?;
@@ -139,7 +128,7 @@ pub async fn rewrap(
     for row in &rows {
         let associated = associated_data(&row.key_set, &row.kid);
         let der = old
-            .open(&row.sealed(), &associated)
+            .open(&sealed(row), &associated)
             .map_err(|e| KeyError::Seal(e, row.kid.clone()))?;
         let sealed = new
             .seal(secrecy::ExposeSecret::expose_secret(&der), &associated)
@@ -160,11 +149,11 @@ async fn create(
     mut db: Db<'_>,
     kek: &KeyEncryptionKey,
     name: KeySetName,
-    state: &str,
+    state: KeyState,
 ) -> Result<(), KeyError> {
     let row = generate(kek, name, state).await?;
     db.insert_key(&row).await?;
-    tracing::info!(key_set = %name, kid = %row.kid, state, "created signing key");
+    tracing::info!(key_set = %name, kid = %row.kid, %state, "created signing key");
     Ok(())
 }
 
@@ -172,7 +161,7 @@ async fn create(
 async fn generate(
     kek: &KeyEncryptionKey,
     name: KeySetName,
-    state: &str,
+    state: KeyState,
 ) -> Result<KeyRow, KeyError> {
     let pair = tokio::task::spawn_blocking(|| KeyPair::generate(KeySize::Rsa2048))
         .await
@@ -185,7 +174,7 @@ async fn generate(
 pub(super) fn generate_blocking(
     kek: &KeyEncryptionKey,
     name: KeySetName,
-    state: &str,
+    state: KeyState,
 ) -> Result<KeyRow, KeyError> {
     let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
     seal_row(kek, name, state, &pair)
@@ -194,7 +183,7 @@ pub(super) fn generate_blocking(
 fn seal_row(
     kek: &KeyEncryptionKey,
     name: KeySetName,
-    state: &str,
+    state: KeyState,
     pair: &KeyPair,
 ) -> Result<KeyRow, KeyError> {
     let public = PublicJwk::from_key_pair(pair);
@@ -207,7 +196,7 @@ fn seal_row(
     Ok(KeyRow {
         kid,
         key_set: name.as_str().to_owned(),
-        state: state.to_owned(),
+        state,
         n: public.n,
         e: public.e,
         private_key_sealed: sealed.ciphertext,

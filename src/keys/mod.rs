@@ -11,89 +11,29 @@
 //! the key table (`refresh`) and rebuilds its ring when an operator rotated or revoked a key, so
 //! replicas switch within one refresh interval without a restart.
 
+mod error;
 pub mod jwks;
+pub mod jws;
 pub mod lifecycle;
 pub mod seal;
 pub mod signer;
+pub mod verify;
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
-use crate::store::{KeyRow, Queries, Store};
-use crate::tokens::jws::VerifyingKey;
 use aws_lc_rs::rsa::KeyPair;
 use secrecy::ExposeSecret;
 
+use crate::store::{KeyRow, Queries, Store};
+/// The key set names live in the domain; re-exported where the keys are.
+pub use crate::tokens::{KeySetName, KeyState};
+pub use error::KeyError;
 use jwks::{PublicJwk, Rendered};
+use jws::VerifyingKey;
 pub use seal::KeyEncryptionKey;
+use seal::{associated_data, sealed};
 pub use signer::SigningKey;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeySetName {
-    Api,
-    Public,
-    PortalPreview,
-    ContactIdentification,
-}
-
-impl KeySetName {
-    pub const ALL: [KeySetName; 4] = [
-        KeySetName::Api,
-        KeySetName::Public,
-        KeySetName::PortalPreview,
-        KeySetName::ContactIdentification,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeySetName::Api => "api",
-            KeySetName::Public => "public",
-            KeySetName::PortalPreview => "portal-preview",
-            KeySetName::ContactIdentification => "contact-identification",
-        }
-    }
-
-    /// The path of the set below `/v1/access-tokens` (the `api` set sits at the base).
-    pub fn path_prefix(self) -> &'static str {
-        match self {
-            KeySetName::Api => "",
-            KeySetName::Public => "/public",
-            KeySetName::PortalPreview => "/portal-preview",
-            KeySetName::ContactIdentification => "/contact-identification",
-        }
-    }
-
-    /// The issuer of the set: the `iss` of its tokens and the `issuer` of its discovery document.
-    pub fn issuer(self, public_url: &str) -> String {
-        format!("{public_url}/v1/access-tokens{}", self.path_prefix())
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for KeySetName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for KeySetName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|n| n.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown key set {s:?}; expected api, public, portal-preview or contact-identification"
-                )
-            })
-    }
-}
 
 /// One key set, loaded: the signing key, the keys its tokens verify against, and the documents.
 pub struct KeySet {
@@ -117,7 +57,7 @@ impl KeySet {
 pub struct Keys {
     sets: [KeySet; 4],
     /// (kid, state) of every key, to notice changes cheaply.
-    fingerprint: Vec<(String, String)>,
+    fingerprint: Vec<(String, KeyState)>,
 }
 
 impl Keys {
@@ -131,7 +71,7 @@ impl Keys {
         let kek = KeyEncryptionKey::generate();
         let mut rows = Vec::new();
         for name in KeySetName::ALL {
-            for state in ["active", "next"] {
+            for state in [KeyState::Active, KeyState::Next] {
                 rows.push(lifecycle::generate_blocking(&kek, name, state)?);
             }
         }
@@ -148,24 +88,6 @@ impl Keys {
 pub struct KeyRing {
     public_url: String,
     current: RwLock<Arc<Keys>>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("database error while loading signing keys: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error(
-        "the key-encryption key {0} (key {1}); start with the key the keys were sealed with (KEY_ENCRYPTION_KEY, or on the embedded store its key-encryption-key file)"
-    )]
-    Seal(seal::SealError, String),
-    #[error("stored signing key {0} is not a valid RSA key")]
-    Corrupt(String),
-    #[error("key set {0} has no active key")]
-    NoActiveKey(KeySetName),
-    #[error("RSA key generation failed")]
-    Generate,
-    #[error("{0}")]
-    Operation(String),
 }
 
 impl KeyRing {
@@ -217,15 +139,12 @@ async fn load(store: &Store, kek: &KeyEncryptionKey, public_url: &str) -> Result
 }
 
 fn build_keys(kek: &KeyEncryptionKey, public_url: &str, rows: &[KeyRow]) -> Result<Keys, KeyError> {
-    let fingerprint = rows
-        .iter()
-        .map(|r| (r.kid.clone(), r.state.clone()))
-        .collect();
+    let fingerprint = rows.iter().map(|r| (r.kid.clone(), r.state)).collect();
     let mut sets = Vec::with_capacity(4);
     for name in KeySetName::ALL {
         let rows: Vec<&KeyRow> = rows
             .iter()
-            .filter(|r| r.key_set == name.as_str() && r.state != "revoked")
+            .filter(|r| r.key_set == name.as_str() && r.state.is_published())
             .collect();
         sets.push(build_set(kek, public_url, name, &rows)?);
     }
@@ -243,7 +162,7 @@ fn build_set(
 ) -> Result<KeySet, KeyError> {
     let active = rows
         .iter()
-        .find(|r| r.state == "active")
+        .find(|r| r.state == KeyState::Active)
         .ok_or(KeyError::NoActiveKey(name))?;
     let pair = open_key_pair(kek, active)?;
     let signing = SigningKey::new(active.kid.clone(), pair);
@@ -276,12 +195,7 @@ fn build_set(
 /// Opens a stored private key; the plaintext is wiped as soon as it is parsed.
 fn open_key_pair(kek: &KeyEncryptionKey, row: &KeyRow) -> Result<KeyPair, KeyError> {
     let der = kek
-        .open(&row.sealed(), &associated_data(&row.key_set, &row.kid))
+        .open(&sealed(row), &associated_data(&row.key_set, &row.kid))
         .map_err(|e| KeyError::Seal(e, row.kid.clone()))?;
     KeyPair::from_pkcs8(der.expose_secret()).map_err(|_| KeyError::Corrupt(row.kid.clone()))
-}
-
-/// The associated data a sealed key is bound to: its set and kid.
-fn associated_data(key_set: &str, kid: &str) -> String {
-    format!("{key_set}:{kid}")
 }

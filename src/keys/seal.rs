@@ -7,6 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
+use crate::store::KeyRow;
+
 /// The 32-byte key that seals private keys. Its `Debug` is redacted and it is never logged.
 pub struct KeyEncryptionKey(SecretBox<[u8; 32]>);
 
@@ -106,6 +108,19 @@ impl KeyEncryptionKey {
         in_out.truncate(len);
         Ok(SecretBox::new(Box::new(in_out)))
     }
+}
+
+/// The sealed private half of a stored key.
+pub(super) fn sealed(row: &KeyRow) -> Sealed {
+    Sealed {
+        nonce: row.nonce.clone(),
+        ciphertext: row.private_key_sealed.clone(),
+    }
+}
+
+/// The associated data a sealed key is bound to: its set and kid.
+pub(super) fn associated_data(key_set: &str, kid: &str) -> String {
+    format!("{key_set}:{kid}")
 }
 
 #[cfg(test)]

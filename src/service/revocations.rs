@@ -1,14 +1,13 @@
 //! Which stored tokens are revoked, held in memory so that checking a caller or introspecting a
 //! token needs no database round trip.
 //!
-//! Each replica loads the ids of revoked, unexpired tokens and then follows the
-//! `access_tokens_revoked` channel (LISTEN/NOTIFY; a trigger notifies on every revocation, delivered
-//! at commit). A revocation answered by any replica reaches the others within milliseconds: the
+//! Each replica loads the ids of revoked, unexpired tokens and then follows the store's feed of
+//! revocations ([`RevocationFeed`]: LISTEN/NOTIFY on PostgreSQL, delivered at commit). A revocation answered by any replica reaches the others within milliseconds: the
 //! bound is the notification's delivery, far under one second. The replica that revokes updates its
 //! own set before it answers.
 //!
 //! While the listening connection is down the set may be stale, so it is not trusted: checks fall
-//! back to reading the row (`store::tokens::is_unrevoked`) until the listener is back and has
+//! back to reading the row (`Queries::is_unrevoked`) until the listener is back and has
 //! reloaded the whole set (notifications sent in between are lost by design of LISTEN/NOTIFY).
 //!
 //! The embedded store has no notifications to follow, so its set is never current: every check
@@ -20,30 +19,30 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use crate::error::Error;
+use crate::store::{Queries, RevocationFeed, Store};
 
-use crate::store::{Queries, Store};
-
-pub const CHANNEL: &str = "access_tokens_revoked";
-/// Wait between attempts to re-establish the listening connection.
+/// Wait between attempts to re-establish the feed.
 const RETRY: Duration = Duration::from_secs(1);
 
-#[derive(Default)]
 pub struct Revocations {
+    store: Store,
     revoked: RwLock<HashSet<String>>,
-    /// True while the set is complete and the listener is connected.
+    /// True while the set is complete and the feed is connected.
     current: AtomicBool,
 }
 
 impl Revocations {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            revoked: RwLock::default(),
+            current: AtomicBool::new(false),
+        }
+    }
+
     /// Whether the token is unrevoked: from memory when the set is current, else from its row.
-    pub async fn is_unrevoked(
-        &self,
-        store: &Store,
-        org_id: &str,
-        token_id: &str,
-    ) -> Result<bool, sqlx::Error> {
+    pub async fn is_unrevoked(&self, org_id: &str, token_id: &str) -> Result<bool, Error> {
         if self.current.load(Ordering::Acquire) {
             let revoked = match self.revoked.read() {
                 Ok(set) => set.contains(token_id),
@@ -51,12 +50,8 @@ impl Revocations {
             };
             return Ok(!revoked);
         }
-        store
-            .acquire()
-            .await?
-            .db()
-            .is_unrevoked(org_id, token_id)
-            .await
+        let mut conn = self.store.acquire().await?;
+        Ok(conn.db().is_unrevoked(org_id, token_id).await?)
     }
 
     /// Records a revocation this replica just committed.
@@ -67,8 +62,8 @@ impl Revocations {
         };
     }
 
-    async fn reload(&self, store: &Store) -> Result<usize, sqlx::Error> {
-        let ids = store.acquire().await?.db().revoked_unexpired().await?;
+    async fn reload(&self) -> Result<usize, sqlx::Error> {
+        let ids = self.store.acquire().await?.db().revoked_unexpired().await?;
         let count = ids.len();
         let set: HashSet<String> = ids.into_iter().collect();
         match self.revoked.write() {
@@ -78,17 +73,16 @@ impl Revocations {
         Ok(count)
     }
 
-    /// Follows revocations until the task is dropped: listen, load the whole set, apply each
-    /// notification; on a lost connection, mark the set stale and start over. On the embedded
-    /// store there is nothing to follow: it returns at once, and the set stays unused.
-    pub async fn follow(&self, store: Store) {
-        let Store::Postgres(pg) = &store else {
-            return;
-        };
-        let pool = pg.pool();
+    /// Follows revocations until the task is dropped: connect the feed, load the whole set, apply
+    /// each revocation; on a lost connection, mark the set stale and start over. A store without a
+    /// feed (the embedded one) returns at once, and the set stays unused.
+    pub async fn follow(&self) {
         loop {
             self.current.store(false, Ordering::Release);
-            if let Err(error) = self.listen_once(&store, pool).await {
+            let Some(feed) = self.store.revocation_feed().await else {
+                return;
+            };
+            if let Err(error) = self.apply(feed).await {
                 tracing::warn!(%error, "revocation listener lost its connection; checking rows until it is back");
             }
             self.current.store(false, Ordering::Release);
@@ -96,19 +90,15 @@ impl Revocations {
         }
     }
 
-    async fn listen_once(&self, store: &Store, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.eager_reconnect(false);
-        listener.listen(CHANNEL).await?;
-        // Loaded after LISTEN, so that no revocation falls between the two.
-        let count = self.reload(store).await?;
+    async fn apply(&self, feed: sqlx::Result<RevocationFeed>) -> Result<(), sqlx::Error> {
+        let mut feed = feed?;
+        // Loaded once the feed listens, so that no revocation falls between the two.
+        let count = self.reload().await?;
         self.current.store(true, Ordering::Release);
         tracing::debug!(revoked = count, "revocation set loaded");
-        while let Some(notification) = listener.try_recv().await? {
-            self.insert(notification.payload());
+        loop {
+            let id = feed.next().await?;
+            self.insert(&id);
         }
-        Err(sqlx::Error::Protocol(
-            "the listening connection was lost".into(),
-        ))
     }
 }

@@ -4,12 +4,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::claims::Claims;
-use super::request::NewToken;
-use super::{Caller, TokenId, TokenRecord, TokenStatus, TokenType, TypeFields, roles};
 use crate::error::{Error, Result};
 use crate::keys::KeyRing;
 use crate::store::{Action, ListQuery, Lock, Queries, Store};
+use crate::tokens::claims::Claims;
+use crate::tokens::request::NewToken;
+use crate::tokens::{Caller, TokenId, TokenRecord, TokenStatus, TokenType, TypeFields, roles};
 
 /// A new token: the JWT (shown once) and its record.
 pub struct Created {
@@ -85,7 +85,7 @@ fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Created> {
     let jwt = key_set
         .signing
         .sign(&Claims::new(&key_set.issuer, &record, caller))
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        .map_err(|e| Error::internal("signing a new token", e))?;
     Ok(Created { jwt, record })
 }
 
@@ -123,7 +123,7 @@ pub async fn create(
     if !token_type.is_stored() {
         return Ok(created);
     }
-    let record = store.insert_created(created.record, caller).await?;
+    let record = store.create_token(created.record, caller.actor()).await?;
     Ok(Created {
         jwt: created.jwt,
         record,
@@ -182,7 +182,13 @@ pub async fn revoke(store: &Store, caller: &Caller, id: &str) -> Result<TokenRec
         .ok_or_else(not_found)?;
     if revoked_now {
         tx.db()
-            .record_event(&record.org_id, Action::Revoked, &record.id, None, caller)
+            .record_event(
+                &record.org_id,
+                Action::Revoked,
+                &record.id,
+                None,
+                &caller.actor(),
+            )
             .await?;
     }
     tx.commit().await?;
@@ -229,6 +235,7 @@ pub async fn rotate(store: &Store, keys: &KeyRing, caller: &Caller, id: &str) ->
             rotated_from: Some(old.id.clone()),
         },
     )?;
+    let actor = caller.actor();
     tx.db().revoke_token(&caller.org_id, &old.id).await?;
     tx.db()
         .record_event(
@@ -236,11 +243,11 @@ pub async fn rotate(store: &Store, keys: &KeyRing, caller: &Caller, id: &str) ->
             Action::Rotated,
             &old.id,
             Some(&created.record.id),
-            caller,
+            &actor,
         )
         .await?;
     // The new token's `created` event names the token it replaced (its `rotated_from`).
-    let record = tx.db().insert_created(&created.record, caller).await?;
+    let record = tx.db().insert_token(&created.record, &actor).await?;
     tx.commit().await?;
     Ok(Created {
         jwt: created.jwt,

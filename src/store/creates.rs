@@ -16,8 +16,9 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{Queries, Result, postgres};
-use crate::tokens::{Caller, TokenRecord};
+use super::postgres;
+use super::queries::{Queries, Result};
+use crate::tokens::{Actor, TokenRecord};
 
 /// Writers, and so statements in flight at once: one writes while the next group gathers.
 const WRITERS: usize = 2;
@@ -28,7 +29,7 @@ const QUEUE: usize = 1024;
 
 struct Pending {
     record: TokenRecord,
-    actor: Caller,
+    actor: Actor,
     reply: oneshot::Sender<Result<TokenRecord>>,
 }
 
@@ -50,7 +51,7 @@ impl Creates {
     }
 
     /// Writes a new token's record and its `created` audit event; answers once they are committed.
-    pub async fn insert(&self, record: TokenRecord, actor: Caller) -> Result<TokenRecord> {
+    pub async fn insert(&self, record: TokenRecord, actor: Actor) -> Result<TokenRecord> {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             record,
@@ -93,10 +94,10 @@ async fn write(pool: &PgPool, mut group: Vec<Pending>) {
         return;
     }
     let written = async {
-        let items: Vec<(&TokenRecord, &Caller)> =
+        let items: Vec<(&TokenRecord, &Actor)> =
             group.iter().map(|p| (&p.record, &p.actor)).collect();
         let mut conn = pool.acquire().await?;
-        postgres::insert_created_group(&mut conn, &items).await
+        postgres::insert_token_group(&mut conn, &items).await
     }
     .await;
     match written {
@@ -125,7 +126,7 @@ async fn write(pool: &PgPool, mut group: Vec<Pending>) {
 async fn write_one(pool: PgPool, pending: Pending) {
     let written = async {
         let mut conn = pool.acquire().await?;
-        conn.insert_created(&pending.record, &pending.actor).await
+        conn.insert_token(&pending.record, &pending.actor).await
     }
     .await;
     let _ = pending.reply.send(written);

@@ -9,18 +9,20 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
+use sqlx::error::DatabaseError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, SqliteConnection};
 
-use super::{
-    Action, AuditEvent, KeyRow, ListQuery, Lock, OpenError, Purpose, Queries, Result, key_columns,
-    portable_queries,
+use super::pool::{ACQUIRE_TIMEOUT, COMMAND_ACQUIRE_TIMEOUT, OpenError, Purpose};
+use super::queries::{
+    Action, AuditEvent, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, TokenRow, columns,
+    key_columns, list_page_sql, list_sql_fn, portable_queries,
 };
-use crate::keys::lifecycle::KeyInfo;
-use crate::tokens::{Caller, TokenRecord, TokenStatus, TypeFields};
+use super::types::{TextList, Timestamp};
+use crate::tokens::{Actor, KeySetName, KeyState, TokenRecord, TokenStatus};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -47,8 +49,8 @@ pub async fn open(path: &Path, purpose: Purpose) -> std::result::Result<SqlitePo
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
     let (connections, acquire) = match purpose {
-        Purpose::Service => (4, super::ACQUIRE_TIMEOUT),
-        Purpose::Command => (1, super::COMMAND_ACQUIRE_TIMEOUT),
+        Purpose::Service => (4, ACQUIRE_TIMEOUT),
+        Purpose::Command => (1, COMMAND_ACQUIRE_TIMEOUT),
     };
     SqlitePoolOptions::new()
         .max_connections(connections)
@@ -62,11 +64,11 @@ pub async fn open(path: &Path, purpose: Purpose) -> std::result::Result<SqlitePo
 fn describe_open_error(path: &Path, error: &sqlx::Error) -> String {
     let path = path.display();
     let code = match error {
-        sqlx::Error::Database(e) => e.code().and_then(|c| c.parse::<i32>().ok()),
+        sqlx::Error::Database(e) => primary_code(e.as_ref()),
         _ => None,
     };
     // SQLite's primary result codes: 11 CORRUPT, 26 NOTADB; 3 PERM, 8 READONLY, 14 CANTOPEN.
-    match code.map(|c| c & 0xff) {
+    match code {
         Some(11 | 26) => format!(
             "the embedded database {path} is not a readable SQLite database ({error}); \
              restore it from a backup, or move it away to start with an empty store"
@@ -79,180 +81,29 @@ fn describe_open_error(path: &Path, error: &sqlx::Error) -> String {
     }
 }
 
-/// The columns of a token record, in `Row` order.
-macro_rules! columns {
-    () => {
-        "id, org_id, created_by, token_type, name, assignments, read_only, anonymize, \
-         journey_id, portal_id, portal_user_id, key_id, created_at, expires_at, revoked_at, \
-         last_used, rotated_from"
-    };
+/// SQLite's primary result code of a database error (the low byte of its extended code).
+pub(super) fn primary_code(error: &dyn DatabaseError) -> Option<i32> {
+    error
+        .code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff)
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: String,
-    org_id: String,
-    created_by: String,
-    token_type: String,
-    name: String,
-    assignments: String,
-    read_only: bool,
-    anonymize: bool,
-    journey_id: Option<String>,
-    portal_id: Option<String>,
-    portal_user_id: Option<String>,
-    key_id: String,
-    created_at: i64,
-    expires_at: Option<i64>,
-    revoked_at: Option<i64>,
-    last_used: Option<NaiveDate>,
-    rotated_from: Option<String>,
-}
-
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn time(micros: i64) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| sqlx::Error::Decode(format!("time {micros} is out of range").into()))
-}
-
-fn optional_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>> {
-    micros.map(time).transpose()
-}
-
-fn json_array(items: &[impl AsRef<str>]) -> String {
-    let items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
-    serde_json::Value::from(items).to_string()
-}
-
-impl TryFrom<Row> for TokenRecord {
-    type Error = sqlx::Error;
-    fn try_from(row: Row) -> Result<Self> {
-        Ok(TokenRecord {
-            token_type: super::postgres::token_type(&row.token_type)?,
-            assignments: serde_json::from_str(&row.assignments)
-                .map_err(|e| sqlx::Error::Decode(e.into()))?,
-            created_at: time(row.created_at)?,
-            expires_at: optional_time(row.expires_at)?,
-            revoked_at: optional_time(row.revoked_at)?,
-            id: row.id,
-            org_id: row.org_id,
-            created_by: row.created_by,
-            name: row.name,
-            read_only: row.read_only,
-            anonymize: row.anonymize,
-            fields: TypeFields {
-                journey_id: row.journey_id,
-                portal_id: row.portal_id,
-                portal_user_id: row.portal_user_id,
-                ..TypeFields::default()
-            },
-            key_id: row.key_id,
-            last_used: row.last_used,
-            rotated_from: row.rotated_from,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    id: i64,
-    org_id: String,
-    occurred_at: i64,
-    action: String,
-    token_id: String,
-    related_token_id: Option<String>,
-    actor_org_id: String,
-    actor_user_id: String,
-    actor_token_id: Option<String>,
-    source_ip: Option<String>,
-    user_agent: Option<String>,
-}
-
-impl TryFrom<EventRow> for AuditEvent {
-    type Error = sqlx::Error;
-    fn try_from(r: EventRow) -> Result<Self> {
-        Ok(AuditEvent {
-            occurred_at: time(r.occurred_at)?,
-            id: r.id,
-            org_id: r.org_id,
-            action: r.action,
-            token_id: r.token_id,
-            related_token_id: r.related_token_id,
-            actor_org_id: r.actor_org_id,
-            actor_user_id: r.actor_user_id,
-            actor_token_id: r.actor_token_id,
-            source_ip: r.source_ip,
-            user_agent: r.user_agent,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct KeyInfoRow {
-    key_set: String,
-    kid: String,
-    state: String,
-    created_at: i64,
-    activated_at: Option<i64>,
-    retired_at: Option<i64>,
-    revoked_at: Option<i64>,
-    tokens_signed: i64,
-}
-
-impl TryFrom<KeyInfoRow> for KeyInfo {
-    type Error = sqlx::Error;
-    fn try_from(r: KeyInfoRow) -> Result<Self> {
-        Ok(KeyInfo {
-            created_at: time(r.created_at)?,
-            activated_at: optional_time(r.activated_at)?,
-            retired_at: optional_time(r.retired_at)?,
-            revoked_at: optional_time(r.revoked_at)?,
-            key_set: r.key_set,
-            kid: r.kid,
-            state: r.state,
-            tokens_signed: r.tokens_signed,
-        })
-    }
-}
-
-/// One SQL text per status, as for PostgreSQL. Parameters: org_id, types (a JSON array), name
-/// pattern, after (created_at, id), limit, now.
-macro_rules! list_sql {
-    ($status:literal) => {
-        concat!(
-            "select ",
-            columns!(),
-            " from access_tokens
-             where org_id = $1 and ",
-            $status,
-            " and ($2 is null or token_type in (select value from json_each($2)))
-               and ($3 is null or name like $3 escape '\\')
-               and (created_at, id) < ($4, $5)
-             order by created_at desc, id desc
-             limit $6"
-        )
-    };
-}
-
-fn list_sql(status: TokenStatus) -> &'static str {
-    match status {
-        TokenStatus::Active => list_sql!("revoked_at is null"),
-        TokenStatus::Revoked => list_sql!("revoked_at is not null"),
-        TokenStatus::Expired => list_sql!("revoked_at is null and expires_at <= $7"),
-        TokenStatus::All => list_sql!("1"),
-    }
-}
+list_sql_fn!(
+    /// The SQL of one list page for `status`. Parameters: org_id, types (a JSON array), name
+    /// pattern, after (created_at, id), limit, now.
+    fn list_sql,
+    types: "($2 is null or token_type in (select value from json_each($2)))",
+    name: "($3 is null or name like $3 escape '\\')"
+);
 
 impl Queries for SqliteConnection {
-    portable_queries!();
+    portable_queries!(for_update: "", id_in_list: "id in (select value from json_each($1))");
 
-    async fn insert_created(&mut self, t: &TokenRecord, actor: &Caller) -> Result<TokenRecord> {
+    async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor) -> Result<TokenRecord> {
         // A savepoint when the caller holds a transaction already (rotation).
         let mut tx = self.begin().await?;
-        let row: Row = sqlx::query_as(concat!(
+        let row: TokenRow = sqlx::query_as(concat!(
             "insert into access_tokens (id, org_id, created_by, token_type, name, assignments,
                  read_only, anonymize, journey_id, portal_id, portal_user_id, key_id, created_at,
                  expires_at, rotated_from)
@@ -263,27 +114,28 @@ impl Queries for SqliteConnection {
         .bind(&t.id)
         .bind(&t.org_id)
         .bind(&t.created_by)
-        .bind(t.token_type.as_str())
+        .bind(t.token_type)
         .bind(&t.name)
-        .bind(json_array(&t.assignments))
+        .bind(TextList::of(&t.assignments))
         .bind(t.read_only)
         .bind(t.anonymize)
         .bind(&t.fields.journey_id)
         .bind(&t.fields.portal_id)
         .bind(&t.fields.portal_user_id)
         .bind(&t.key_id)
-        .bind(micros(t.created_at))
-        .bind(t.expires_at.map(micros))
+        .bind(Timestamp(t.created_at))
+        .bind(t.expires_at.map(Timestamp))
         .bind(&t.rotated_from)
         .fetch_one(&mut *tx)
         .await?;
+        // As on PostgreSQL, the event's time is the token's creation time.
         sqlx::query(
             "insert into audit_events (org_id, occurred_at, action, token_id, related_token_id,
                  actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent)
              values ($1, $2, 'created', $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&t.org_id)
-        .bind(micros(Utc::now()))
+        .bind(Timestamp(t.created_at))
         .bind(&t.id)
         .bind(&t.rotated_from)
         .bind(&actor.org_id)
@@ -294,192 +146,11 @@ impl Queries for SqliteConnection {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        row.try_into()
+        Ok(row.into())
     }
 
-    /// The write lock taken by `Store::begin` already keeps other writers out: `lock` is moot.
-    async fn get_token(
-        &mut self,
-        org_id: &str,
-        id: &str,
-        _lock: Lock,
-    ) -> Result<Option<TokenRecord>> {
-        let row: Option<Row> = sqlx::query_as(concat!(
-            "select ",
-            columns!(),
-            " from access_tokens where org_id = $1 and id = $2"
-        ))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(self)
-        .await?;
-        row.map(TryInto::try_into).transpose()
-    }
-
-    async fn list_tokens(&mut self, q: &ListQuery<'_>) -> Result<Vec<TokenRecord>> {
-        let (after_time, after_id) = q.position();
-        let rows: Vec<Row> = sqlx::query_as(list_sql(q.status))
-            .bind(q.org_id)
-            .bind(q.types.map(json_array))
-            .bind(q.name_pattern())
-            .bind(micros(after_time))
-            .bind(after_id)
-            .bind(q.limit)
-            .bind(micros(Utc::now()))
-            .fetch_all(self)
-            .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
-    }
-
-    async fn revoke_token(
-        &mut self,
-        org_id: &str,
-        id: &str,
-    ) -> Result<Option<(TokenRecord, bool)>> {
-        let row: Option<Row> = sqlx::query_as(concat!(
-            "update access_tokens set revoked_at = $3
-             where org_id = $1 and id = $2 and revoked_at is null
-             returning ",
-            columns!()
-        ))
-        .bind(org_id)
-        .bind(id)
-        .bind(micros(Utc::now()))
-        .fetch_optional(&mut *self)
-        .await?;
-        match row {
-            Some(row) => Ok(Some((row.try_into()?, true))),
-            None => Ok(self
-                .get_token(org_id, id, Lock::None)
-                .await?
-                .map(|r| (r, false))),
-        }
-    }
-
-    async fn revoked_unexpired(&mut self) -> Result<Vec<String>> {
-        sqlx::query_scalar(
-            "select id from access_tokens
-             where revoked_at is not null and (expires_at is null or expires_at > $1)",
-        )
-        .bind(micros(Utc::now()))
-        .fetch_all(self)
-        .await
-    }
-
-    async fn mark_used(&mut self, ids: &[String], day: NaiveDate) -> Result<()> {
-        sqlx::query(
-            "update access_tokens set last_used = $2
-             where id in (select value from json_each($1))
-               and (last_used is null or last_used < $2)",
-        )
-        .bind(json_array(ids))
-        .bind(day)
-        .execute(self)
-        .await
-        .map(|_| ())
-    }
-
-    async fn record_event(
-        &mut self,
-        org_id: &str,
-        action: Action,
-        token_id: &str,
-        related_token_id: Option<&str>,
-        actor: &Caller,
-    ) -> Result<()> {
-        sqlx::query(
-            "insert into audit_events (org_id, occurred_at, action, token_id, related_token_id,
-                 actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(org_id)
-        .bind(micros(Utc::now()))
-        .bind(action.as_str())
-        .bind(token_id)
-        .bind(related_token_id)
-        .bind(&actor.org_id)
-        .bind(&actor.user_id)
-        .bind(&actor.token_id)
-        .bind(&actor.source_ip)
-        .bind(&actor.user_agent)
-        .execute(self)
-        .await
-        .map(|_| ())
-    }
-
-    async fn list_events(
-        &mut self,
-        org_id: &str,
-        token_id: Option<&str>,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<AuditEvent>> {
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "select id, org_id, occurred_at, action, token_id, related_token_id, actor_org_id,
-                    actor_user_id, actor_token_id, source_ip, user_agent
-             from audit_events
-             where org_id = $1 and ($2 is null or token_id = $2) and id < $3
-             order by id desc
-             limit $4",
-        )
-        .bind(org_id)
-        .bind(token_id)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(self)
-        .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
-    }
-
+    /// The write lock taken by `Store::begin` already keeps other writers out.
     async fn lock_key_sets(&mut self) -> Result<()> {
         Ok(())
-    }
-
-    async fn insert_key(&mut self, row: &KeyRow) -> Result<()> {
-        sqlx::query(
-            "insert into signing_keys (kid, key_set, state, n, e, private_key_sealed, nonce,
-                 created_at, activated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, case when $3 = 'active' then $8 end)",
-        )
-        .bind(&row.kid)
-        .bind(&row.key_set)
-        .bind(&row.state)
-        .bind(&row.n)
-        .bind(&row.e)
-        .bind(&row.private_key_sealed)
-        .bind(&row.nonce)
-        .bind(micros(Utc::now()))
-        .execute(self)
-        .await
-        .map(|_| ())
-    }
-
-    async fn set_key_state(&mut self, kid: &str, state: &str) -> Result<()> {
-        sqlx::query(
-            "update signing_keys set state = $2,
-                 activated_at = case when $2 = 'active' then $3 else activated_at end,
-                 retired_at = case when $2 = 'retired' then $3 else retired_at end,
-                 revoked_at = case when $2 = 'revoked' then $3 else revoked_at end
-             where kid = $1",
-        )
-        .bind(kid)
-        .bind(state)
-        .bind(micros(Utc::now()))
-        .execute(self)
-        .await
-        .map(|_| ())
-    }
-
-    async fn keys_with_counts(&mut self) -> Result<Vec<KeyInfo>> {
-        let rows: Vec<KeyInfoRow> = sqlx::query_as(
-            "select k.key_set, k.kid, k.state, k.created_at, k.activated_at, k.retired_at,
-                    k.revoked_at,
-                    (select count(*) from access_tokens t where t.key_id = k.kid) as tokens_signed
-             from signing_keys k
-             order by k.key_set, k.created_at, k.kid",
-        )
-        .fetch_all(self)
-        .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
     }
 }

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Caller, TokenRecord, TokenType};
+use super::record::{Caller, TokenRecord};
+use super::token_type::TokenType;
 
 /// Claims of a token this service issues. Serialized in one pass straight into the JWS payload.
 #[derive(Debug, Serialize)]

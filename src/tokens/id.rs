@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::TokenType;
+use super::token_type::TokenType;
 
 const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const RANDOM_LEN: usize = 22;

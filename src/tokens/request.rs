@@ -5,8 +5,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::expiry::ExpiresIn;
+use super::record::TypeFields;
 use super::roles::{self, RoleId};
-use super::{ExpiresIn, TokenType, TypeFields};
+use super::token_type::TokenType;
 use crate::error::Error;
 
 const MAX_NAME_CHARS: usize = 255;

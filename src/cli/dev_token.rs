@@ -1,0 +1,97 @@
+//! `access-tokens dev-token`: a bearer token the management API accepts as the given user, for a
+//! first run without an identity provider.
+
+use access_tokens::config::{Database, SettingsArgs};
+use access_tokens::keys::{KeyRing, KeySetName};
+use access_tokens::service::tokens;
+use access_tokens::store::{Purpose, Store};
+use access_tokens::tokens::Caller;
+use access_tokens::tokens::request::{CreateTokenBody, NewToken};
+use clap::Args;
+
+use super::startup::CliResult;
+
+/// Print a bearer token that the management API accepts as the given user, for a first run
+/// without an identity provider. It is an api token, stored (listed and revocable like any
+/// other) and signed by the api key set. Refused on PostgreSQL unless --allow-production.
+#[derive(Args)]
+pub struct DevToken {
+    /// The caller's organization id.
+    #[arg(long)]
+    org: String,
+    /// The caller's user id.
+    #[arg(long)]
+    user: String,
+    /// A role the caller holds: <organization_id>:<slug>, or a slug of --org. Repeatable.
+    #[arg(long = "role", value_name = "ROLE", num_args = 1..)]
+    roles: Vec<String>,
+    /// How long the token lives (a number of seconds, or e.g. 30m, 12h, 7d).
+    #[arg(long, default_value = "24h")]
+    expires_in: String,
+    /// Mint it on PostgreSQL too. Anyone who can run this command there can mint a caller
+    /// with any organization and role, bypassing the identity provider.
+    #[arg(long)]
+    allow_production: bool,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+/// Mints a stored api token for the given user and prints it. It goes through the same rules as
+/// `POST /v1/access-tokens` (the name, lifetime and role checks), with the named user as creator.
+pub async fn run(dev: DevToken) -> CliResult {
+    let database = dev.settings.store.database()?;
+    if matches!(database, Database::Postgres(_)) && !dev.allow_production {
+        return Err(
+            "dev-token mints a caller with whatever organization and roles it is given, \
+             bypassing the identity provider; DATABASE_URL names PostgreSQL, the production store, \
+             so it runs there only with --allow-production"
+                .into(),
+        );
+    }
+    let roles = dev
+        .roles
+        .iter()
+        .map(|role| match role.split_once(':') {
+            None => Ok(format!("{}:{role}", dev.org)),
+            Some((org, _)) if org == dev.org => Ok(role.clone()),
+            Some(_) => Err(format!(
+                "role {role} is not a role of organization {}: use <organization_id>:<slug> of --org, or the slug alone",
+                dev.org
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let settings = dev.settings.validate()?;
+    let public_url = settings.public_url_for(settings.listen_addr);
+    let store = Store::open(&settings.database, Purpose::Command).await?;
+    let keys = KeyRing::load_or_create(&store, &settings.key_encryption_key, &public_url).await?;
+    let caller = Caller {
+        org_id: dev.org,
+        user_id: dev.user,
+        roles,
+        username: None,
+        email: None,
+        read_only: false,
+        anonymize: false,
+        token_id: None,
+        source_ip: None,
+        user_agent: Some("access-tokens dev-token".to_owned()),
+    };
+    let new = NewToken::parse(CreateTokenBody {
+        name: Some(format!("dev caller {}", caller.user_id)),
+        token_type: Some("api".to_owned()),
+        expires_in: Some(serde_json::Value::String(dev.expires_in)),
+        ..CreateTokenBody::default()
+    })?;
+    let created = tokens::create(&store, &keys, &caller, new).await?;
+    store.close().await;
+    eprintln!(
+        "access-tokens: token {} for user {} of organization {} (roles: {}), issued by {}; send it as `Authorization: Bearer <token>`",
+        created.record.id,
+        caller.user_id,
+        caller.org_id,
+        created.record.assignments.join(" "),
+        keys.current().set(KeySetName::Api).issuer,
+    );
+    println!("{}", created.jwt);
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! The use cases: what the service does for a request or a command, orchestrating the store, the
+//! key ring, the revocation set, the usage marks and the rate limits. HTTP handlers call these
+//! and the domain types only; the rules themselves live in the domain (`tokens`).
+
+pub mod revocations;
+pub mod tokens;
+pub mod usage;
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::issuers::TrustedIssuers;
+use crate::keys::KeyRing;
+use crate::rate_limit::RateLimits;
+/// What the audit trail answers: one event, as stored.
+pub use crate::store::AuditEvent;
+use crate::store::{Queries, Store};
+use crate::tokens::request::{CreateTokenBody, NewToken};
+use crate::tokens::{Caller, TokenRecord};
+use revocations::Revocations;
+pub use tokens::{Created, ListParams};
+use usage::UsageTracker;
+
+/// Everything a replica holds: settings, store, keys, trusted issuers, the revocation set, usage
+/// marks and rate limits. One per process, shared by every request.
+pub struct Service {
+    pub settings: Arc<Settings>,
+    store: Store,
+    pub keys: Arc<KeyRing>,
+    pub issuers: Arc<TrustedIssuers>,
+    pub usage: Arc<UsageTracker>,
+    pub revocations: Arc<Revocations>,
+    pub rate_limits: RateLimits,
+}
+
+impl Service {
+    pub fn new(settings: Settings, store: Store, keys: KeyRing) -> Self {
+        Self {
+            issuers: Arc::new(TrustedIssuers::new(&settings.trusted_issuers)),
+            rate_limits: RateLimits::new(settings.rate_limits),
+            settings: Arc::new(settings),
+            keys: Arc::new(keys),
+            usage: Arc::new(UsageTracker::default()),
+            revocations: Arc::new(Revocations::new(store.clone())),
+            store,
+        }
+    }
+
+    /// The URL issuers and `jwks_uri`s derive from.
+    pub fn public_url(&self) -> &str {
+        self.keys.public_url()
+    }
+
+    /// Creates a token for the caller: counted against the creation limits first, then parsed
+    /// and decided by the domain's rules.
+    pub async fn create_token(&self, caller: &Caller, body: CreateTokenBody) -> Result<Created> {
+        self.rate_limits.create(caller)?;
+        let new = NewToken::parse(body)?;
+        tokens::create(&self.store, &self.keys, caller, new).await
+    }
+
+    pub async fn get_token(&self, caller: &Caller, id: &str) -> Result<TokenRecord> {
+        tokens::get(&self.store, caller, id).await
+    }
+
+    pub async fn list_tokens(
+        &self,
+        caller: &Caller,
+        params: &ListParams,
+    ) -> Result<Vec<TokenRecord>> {
+        tokens::list(&self.store, caller, params).await
+    }
+
+    /// Revokes a token; this replica sees its own revocation before it answers, the others
+    /// through the store's revocation feed.
+    pub async fn revoke_token(&self, caller: &Caller, id: &str) -> Result<TokenRecord> {
+        let record = tokens::revoke(&self.store, caller, id).await?;
+        self.revocations.insert(&record.id);
+        Ok(record)
+    }
+
+    /// Replaces a token with a new one (a creation, counted as one), revoking the old.
+    pub async fn rotate_token(&self, caller: &Caller, id: &str) -> Result<Created> {
+        self.rate_limits.create(caller)?;
+        let created = tokens::rotate(&self.store, &self.keys, caller, id).await?;
+        if let Some(old) = &created.record.rotated_from {
+            self.revocations.insert(old);
+        }
+        Ok(created)
+    }
+
+    /// A page of the caller's organization's audit events, newest first, before event `before`.
+    pub async fn audit_events(
+        &self,
+        caller: &Caller,
+        token_id: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
+        let mut conn = self.store.acquire().await?;
+        Ok(conn
+            .db()
+            .list_events(&caller.org_id, token_id, before, limit)
+            .await?)
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await.map_err(|error| {
+            tracing::warn!(%error, "readiness check failed: the database does not answer");
+            Error::Unavailable
+        })
+    }
+
+    /// What a replica does besides answering requests, until the task is dropped: notice key
+    /// rotations and revocations, and write `last_used` marks.
+    pub async fn maintain(&self) {
+        let mut keys = tokio::time::interval(self.settings.key_refresh_interval);
+        let mut usage = tokio::time::interval(self.settings.usage_flush_interval);
+        keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = keys.tick() => {
+                    match self.keys.refresh(&self.store, &self.settings.key_encryption_key).await {
+                        Ok(true) => tracing::info!("signing keys changed: key sets reloaded"),
+                        Ok(false) => {}
+                        Err(error) => tracing::warn!(%error, "could not refresh signing keys"),
+                    }
+                }
+                _ = usage.tick() => {
+                    if let Err(error) = self.usage.flush(&self.store).await {
+                        tracing::warn!(%error, "could not write usage marks; keeping them for the next try");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the last `last_used` marks and closes the store.
+    pub async fn close(&self) {
+        if let Err(error) = self.usage.flush(&self.store).await {
+            tracing::warn!(%error, "could not write the last usage marks");
+        }
+        self.store.close().await;
+    }
+}

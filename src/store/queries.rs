@@ -1,0 +1,533 @@
+//! What a store does ([`Queries`]), the rows and records it reads and writes, and the SQL that
+//! reads the same on both databases, written once ([`portable_queries`]) and expanded in each
+//! store's `impl Queries`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::postgres::PgConnection;
+use sqlx::sqlite::SqliteConnection;
+
+use super::types::{TextList, Timestamp};
+use crate::tokens::{Actor, KeySetName, KeyState, TokenRecord, TokenStatus, TokenType, TypeFields};
+
+pub type Result<T> = std::result::Result<T, sqlx::Error>;
+
+/// The columns of a token record, in [`TokenRow`] order (a macro so that queries stay
+/// `&'static str`).
+macro_rules! columns {
+    () => {
+        "id, org_id, created_by, token_type, name, assignments, read_only, anonymize, \
+         journey_id, portal_id, portal_user_id, key_id, created_at, expires_at, revoked_at, \
+         last_used, rotated_from"
+    };
+}
+pub(super) use columns;
+
+/// The columns of a stored key, in `KeyRow` order.
+macro_rules! key_columns {
+    () => {
+        "kid, key_set, state, n, e, private_key_sealed, nonce"
+    };
+}
+pub(super) use key_columns;
+
+/// The SQL of one page of the token list, with the store's own ways to filter by type and name.
+/// Parameters: org_id, types, name pattern, after (created_at, id), limit, now.
+macro_rules! list_page_sql {
+    ($types:literal, $name:literal, $($status:literal),+) => {
+        concat!(
+            "select ", columns!(), " from access_tokens
+             where org_id = $1 and ", $($status),+, "
+               and ", $types, "
+               and ", $name, "
+               and (created_at, id) < ($4, $5)
+             order by created_at desc, id desc
+             limit $6"
+        )
+    };
+}
+pub(super) use list_page_sql;
+
+/// A store's `list_sql`: one SQL text per status, so that the planner sees the status condition
+/// as a constant and the default list walks the partial index `access_tokens_org_unrevoked`. The
+/// position is a row comparison on the index's own columns: a page is one index range scan,
+/// however deep. The time `expired` compares with is the application's (`$7`), as on every record.
+macro_rules! list_sql_fn {
+    ($(#[$meta:meta])* $vis:vis fn $fn:ident, types: $types:literal, name: $name:literal) => {
+        $(#[$meta])*
+        $vis fn $fn(status: TokenStatus) -> &'static str {
+            match status {
+                TokenStatus::Active => list_page_sql!($types, $name, "revoked_at is null"),
+                TokenStatus::Revoked => list_page_sql!($types, $name, "revoked_at is not null"),
+                TokenStatus::Expired => {
+                    list_page_sql!($types, $name, "revoked_at is null and expires_at <= $7")
+                }
+                TokenStatus::All => list_page_sql!($types, $name, "true"),
+            }
+        }
+    };
+}
+pub(super) use list_sql_fn;
+
+/// The [`Queries`] methods whose SQL reads the same on both stores, written once: each store's
+/// `impl Queries` expands them for its own connection type, with the store's own words for what
+/// the two databases say differently: `for_update`, the row lock clause (SQLite has none: its
+/// transactions hold the write lock from their start), and `id_in_list`, "`id` is one of the list
+/// in `$1`". The list queries call the store's own `list_sql`.
+macro_rules! portable_queries {
+    (for_update: $for_update:literal, id_in_list: $id_in_list:literal) => {
+        async fn list_tokens(&mut self, q: &ListQuery<'_>) -> Result<Vec<TokenRecord>> {
+            let (after_time, after_id) = q.position();
+            let rows: Vec<TokenRow> = sqlx::query_as(list_sql(q.status))
+                .bind(q.org_id)
+                .bind(q.types.map(TextList::of))
+                .bind(q.name_pattern())
+                .bind(Timestamp(after_time))
+                .bind(after_id)
+                .bind(q.limit)
+                .bind(Timestamp::now())
+                .fetch_all(self)
+                .await?;
+            Ok(rows.into_iter().map(TokenRecord::from).collect())
+        }
+        async fn mark_used(&mut self, ids: &[String], day: NaiveDate) -> Result<()> {
+            sqlx::query(concat!(
+                "update access_tokens set last_used = $2
+                 where ", $id_in_list, " and (last_used is null or last_used < $2)"
+            ))
+            .bind(TextList::of(ids))
+            .bind(day)
+            .execute(self)
+            .await
+            .map(|_| ())
+        }
+        async fn get_token(
+            &mut self,
+            org_id: &str,
+            id: &str,
+            lock: Lock,
+        ) -> Result<Option<TokenRecord>> {
+            let sql = match lock {
+                Lock::None => concat!(
+                    "select ", columns!(), " from access_tokens where org_id = $1 and id = $2"
+                ),
+                Lock::ForUpdate => concat!(
+                    "select ", columns!(),
+                    " from access_tokens where org_id = $1 and id = $2", $for_update
+                ),
+            };
+            let row: Option<TokenRow> = sqlx::query_as(sql)
+                .bind(org_id)
+                .bind(id)
+                .fetch_optional(self)
+                .await?;
+            Ok(row.map(TokenRecord::from))
+        }
+        async fn revoke_token(
+            &mut self,
+            org_id: &str,
+            id: &str,
+        ) -> Result<Option<(TokenRecord, bool)>> {
+            let row: Option<TokenRow> = sqlx::query_as(concat!(
+                "update access_tokens set revoked_at = $3
+                 where org_id = $1 and id = $2 and revoked_at is null
+                 returning ",
+                columns!()
+            ))
+            .bind(org_id)
+            .bind(id)
+            .bind(Timestamp::now())
+            .fetch_optional(&mut *self)
+            .await?;
+            match row {
+                Some(row) => Ok(Some((row.into(), true))),
+                None => Ok(self
+                    .get_token(org_id, id, Lock::None)
+                    .await?
+                    .map(|r| (r, false))),
+            }
+        }
+        async fn is_unrevoked(&mut self, org_id: &str, id: &str) -> Result<bool> {
+            sqlx::query_scalar(
+                "select exists (select 1 from access_tokens
+                                where org_id = $1 and id = $2 and revoked_at is null)",
+            )
+            .bind(org_id)
+            .bind(id)
+            .fetch_one(self)
+            .await
+        }
+        async fn revoked_unexpired(&mut self) -> Result<Vec<String>> {
+            sqlx::query_scalar(
+                "select id from access_tokens
+                 where revoked_at is not null and (expires_at is null or expires_at > $1)",
+            )
+            .bind(Timestamp::now())
+            .fetch_all(self)
+            .await
+        }
+        async fn record_event(
+            &mut self,
+            org_id: &str,
+            action: Action,
+            token_id: &str,
+            related_token_id: Option<&str>,
+            actor: &Actor,
+        ) -> Result<()> {
+            sqlx::query(
+                "insert into audit_events (org_id, occurred_at, action, token_id,
+                     related_token_id, actor_org_id, actor_user_id, actor_token_id, source_ip,
+                     user_agent)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(org_id)
+            .bind(Timestamp::now())
+            .bind(action.as_str())
+            .bind(token_id)
+            .bind(related_token_id)
+            .bind(&actor.org_id)
+            .bind(&actor.user_id)
+            .bind(&actor.token_id)
+            .bind(&actor.source_ip)
+            .bind(&actor.user_agent)
+            .execute(self)
+            .await
+            .map(|_| ())
+        }
+        async fn list_events(
+            &mut self,
+            org_id: &str,
+            token_id: Option<&str>,
+            before: Option<i64>,
+            limit: i64,
+        ) -> Result<Vec<AuditEvent>> {
+            sqlx::query_as(
+                "select id, org_id, occurred_at, action, token_id, related_token_id,
+                        actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent
+                 from audit_events
+                 where org_id = $1 and ($2 is null or token_id = $2) and id < $3
+                 order by id desc
+                 limit $4",
+            )
+            .bind(org_id)
+            .bind(token_id)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(self)
+            .await
+        }
+        async fn published_keys(&mut self, key_set: KeySetName) -> Result<Vec<KeyRow>> {
+            sqlx::query_as(concat!(
+                "select ",
+                key_columns!(),
+                " from signing_keys where key_set = $1 and state <> 'revoked'
+                  order by created_at, kid"
+            ))
+            .bind(key_set.as_str())
+            .fetch_all(self)
+            .await
+        }
+        async fn all_keys(&mut self) -> Result<Vec<KeyRow>> {
+            sqlx::query_as(concat!(
+                "select ",
+                key_columns!(),
+                " from signing_keys order by created_at, kid"
+            ))
+            .fetch_all(self)
+            .await
+        }
+        async fn get_key(&mut self, kid: &str) -> Result<Option<KeyRow>> {
+            sqlx::query_as(concat!(
+                "select ",
+                key_columns!(),
+                " from signing_keys where kid = $1"
+            ))
+            .bind(kid)
+            .fetch_optional(self)
+            .await
+        }
+        async fn key_fingerprint(&mut self) -> Result<Vec<(String, KeyState)>> {
+            sqlx::query_as("select kid, state from signing_keys order by created_at, kid")
+                .fetch_all(self)
+                .await
+        }
+        async fn insert_key(&mut self, row: &KeyRow) -> Result<()> {
+            sqlx::query(
+                "insert into signing_keys (kid, key_set, state, n, e, private_key_sealed, nonce,
+                     created_at, activated_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, case when $3 = 'active' then $8 end)",
+            )
+            .bind(&row.kid)
+            .bind(&row.key_set)
+            .bind(row.state)
+            .bind(&row.n)
+            .bind(&row.e)
+            .bind(&row.private_key_sealed)
+            .bind(&row.nonce)
+            .bind(Timestamp::now())
+            .execute(self)
+            .await
+            .map(|_| ())
+        }
+        async fn set_key_state(&mut self, kid: &str, state: KeyState) -> Result<()> {
+            sqlx::query(
+                "update signing_keys set state = $2,
+                     activated_at = case when $2 = 'active' then $3 else activated_at end,
+                     retired_at = case when $2 = 'retired' then $3 else retired_at end,
+                     revoked_at = case when $2 = 'revoked' then $3 else revoked_at end
+                 where kid = $1",
+            )
+            .bind(kid)
+            .bind(state)
+            .bind(Timestamp::now())
+            .execute(self)
+            .await
+            .map(|_| ())
+        }
+        async fn update_sealed(&mut self, kid: &str, nonce: &[u8], sealed: &[u8]) -> Result<()> {
+            sqlx::query("update signing_keys set nonce = $2, private_key_sealed = $3 where kid = $1")
+                .bind(kid)
+                .bind(nonce)
+                .bind(sealed)
+                .execute(self)
+                .await
+                .map(|_| ())
+        }
+        async fn keys_with_counts(&mut self) -> Result<Vec<KeyInfo>> {
+            sqlx::query_as(
+                "select k.key_set, k.kid, k.state, k.created_at, k.activated_at, k.retired_at,
+                        k.revoked_at,
+                        (select count(*) from access_tokens t where t.key_id = k.kid)
+                            as tokens_signed
+                 from signing_keys k
+                 order by k.key_set, k.created_at, k.kid",
+            )
+            .fetch_all(self)
+            .await
+        }
+    };
+}
+pub(super) use portable_queries;
+
+/// A token record as both stores hold it; the column types encode themselves per database.
+#[derive(sqlx::FromRow)]
+pub(super) struct TokenRow {
+    id: String,
+    org_id: String,
+    created_by: String,
+    token_type: TokenType,
+    name: String,
+    assignments: TextList,
+    read_only: bool,
+    anonymize: bool,
+    journey_id: Option<String>,
+    portal_id: Option<String>,
+    portal_user_id: Option<String>,
+    key_id: String,
+    created_at: Timestamp,
+    expires_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
+    last_used: Option<NaiveDate>,
+    rotated_from: Option<String>,
+}
+
+impl From<TokenRow> for TokenRecord {
+    fn from(row: TokenRow) -> Self {
+        TokenRecord {
+            id: row.id,
+            org_id: row.org_id,
+            created_by: row.created_by,
+            token_type: row.token_type,
+            name: row.name,
+            assignments: row.assignments.0,
+            read_only: row.read_only,
+            anonymize: row.anonymize,
+            fields: TypeFields {
+                journey_id: row.journey_id,
+                portal_id: row.portal_id,
+                portal_user_id: row.portal_user_id,
+                ..TypeFields::default()
+            },
+            key_id: row.key_id,
+            created_at: row.created_at.0,
+            expires_at: row.expires_at.map(|t| t.0),
+            revoked_at: row.revoked_at.map(|t| t.0),
+            last_used: row.last_used,
+            rotated_from: row.rotated_from,
+        }
+    }
+}
+
+/// A stored signing key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub kid: String,
+    pub key_set: String,
+    pub state: KeyState,
+    pub n: String,
+    pub e: String,
+    pub private_key_sealed: Vec<u8>,
+    pub nonce: Vec<u8>,
+}
+
+/// A key as `keys list` shows it: its dates and how many stored tokens it signed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyInfo {
+    pub key_set: String,
+    pub kid: String,
+    pub state: KeyState,
+    pub created_at: Timestamp,
+    pub activated_at: Option<Timestamp>,
+    pub retired_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub tokens_signed: i64,
+}
+
+/// Audit events recorded on their own; `created` events are written together with the token by
+/// [`Queries::insert_token`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Revoked,
+    Rotated,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Revoked => "revoked",
+            Action::Rotated => "rotated",
+        }
+    }
+}
+
+/// Who changed which token, when and from where.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub org_id: String,
+    #[sqlx(try_from = "Timestamp")]
+    pub occurred_at: DateTime<Utc>,
+    pub action: String,
+    pub token_id: String,
+    pub related_token_id: Option<String>,
+    pub actor_org_id: String,
+    pub actor_user_id: String,
+    pub actor_token_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A page of the token list: filters, and the position after which it starts.
+pub struct ListQuery<'a> {
+    pub org_id: &'a str,
+    pub types: Option<&'a [&'a str]>,
+    pub status: TokenStatus,
+    /// Case-insensitive substring of the name.
+    pub name: Option<&'a str>,
+    /// Start after this (created_at, id), newest first.
+    pub after: Option<(DateTime<Utc>, &'a str)>,
+    pub limit: i64,
+}
+
+impl ListQuery<'_> {
+    /// The name filter as a LIKE pattern (`\` escapes), so `%` and `_` in a name match literally.
+    pub(super) fn name_pattern(&self) -> Option<String> {
+        self.name.map(|n| {
+            let escaped = n
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        })
+    }
+
+    /// The position the page starts after; the first page starts after the newest possible one.
+    pub(super) fn position(&self) -> (DateTime<Utc>, &str) {
+        self.after
+            .unwrap_or((DateTime::<Utc>::MAX_UTC, "\u{10FFFF}"))
+    }
+}
+
+/// Whether a read locks the row until the transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    None,
+    ForUpdate,
+}
+
+/// Declares [`Queries`] from one list of signatures and implements it for [`Db`], which calls
+/// the same method on whichever store it holds: the list is the only place a method is named.
+macro_rules! queries {
+    ($(
+        $(#[doc = $doc:literal])*
+        async fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty;
+    )*) => {
+        /// What a store does. PostgreSQL and SQLite implement it on their connection types, so
+        /// both run the same service and pass the same tests.
+        #[allow(async_fn_in_trait)] // implemented in this crate only, and called on concrete types
+        pub trait Queries {
+            $( $(#[doc = $doc])* async fn $name(&mut self $(, $arg: $ty)*) -> $ret; )*
+        }
+
+        impl Queries for Db<'_> {
+            $(
+                async fn $name(&mut self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        Db::Postgres(c) => c.$name($($arg),*).await,
+                        Db::Sqlite(c) => c.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A connection (or transaction) of either store, to run [`Queries`] on.
+pub enum Db<'c> {
+    Postgres(&'c mut PgConnection),
+    Sqlite(&'c mut SqliteConnection),
+}
+
+queries! {
+    /// Inserts a token record together with its `created` audit event, atomically. Returns the
+    /// record as stored.
+    async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor) -> Result<TokenRecord>;
+    /// One token of the organization, revoked or not.
+    async fn get_token(&mut self, org_id: &str, id: &str, lock: Lock)
+        -> Result<Option<TokenRecord>>;
+    /// A page of the organization's tokens, newest first.
+    async fn list_tokens(&mut self, q: &ListQuery<'_>) -> Result<Vec<TokenRecord>>;
+    /// Revokes a token of the organization. `Some((record, true))` when this call revoked it,
+    /// `Some((record, false))` when it was revoked already (the first revocation time stays),
+    /// `None` when the organization has no such token.
+    async fn revoke_token(&mut self, org_id: &str, id: &str)
+        -> Result<Option<(TokenRecord, bool)>>;
+    /// Whether the organization's token exists and is not revoked (expiry is read from the JWT).
+    async fn is_unrevoked(&mut self, org_id: &str, id: &str) -> Result<bool>;
+    /// Ids of revoked tokens that have not expired (the ones whose revocation still matters).
+    async fn revoked_unexpired(&mut self) -> Result<Vec<String>>;
+    /// Sets `last_used` to `day` on the given tokens, skipping rows that already say so.
+    async fn mark_used(&mut self, ids: &[String], day: NaiveDate) -> Result<()>;
+    /// Records that `actor` did `action` to `token_id` of `org_id`.
+    async fn record_event(&mut self, org_id: &str, action: Action, token_id: &str,
+        related_token_id: Option<&str>, actor: &Actor) -> Result<()>;
+    /// A page of the organization's events, newest first, optionally of one token, before event
+    /// `before`.
+    async fn list_events(&mut self, org_id: &str, token_id: Option<&str>, before: Option<i64>,
+        limit: i64) -> Result<Vec<AuditEvent>>;
+    /// Serializes key creation, rotation and revocation across replicas and operators until the
+    /// transaction ends.
+    async fn lock_key_sets(&mut self) -> Result<()>;
+    /// The keys a set publishes (every state but revoked), oldest first.
+    async fn published_keys(&mut self, key_set: KeySetName) -> Result<Vec<KeyRow>>;
+    /// Every key, oldest first.
+    async fn all_keys(&mut self) -> Result<Vec<KeyRow>>;
+    async fn get_key(&mut self, kid: &str) -> Result<Option<KeyRow>>;
+    /// (kid, state) of every key: what replicas compare to notice a rotation or revocation.
+    async fn key_fingerprint(&mut self) -> Result<Vec<(String, KeyState)>>;
+    async fn insert_key(&mut self, row: &KeyRow) -> Result<()>;
+    /// Moves a key to `state`, stamping the time of the transition.
+    async fn set_key_state(&mut self, kid: &str, state: KeyState) -> Result<()>;
+    async fn update_sealed(&mut self, kid: &str, nonce: &[u8], sealed: &[u8]) -> Result<()>;
+    /// Every key with how many stored tokens it signed (`keys list`).
+    async fn keys_with_counts(&mut self) -> Result<Vec<KeyInfo>>;
+}
