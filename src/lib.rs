@@ -38,6 +38,8 @@ pub enum StartError {
     Keys(#[from] keys::KeyError),
     #[error("cannot listen on {0}: {1} (set LISTEN_ADDR to a free address)")]
     Bind(SocketAddr, std::io::Error),
+    #[error(transparent)]
+    OwnIssuer(#[from] issuers::OwnIssuer),
 }
 
 /// A service bound to its address, with migrations applied and keys loaded.
@@ -61,6 +63,7 @@ impl App {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
+        issuers::refuse_own_issuers(&settings.trusted_issuers, &public_url)?;
         let store = Store::open(&settings.database, Purpose::Service).await?;
         if let store::Database::Sqlite(path) = &settings.database {
             tracing::warn!(
@@ -73,7 +76,10 @@ impl App {
             KeyRing::load_or_create(&store, &settings.key_encryption_key, &public_url).await?;
         let rate_limits = RateLimits::new(settings.rate_limits);
         let state = AppState::new(http::Shared {
-            issuers: Arc::new(TrustedIssuers::new(&settings.trusted_issuers)),
+            issuers: Arc::new(TrustedIssuers::new(
+                &settings.trusted_issuers,
+                settings.issuer_policy.clone(),
+            )),
             settings: Arc::new(settings),
             store,
             keys: Arc::new(keys),
