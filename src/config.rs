@@ -665,7 +665,7 @@ mod tests {
         let cases: [(&[&str], &str); 6] = [
             (&["--trusted-token-use", "id,refresh"], "TRUSTED_TOKEN_USE"),
             (&["--issuer-keys-ttl", "10 minutes"], "ISSUER_KEYS_TTL"),
-            (&["--issuer-keys-grace", "-1"], "ISSUER_KEYS_GRACE"),
+            (&["--issuer-keys-grace=-1"], "ISSUER_KEYS_GRACE"),
             (&["--issuer-keys-ttl-max", "8d"], "ISSUER_KEYS_TTL_MAX"),
             (&["--issuer-keys-ttl-min", "0"], "ISSUER_KEYS_TTL_MIN"),
             (
