@@ -541,6 +541,49 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_stale_key_is_returned_at_once_and_refreshed_in_the_background() {
+        use futures_util::FutureExt;
+        // An issuer that accepts connections and never answers: a refetch hangs until its timeout.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, mut connections) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = tx.send(stream);
+            }
+        });
+        let issuers = TrustedIssuers::new(std::slice::from_ref(&url), Policy::default());
+        let own = crate::keys::Keys::generate("https://tokens.example.com").unwrap();
+        let set = own.set(KeySetName::Api);
+        let kid = set.signing.kid().to_owned();
+        let key = set.verifying_key(&kid).unwrap().clone();
+        let now = Instant::now();
+        *issuers.issuers[&url].cached.write().unwrap() = Arc::new(Cached {
+            keys: HashMap::from([(kid.clone(), Arc::new(key))]),
+            fresh_until: now,
+            usable_until: now + Duration::from_secs(3600),
+        });
+
+        // Answered on the first poll: the request does not wait for the issuer.
+        let found = issuers.key(&url, &kid).now_or_never();
+        assert!(
+            matches!(found, Some(Some(_))),
+            "a stale key is served at once"
+        );
+        // Meanwhile the refetch has started (a generous bound, not a measure of speed).
+        let held = tokio::time::timeout(Duration::from_secs(30), connections.recv()).await;
+        assert!(
+            matches!(held, Ok(Some(_))),
+            "a refetch of stale keys starts"
+        );
+        let again = issuers.key(&url, &kid).now_or_never();
+        assert!(
+            matches!(again, Some(Some(_))),
+            "served while the refetch hangs"
+        );
+    }
+
     #[test]
     fn own_issuers_are_refused() {
         let url = "https://tokens.example.com";
