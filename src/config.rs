@@ -11,6 +11,7 @@ use axum::http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
 
+pub use crate::issuers::{KeysPolicy, Policy as IssuerPolicy};
 use crate::keys::KeyEncryptionKey;
 pub use crate::store::Database;
 
@@ -40,9 +41,43 @@ pub struct SettingsArgs {
     /// Defaults to http://{LISTEN_ADDR}.
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Comma-separated issuer URLs whose tokens may call the management API.
+    /// Comma-separated issuer URLs whose tokens may call the management API. https://, or http://
+    /// on a loopback host (or anywhere with ALLOW_INSECURE_ISSUERS=true); never one of this
+    /// service's own issuers.
     #[arg(long, env = "TRUSTED_ISSUERS", value_delimiter = ',')]
     pub trusted_issuers: Vec<String>,
+    /// Accept http:// trusted issuers on hosts other than loopback (their keys, and with them any
+    /// caller, could be replaced in transit).
+    #[arg(
+        long,
+        env = "ALLOW_INSECURE_ISSUERS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_insecure_issuers: bool,
+    /// Comma-separated Cognito app client ids whose tokens may call: the `aud` of an ID token,
+    /// the `client_id` of an access token. Unset: any client of the trusted issuers.
+    #[arg(long, env = "TRUSTED_AUDIENCES", value_delimiter = ',')]
+    pub trusted_audiences: Vec<String>,
+    /// Comma-separated `token_use` values accepted from trusted issuers: id, access. Unset: both.
+    /// A token without `token_use` is refused.
+    #[arg(long, env = "TRUSTED_TOKEN_USE", value_delimiter = ',')]
+    pub trusted_token_use: Vec<String>,
+    /// How long a trusted issuer's keys are cached when its JWKS response names no
+    /// Cache-Control max-age (seconds, or a number with s, m or h).
+    #[arg(long, env = "ISSUER_KEYS_TTL", default_value = "10m")]
+    pub issuer_keys_ttl: String,
+    /// The shortest time a trusted issuer's keys are cached, whatever its max-age says.
+    #[arg(long, env = "ISSUER_KEYS_TTL_MIN", default_value = "30s")]
+    pub issuer_keys_ttl_min: String,
+    /// The longest time a trusted issuer's keys are cached, whatever its max-age says: a key the
+    /// issuer removed is trusted at most this long (plus one fetch).
+    #[arg(long, env = "ISSUER_KEYS_TTL_MAX", default_value = "1h")]
+    pub issuer_keys_ttl_max: String,
+    /// How long past their TTL a trusted issuer's cached keys stay usable while refetching fails.
+    #[arg(long, env = "ISSUER_KEYS_GRACE", default_value = "1h")]
+    pub issuer_keys_grace: String,
     /// Claim holding a caller's role ids.
     #[arg(long, env = "ROLES_CLAIM", default_value = "assignments")]
     pub roles_claim: String,
@@ -99,6 +134,8 @@ pub struct Settings {
     /// Without a trailing slash; `None` derives it from the bound address (`http://{address}`).
     pub public_url: Option<String>,
     pub trusted_issuers: Vec<String>,
+    /// What trusted issuers' tokens must claim, and how long their keys are cached.
+    pub issuer_policy: IssuerPolicy,
     pub roles_claim: String,
     pub key_encryption_key: KeyEncryptionKey,
     pub cors_allowed_origins: Vec<HeaderValue>,
@@ -302,6 +339,17 @@ impl SettingsArgs {
             .filter(|s| !s.is_empty())
             .map(|s| parse_base_url("TRUSTED_ISSUERS", s))
             .collect::<Result<Vec<_>, _>>()?;
+        if !self.allow_insecure_issuers
+            && let Some(issuer) = trusted_issuers.iter().find(|i| {
+                i.strip_prefix("http://")
+                    .is_some_and(|rest| !is_loopback(rest))
+            })
+        {
+            return err(format!(
+                "TRUSTED_ISSUERS entry {issuer:?} is plain http on a host that is not loopback: its keys, and with them any caller, could be replaced in transit; use https://, or set ALLOW_INSECURE_ISSUERS=true for an issuer on a network you trust"
+            ));
+        }
+        let issuer_policy = self.issuer_policy()?;
         if self.roles_claim.trim().is_empty() {
             return err(
                 "ROLES_CLAIM is empty: name the claim that holds a caller's role ids (default: assignments)",
@@ -336,6 +384,7 @@ impl SettingsArgs {
             listen_addr,
             public_url,
             trusted_issuers,
+            issuer_policy,
             roles_claim: self.roles_claim.trim().to_owned(),
             key_encryption_key,
             cors_allowed_origins,
@@ -350,6 +399,104 @@ impl SettingsArgs {
             },
         })
     }
+}
+
+impl SettingsArgs {
+    fn issuer_policy(&self) -> Result<IssuerPolicy, ConfigError> {
+        let audiences: Vec<String> = listed(&self.trusted_audiences);
+        let mut token_uses = listed(&self.trusted_token_use);
+        if let Some(bad) = token_uses
+            .iter()
+            .find(|u| !crate::issuers::TOKEN_USES.contains(&u.as_str()))
+        {
+            return err(format!(
+                "TRUSTED_TOKEN_USE entry {bad:?} is not a token_use: use id, access, or id,access"
+            ));
+        }
+        if token_uses.is_empty() {
+            token_uses = IssuerPolicy::default().token_uses;
+        }
+        let keys = KeysPolicy {
+            default_ttl: parse_duration("ISSUER_KEYS_TTL", &self.issuer_keys_ttl)?,
+            min_ttl: parse_duration("ISSUER_KEYS_TTL_MIN", &self.issuer_keys_ttl_min)?,
+            max_ttl: parse_duration("ISSUER_KEYS_TTL_MAX", &self.issuer_keys_ttl_max)?,
+            grace: parse_duration("ISSUER_KEYS_GRACE", &self.issuer_keys_grace)?,
+        };
+        if keys.min_ttl.is_zero() {
+            return err(
+                "ISSUER_KEYS_TTL_MIN is 0: name at least one second (default 30s), or an issuer's max-age=0 refetches its keys on every request",
+            );
+        }
+        if keys.min_ttl > keys.max_ttl {
+            return err(format!(
+                "ISSUER_KEYS_TTL_MIN ({}) is longer than ISSUER_KEYS_TTL_MAX ({}): make the minimum the shorter",
+                self.issuer_keys_ttl_min.trim(),
+                self.issuer_keys_ttl_max.trim()
+            ));
+        }
+        Ok(IssuerPolicy {
+            audiences,
+            token_uses,
+            keys,
+        })
+    }
+}
+
+/// The non-empty, trimmed entries of a comma-separated setting.
+fn listed(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The longest duration a setting takes: a week.
+const MAX_SETTING_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Whole seconds, or a number followed by `s`, `m` or `h`; at most a week.
+fn parse_duration(variable: &str, text: &str) -> Result<Duration, ConfigError> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => 0,
+    };
+    match digits.parse::<u64>() {
+        Ok(n) if scale > 0 && n.saturating_mul(scale) <= MAX_SETTING_DURATION.as_secs() => {
+            Ok(Duration::from_secs(n * scale))
+        }
+        _ => err(format!(
+            "{variable} {text:?} is not a duration of at most a week: use seconds, or a number with s, m or h, e.g. 90, 30s, 10m, 1h"
+        )),
+    }
+}
+
+/// Whether the authority of an http URL (what follows `http://`) is a loopback host: 127.0.0.0/8,
+/// `[::1]` or `localhost`, with or without a port. Any user info makes it not loopback (in
+/// `http://127.0.0.1@evil.example` the host is `evil.example`).
+fn is_loopback(rest: &str) -> bool {
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((host, port)) if port.is_empty() || port.starts_with(':') => host,
+            _ => return false,
+        },
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// An absolute http(s) URL without query or fragment, returned without its trailing slash.
@@ -450,6 +597,96 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.0.contains("CORS_ALLOWED_ORIGINS"), "{e}");
+    }
+
+    #[test]
+    fn plain_http_issuers_are_refused_unless_loopback_or_allowed() {
+        for loopback in [
+            "http://127.0.0.1:9000",
+            "http://127.8.9.10/pool",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://[::1]:8080/",
+            "https://cognito-idp.eu-central-1.amazonaws.com/pool",
+        ] {
+            let s = args(&["--trusted-issuers", loopback]).validate();
+            assert!(s.is_ok(), "{loopback}: {s:?}");
+        }
+        for remote in [
+            "http://issuer.example",
+            "http://10.0.0.1:8080",
+            "http://127.0.0.1@evil.example",
+            "http://localhost.evil.example",
+            "http://[::2]:80",
+            "http://128.0.0.1",
+        ] {
+            let e = args(&["--trusted-issuers", &format!("https://ok.example,{remote}")])
+                .validate()
+                .unwrap_err();
+            assert!(
+                e.0.starts_with("TRUSTED_ISSUERS") && e.0.contains("ALLOW_INSECURE_ISSUERS=true"),
+                "{remote}: {e}"
+            );
+            let allowed = args(&[
+                "--trusted-issuers",
+                remote,
+                "--allow-insecure-issuers",
+                "true",
+            ])
+            .validate()
+            .unwrap();
+            assert_eq!(allowed.trusted_issuers, [remote]);
+        }
+    }
+
+    #[test]
+    fn issuer_policy_settings_are_parsed_and_checked() {
+        let s = args(&[]).validate().unwrap();
+        assert_eq!(s.issuer_policy, IssuerPolicy::default());
+        assert_eq!(s.issuer_policy.token_uses, ["id", "access"]);
+        let s = args(&[
+            "--trusted-audiences",
+            " portal-client, ,cli ",
+            "--trusted-token-use",
+            "id",
+            "--issuer-keys-ttl",
+            "90",
+            "--issuer-keys-ttl-min",
+            "1s",
+            "--issuer-keys-ttl-max",
+            "2h",
+            "--issuer-keys-grace",
+            "15m",
+        ])
+        .validate()
+        .unwrap();
+        let p = s.issuer_policy;
+        assert_eq!(p.audiences, ["portal-client", "cli"]);
+        assert_eq!(p.token_uses, ["id"]);
+        assert_eq!(
+            [
+                p.keys.default_ttl,
+                p.keys.min_ttl,
+                p.keys.max_ttl,
+                p.keys.grace
+            ],
+            [90, 1, 7200, 900].map(Duration::from_secs)
+        );
+        let cases: [(&[&str], &str); 6] = [
+            (&["--trusted-token-use", "id,refresh"], "TRUSTED_TOKEN_USE"),
+            (&["--issuer-keys-ttl", "10 minutes"], "ISSUER_KEYS_TTL"),
+            (&["--issuer-keys-grace=-1"], "ISSUER_KEYS_GRACE"),
+            (&["--issuer-keys-ttl-max", "8d"], "ISSUER_KEYS_TTL_MAX"),
+            (&["--issuer-keys-ttl-min", "0"], "ISSUER_KEYS_TTL_MIN"),
+            (
+                &["--issuer-keys-ttl-min", "2h", "--issuer-keys-ttl-max", "1h"],
+                "ISSUER_KEYS_TTL_MIN",
+            ),
+        ];
+        for (extra, variable) in cases {
+            let e = args(extra).validate().unwrap_err();
+            assert!(e.0.starts_with(variable), "{extra:?}: {e}");
+        }
     }
 
     #[test]

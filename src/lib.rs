@@ -39,6 +39,8 @@ pub enum StartError {
     Keys(#[from] keys::KeyError),
     #[error("cannot listen on {0}: {1} (set LISTEN_ADDR to a free address)")]
     Bind(SocketAddr, std::io::Error),
+    #[error(transparent)]
+    OwnIssuer(#[from] issuers::OwnIssuer),
 }
 
 /// A service bound to its address, with migrations applied and keys loaded.
@@ -59,6 +61,7 @@ impl App {
             .local_addr()
             .map_err(|e| StartError::Bind(settings.listen_addr, e))?;
         let public_url = settings.public_url_for(address);
+        issuers::refuse_own_issuers(&settings.trusted_issuers, &public_url)?;
         let store = Store::open(&settings.database, Purpose::Service).await?;
         if let store::Database::Sqlite(path) = &settings.database {
             tracing::warn!(

@@ -23,6 +23,8 @@ mod helpers;
 mod http_errors;
 #[path = "api/introspection.rs"]
 mod introspection;
+#[path = "api/issuers.rs"]
+mod issuers;
 #[path = "api/keys.rs"]
 mod keys;
 #[path = "api/lifecycle.rs"]

@@ -22,7 +22,7 @@ issuer_token() { # org user: a two-hour token of the issuer, holding the role <o
     local now header payload input
     now=$(date +%s)
     header=$(printf '{"alg":"RS256","typ":"JWT","kid":"script-issuer"}' | b64url)
-    payload=$(printf '{"iss":"%s","sub":"%s","custom:ivy_org_id":"%s","custom:ivy_user_id":"%s","assignments":["%s:owner"],"iat":%s,"exp":%s}' \
+    payload=$(printf '{"iss":"%s","sub":"%s","custom:ivy_org_id":"%s","custom:ivy_user_id":"%s","assignments":["%s:owner"],"token_use":"id","iat":%s,"exp":%s}' \
         "$ISSUER" "$2" "$1" "$2" "$1" "$now" "$((now + 7200))" | b64url)
     input="$header.$payload"
     printf '%s.%s' "$input" "$(printf '%s' "$input" | openssl dgst -sha256 -sign "$ISSUER_KEY" -binary | b64url)"

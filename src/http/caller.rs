@@ -112,17 +112,24 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, Refusal> 
     // before any key of the issuer is looked up.
     let header = jws::rs256_header(token).map_err(No)?;
     let kid = header.kid.ok_or(No("no kid"))?;
+    // A key of this service's own sets under a trusted issuer's name: an issuer that republishes
+    // this service's JWKS (such as its own URL by another host name) must not turn its public or
+    // contact-identification tokens into callers.
+    if keys.set_of_kid(&kid).is_some() {
+        return Err(No("own key under a trusted issuer"));
+    }
     let key = state
         .issuers
         .key(&iss, &kid)
         .await
         .ok_or(No("unknown kid of trusted issuer"))?;
     let claims = verify_issuer_token(token, &key, &iss)?;
+    state.issuers.policy().admits(&claims).map_err(No)?;
     issuer_caller(&claims, &state.settings.roles_claim)
 }
 
 /// Verifies a trusted issuer's token: signature, algorithm, issuer, and an `exp` that must be there.
-// Audiences are not checked: Cognito ID tokens carry the app client id, access tokens none.
+/// `token_use` and the app client (`TRUSTED_AUDIENCES`) are the issuers' policy's to check.
 fn verify_issuer_token(
     token: &str,
     key: &VerifyingKey,
@@ -180,7 +187,10 @@ async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, 
 }
 
 /// A trusted issuer's caller: organization `custom:ivy_org_id` (else `org_id`), user
-/// `custom:ivy_user_id` (else `user_id`, else `sub`), roles from `ROLES_CLAIM`.
+/// `custom:ivy_user_id` (else `user_id`, else `sub`), roles from `ROLES_CLAIM`. The `email` is the
+/// caller's only when `email_verified` is not false (Cognito writes it as a boolean, custom
+/// pipelines sometimes as a string): an unverified address names no one and is not copied into
+/// the tokens the caller creates.
 fn issuer_caller(claims: &Map<String, Value>, roles_claim: &str) -> Result<Caller, Refusal> {
     let text = |name: &str| match claims.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -199,13 +209,21 @@ fn issuer_caller(claims: &Map<String, Value>, roles_claim: &str) -> Result<Calle
         user_id,
         roles: roles_of(claims.get(roles_claim)),
         username: text("cognito:username"),
-        email: text("email"),
+        email: text("email").filter(|_| !email_unverified(claims)),
         read_only: false,
         anonymize: false,
         token_id: None,
         source_ip: None,
         user_agent: None,
     })
+}
+
+fn email_unverified(claims: &Map<String, Value>) -> bool {
+    match claims.get("email_verified") {
+        Some(Value::Bool(verified)) => !verified,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("false"),
+        _ => false,
+    }
 }
 
 /// Role ids from the roles claim: an array of strings, or one string of comma- or
@@ -258,6 +276,28 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(refusal, Refusal::Other(Error::Forbidden(_))));
+    }
+
+    #[test]
+    fn an_email_marked_unverified_is_not_the_callers() {
+        let email = |extra: Value| {
+            let mut c = claims(json!({"org_id": "1", "sub": "s", "email": "a@example.com"}));
+            c.extend(claims(extra));
+            issuer_caller(&c, "assignments").ok().unwrap().email
+        };
+        for verified in [
+            json!({}),
+            json!({"email_verified": true}),
+            json!({"email_verified": "true"}),
+        ] {
+            assert_eq!(email(verified).as_deref(), Some("a@example.com"));
+        }
+        for unverified in [
+            json!({"email_verified": false}),
+            json!({"email_verified": "false"}),
+        ] {
+            assert_eq!(email(unverified.clone()), None, "{unverified}");
+        }
     }
 
     #[test]

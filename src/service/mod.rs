@@ -37,7 +37,10 @@ pub struct Service {
 impl Service {
     pub fn new(settings: Settings, store: Store, keys: KeyRing) -> Self {
         Self {
-            issuers: Arc::new(TrustedIssuers::new(&settings.trusted_issuers)),
+            issuers: Arc::new(TrustedIssuers::new(
+                &settings.trusted_issuers,
+                settings.issuer_policy.clone(),
+            )),
             rate_limits: RateLimits::new(settings.rate_limits),
             settings: Arc::new(settings),
             keys: Arc::new(keys),

@@ -252,6 +252,7 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         public_url: None,
         trusted_issuers: issuers,
+        issuer_policy: access_tokens::config::IssuerPolicy::default(),
         roles_claim: "assignments".to_owned(),
         key_encryption_key: kek,
         cors_allowed_origins: vec!["https://portal.example.com".parse().unwrap()],
@@ -681,4 +682,9 @@ pub async fn assert_error(response: Response, status: StatusCode) -> String {
     assert!(!message.is_empty(), "{body}");
     assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
     message
+}
+
+/// The public JWK of issuer key `index` (0 or 1), as an issuer publishes it.
+pub fn issuer_public_jwk(index: usize) -> Value {
+    issuer_jwk(index)
 }
