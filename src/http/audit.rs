@@ -1,11 +1,11 @@
 //! `GET /v1/access-tokens/audit-events`: who created, revoked and rotated the organization's
 //! tokens, newest first, a page at a time.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Serialize;
 
-use super::pagination::{self, DEFAULT_LIMIT, parse_limit};
+use super::pagination::{self, DEFAULT_LIMIT, QueryString, parse_limit};
 use super::state::AppState;
 use super::tokens::rfc3339;
 use crate::error::{Error, Result};
@@ -57,9 +57,8 @@ impl<'a> From<&'a AuditEvent> for EventItem<'a> {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    RawQuery(query): RawQuery,
+    QueryString(query): QueryString,
 ) -> Result<Response> {
-    let query = query.unwrap_or_default();
     let mut token_id = None;
     let mut limit = DEFAULT_LIMIT;
     let mut before = None;
@@ -91,10 +90,5 @@ pub async fn list(
     });
     let items: Vec<EventItem<'_>> = events.iter().map(EventItem::from).collect();
     let url = format!("{}/v1/access-tokens/audit-events", state.public_url());
-    Ok(pagination::page_response(
-        items,
-        &url,
-        &query,
-        next.as_deref(),
-    ))
+    Ok(pagination::page_response(items, &url, &query, next))
 }

@@ -7,8 +7,10 @@
 
 use std::ops::RangeInclusive;
 
+use axum::extract::FromRequestParts;
 use axum::http::HeaderValue;
 use axum::http::header::LINK;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -32,6 +34,21 @@ pub fn cursor_times() -> RangeInclusive<DateTime<Utc>> {
             .expect("a valid date")
     };
     day(1, 1, 1)..=day(9999, 12, 31)
+}
+
+/// The query string of a list request, as sent (empty when there is none): the handler parses
+/// its own filters from it, and the `Link` of the next page repeats it with a new cursor.
+pub struct QueryString(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryString {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        Ok(Self(parts.uri.query().unwrap_or_default().to_owned()))
+    }
 }
 
 /// `limit` of a page: 1 to `MAX_LIMIT`.
@@ -73,11 +90,11 @@ pub fn page_response<T: Serialize>(
     items: Vec<T>,
     url: &str,
     query: &str,
-    next_cursor: Option<&str>,
+    next_cursor: Option<String>,
 ) -> Response {
     let mut response = axum::Json(items).into_response();
     if let Some(cursor) = next_cursor {
-        let link = format!("<{url}?{}>; rel=\"next\"", with_cursor(query, cursor));
+        let link = format!("<{url}?{}>; rel=\"next\"", with_cursor(query, &cursor));
         if let Ok(value) = HeaderValue::from_str(&link) {
             response.headers_mut().insert(LINK, value);
         }

@@ -1,6 +1,6 @@
 //! `/v1/access-tokens`: create, list and revoke.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::json::Json;
-use super::pagination::{self, DEFAULT_LIMIT, parse_limit};
+use super::pagination::{self, DEFAULT_LIMIT, QueryString, parse_limit};
 use super::state::AppState;
 use crate::error::{Error, Result};
 use crate::service::{Created, ListParams};
@@ -125,9 +125,8 @@ pub async fn get(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    RawQuery(query): RawQuery,
+    QueryString(query): QueryString,
 ) -> Result<Response> {
-    let query = query.unwrap_or_default();
     let mut params = list_params(&query)?;
     let limit = params.limit;
     params.limit = pagination::fetch_limit(limit);
@@ -137,12 +136,7 @@ pub async fn list(
     });
     let items: Vec<AccessTokenItem<'_>> = records.iter().map(AccessTokenItem::from).collect();
     let url = format!("{}/v1/access-tokens", state.public_url());
-    Ok(pagination::page_response(
-        items,
-        &url,
-        &query,
-        next.as_deref(),
-    ))
+    Ok(pagination::page_response(items, &url, &query, next))
 }
 
 /// `DELETE /v1/access-tokens/{id}`: 200 with the item, again on a second revoke; 404 for an id
