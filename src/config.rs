@@ -265,7 +265,7 @@ fn create_key_file(file: &Path) -> Result<KeyEncryptionKey, ConfigError> {
         ))
     };
     if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(failed)?;
+        crate::store::sqlite::create_private_folder(folder).map_err(failed)?;
     }
     let (key, text) = KeyEncryptionKey::generate_base64();
     let mut options = std::fs::OpenOptions::new();
