@@ -108,6 +108,15 @@ pub struct SettingsArgs {
         default_value_t = 300
     )]
     pub rate_limit_failed_auth_per_address: u32,
+    /// Failed authentications of one introspection client id per minute, on each replica, from
+    /// any address; once used up, that client gets 429 until the minute is over. Twice the
+    /// per-address default, so that one address alone cannot lock a client out. 0: no limit.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_FAILED_INTROSPECTION_PER_CLIENT",
+        default_value_t = 600
+    )]
+    pub rate_limit_failed_introspection_per_client: u32,
 }
 
 /// Limits per minute; 0 is no limit.
@@ -116,6 +125,7 @@ pub struct RateLimitSettings {
     pub create_per_org: u32,
     pub create_per_caller: u32,
     pub failed_auth_per_address: u32,
+    pub failed_introspection_per_client: u32,
 }
 
 impl RateLimitSettings {
@@ -123,6 +133,7 @@ impl RateLimitSettings {
         create_per_org: 0,
         create_per_caller: 0,
         failed_auth_per_address: 0,
+        failed_introspection_per_client: 0,
     };
 }
 
@@ -301,7 +312,7 @@ fn create_key_file(file: &Path) -> Result<KeyEncryptionKey, ConfigError> {
         ))
     };
     if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(failed)?;
+        crate::store::sqlite::create_private_folder(folder).map_err(failed)?;
     }
     let (key, text) = KeyEncryptionKey::generate_base64();
     let mut options = std::fs::OpenOptions::new();
@@ -396,6 +407,7 @@ impl SettingsArgs {
                 create_per_org: self.rate_limit_create_per_org,
                 create_per_caller: self.rate_limit_create_per_caller,
                 failed_auth_per_address: self.rate_limit_failed_auth_per_address,
+                failed_introspection_per_client: self.rate_limit_failed_introspection_per_client,
             },
         })
     }

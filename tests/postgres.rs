@@ -14,6 +14,8 @@ mod create;
 mod dev_token;
 #[path = "api/faults.rs"]
 mod faults;
+#[path = "api/hardening.rs"]
+mod hardening;
 // Shared by both suites; each uses its part.
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]

@@ -15,6 +15,8 @@ mod dev_token;
 mod embedded_only;
 #[path = "api/faults.rs"]
 mod faults;
+#[path = "api/hardening.rs"]
+mod hardening;
 // Shared by both suites; each uses its part.
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]

@@ -148,14 +148,20 @@ fn check(keys: &Keys, token: &str, genuine: Option<(KeySetName, Map<String, Valu
         Some(set.issuer.as_str()),
         "iss is the set's issuer"
     );
-    assert!(own.claims.get("sub").is_some_and(Value::is_string), "sub is a string");
+    assert!(
+        own.claims.get("sub").is_some_and(Value::is_string),
+        "sub is a string"
+    );
     // `exp`, when there, is a NumericDate that has not passed (no leeway for own tokens).
     match own.claims.get("exp") {
         None | Some(Value::Null) => {}
         Some(Value::Number(exp)) => {
             let now = jsonwebtoken::get_current_timestamp() as f64;
             let exp = exp.as_f64().expect("a JSON number");
-            assert!(exp.round() >= now - 1.0, "an expired token verified: exp {exp}");
+            assert!(
+                exp.round() >= now - 1.0,
+                "an expired token verified: exp {exp}"
+            );
         }
         Some(other) => panic!("a token with exp {other} verified"),
     }

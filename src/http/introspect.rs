@@ -2,9 +2,16 @@
 //! revocations. Clients authenticate with HTTP Basic against `INTROSPECTION_CLIENTS`; the answer
 //! is `{"active": false}` for anything not currently valid (bad signature, unknown or revoked key,
 //! expired, revoked, malformed), and the token's claims with `active: true` otherwise.
+//!
+//! Failed client authentications are counted per address (with failed caller authentications, in
+//! the same limit) and per configured client id; once either is used up, the endpoint answers 429
+//! before any secret is compared.
 
+use std::net::SocketAddr;
+
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -22,10 +29,12 @@ use crate::tokens::TokenType;
 
 pub async fn introspect(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    authenticate_client(&state.settings.introspection_clients, &headers)?;
+    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
+    authenticate_client(&state, address.as_deref(), &headers)?;
     let token = token_of(&headers, &body)?;
     let answer = match evaluate(&state, &token).await? {
         Some(claims) => serde_json::to_vec(&Active(&claims))
@@ -65,31 +74,61 @@ impl Serialize for Active<'_> {
     }
 }
 
-/// HTTP Basic against the configured clients; secrets are compared as SHA-256 digests in constant time.
-fn authenticate_client(clients: &[IntrospectionClient], headers: &HeaderMap) -> Result<()> {
+/// HTTP Basic against the configured clients, within the failed-authentication limits of the
+/// client's address and of the client id it names.
+fn authenticate_client(state: &AppState, address: Option<&str>, headers: &HeaderMap) -> Result<()> {
+    let limits = &state.rate_limits;
+    if let Some(address) = address {
+        limits.check_address(address)?;
+    }
+    let clients = &state.settings.introspection_clients;
+    let credentials = basic_credentials(headers);
+    // Only configured ids are counted per client: made-up ids have no secret to guess, and
+    // counting them would let anyone fill the limiter.
+    let known_id = credentials
+        .as_ref()
+        .and_then(|(id, _)| clients.iter().find(|client| client.id == *id))
+        .map(|client| client.id.as_str());
+    if let Some(id) = known_id {
+        limits.check_introspection_client(id)?;
+    }
+    if let Some((id, secret)) = &credentials
+        && is_client(clients, id, secret)
+    {
+        return Ok(());
+    }
+    if let Some(address) = address {
+        limits.failed_authentication(address);
+    }
+    if let Some(id) = known_id {
+        limits.failed_introspection_client(id);
+    }
+    Err(Error::ClientUnauthorized)
+}
+
+/// The client id and secret of an `Authorization: Basic` header.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let credentials = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
         .and_then(|(_, encoded)| STANDARD.decode(encoded.trim()).ok())
-        .and_then(|decoded| String::from_utf8(decoded).ok())
-        .ok_or(Error::ClientUnauthorized)?;
-    let (id, secret) = credentials
-        .split_once(':')
-        .ok_or(Error::ClientUnauthorized)?;
+        .and_then(|decoded| String::from_utf8(decoded).ok())?;
+    let (id, secret) = credentials.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+/// Whether `id` and `secret` are a configured client's; secrets are compared as SHA-256 digests
+/// in constant time.
+fn is_client(clients: &[IntrospectionClient], id: &str, secret: &str) -> bool {
     let given = sha256(secret.as_bytes());
-    let known = clients.iter().any(|client| {
+    clients.iter().any(|client| {
         let same_secret =
             aws_lc_rs::constant_time::verify_slices_are_equal(&client.secret_sha256, &given)
                 .is_ok();
         same_secret && client.id == id
-    });
-    if known {
-        Ok(())
-    } else {
-        Err(Error::ClientUnauthorized)
-    }
+    })
 }
 
 #[derive(Deserialize)]

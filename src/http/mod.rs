@@ -50,6 +50,9 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// A request that takes longer is answered 408 and its work dropped.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// A client's `X-Request-Id` is kept (logged and echoed) only when it is at most this long and of
+/// `[A-Za-z0-9._:-]`; anything else is replaced by a generated id.
+const MAX_REQUEST_ID_CHARS: usize = 128;
 
 /// The router under construction, with a record of every operation (method and path) it serves.
 pub struct Routes {
@@ -133,6 +136,7 @@ pub fn router(state: AppState) -> Router {
             AUTHORIZATION,
             COOKIE,
         ]))
+        .layer(axum::middleware::map_request(drop_unusable_request_id))
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
         .layer(
             TraceLayer::new_for_http()
@@ -241,6 +245,30 @@ impl MakeRequestId for RandomRequestId {
     }
 }
 
+/// Removes a client's `X-Request-Id` unless it is one usable id (`is_usable_request_id`), so that
+/// the next layer generates one: a client cannot put kilobytes, or characters that mean something
+/// to a log reader, into every log line and response of its requests.
+async fn drop_unusable_request_id(mut request: Request<Body>) -> Request<Body> {
+    let mut given = request.headers().get_all(REQUEST_ID).iter();
+    let usable = match (given.next(), given.next()) {
+        (None, _) => return request,
+        (Some(id), None) => is_usable_request_id(id.as_bytes()),
+        (Some(_), Some(_)) => false,
+    };
+    if !usable {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
+fn is_usable_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_CHARS
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
 /// Refuses requests whose headers are larger in total than `MAX_HEADER_BYTES`.
 async fn limit_header_bytes(request: Request<Body>) -> Result<Request<Body>, Response> {
     let bytes: usize = request
@@ -301,4 +329,33 @@ where
         parts.headers.insert(name, value.clone());
     }
     Response::from_parts(parts, replacement.into_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_kept_only_when_short_and_plain() {
+        for id in [
+            "a",
+            "req-1",
+            "0f3c:abc.DEF_9",
+            &"x".repeat(MAX_REQUEST_ID_CHARS),
+        ] {
+            assert!(is_usable_request_id(id.as_bytes()), "{id}");
+        }
+        for id in [
+            "",
+            "has space",
+            "new\nline",
+            "quote\"",
+            "slash/",
+            "ümlaut",
+            "semi;colon",
+            &"x".repeat(MAX_REQUEST_ID_CHARS + 1),
+        ] {
+            assert!(!is_usable_request_id(id.as_bytes()), "{id:?}");
+        }
+    }
 }

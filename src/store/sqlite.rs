@@ -33,7 +33,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// the fix; an existing file is never replaced.
 pub async fn open(path: &Path, purpose: Purpose) -> std::result::Result<SqlitePool, OpenError> {
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(|e| {
+        create_private_folder(folder).map_err(|e| {
             OpenError::Sqlite(format!(
                 "cannot create the folder {} for the embedded database: {e}; make it writable, \
                  or set DATABASE_URL=sqlite://<path> to keep the database elsewhere",
@@ -41,6 +41,7 @@ pub async fn open(path: &Path, purpose: Purpose) -> std::result::Result<SqlitePo
             ))
         })?;
     }
+    restrict_database_files(path);
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -58,6 +59,47 @@ pub async fn open(path: &Path, purpose: Purpose) -> std::result::Result<SqlitePo
         .connect_with(options)
         .await
         .map_err(|e| OpenError::Sqlite(describe_open_error(path, &e)))
+}
+
+/// Creates a missing folder, and its missing parents, readable by the service's user alone
+/// (0700); an existing folder is left as it is.
+pub fn create_private_folder(folder: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(folder)
+}
+
+/// The database holds every token record and the sealed keys: a new one is created 0600 (SQLite
+/// would make it 0644, less the umask), and an existing one, with its `-wal` and `-shm` files,
+/// loses any group and other access. SQLite gives the `-wal` and `-shm` files it creates the
+/// database file's mode. Best effort: whatever fails here, SQLite's open reports with its one
+/// line.
+fn restrict_database_files(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            let Ok(metadata) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = metadata.permissions().mode();
+            if metadata.is_file() && mode & 0o077 != 0 {
+                let _ =
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// One line that says what is wrong with the file and what to do.

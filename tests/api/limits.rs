@@ -30,6 +30,7 @@ async fn token_creation_is_limited_per_caller_and_per_organization() {
             create_per_org: 5,
             create_per_caller: 3,
             failed_auth_per_address: 0,
+            ..RateLimitSettings::OFF
         }
     })
     .await;
@@ -72,6 +73,7 @@ async fn an_address_that_fails_authentication_too_often_is_turned_away_for_a_whi
             create_per_org: 0,
             create_per_caller: 0,
             failed_auth_per_address: 3,
+            ..RateLimitSettings::OFF
         }
     })
     .await;

@@ -40,6 +40,34 @@ fn the_spec_and_the_router_list_the_same_operations() {
     );
 }
 
+/// The well-known operations carry the platform spec's `operationId`s, so that clients generated
+/// from either spec call the same names.
+#[test]
+fn the_well_known_operations_have_the_platform_operation_ids() {
+    let spec = spec();
+    let expected = [
+        ("", "AccessToken"),
+        ("/public", "PublicToken"),
+        ("/portal-preview", "PortalPreviewToken"),
+        ("/contact-identification", "ContactIdentificationToken"),
+    ];
+    for (prefix, name) in expected {
+        for (document, suffix) in [("jwks.json", "Jwks"), ("openid-configuration", "OIDC")] {
+            let path = format!("/v1/access-tokens{prefix}/.well-known/{document}");
+            let id = spec["paths"][path.as_str()]["get"]["operationId"].as_str();
+            assert_eq!(id, Some(format!("get{name}{suffix}").as_str()), "{path}");
+        }
+    }
+    let mut ids = BTreeSet::new();
+    for (_, item) in spec["paths"].as_mapping().unwrap() {
+        for (_, op) in item.as_mapping().unwrap() {
+            if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+            }
+        }
+    }
+}
+
 #[test]
 fn the_spec_is_openapi_3_1_and_every_operation_documents_its_errors() {
     let spec = spec();
