@@ -1,5 +1,5 @@
 //! The caller-token path: the unverified `iss` read that picks the keys
-//! (`http::caller::unverified_issuer`), `jsonwebtoken::decode_header`, `keys::verify::verify_own`
+//! (`keys::jws::unverified_issuer`), `jsonwebtoken::decode_header`, `keys::verify::verify_own`
 //! against an in-memory key ring, and the own-token claims a verified caller is read from.
 //!
 //! The first byte picks how the rest becomes a token:
@@ -21,7 +21,7 @@
 
 use std::sync::OnceLock;
 
-use access_tokens::http::caller::unverified_issuer;
+use access_tokens::keys::jws::unverified_issuer;
 use access_tokens::keys::{KeySetName, Keys};
 use access_tokens::tokens::claims::OwnTokenClaims;
 use access_tokens::keys::verify::{MAX_TOKEN_BYTES, verify_own};

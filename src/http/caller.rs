@@ -3,7 +3,7 @@
 //! A caller presents an RS256 JWT signed by a trusted issuer (keys from its JWKS) or an
 //! unexpired, unrevoked `api`/`app`/`assume` token of this service's own `api` key set. Everything
 //! else is a 401 with `WWW-Authenticate: Bearer`. The algorithm is pinned to RS256 before any key
-//! is looked at; the only unverified read of a token is `unverified_issuer`, used to pick the key.
+//! is looked at; the only unverified read of a token is `jws::unverified_issuer`, used to pick the key.
 //! Own tokens are verified by `tokens::verify` (shared with introspection) and marked as used.
 
 use std::net::SocketAddr;
@@ -11,15 +11,12 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::state::AppState;
 use crate::error::Error;
 use crate::keys::KeySetName;
-use crate::keys::jws::{self, Rules, VerifyingKey};
+use crate::keys::jws::{self, Rules, VerifyingKey, unverified_issuer};
 use crate::keys::verify::{MAX_TOKEN_BYTES, verify_own};
 use crate::tokens::Caller;
 use crate::tokens::claims::OwnTokenClaims;
@@ -143,18 +140,6 @@ fn verify_issuer_token(
         leeway: ISSUER_LEEWAY_SECONDS,
     };
     jws::verify(token, key, &rules).map_err(Refusal::Unauthorized)
-}
-
-/// The `iss` claim, read without verifying, only to choose which keys to verify against.
-// Public for the fuzz targets.
-pub fn unverified_issuer(token: &str) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Issuer {
-        iss: String,
-    }
-    let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    serde_json::from_slice::<Issuer>(&bytes).ok().map(|i| i.iss)
 }
 
 async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, Refusal> {
@@ -306,16 +291,5 @@ mod tests {
         assert_eq!(roles_of(Some(&json!("1:a, 1:b"))), ["1:a", "1:b"]);
         assert!(roles_of(Some(&json!({"1": "a"}))).is_empty());
         assert!(roles_of(None).is_empty());
-    }
-
-    #[test]
-    fn unverified_issuer_reads_only_the_iss_claim() {
-        let payload = URL_SAFE_NO_PAD.encode(r#"{"iss":"https://i.example","sub":"x"}"#);
-        assert_eq!(
-            unverified_issuer(&format!("h.{payload}.s")).as_deref(),
-            Some("https://i.example")
-        );
-        assert_eq!(unverified_issuer("h.!!!.s"), None);
-        assert_eq!(unverified_issuer("nodots"), None);
     }
 }
