@@ -5,6 +5,7 @@
 #   bench/run.sh                 # about 4 minutes on 2 cores; not part of CI
 #   BENCH_SECONDS=20 bench/run.sh
 #   BENCH_SKIP_PEER=1 bench/run.sh   # without the Node.js peer (needs npm and the registry)
+#   BENCH_BIN=/path/to/access-tokens bench/run.sh   # measures another build, e.g. an older commit
 #
 # It builds the release binary, brings up PostgreSQL (scripts/lib/postgres.sh), creates a throwaway
 # database `at_bench`, starts the service with a local trusted issuer (a JWKS served from a file),
@@ -60,9 +61,13 @@ ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); pri
 line() { printf '%-34s %12s %-9s  %-44s %12s   ratio %s (target %s)\n' "$@"; }
 wait_for() { for _ in $(seq 1 600); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; log "$1 never answered"; return 1; }
 
-log "building the release binary..."
-cargo build --release --locked >&2
-BIN=target/release/access-tokens
+if [ -n "${BENCH_BIN:-}" ]; then
+    BIN="$BENCH_BIN"   # another build (an older commit, say), to compare in alternating runs
+else
+    log "building the release binary..."
+    cargo build --release --locked >&2
+    BIN=target/release/access-tokens
+fi
 
 ensure_postgres
 psql "$PG_ADMIN_URL" -qc "drop database if exists $DB with (force)" >/dev/null
