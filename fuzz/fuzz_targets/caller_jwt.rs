@@ -22,9 +22,9 @@
 use std::sync::OnceLock;
 
 use access_tokens::keys::jws::unverified_issuer;
+use access_tokens::keys::verify::{MAX_TOKEN_BYTES, verify_own};
 use access_tokens::keys::{KeySetName, Keys};
 use access_tokens::tokens::claims::OwnTokenClaims;
-use access_tokens::keys::verify::{MAX_TOKEN_BYTES, verify_own};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;

@@ -73,7 +73,10 @@ fn check_decode(cursor: &str) {
     match decode_cursor(cursor) {
         Ok((time, id)) => {
             assert!(TokenId::parse(&id).is_some());
-            assert!(cursor_times().contains(&time), "cursor time {time} accepted");
+            assert!(
+                cursor_times().contains(&time),
+                "cursor time {time} accepted"
+            );
             let again = encode_cursor(time, &id);
             assert_eq!(decode_cursor(&again).ok(), Some((time, id)));
         }

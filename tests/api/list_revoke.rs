@@ -153,3 +153,33 @@ async fn a_caller_without_an_organization_is_forbidden() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_cursor_outside_the_stores_range_of_times_is_a_400() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = TestApp::spawn().await;
+    let owner = app.owner();
+    app.create_ok(&owner, json!({"name": "one"})).await;
+    let id = "api_5ZugdRXasLfWBypHi93Fk7";
+    // 4714 BC (before PostgreSQL's first day), chrono's first and last instants, year 10000.
+    for micros in [
+        -210_900_000_000_000_000_i64,
+        -8_334_601_228_800_000_000,
+        8_210_266_876_799_999_999,
+        253_402_300_800_000_000,
+    ] {
+        let cursor = URL_SAFE_NO_PAD.encode(format!("{micros}:{id}"));
+        let response = app.list(&owner, &format!("?cursor={cursor}")).await;
+        let message = assert_error(response, StatusCode::BAD_REQUEST).await;
+        assert!(message.contains("cursor"), "{micros}: {message}");
+    }
+    // A cursor within the range still pages.
+    let cursor = URL_SAFE_NO_PAD.encode(format!("{}:{id}", 253_402_300_799_000_000_i64));
+    assert_eq!(
+        app.list(&owner, &format!("?cursor={cursor}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
