@@ -87,13 +87,16 @@ def fail(i):
     status = int(data.split(b" ", 2)[1])
     assert status == 401, (i, data[:200])
 
-conn = http.client.HTTPConnection("127.0.0.1", port, source_address=("127.0.0.1", 0))
 def authenticated(n):
+    # One keep-alive connection per phase: the service closes connections idle past its header
+    # read timeout (10 s), which the failing phases in between may take on a busy machine.
+    conn = http.client.HTTPConnection("127.0.0.1", port, source_address=("127.0.0.1", 0))
     for _ in range(n):
         conn.request("GET", "/v1/access-tokens?limit=1", headers={"Authorization": f"Bearer {caller}"})
         r = conn.getresponse()
         r.read()
         assert r.status == 200, r.status
+    conn.close()
 
 def measure(label, n, work):
     before, started = cpu(), time.monotonic()
