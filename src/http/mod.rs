@@ -136,7 +136,8 @@ pub fn router(state: AppState) -> Router {
             AUTHORIZATION,
             COOKIE,
         ]))
-        .layer(axum::middleware::map_request(drop_unusable_request_id))
+        // A plain function of the request: no future, no clone of the inner service.
+        .map_request(drop_unusable_request_id)
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
         .layer(
             TraceLayer::new_for_http()
@@ -248,7 +249,7 @@ impl MakeRequestId for RandomRequestId {
 /// Removes a client's `X-Request-Id` unless it is one usable id (`is_usable_request_id`), so that
 /// the next layer generates one: a client cannot put kilobytes, or characters that mean something
 /// to a log reader, into every log line and response of its requests.
-async fn drop_unusable_request_id(mut request: Request<Body>) -> Request<Body> {
+fn drop_unusable_request_id(mut request: Request<Body>) -> Request<Body> {
     let mut given = request.headers().get_all(REQUEST_ID).iter();
     let usable = match (given.next(), given.next()) {
         (None, _) => return request,
