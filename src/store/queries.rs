@@ -157,9 +157,13 @@ macro_rules! portable_queries {
             .await
         }
         async fn revoked_unexpired(&mut self) -> Result<Vec<String>> {
+            // A deleted row counts as revoked: its tombstone is read (see the deleted_tokens
+            // migrations).
             sqlx::query_scalar(
                 "select id from access_tokens
-                 where revoked_at is not null and (expires_at is null or expires_at > $1)",
+                 where revoked_at is not null and (expires_at is null or expires_at > $1)
+                 union all
+                 select id from deleted_tokens where expires_at is null or expires_at > $1",
             )
             .bind(Timestamp::now())
             .fetch_all(self)
@@ -503,7 +507,8 @@ queries! {
         -> Result<Option<(TokenRecord, bool)>>;
     /// Whether the organization's token exists and is not revoked (expiry is read from the JWT).
     async fn is_unrevoked(&mut self, org_id: &str, id: &str) -> Result<bool>;
-    /// Ids of revoked tokens that have not expired (the ones whose revocation still matters).
+    /// Ids of revoked tokens that have not expired (the ones whose revocation still matters),
+    /// tokens whose row was deleted included.
     async fn revoked_unexpired(&mut self) -> Result<Vec<String>>;
     /// Sets `last_used` to `day` on the given tokens, skipping rows that already say so.
     async fn mark_used(&mut self, ids: &[String], day: NaiveDate) -> Result<()>;
