@@ -1,5 +1,5 @@
 //! `GET /v1/access-tokens/audit-events`: who created, revoked and rotated the organization's
-//! tokens, newest first, a page at a time.
+//! tokens (contact identification tokens, never stored, included), newest first, a page at a time.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -9,8 +9,8 @@ use super::pagination::{self, DEFAULT_LIMIT, QueryString, parse_limit};
 use super::state::AppState;
 use super::tokens::rfc3339;
 use crate::error::{Error, Result};
-use crate::service::AuditEvent;
-use crate::tokens::{Caller, TokenId};
+use crate::service::{AuditEvent, Identified};
+use crate::tokens::{Caller, TokenId, TokenType};
 
 #[derive(Serialize)]
 struct Actor<'a> {
@@ -26,8 +26,13 @@ struct EventItem<'a> {
     occurred_at: String,
     action: &'a str,
     token_id: &'a str,
+    /// Absent on events recorded before the type was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     related_token_id: Option<&'a str>,
+    #[serde(flatten)]
+    identified: &'a Identified,
     actor: Actor<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     source_ip: Option<&'a str>,
@@ -43,6 +48,8 @@ impl<'a> From<&'a AuditEvent> for EventItem<'a> {
             action: &e.action,
             token_id: &e.token_id,
             related_token_id: e.related_token_id.as_deref(),
+            token_type: e.token_type.map(TokenType::as_str),
+            identified: &e.identified,
             actor: Actor {
                 org_id: &e.actor_org_id,
                 user_id: &e.actor_user_id,

@@ -13,10 +13,25 @@ pub enum KeyError {
     Seal(SealError, String),
     #[error("stored signing key {0} is not a valid RSA key")]
     Corrupt(String),
+    /// A key whose public half or kid is not its sealed private key's.
+    #[error("stored signing key {0} is not bound to its private key: {1}")]
+    Unbound(String, &'static str),
     #[error("key set {0} has no active key")]
     NoActiveKey(KeySetName),
     #[error("RSA key generation failed")]
     Generate,
     #[error("{0}")]
     Operation(String),
+}
+
+impl KeyError {
+    /// Why a stored key is not bound to the key-encryption key, for the log (no key material).
+    pub(super) fn why(&self) -> &'static str {
+        match self {
+            KeyError::Seal(..) => "its private half does not open under the key-encryption key",
+            KeyError::Corrupt(_) => "its private half is not an RSA private key",
+            KeyError::Unbound(_, why) => why,
+            _ => "it cannot be loaded",
+        }
+    }
 }

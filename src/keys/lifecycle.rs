@@ -5,6 +5,7 @@
 
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 
+use super::bound_key_pair;
 use super::error::KeyError;
 use super::jwks::PublicJwk;
 use super::seal::{KeyEncryptionKey, associated_data, sealed};
@@ -20,7 +21,7 @@ pub async fn ensure_keys(store: &Store, kek: &KeyEncryptionKey) -> Result<(), Ke
     for name in KeySetName::ALL {
         let rows = tx.db().published_keys(name).await?;
         let has_active = rows.iter().any(|r| r.state == Active);
-        let next = rows.iter().find(|r| r.state == Next);
+        let next = bound_next(kek, &rows);
         match (has_active, next) {
             (true, Some(_)) => {}
             (true, None) => create(tx.db(), kek, name, Next).await?,
@@ -50,7 +51,7 @@ pub async fn rotate(
     let mut activated = Vec::new();
     for &name in sets {
         let rows = tx.db().published_keys(name).await?;
-        let next = rows.iter().find(|r| r.state == Next).ok_or_else(|| {
+        let next = bound_next(kek, &rows).ok_or_else(|| {
             KeyError::Operation(format!(
                 "key set {name} has no next key; start the service once to create it"
             ))
@@ -97,10 +98,7 @@ pub async fn revoke(store: &Store, kek: &KeyEncryptionKey, kid: &str) -> Result<
     match row.state {
         Active => {
             let rows = tx.db().published_keys(name).await?;
-            let next = rows
-                .iter()
-                .find(|r| r.state == Next)
-                .ok_or(KeyError::NoActiveKey(name))?;
+            let next = bound_next(kek, &rows).ok_or(KeyError::NoActiveKey(name))?;
             tx.db().set_key_state(&next.kid, Active).await?;
             promoted = Some(next.kid.clone());
             create(tx.db(), kek, name, Next).await?;
@@ -139,6 +137,13 @@ pub async fn rewrap(
     }
     tx.commit().await?;
     Ok(rows.len())
+}
+
+/// The set's next key that is bound to the key-encryption key: a row written into the database
+/// without the KEK is never promoted to signing.
+fn bound_next<'a>(kek: &KeyEncryptionKey, rows: &'a [KeyRow]) -> Option<&'a KeyRow> {
+    rows.iter()
+        .find(|r| r.state == Next && bound_key_pair(kek, r).is_ok())
 }
 
 pub async fn list(store: &Store) -> Result<Vec<KeyInfo>, KeyError> {

@@ -10,6 +10,12 @@
 //! serving JWKS does no JSON work and no database round trip. Each replica polls a fingerprint of
 //! the key table (`refresh`) and rebuilds its ring when an operator rotated or revoked a key, so
 //! replicas switch within one refresh interval without a restart.
+//!
+//! A stored key counts only when it is bound to the key-encryption key: its sealed private half
+//! opens under the KEK (with its set and kid as associated data), and its `n`, `e` and kid (the RFC
+//! 7638 thumbprint) are that private key's public half. Write access to the database alone cannot
+//! add a key that is published or trusted: an unbound row is skipped (and logged once per kid), and
+//! the good keys keep working.
 
 mod error;
 pub mod jwks;
@@ -19,8 +25,8 @@ pub mod seal;
 pub mod signer;
 pub mod verify;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 
 use aws_lc_rs::rsa::KeyPair;
 use secrecy::ExposeSecret;
@@ -75,7 +81,7 @@ impl Keys {
                 rows.push(lifecycle::generate_blocking(&kek, name, state)?);
             }
         }
-        build_keys(&kek, public_url, &rows)
+        build_keys(&kek, public_url, &rows).map(|(keys, _)| keys)
     }
 
     /// The set that publishes `kid`, if any.
@@ -88,6 +94,8 @@ impl Keys {
 pub struct KeyRing {
     public_url: String,
     current: RwLock<Arc<Keys>>,
+    /// Kids of unbound keys already logged: each is reported once, not at every reload.
+    reported: Mutex<HashSet<String>>,
 }
 
 impl KeyRing {
@@ -98,11 +106,14 @@ impl KeyRing {
         public_url: &str,
     ) -> Result<Self, KeyError> {
         lifecycle::ensure_keys(store, kek).await?;
-        let keys = load(store, kek, public_url).await?;
-        Ok(Self {
+        let (keys, unbound) = load(store, kek, public_url).await?;
+        let ring = Self {
             public_url: public_url.to_owned(),
             current: RwLock::new(Arc::new(keys)),
-        })
+            reported: Mutex::default(),
+        };
+        ring.report(unbound);
+        Ok(ring)
     }
 
     pub fn public_url(&self) -> &str {
@@ -123,7 +134,8 @@ impl KeyRing {
         if fingerprint == self.current().fingerprint {
             return Ok(false);
         }
-        let keys = load(store, kek, &self.public_url).await?;
+        let (keys, unbound) = load(store, kek, &self.public_url).await?;
+        self.report(unbound);
         let mut slot = match self.current.write() {
             Ok(slot) => slot,
             Err(poisoned) => poisoned.into_inner(),
@@ -131,45 +143,86 @@ impl KeyRing {
         *slot = Arc::new(keys);
         Ok(true)
     }
+
+    /// Logs the unbound keys not reported before: once per kid for the life of the process.
+    fn report(&self, unbound: Vec<Unbound>) {
+        let mut reported = match self.reported.lock() {
+            Ok(reported) => reported,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for Unbound { kid, key_set, why } in unbound {
+            if reported.insert(kid.clone()) {
+                tracing::warn!(
+                    %kid, %key_set, why,
+                    "stored signing key is not bound to the key-encryption key: neither published nor trusted"
+                );
+            }
+        }
+    }
 }
 
-async fn load(store: &Store, kek: &KeyEncryptionKey, public_url: &str) -> Result<Keys, KeyError> {
+async fn load(
+    store: &Store,
+    kek: &KeyEncryptionKey,
+    public_url: &str,
+) -> Result<(Keys, Vec<Unbound>), KeyError> {
     let rows = store.acquire().await?.db().all_keys().await?;
     build_keys(kek, public_url, &rows)
 }
 
-fn build_keys(kek: &KeyEncryptionKey, public_url: &str, rows: &[KeyRow]) -> Result<Keys, KeyError> {
+/// A stored key that does not count, and why (no key material).
+struct Unbound {
+    kid: String,
+    key_set: String,
+    why: &'static str,
+}
+
+fn build_keys(
+    kek: &KeyEncryptionKey,
+    public_url: &str,
+    rows: &[KeyRow],
+) -> Result<(Keys, Vec<Unbound>), KeyError> {
     let fingerprint = rows.iter().map(|r| (r.kid.clone(), r.state)).collect();
+    let mut unbound = Vec::new();
     let mut sets = Vec::with_capacity(4);
     for name in KeySetName::ALL {
         let rows: Vec<&KeyRow> = rows
             .iter()
             .filter(|r| r.key_set == name.as_str() && r.state.is_published())
             .collect();
-        sets.push(build_set(kek, public_url, name, &rows)?);
+        sets.push(build_set(kek, public_url, name, &rows, &mut unbound)?);
     }
     let sets: [KeySet; 4] = sets
         .try_into()
         .map_err(|_| KeyError::Corrupt("key ring".into()))?;
-    Ok(Keys { sets, fingerprint })
+    Ok((Keys { sets, fingerprint }, unbound))
 }
 
+/// One set from its published rows. Unbound rows are left out (and listed in `unbound`); a set
+/// whose active key does not open fails, as a wrong key-encryption key must stop start-up.
 fn build_set(
     kek: &KeyEncryptionKey,
     public_url: &str,
     name: KeySetName,
     rows: &[&KeyRow],
+    unbound: &mut Vec<Unbound>,
 ) -> Result<KeySet, KeyError> {
-    let active = rows
-        .iter()
-        .find(|r| r.state == KeyState::Active)
-        .ok_or(KeyError::NoActiveKey(name))?;
-    let pair = open_key_pair(kek, active)?;
-    let signing = SigningKey::new(active.kid.clone(), pair);
-
+    let mut signing = None;
     let mut verifying = HashMap::new();
     let mut published = Vec::new();
     for row in rows {
+        let pair = match bound_key_pair(kek, row) {
+            Ok(pair) => pair,
+            Err(error) if row.state == KeyState::Active => return Err(error),
+            Err(error) => {
+                unbound.push(Unbound {
+                    kid: row.kid.clone(),
+                    key_set: row.key_set.clone(),
+                    why: error.why(),
+                });
+                continue;
+            }
+        };
         let key = VerifyingKey::from_components(&row.n, &row.e)
             .ok_or_else(|| KeyError::Corrupt(row.kid.clone()))?;
         verifying.insert(row.kid.clone(), key);
@@ -180,7 +233,11 @@ fn build_set(
                 e: row.e.clone(),
             },
         ));
+        if row.state == KeyState::Active {
+            signing = Some(SigningKey::new(row.kid.clone(), pair));
+        }
     }
+    let signing = signing.ok_or(KeyError::NoActiveKey(name))?;
     let issuer = name.issuer(public_url);
     Ok(KeySet {
         name,
@@ -192,10 +249,122 @@ fn build_set(
     })
 }
 
-/// Opens a stored private key; the plaintext is wiped as soon as it is parsed.
-fn open_key_pair(kek: &KeyEncryptionKey, row: &KeyRow) -> Result<KeyPair, KeyError> {
+/// Opens a stored private key and checks that the row's public half and kid are its own; the
+/// plaintext is wiped as soon as it is parsed.
+pub(crate) fn bound_key_pair(kek: &KeyEncryptionKey, row: &KeyRow) -> Result<KeyPair, KeyError> {
     let der = kek
         .open(&sealed(row), &associated_data(&row.key_set, &row.kid))
         .map_err(|e| KeyError::Seal(e, row.kid.clone()))?;
-    KeyPair::from_pkcs8(der.expose_secret()).map_err(|_| KeyError::Corrupt(row.kid.clone()))
+    let pair =
+        KeyPair::from_pkcs8(der.expose_secret()).map_err(|_| KeyError::Corrupt(row.kid.clone()))?;
+    let public = PublicJwk::from_key_pair(&pair);
+    if public.n != row.n || public.e != row.e {
+        return Err(KeyError::Unbound(
+            row.kid.clone(),
+            "n and e are not its private key's",
+        ));
+    }
+    if public.thumbprint() != row.kid {
+        return Err(KeyError::Unbound(
+            row.kid.clone(),
+            "kid is not its public key's thumbprint",
+        ));
+    }
+    Ok(pair)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(kek: &KeyEncryptionKey) -> Vec<KeyRow> {
+        let mut rows = Vec::new();
+        for name in KeySetName::ALL {
+            for state in [KeyState::Active, KeyState::Next] {
+                rows.push(lifecycle::generate_blocking(kek, name, state).unwrap());
+            }
+        }
+        rows
+    }
+
+    /// A retired api key whose parts come from different keys, made by `forge`.
+    fn forged(kek: &KeyEncryptionKey, forge: impl FnOnce(&mut KeyRow, &KeyRow)) -> KeyRow {
+        let mut row =
+            lifecycle::generate_blocking(kek, KeySetName::Api, KeyState::Retired).unwrap();
+        let other = lifecycle::generate_blocking(kek, KeySetName::Api, KeyState::Retired).unwrap();
+        forge(&mut row, &other);
+        row
+    }
+
+    fn reseal(kek: &KeyEncryptionKey, row: &mut KeyRow, from: &KeyRow) {
+        let der = kek
+            .open(&sealed(from), &associated_data(&from.key_set, &from.kid))
+            .unwrap();
+        let resealed = kek
+            .seal(
+                der.expose_secret(),
+                &associated_data(&row.key_set, &row.kid),
+            )
+            .unwrap();
+        row.private_key_sealed = resealed.ciphertext;
+        row.nonce = resealed.nonce;
+    }
+
+    #[test]
+    fn keys_not_bound_to_the_key_encryption_key_are_neither_published_nor_trusted() {
+        let kek = KeyEncryptionKey::generate();
+        let mut all = rows(&kek);
+        let good = forged(&kek, |_, _| {});
+        let forgeries = [
+            // Written without the KEK: an attacker's public key and junk sealed bytes.
+            forged(&kek, |row, _| {
+                row.private_key_sealed = vec![0; 1200];
+                row.nonce = vec![0; 12];
+            }),
+            // A genuine private key, sealed for this row, under another key's n and e and kid.
+            forged(&kek, |row, other| {
+                let mine = row.clone();
+                row.n.clone_from(&other.n);
+                row.e.clone_from(&other.e);
+                row.kid.clone_from(&other.kid);
+                reseal(&kek, row, &mine);
+            }),
+            // Its own n and e, but a kid that is not their thumbprint.
+            forged(&kek, |row, _| {
+                let mine = row.clone();
+                row.kid = "forged-kid".into();
+                reseal(&kek, row, &mine);
+            }),
+            // Another set's sealed bytes copied onto the row: the associated data differs.
+            forged(&kek, |row, other| {
+                row.private_key_sealed.clone_from(&other.private_key_sealed);
+                row.nonce.clone_from(&other.nonce);
+            }),
+        ];
+        all.push(good.clone());
+        all.extend(forgeries.iter().cloned());
+
+        let (keys, unbound) = build_keys(&kek, "https://t.example", &all).unwrap();
+        let api = keys.set(KeySetName::Api);
+        assert!(
+            api.verifying_key(&good.kid).is_some(),
+            "a bound retired key verifies"
+        );
+        let jwks = String::from_utf8(api.jwks.body.to_vec()).unwrap();
+        assert!(jwks.contains(&good.kid));
+        for forged in &forgeries {
+            assert!(api.verifying_key(&forged.kid).is_none(), "{}", forged.kid);
+            assert!(keys.set_of_kid(&forged.kid).is_none(), "{}", forged.kid);
+            assert!(!jwks.contains(&forged.kid), "{}", forged.kid);
+        }
+        let reported: Vec<&str> = unbound.iter().map(|u| u.kid.as_str()).collect();
+        let expected: Vec<&str> = forgeries.iter().map(|f| f.kid.as_str()).collect();
+        assert_eq!(reported, expected);
+
+        // An active key that does not open still stops the load: the KEK is the wrong one.
+        let error = build_keys(&KeyEncryptionKey::generate(), "https://t.example", &all)
+            .err()
+            .unwrap();
+        assert!(matches!(error, KeyError::Seal(..)), "{error}");
+    }
 }

@@ -14,7 +14,7 @@ use crate::issuers::TrustedIssuers;
 use crate::keys::KeyRing;
 use crate::rate_limit::RateLimits;
 /// What the audit trail answers: one event, as stored.
-pub use crate::store::AuditEvent;
+pub use crate::store::{AuditEvent, Identified};
 use crate::store::{Queries, Store};
 use crate::tokens::request::{CreateTokenBody, NewToken};
 use crate::tokens::{Caller, TokenRecord};

@@ -4,7 +4,8 @@
 //! Each replica loads the ids of revoked, unexpired tokens and then follows the store's feed of
 //! revocations ([`RevocationFeed`]: LISTEN/NOTIFY on PostgreSQL, delivered at commit). A revocation answered by any replica reaches the others within milliseconds: the
 //! bound is the notification's delivery, far under one second. The replica that revokes updates its
-//! own set before it answers.
+//! own set before it answers. A token whose row was deleted counts as revoked: the feed announces
+//! the deletion and the reload reads its tombstone, so it stays refused after a restart too.
 //!
 //! While the listening connection is down the set may be stale, so it is not trusted: checks fall
 //! back to reading the row (`Queries::is_unrevoked`) until the listener is back and has

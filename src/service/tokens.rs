@@ -121,6 +121,14 @@ pub async fn create(
         },
     )?;
     if !token_type.is_stored() {
+        // Never stored, so its `created` event is its only trace; the JWT is answered only after
+        // the event is written.
+        store
+            .acquire()
+            .await?
+            .db()
+            .record_event(Action::Created, &created.record, None, &caller.actor())
+            .await?;
         return Ok(created);
     }
     let record = store.create_token(created.record, caller.actor()).await?;
@@ -182,13 +190,7 @@ pub async fn revoke(store: &Store, caller: &Caller, id: &str) -> Result<TokenRec
         .ok_or_else(not_found)?;
     if revoked_now {
         tx.db()
-            .record_event(
-                &record.org_id,
-                Action::Revoked,
-                &record.id,
-                None,
-                &caller.actor(),
-            )
+            .record_event(Action::Revoked, &record, None, &caller.actor())
             .await?;
     }
     tx.commit().await?;
@@ -238,13 +240,7 @@ pub async fn rotate(store: &Store, keys: &KeyRing, caller: &Caller, id: &str) ->
     let actor = caller.actor();
     tx.db().revoke_token(&caller.org_id, &old.id).await?;
     tx.db()
-        .record_event(
-            &old.org_id,
-            Action::Rotated,
-            &old.id,
-            Some(&created.record.id),
-            &actor,
-        )
+        .record_event(Action::Rotated, &old, Some(&created.record.id), &actor)
         .await?;
     // The new token's `created` event names the token it replaced (its `rotated_from`).
     let record = tx.db().insert_token(&created.record, &actor).await?;

@@ -1,5 +1,5 @@
 //! The feed of revocations on PostgreSQL: a trigger notifies the `access_tokens_revoked` channel
-//! on every revocation, delivered at commit, and each replica listens on its own connection.
+//! on every revocation and every deleted token row (which counts as revoked), delivered at commit, and each replica listens on its own connection.
 //! Notifications sent while the connection is down are lost (LISTEN/NOTIFY keeps no backlog), so a
 //! reader reloads what it holds after every (re)connection, once the feed is listening.
 

@@ -31,7 +31,9 @@ use crate::tokens::{Actor, TokenRecord};
 pub use listen::RevocationFeed;
 use pool::pg_pool;
 pub use pool::{OpenError, Purpose};
-pub use queries::{Action, AuditEvent, Db, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result};
+pub use queries::{
+    Action, AuditEvent, Db, Identified, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result,
+};
 
 /// Where the records live, as the settings name it.
 #[derive(Debug, Clone)]

@@ -66,9 +66,9 @@ pub(super) async fn insert_token_group(
         "
          ), e as (
              insert into audit_events (org_id, occurred_at, action, token_id, related_token_id,
-                 actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent)
+                 actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent, token_type)
              select org_id, created_at, 'created', id, rotated_from, actor_org_id, actor_user_id,
-                 actor_token_id, source_ip, user_agent
+                 actor_token_id, source_ip, user_agent, token_type
              from v
          )
          select ",

@@ -157,9 +157,13 @@ macro_rules! portable_queries {
             .await
         }
         async fn revoked_unexpired(&mut self) -> Result<Vec<String>> {
+            // A deleted row counts as revoked: its tombstone is read (see the deleted_tokens
+            // migrations).
             sqlx::query_scalar(
                 "select id from access_tokens
-                 where revoked_at is not null and (expires_at is null or expires_at > $1)",
+                 where revoked_at is not null and (expires_at is null or expires_at > $1)
+                 union all
+                 select id from deleted_tokens where expires_at is null or expires_at > $1",
             )
             .bind(Timestamp::now())
             .fetch_all(self)
@@ -167,23 +171,30 @@ macro_rules! portable_queries {
         }
         async fn record_event(
             &mut self,
-            org_id: &str,
             action: Action,
-            token_id: &str,
+            t: &TokenRecord,
             related_token_id: Option<&str>,
             actor: &Actor,
         ) -> Result<()> {
+            // A `created` event's time is its token's creation time.
+            let at = match action {
+                Action::Created => Timestamp(t.created_at),
+                Action::Revoked | Action::Rotated => Timestamp::now(),
+            };
             sqlx::query(
                 "insert into audit_events (org_id, occurred_at, action, token_id,
-                     related_token_id, actor_org_id, actor_user_id, actor_token_id, source_ip,
-                     user_agent)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     related_token_id, token_type, contact_id, surface_id, actor_org_id,
+                     actor_user_id, actor_token_id, source_ip, user_agent)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
-            .bind(org_id)
-            .bind(Timestamp::now())
+            .bind(&t.org_id)
+            .bind(at)
             .bind(action.as_str())
-            .bind(token_id)
+            .bind(&t.id)
             .bind(related_token_id)
+            .bind(t.token_type)
+            .bind(&t.fields.contact_id)
+            .bind(&t.fields.surface_id)
             .bind(&actor.org_id)
             .bind(&actor.user_id)
             .bind(&actor.token_id)
@@ -202,7 +213,8 @@ macro_rules! portable_queries {
         ) -> Result<Vec<AuditEvent>> {
             sqlx::query_as(
                 "select id, org_id, occurred_at, action, token_id, related_token_id,
-                        actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent
+                        actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent,
+                        token_type, contact_id, surface_id
                  from audit_events
                  where org_id = $1 and ($2 is null or token_id = $2) and id < $3
                  order by id desc
@@ -382,10 +394,11 @@ pub struct KeyInfo {
     pub tokens_signed: i64,
 }
 
-/// Audit events recorded on their own; `created` events are written together with the token by
-/// [`Queries::insert_token`].
+/// What an audit event records. Stored tokens' `created` events are written together with the
+/// token by [`Queries::insert_token`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    Created,
     Revoked,
     Rotated,
 }
@@ -393,13 +406,15 @@ pub enum Action {
 impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
+            Action::Created => "created",
             Action::Revoked => "revoked",
             Action::Rotated => "rotated",
         }
     }
 }
 
-/// Who changed which token, when and from where.
+/// Who changed which token, when and from where; the token's type is absent on events recorded
+/// before it was written.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditEvent {
     pub id: i64,
@@ -414,6 +429,18 @@ pub struct AuditEvent {
     pub actor_token_id: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
+    pub token_type: Option<TokenType>,
+    #[sqlx(flatten)]
+    pub identified: Identified,
+}
+
+/// Whom and where a contact identification token identifies, on its `created` event.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct Identified {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub surface_id: Option<String>,
 }
 
 /// A page of the token list: filters, and the position after which it starts.
@@ -503,12 +530,15 @@ queries! {
         -> Result<Option<(TokenRecord, bool)>>;
     /// Whether the organization's token exists and is not revoked (expiry is read from the JWT).
     async fn is_unrevoked(&mut self, org_id: &str, id: &str) -> Result<bool>;
-    /// Ids of revoked tokens that have not expired (the ones whose revocation still matters).
+    /// Ids of revoked tokens that have not expired (the ones whose revocation still matters),
+    /// tokens whose row was deleted included.
     async fn revoked_unexpired(&mut self) -> Result<Vec<String>>;
     /// Sets `last_used` to `day` on the given tokens, skipping rows that already say so.
     async fn mark_used(&mut self, ids: &[String], day: NaiveDate) -> Result<()>;
-    /// Records that `actor` did `action` to `token_id` of `org_id`.
-    async fn record_event(&mut self, org_id: &str, action: Action, token_id: &str,
+    /// Records that `actor` did `action` to token `t` (its organization, id, type, and contact and
+    /// surface when it has them). A `created` event of a token that is never stored (contact
+    /// identification) is written alone: it is the token's only trace.
+    async fn record_event(&mut self, action: Action, t: &TokenRecord,
         related_token_id: Option<&str>, actor: &Actor) -> Result<()>;
     /// A page of the organization's events, newest first, optionally of one token, before event
     /// `before`.

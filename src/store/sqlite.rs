@@ -170,25 +170,12 @@ impl Queries for SqliteConnection {
         .bind(&t.rotated_from)
         .fetch_one(&mut *tx)
         .await?;
-        // As on PostgreSQL, the event's time is the token's creation time.
-        sqlx::query(
-            "insert into audit_events (org_id, occurred_at, action, token_id, related_token_id,
-                 actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent)
-             values ($1, $2, 'created', $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&t.org_id)
-        .bind(Timestamp(t.created_at))
-        .bind(&t.id)
-        .bind(&t.rotated_from)
-        .bind(&actor.org_id)
-        .bind(&actor.user_id)
-        .bind(&actor.token_id)
-        .bind(&actor.source_ip)
-        .bind(&actor.user_agent)
-        .execute(&mut *tx)
-        .await?;
+        let row = TokenRecord::from(row);
+        // As on PostgreSQL, the record and its event in one transaction.
+        tx.record_event(Action::Created, &row, row.rotated_from.as_deref(), actor)
+            .await?;
         tx.commit().await?;
-        Ok(row.into())
+        Ok(row)
     }
 
     /// The write lock taken by `Store::begin` already keeps other writers out.

@@ -40,6 +40,7 @@ pub fn parse_requested(ids: &[String]) -> Result<Vec<RoleId>, Error> {
             ids.len()
         )));
     }
+    // Each id within RoleId's 255 characters: with the count, the token's size budget.
     ids.iter()
         .map(|id| RoleId::parse(id).map_err(Error::BadRequest))
         .collect()
@@ -50,6 +51,10 @@ pub fn parse_requested(ids: &[String]) -> Result<Vec<RoleId>, Error> {
 /// Omitted, the token inherits every role the caller holds in the caller's organization. Requested,
 /// every role must be one the caller holds, in the caller's organization: anything else is a 403,
 /// so a token can never hold more than its creator.
+///
+/// Inherited roles are held to the budget of requested ones (at most [`MAX_ASSIGNMENTS`] ids, each a
+/// valid [`RoleId`], so at most 255 characters): a caller holding more cannot mint a token too
+/// large to call with, and is told to name the roles (400).
 pub fn grant(
     caller_org: &str,
     caller_roles: &[String],
@@ -63,6 +68,14 @@ pub fn grant(
                 if in_org && !granted.contains(role) {
                     granted.push(role.clone());
                 }
+            }
+            if granted.len() > MAX_ASSIGNMENTS {
+                return Err(Error::bad_request(format!(
+                    "you hold {} roles in organization {caller_org} and a token inherits all of \
+                     them when assignments is omitted, but it can carry at most \
+                     {MAX_ASSIGNMENTS}: name the roles it needs in assignments",
+                    granted.len()
+                )));
             }
         }
         Some(requested) => {
@@ -106,6 +119,35 @@ mod tests {
         assert_eq!(
             grant("1", &held, None).unwrap(),
             roles(&["1:owner", "1:viewer"])
+        );
+    }
+
+    #[test]
+    fn inherited_roles_are_held_to_the_cap_of_requested_ones() {
+        let held = |n: usize| -> Vec<String> { (0..n).map(|i| format!("1:r{i}")).collect() };
+        assert_eq!(
+            grant("1", &held(MAX_ASSIGNMENTS), None).unwrap().len(),
+            MAX_ASSIGNMENTS
+        );
+        for n in [MAX_ASSIGNMENTS + 1, 550] {
+            let Err(Error::BadRequest(message)) = grant("1", &held(n), None) else {
+                panic!("{n} inherited roles must be a 400");
+            };
+            assert!(message.contains("assignments"), "{message}");
+        }
+        // What counts is what the token would carry: duplicates, malformed ids and roles of other
+        // organizations are not inherited, so they do not count.
+        let mut mixed = held(MAX_ASSIGNMENTS);
+        mixed.extend(held(MAX_ASSIGNMENTS));
+        mixed.extend((0..200).map(|i| format!("2:r{i}")));
+        mixed.push(format!("1:{}", "x".repeat(300)));
+        assert_eq!(grant("1", &mixed, None).unwrap().len(), MAX_ASSIGNMENTS);
+        // Naming the roles is the way out: 100 of the 550 are granted.
+        let many = held(550);
+        let named = parse_requested(&many[..MAX_ASSIGNMENTS]).unwrap();
+        assert_eq!(
+            grant("1", &many, Some(named)).unwrap().len(),
+            MAX_ASSIGNMENTS
         );
     }
 

@@ -394,6 +394,33 @@ async fn roles_never_escalate() {
 }
 
 #[tokio::test]
+async fn inherited_roles_are_held_to_the_cap_of_requested_ones() {
+    let app = TestApp::spawn().await;
+    let held: Vec<String> = (0..550).map(|i| format!("1:r{i}")).collect();
+    let held: Vec<&str> = held.iter().map(String::as_str).collect();
+    let caller = app.caller("1", &held);
+    let message = assert_error(
+        app.create(&caller, json!({"name": "everything"})).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(message.contains("assignments"), "{message}");
+    assert!(
+        app.list_ok(&caller, "").await.is_empty(),
+        "the refused request wrote nothing"
+    );
+    // Naming at most 100 of them works, and the token calls the API.
+    let named = app
+        .create_ok(
+            &caller,
+            json!({"name": "named", "assignments": &held[..100]}),
+        )
+        .await;
+    let jwt = named["token"].as_str().unwrap();
+    assert_eq!(app.list_ok(jwt, "").await.len(), 1);
+}
+
+#[tokio::test]
 async fn tokens_of_this_service_call_the_api_within_their_own_roles() {
     let app = TestApp::spawn().await;
     let api = app

@@ -425,6 +425,20 @@ impl TestApp {
         }
     }
 
+    /// Runs one statement that reads the same on both stores (one text parameter).
+    pub async fn execute_with(&self, sql: &'static str, bind: &str) {
+        match self.store().await {
+            Store::Postgres(pg) => drop(
+                sqlx::query(sql)
+                    .bind(bind)
+                    .execute(pg.pool())
+                    .await
+                    .unwrap(),
+            ),
+            Store::Sqlite(pool) => drop(sqlx::query(sql).bind(bind).execute(&pool).await.unwrap()),
+        }
+    }
+
     /// A count that reads the same on both stores (one text parameter).
     pub async fn count(&self, sql: &'static str, bind: &str) -> i64 {
         match self.store().await {

@@ -4,8 +4,11 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use access_tokens::keys::jwks::PublicJwk;
 use access_tokens::keys::lifecycle::{self, Revoked};
-use access_tokens::keys::{KeyEncryptionKey, KeySetName};
+use access_tokens::keys::{KeyEncryptionKey, KeySetName, KeyState, SigningKey};
+use access_tokens::store::{KeyRow, Queries};
+use aws_lc_rs::rsa::{KeyPair, KeySize};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -241,4 +244,124 @@ async fn the_keys_commands_list_rotate_and_revoke_with_confirmation() {
             .iter()
             .any(|(k, s)| *k == kid && s == "revoked")
     );
+}
+
+/// A token as this service's api set would sign it, for `token_id` of organization 1, signed by
+/// `signer`.
+fn forged_caller(app: &TestApp, signer: &SigningKey, token_id: &str) -> String {
+    signer
+        .sign(&json!({
+            "iss": format!("{}/v1/access-tokens", app.public_url), "sub": token_id, "jti": token_id,
+            "token_id": token_id, "token_use": "access", "token_type": "api",
+            "iat": chrono::Utc::now().timestamp(), "org_id": "1", "custom:ivy_org_id": "1",
+            "user_id": "intruder", "custom:ivy_user_id": "intruder", "assignments": ["1:owner"],
+            "assume_roles": ["1:owner"], "read_only": false, "anonymize": false,
+        }))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_key_written_into_the_database_without_the_key_encryption_key_is_never_trusted() {
+    let app = TestApp::spawn().await;
+    let store = app.store().await;
+    // The attacker's key: its public half in a retired row, junk where the sealed half goes.
+    let attacker = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let public = PublicJwk::from_key_pair(&attacker);
+    let attacker_kid = public.thumbprint();
+    let mut rows = vec![KeyRow {
+        kid: attacker_kid.clone(),
+        key_set: "api".into(),
+        state: KeyState::Retired,
+        n: public.n.clone(),
+        e: public.e.clone(),
+        private_key_sealed: vec![7; 1232],
+        nonce: vec![7; 12],
+    }];
+    // A genuine private key sealed under the KEK for the row, with another key's n, e and kid
+    // (the attacker holds that other key).
+    let genuine = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let other = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let other_public = PublicJwk::from_key_pair(&other);
+    let other_kid = other_public.thumbprint();
+    let der =
+        aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&genuine).unwrap();
+    let sealed = app
+        .kek
+        .seal(der.as_ref(), &format!("api:{other_kid}"))
+        .unwrap();
+    rows.push(KeyRow {
+        kid: other_kid.clone(),
+        key_set: "api".into(),
+        state: KeyState::Retired,
+        n: other_public.n.clone(),
+        e: other_public.e.clone(),
+        private_key_sealed: sealed.ciphertext,
+        nonce: sealed.nonce,
+    });
+    for row in &rows {
+        store
+            .acquire()
+            .await
+            .unwrap()
+            .db()
+            .insert_key(row)
+            .await
+            .unwrap();
+    }
+    // A record for the forged tokens to name, as database write access can also add.
+    app.seed("1", 1).await;
+    let token_id = "api_seed00000000000000011";
+
+    // A rotation afterwards: once its new next key is published, the ring has reloaded past the
+    // forged rows.
+    lifecycle::rotate(&store, &app.kek, &[KeySetName::Api])
+        .await
+        .unwrap();
+    let new_next = app
+        .key_states("api")
+        .await
+        .into_iter()
+        .find(|(_, state)| state == "next")
+        .unwrap()
+        .0;
+    let reloaded = eventually(10, || async {
+        app.jwks("").await["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == new_next.as_str())
+    })
+    .await;
+    assert!(reloaded, "the rotation reached the JWKS");
+
+    let jwks = app.jwks("").await;
+    for kid in [&attacker_kid, &other_kid] {
+        assert!(
+            !jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["kid"] == kid.as_str()),
+            "{kid} is published"
+        );
+    }
+    for (signer, kid) in [(attacker, attacker_kid), (other, other_kid)] {
+        let forged = forged_caller(&app, &SigningKey::new(kid, signer), token_id);
+        assert_eq!(
+            app.list(&forged, "").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(app.introspect(&forged).await, json!({"active": false}));
+    }
+    // The good keys keep working, here and on a replica started after the forged rows.
+    let created = app
+        .create_ok(&app.owner(), json!({"name": "still signing"}))
+        .await;
+    let jwt = created["token"].as_str().unwrap();
+    assert_eq!(app.list(jwt, "").await.status(), StatusCode::OK);
+    if crate::STORE == crate::helpers::StoreKind::Postgres {
+        let replica = app.replica().await;
+        assert_eq!(replica.jwks("").await, app.jwks("").await);
+        assert_eq!(replica.list(jwt, "").await.status(), StatusCode::OK);
+    }
 }

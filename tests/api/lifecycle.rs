@@ -462,3 +462,73 @@ async fn audit_events_record_who_changed_what_for_the_organization_only() {
         "another organization sees none of these events"
     );
 }
+
+#[tokio::test]
+async fn a_contact_identification_token_leaves_a_created_event_though_it_is_never_stored() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner();
+    let stored = app.create_ok(&owner, json!({"name": "stored"})).await;
+    let cid = app
+        .create_ok(
+            &owner,
+            json!({
+                "name": "Contact", "token_type": "contact_identification", "portal_id": "p1",
+                "contact_id": "contact-7", "surface_id": "checkout", "allowed_operations": ["*"],
+                "expires_in": 300
+            }),
+        )
+        .await;
+
+    let response = app
+        .client
+        .get(app.url("/v1/access-tokens/audit-events"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let events: Vec<Value> = response.json().await.unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let issued = &events[0];
+    assert_eq!(issued["action"], "created");
+    assert_eq!(issued["token_id"], id(&cid));
+    assert_eq!(issued["token_type"], "contact_identification");
+    assert_eq!(issued["contact_id"], "contact-7");
+    assert_eq!(issued["surface_id"], "checkout");
+    assert_eq!(issued["actor"]["org_id"], "1");
+    assert_eq!(issued["actor"]["user_id"], "u-1");
+    assert_eq!(issued["source_ip"], "127.0.0.1");
+    assert_eq!(issued["user_agent"], crate::helpers::USER_AGENT);
+    assert!(issued.get("related_token_id").is_none());
+    // A stored token's event names its type, and nothing of contacts.
+    assert_eq!(events[1]["token_id"], id(&stored));
+    assert_eq!(events[1]["token_type"], "api");
+    assert!(events[1].get("contact_id").is_none());
+
+    // The event is the organization's only, and filterable by the token's id.
+    let by_id: Vec<Value> = app
+        .client
+        .get(app.url(&format!(
+            "/v1/access-tokens/audit-events?token_id={}",
+            id(&cid)
+        )))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_id, std::slice::from_ref(issued));
+    let other: Vec<Value> = app
+        .client
+        .get(app.url("/v1/access-tokens/audit-events"))
+        .bearer_auth(app.caller("2", &["2:owner"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(other.is_empty());
+}

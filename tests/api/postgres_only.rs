@@ -310,3 +310,27 @@ async fn creations_that_arrive_together_share_a_commit_and_a_refused_row_fails_a
         0
     );
 }
+
+#[tokio::test]
+async fn a_truncated_token_table_leaves_every_token_revoked() {
+    let a = TestApp::spawn().await;
+    let b = a.replica().await;
+    let created = a.create_ok(&a.owner(), json!({"name": "truncated"})).await;
+    let jwt = created["token"].as_str().unwrap();
+    assert_eq!(b.list(jwt, "").await.status(), StatusCode::OK);
+
+    a.execute("truncate access_tokens").await;
+    for app in [&a, &b] {
+        let refused = eventually(1, || async {
+            app.list(jwt, "").await.status() == StatusCode::UNAUTHORIZED
+                && app.introspect(jwt).await["active"] == false
+        })
+        .await;
+        assert!(refused, "a truncated token is refused on every replica");
+    }
+    let started_later = a.replica().await;
+    assert_eq!(
+        started_later.list(jwt, "").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, TestIssuer, eventually, settings};
+use reqwest::StatusCode;
+
+use crate::helpers::{StoreKind, TestApp, TestIssuer, eventually, settings};
 use access_tokens::App;
 use access_tokens::keys::KeyEncryptionKey;
 
@@ -90,4 +92,52 @@ async fn private_keys_are_sealed_at_rest_and_a_wrong_kek_stops_start_up() {
     assert!(error.contains("KEY_ENCRYPTION_KEY"), "{error}");
     // Nothing was overwritten: the right key still opens every key.
     assert_eq!(app.jwks("").await, app.replica().await.jwks("").await);
+}
+
+#[tokio::test]
+async fn a_deleted_row_counts_as_revoked_on_every_replica_and_after_a_restart() {
+    let mut a = TestApp::spawn().await;
+    // The embedded store is one process's; on PostgreSQL a second replica must learn of it too.
+    let b = match crate::STORE {
+        StoreKind::Postgres => Some(a.replica().await),
+        StoreKind::Sqlite => None,
+    };
+    let created = a.create_ok(&a.owner(), json!({"name": "deleted"})).await;
+    let kept = a.create_ok(&a.owner(), json!({"name": "kept"})).await;
+    let jwt = created["token"].as_str().unwrap().to_owned();
+    let kept_jwt = kept["token"].as_str().unwrap().to_owned();
+    let replicas: Vec<&TestApp> = std::iter::once(&a).chain(b.as_ref()).collect();
+    for app in &replicas {
+        assert_eq!(app.list(&jwt, "").await.status(), StatusCode::OK);
+        assert_eq!(app.introspect(&jwt).await["active"], true);
+    }
+
+    a.execute_with(
+        "delete from access_tokens where id = $1",
+        created["id"].as_str().unwrap(),
+    )
+    .await;
+    for app in &replicas {
+        let refused = eventually(1, || async {
+            app.list(&jwt, "").await.status() == StatusCode::UNAUTHORIZED
+                && app.introspect(&jwt).await["active"] == false
+        })
+        .await;
+        assert!(
+            refused,
+            "a deleted token is refused on every replica within a second"
+        );
+        assert_eq!(app.list(&kept_jwt, "").await.status(), StatusCode::OK);
+    }
+
+    drop(b);
+    a.stop();
+    a.stopped.take().unwrap().await.unwrap().unwrap();
+    let restarted = a.replica().await;
+    assert_eq!(
+        restarted.list(&jwt, "").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(restarted.introspect(&jwt).await, json!({"active": false}));
+    assert_eq!(restarted.list(&kept_jwt, "").await.status(), StatusCode::OK);
 }
