@@ -5,7 +5,7 @@
 
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 
-use super::bound_key_pair;
+use super::binding::bound_key_pair;
 use super::error::KeyError;
 use super::jwks::PublicJwk;
 use super::seal::{KeyEncryptionKey, associated_data, sealed};

@@ -17,6 +17,7 @@
 //! add a key that is published or trusted: an unbound row is skipped (and logged once per kid), and
 //! the good keys keep working.
 
+mod binding;
 mod error;
 pub mod jwks;
 pub mod jws;
@@ -28,17 +29,14 @@ pub mod verify;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use aws_lc_rs::rsa::KeyPair;
-use secrecy::ExposeSecret;
-
 use crate::store::{KeyRow, Queries, Store};
 /// The key set names live in the domain; re-exported where the keys are.
 pub use crate::tokens::{KeySetName, KeyState};
+use binding::bound_key_pair;
 pub use error::KeyError;
 use jwks::{PublicJwk, Rendered};
 use jws::VerifyingKey;
 pub use seal::KeyEncryptionKey;
-use seal::{associated_data, sealed};
 pub use signer::SigningKey;
 
 /// One key set, loaded: the signing key, the keys its tokens verify against, and the documents.
@@ -249,33 +247,11 @@ fn build_set(
     })
 }
 
-/// Opens a stored private key and checks that the row's public half and kid are its own; the
-/// plaintext is wiped as soon as it is parsed.
-pub(crate) fn bound_key_pair(kek: &KeyEncryptionKey, row: &KeyRow) -> Result<KeyPair, KeyError> {
-    let der = kek
-        .open(&sealed(row), &associated_data(&row.key_set, &row.kid))
-        .map_err(|e| KeyError::Seal(e, row.kid.clone()))?;
-    let pair =
-        KeyPair::from_pkcs8(der.expose_secret()).map_err(|_| KeyError::Corrupt(row.kid.clone()))?;
-    let public = PublicJwk::from_key_pair(&pair);
-    if public.n != row.n || public.e != row.e {
-        return Err(KeyError::Unbound(
-            row.kid.clone(),
-            "n and e are not its private key's",
-        ));
-    }
-    if public.thumbprint() != row.kid {
-        return Err(KeyError::Unbound(
-            row.kid.clone(),
-            "kid is not its public key's thumbprint",
-        ));
-    }
-    Ok(pair)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use seal::{associated_data, sealed};
+    use secrecy::ExposeSecret;
 
     fn rows(kek: &KeyEncryptionKey) -> Vec<KeyRow> {
         let mut rows = Vec::new();
