@@ -7,7 +7,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    INTROSPECTION_CLIENT, INTROSPECTION_SECRET, StoreKind, TestApp, assert_error,
+    INTROSPECTION_CLIENT, INTROSPECTION_SECRET, StoreKind, TestApp, assert_error, assert_throttled,
 };
 
 const OTHER_CLIENT: &str = "other-gateway";
@@ -21,18 +21,6 @@ async fn introspect(app: &TestApp, id: &str, secret: &str, jwt: &str) -> Respons
         .send()
         .await
         .unwrap()
-}
-
-/// A 429 with the contract's body and a `Retry-After` within the minute; returns the message.
-async fn assert_throttled(response: Response) -> String {
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
-    assert_error(response, StatusCode::TOO_MANY_REQUESTS).await
 }
 
 #[tokio::test]

@@ -393,6 +393,19 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// A page of the organization's audit events (`query` as the URL's, e.g. `?limit=2`).
+    pub async fn audit_events(&self, bearer: &str, query: &str) -> Vec<Value> {
+        let response = self
+            .client
+            .get(self.url(&format!("/v1/access-tokens/audit-events{query}")))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
     pub async fn revoke(&self, bearer: &str, id: &str) -> Response {
         self.client
             .delete(self.url(&format!("/v1/access-tokens/{id}")))
@@ -696,6 +709,20 @@ pub async fn assert_error(response: Response, status: StatusCode) -> String {
     assert!(!message.is_empty(), "{body}");
     assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
     message
+}
+
+/// A 429 with the contract's body and a `Retry-After` of at most a minute; returns the message.
+pub async fn assert_throttled(response: Response) -> String {
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .unwrap_or_else(|| panic!("a {} without Retry-After", response.status()))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS).await
 }
 
 /// The public JWK of issuer key `index` (0 or 1), as an issuer publishes it.

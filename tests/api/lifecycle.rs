@@ -382,15 +382,7 @@ async fn audit_events_record_who_changed_what_for_the_organization_only() {
     app.revoke(&owner, &id(&rotated)).await;
     app.revoke(&owner, &id(&rotated)).await;
 
-    let response = app
-        .client
-        .get(app.url("/v1/access-tokens/audit-events"))
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let events: Vec<Value> = response.json().await.unwrap();
+    let events = app.audit_events(&owner, "").await;
     let actions: Vec<(&str, String)> = events
         .iter()
         .map(|e| {
@@ -426,19 +418,9 @@ async fn audit_events_record_who_changed_what_for_the_organization_only() {
         "a token as actor is named"
     );
 
-    let filtered: Vec<Value> = app
-        .client
-        .get(app.url(&format!(
-            "/v1/access-tokens/audit-events?token_id={}",
-            id(&created)
-        )))
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let filtered = app
+        .audit_events(&owner, &format!("?token_id={}", id(&created)))
+        .await;
     assert_eq!(filtered.len(), 2);
 
     let pages = app
@@ -447,16 +429,7 @@ async fn audit_events_record_who_changed_what_for_the_organization_only() {
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
 
     let other = app.caller("2", &["2:owner"]);
-    let theirs: Vec<Value> = app
-        .client
-        .get(app.url("/v1/access-tokens/audit-events"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let theirs = app.audit_events(&other, "").await;
     assert!(
         theirs.is_empty(),
         "another organization sees none of these events"
@@ -479,15 +452,7 @@ async fn a_contact_identification_token_leaves_a_created_event_though_it_is_neve
         )
         .await;
 
-    let response = app
-        .client
-        .get(app.url("/v1/access-tokens/audit-events"))
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let events: Vec<Value> = response.json().await.unwrap();
+    let events = app.audit_events(&owner, "").await;
     assert_eq!(events.len(), 2, "{events:?}");
     let issued = &events[0];
     assert_eq!(issued["action"], "created");
@@ -506,29 +471,10 @@ async fn a_contact_identification_token_leaves_a_created_event_though_it_is_neve
     assert!(events[1].get("contact_id").is_none());
 
     // The event is the organization's only, and filterable by the token's id.
-    let by_id: Vec<Value> = app
-        .client
-        .get(app.url(&format!(
-            "/v1/access-tokens/audit-events?token_id={}",
-            id(&cid)
-        )))
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_id = app
+        .audit_events(&owner, &format!("?token_id={}", id(&cid)))
+        .await;
     assert_eq!(by_id, std::slice::from_ref(issued));
-    let other: Vec<Value> = app
-        .client
-        .get(app.url("/v1/access-tokens/audit-events"))
-        .bearer_auth(app.caller("2", &["2:owner"]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other = app.audit_events(&app.caller("2", &["2:owner"]), "").await;
     assert!(other.is_empty());
 }

@@ -3,25 +3,11 @@
 use std::time::{Duration, Instant};
 
 use access_tokens::config::RateLimitSettings;
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::TestApp;
-
-/// A 429 with the contract's body and a `Retry-After` of at most a minute.
-async fn assert_throttled(response: Response) -> String {
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["status"], 429);
-    body["error"].as_str().unwrap().to_owned()
-}
+use crate::helpers::{TestApp, assert_throttled};
 
 #[tokio::test]
 async fn token_creation_is_limited_per_caller_and_per_organization() {
