@@ -20,6 +20,8 @@
 #    takes it): the fetch is triggered by a caller token naming that issuer and an unknown kid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/binary.sh
+source bench/lib/binary.sh
 
 PORT="${HOSTILE_PORT:-18486}"
 ISSUER_PORT="${HOSTILE_ISSUER_PORT:-18487}"
@@ -40,13 +42,7 @@ for port in "$PORT" "$ISSUER_PORT"; do
     fi
 done
 
-if [ -n "${HOSTILE_BIN:-}" ]; then
-    BIN="$HOSTILE_BIN"
-else
-    log "building the release binary..."
-    cargo build --release --locked --bin access-tokens >&2
-    BIN=target/release/access-tokens
-fi
+BIN=$(bench_binary "${HOSTILE_BIN:-}")
 
 BASE="http://127.0.0.1:$PORT"
 ISSUER="http://127.0.0.1:$ISSUER_PORT"

@@ -15,6 +15,8 @@
 # service's instructions per request in each phase (all its threads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/binary.sh
+source bench/lib/binary.sh
 # shellcheck source=../scripts/lib/postgres.sh
 source scripts/lib/postgres.sh
 
@@ -36,13 +38,7 @@ if ! command -v valgrind >/dev/null 2>&1; then
     [ "$(id -u)" = 0 ] || { log "valgrind is missing: install Debian's valgrind package"; exit 1; }
     apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >&2
 fi
-if [ -n "${INSTR_BIN:-}" ]; then
-    BIN="$INSTR_BIN"
-else
-    log "building the release binary..."
-    cargo build --release --locked >&2
-    BIN=target/release/access-tokens
-fi
+BIN=$(bench_binary "${INSTR_BIN:-}")
 
 ensure_postgres
 psql "$PG_ADMIN_URL" -qc "drop database if exists $DB with (force)" >/dev/null

@@ -14,6 +14,8 @@
 # oidc-provider peer) and cleans up after itself. Everything listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/binary.sh
+source bench/lib/binary.sh
 # shellcheck source=../scripts/lib/postgres.sh
 source scripts/lib/postgres.sh
 # shellcheck source=../scripts/lib/issuer.sh
@@ -61,13 +63,7 @@ ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); pri
 line() { printf '%-34s %12s %-9s  %-44s %12s   ratio %s (target %s)\n' "$@"; }
 wait_for() { for _ in $(seq 1 600); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; log "$1 never answered"; return 1; }
 
-if [ -n "${BENCH_BIN:-}" ]; then
-    BIN="$BENCH_BIN"   # another build (an older commit, say), to compare in alternating runs
-else
-    log "building the release binary..."
-    cargo build --release --locked >&2
-    BIN=target/release/access-tokens
-fi
+BIN=$(bench_binary "${BENCH_BIN:-}")
 
 ensure_postgres
 psql "$PG_ADMIN_URL" -qc "drop database if exists $DB with (force)" >/dev/null
