@@ -24,6 +24,8 @@ fn caller() -> Caller {
         read_only: false,
         anonymize: false,
         token_id: None,
+        expires_at: None,
+        home_org_id: None,
         source_ip: None,
         user_agent: None,
     }

@@ -14,6 +14,7 @@ use sqlx::postgres::PgConnectOptions;
 pub use crate::issuers::{KeysPolicy, Policy as IssuerPolicy};
 use crate::keys::KeyEncryptionKey;
 pub use crate::store::Database;
+pub use crate::tokens::Authority;
 
 /// Where keys and records live: what every command that touches the store needs.
 #[derive(Debug, Clone, clap::Args)]
@@ -81,6 +82,25 @@ pub struct SettingsArgs {
     /// Claim holding a caller's role ids.
     #[arg(long, env = "ROLES_CLAIM", default_value = "assignments")]
     pub roles_claim: String,
+    /// Comma-separated role slugs whose holders manage every token of their organization; others
+    /// manage only the tokens they created. A slug is the part of a role id after the
+    /// organization (`123:owner` is `owner`).
+    #[arg(
+        long,
+        env = "TOKEN_ADMIN_ROLES",
+        value_delimiter = ',',
+        default_value = "owner,admin"
+    )]
+    pub token_admin_roles: Vec<String>,
+    /// Comma-separated role slugs whose holders (and admins) may create and rotate tokens.
+    /// Unset: any member of the organization may.
+    #[arg(long, env = "TOKEN_CREATE_ROLES", value_delimiter = ',')]
+    pub token_create_roles: Vec<String>,
+    /// Comma-separated role slugs whose holders may mint `portal_preview` and
+    /// `contact_identification` tokens, which act for a portal user or a contact. Unset: the
+    /// admin roles.
+    #[arg(long, env = "IMPERSONATION_ROLES", value_delimiter = ',')]
+    pub impersonation_roles: Vec<String>,
     /// Comma-separated origins allowed to call from a browser.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
@@ -148,6 +168,8 @@ pub struct Settings {
     /// What trusted issuers' tokens must claim, and how long their keys are cached.
     pub issuer_policy: IssuerPolicy,
     pub roles_claim: String,
+    /// Which role slugs make an admin, a creator, an impersonator.
+    pub authority: Authority,
     pub key_encryption_key: KeyEncryptionKey,
     pub cors_allowed_origins: Vec<HeaderValue>,
     pub introspection_clients: Vec<IntrospectionClient>,
@@ -366,6 +388,7 @@ impl SettingsArgs {
                 "ROLES_CLAIM is empty: name the claim that holds a caller's role ids (default: assignments)",
             );
         }
+        let authority = self.authority()?;
         let cors_allowed_origins = self
             .cors_allowed_origins
             .iter()
@@ -397,6 +420,7 @@ impl SettingsArgs {
             trusted_issuers,
             issuer_policy,
             roles_claim: self.roles_claim.trim().to_owned(),
+            authority,
             key_encryption_key,
             cors_allowed_origins,
             introspection_clients,
@@ -450,6 +474,36 @@ impl SettingsArgs {
             audiences,
             token_uses,
             keys,
+        })
+    }
+}
+
+impl SettingsArgs {
+    fn authority(&self) -> Result<Authority, ConfigError> {
+        let slugs = |name: &str, values: &[String]| -> Result<Vec<String>, ConfigError> {
+            let slugs = listed(values);
+            if let Some(bad) = slugs.iter().find(|s| s.contains(':') || s.contains(' ')) {
+                return err(format!(
+                    "{name} entry {bad:?} is not a role slug: name the part of a role id after the organization (owner for 123:owner)"
+                ));
+            }
+            Ok(slugs)
+        };
+        let admin_roles = slugs("TOKEN_ADMIN_ROLES", &self.token_admin_roles)?;
+        if admin_roles.is_empty() {
+            return err(
+                "TOKEN_ADMIN_ROLES is empty: name at least one role slug whose holders manage all of their organization's tokens (default: owner,admin)",
+            );
+        }
+        let create_roles = slugs("TOKEN_CREATE_ROLES", &self.token_create_roles)?;
+        let mut impersonation_roles = slugs("IMPERSONATION_ROLES", &self.impersonation_roles)?;
+        if impersonation_roles.is_empty() {
+            impersonation_roles = admin_roles.clone();
+        }
+        Ok(Authority {
+            admin_roles,
+            create_roles: (!create_roles.is_empty()).then_some(create_roles),
+            impersonation_roles,
         })
     }
 }

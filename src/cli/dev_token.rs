@@ -73,6 +73,8 @@ pub async fn run(dev: DevToken) -> CliResult {
         read_only: false,
         anonymize: false,
         token_id: None,
+        expires_at: None,
+        home_org_id: None,
         source_ip: None,
         user_agent: Some("access-tokens dev-token".to_owned()),
     };

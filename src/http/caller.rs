@@ -166,6 +166,10 @@ async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, 
         read_only: claims.read_only,
         anonymize: claims.anonymize,
         token_id: Some(claims.token_id),
+        expires_at: claims
+            .exp
+            .and_then(|exp| chrono::DateTime::from_timestamp(exp, 0)),
+        home_org_id: None,
         source_ip: None,
         user_agent: None,
     })
@@ -198,6 +202,8 @@ fn issuer_caller(claims: &Map<String, Value>, roles_claim: &str) -> Result<Calle
         read_only: false,
         anonymize: false,
         token_id: None,
+        expires_at: None,
+        home_org_id: None,
         source_ip: None,
         user_agent: None,
     })

@@ -100,6 +100,9 @@ impl<'a> Claims<'a> {
 #[derive(Debug, Deserialize)]
 pub struct OwnTokenClaims {
     pub token_id: String,
+    /// Seconds since the epoch; absent on tokens that never expire.
+    #[serde(default)]
+    pub exp: Option<i64>,
     pub token_type: String,
     pub token_use: String,
     pub org_id: String,
@@ -132,6 +135,8 @@ mod tests {
             read_only: false,
             anonymize: false,
             token_id: None,
+            expires_at: None,
+            home_org_id: None,
             source_ip: None,
             user_agent: None,
         }

@@ -3,6 +3,7 @@
 //! the keys, the use cases or HTTP (see the README's architecture section). This file only names
 //! the rooms; each type lives in its own.
 
+pub mod authority;
 pub mod claims;
 pub mod expiry;
 pub mod id;
@@ -13,6 +14,7 @@ pub mod request;
 pub mod roles;
 pub mod token_type;
 
+pub use authority::Authority;
 pub use expiry::ExpiresIn;
 pub use id::TokenId;
 pub use key_set::{KeySetName, KeyState};

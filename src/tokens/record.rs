@@ -20,6 +20,12 @@ pub struct Caller {
     pub anonymize: bool,
     /// Set when the caller is one of this service's own tokens.
     pub token_id: Option<String>,
+    /// The calling token's `exp`, when the caller is one of this service's own tokens: nothing it
+    /// creates may outlive it. `None` for identity-provider callers and for tokens without `exp`.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The caller's own organization, when it acts in another (`x-epilot-org-id`); `org_id` is
+    /// then the organization it acts in.
+    pub home_org_id: Option<String>,
     /// Where the request came from (the peer address), for audit events.
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -30,6 +36,7 @@ impl Caller {
     pub fn actor(&self) -> Actor {
         Actor {
             org_id: self.org_id.clone(),
+            home_org_id: self.home_org_id.clone(),
             user_id: self.user_id.clone(),
             token_id: self.token_id.clone(),
             source_ip: self.source_ip.clone(),
@@ -42,7 +49,10 @@ impl Caller {
 /// with) and from where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
+    /// The organization the change was made in.
     pub org_id: String,
+    /// The actor's own organization, when it acted in another.
+    pub home_org_id: Option<String>,
     pub user_id: String,
     pub token_id: Option<String>,
     pub source_ip: Option<String>,

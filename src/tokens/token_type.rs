@@ -86,6 +86,15 @@ impl TokenType {
         self != TokenType::ContactIdentification
     }
 
+    /// Types that act for someone other than their creator: a portal user (`portal_preview`) or a
+    /// contact (`contact_identification`). Minting one needs an impersonation role.
+    pub fn impersonates(self) -> bool {
+        matches!(
+            self,
+            TokenType::PortalPreview | TokenType::ContactIdentification
+        )
+    }
+
     /// Types that carry roles and flags, and that may call the management API.
     pub fn carries_roles(self) -> bool {
         matches!(self, TokenType::Api | TokenType::App | TokenType::Assume)

@@ -101,7 +101,16 @@ async fn every_token_type_is_signed_by_its_own_key_set() {
     for (body, set, prefix) in cases {
         let created = app.create_ok(&app.owner(), body.clone()).await;
         let jwt = created["token"].as_str().unwrap();
-        assert!(created["id"].as_str().unwrap().starts_with(prefix));
+        let id = created["id"].as_str().unwrap();
+        assert!(id.starts_with(prefix));
+        // Every stored type is readable at once; a contact-identification token is never stored.
+        let read = app.get_token(&app.owner(), id).await.status();
+        let readable = if prefix == "cid_" {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(read, readable, "GET of a fresh {prefix} token");
         let claims = app
             .verify(set, jwt)
             .await

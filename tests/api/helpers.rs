@@ -254,6 +254,7 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
         trusted_issuers: issuers,
         issuer_policy: access_tokens::config::IssuerPolicy::default(),
         roles_claim: "assignments".to_owned(),
+        authority: access_tokens::config::Authority::default(),
         key_encryption_key: kek,
         cors_allowed_origins: vec!["https://portal.example.com".parse().unwrap()],
         introspection_clients: vec![
