@@ -48,6 +48,7 @@ fn record(kid: &str) -> TokenRecord {
         revoked_at: None,
         last_used: None,
         rotated_from: None,
+        parent_id: None,
     }
 }
 

@@ -36,3 +36,7 @@ create table org_policies (
     updated_at timestamptz not null,
     updated_by text not null
 );
+
+-- A member who is not an admin lists their own tokens: one range scan, as the organization's
+-- list is.
+create index access_tokens_org_creator on access_tokens (org_id, created_by, created_at desc, id desc);

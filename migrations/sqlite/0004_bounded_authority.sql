@@ -49,3 +49,5 @@ create table org_policies (
     updated_at integer not null,
     updated_by text not null
 ) strict;
+
+create index access_tokens_org_creator on access_tokens (org_id, created_by, created_at desc, id desc);

@@ -84,7 +84,7 @@ pub async fn run(dev: DevToken) -> CliResult {
         expires_in: Some(serde_json::Value::String(dev.expires_in)),
         ..CreateTokenBody::default()
     })?;
-    let created = tokens::create(&store, &keys, &caller, new).await?;
+    let created = tokens::create(&store, &keys, &settings.authority, &caller, new).await?;
     store.close().await;
     eprintln!(
         "access-tokens: token {} for user {} of organization {} (roles: {}), issued by {}; send it as `Authorization: Bearer <token>`",

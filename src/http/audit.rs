@@ -15,6 +15,9 @@ use crate::tokens::{Caller, TokenId, TokenType};
 #[derive(Serialize)]
 struct Actor<'a> {
     org_id: &'a str,
+    /// The actor's own organization, when it acted in this one with `x-epilot-org-id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    home_org_id: Option<&'a str>,
     user_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     token_id: Option<&'a str>,
@@ -52,6 +55,7 @@ impl<'a> From<&'a AuditEvent> for EventItem<'a> {
             identified: &e.identified,
             actor: Actor {
                 org_id: &e.actor_org_id,
+                home_org_id: e.actor_home_org_id.as_deref(),
                 user_id: &e.actor_user_id,
                 token_id: e.actor_token_id.as_deref(),
             },

@@ -54,6 +54,7 @@ impl FromRequestParts<AppState> for Caller {
             Err(Refusal::Unauthorized(reason)) => return Err(refused(reason)),
             Err(Refusal::Other(error)) => return Err(error),
         };
+        act_in_requested_organization(&mut caller, parts)?;
         caller.source_ip = source_ip;
         caller.user_agent = parts
             .headers
@@ -63,6 +64,34 @@ impl FromRequestParts<AppState> for Caller {
         tracing::Span::current().record("org_id", caller.org_id.as_str());
         Ok(caller)
     }
+}
+
+/// The header with which a caller acts in another organization, as the platform's API takes it.
+pub const ORG_HEADER: &str = "x-epilot-org-id";
+
+/// `x-epilot-org-id: X`: a caller holding roles of organization X (`X:<slug>`) acts in X, with its
+/// X roles only; holding none there, 403. The caller's own organization stays on record (its
+/// audit events name both). Absent, empty or the caller's own organization: nothing changes.
+fn act_in_requested_organization(caller: &mut Caller, parts: &Parts) -> Result<(), Error> {
+    let Some(value) = parts.headers.get(ORG_HEADER) else {
+        return Ok(());
+    };
+    let org = value
+        .to_str()
+        .map_err(|_| Error::bad_request(format!("{ORG_HEADER} is not visible ASCII")))?
+        .trim();
+    if org.is_empty() || org == caller.org_id {
+        return Ok(());
+    }
+    let in_org = |role: &String| role.split_once(':').is_some_and(|(o, _)| o == org);
+    if !caller.roles.iter().any(in_org) {
+        return Err(Error::forbidden(format!(
+            "{ORG_HEADER} names organization {org}, in which the caller holds no role"
+        )));
+    }
+    caller.roles.retain(in_org);
+    caller.home_org_id = Some(std::mem::replace(&mut caller.org_id, org.to_owned()));
+    Ok(())
 }
 
 fn bearer_token(parts: &Parts) -> Option<&str> {

@@ -127,7 +127,11 @@ pub fn router(state: AppState) -> Router {
             state.settings.cors_allowed_origins.clone(),
         ))
         .allow_methods([Method::GET, Method::POST, Method::DELETE])
-        .allow_headers([AUTHORIZATION, CONTENT_TYPE])
+        .allow_headers([
+            AUTHORIZATION,
+            CONTENT_TYPE,
+            HeaderName::from_static(caller::ORG_HEADER),
+        ])
         .expose_headers([ETAG, LINK])
         .max_age(Duration::from_secs(600));
     let layers = ServiceBuilder::new()

@@ -51,6 +51,8 @@ pub struct AccessTokenItem<'a> {
     revoked_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rotated_from: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_id: Option<&'a str>,
 }
 
 impl<'a> From<&'a TokenRecord> for AccessTokenItem<'a> {
@@ -75,6 +77,7 @@ impl<'a> From<&'a TokenRecord> for AccessTokenItem<'a> {
             created_by: &r.created_by,
             revoked_at: r.revoked_at.map(rfc3339),
             rotated_from: r.rotated_from.as_deref(),
+            parent_id: r.parent_id.as_deref(),
         }
     }
 }
@@ -139,16 +142,51 @@ pub async fn list(
     Ok(pagination::page_response(items, &url, &query, next))
 }
 
-/// `DELETE /v1/access-tokens/{id}`: 200 with the item, again on a second revoke; 404 for an id
-/// the caller's organization does not own.
+#[derive(Serialize)]
+struct RevokedToken<'a> {
+    #[serde(flatten)]
+    item: AccessTokenItem<'a>,
+    /// With `cascade=true`: the ids of the tokens below it that this call revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoked_descendants: Option<Vec<&'a str>>,
+}
+
+/// `DELETE /v1/access-tokens/{id}[?cascade=true]`: 200 with the item, again on a second revoke;
+/// 404 for an id the caller does not manage.
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    QueryString(query): QueryString,
 ) -> Result<Response> {
-    let record = state.revoke_token(&caller, &id).await?;
-    tracing::Span::current().record("token_id", record.id.as_str());
-    Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
+    let cascade = cascade_param(&query)?;
+    let revoked = state.revoke_token(&caller, &id, cascade).await?;
+    tracing::Span::current().record("token_id", revoked.record.id.as_str());
+    let body = RevokedToken {
+        item: AccessTokenItem::from(&revoked.record),
+        revoked_descendants: cascade
+            .then(|| revoked.descendants.iter().map(|t| t.id.as_str()).collect()),
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+/// `cascade=true` or `cascade=false` (the default); other parameters are ignored.
+fn cascade_param(query: &str) -> Result<bool> {
+    let mut cascade = false;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key == "cascade" {
+            cascade = match value.as_ref() {
+                "true" => true,
+                "false" | "" => false,
+                other => {
+                    return Err(Error::bad_request(format!(
+                        "cascade is {other:?}; expected true or false"
+                    )));
+                }
+            };
+        }
+    }
+    Ok(cascade)
 }
 
 /// `POST /v1/access-tokens/{id}/rotate`: a new token in place of the old, which is revoked.
@@ -163,8 +201,8 @@ pub async fn rotate(
 }
 
 /// The list's query: `token_type` in the three encodings clients use (repeated keys, brackets as
-/// axios sends them, comma-separated values), `status`, `name`, `limit` and `cursor`. Other
-/// parameters are ignored.
+/// axios sends them, comma-separated values), `status`, `name`, `created_by`, `limit` and
+/// `cursor`. Other parameters are ignored.
 pub fn list_params(query: &str) -> Result<ListParams> {
     let mut params = ListParams {
         limit: DEFAULT_LIMIT,
@@ -193,6 +231,14 @@ pub fn list_params(query: &str) -> Result<ListParams> {
                     ));
                 }
                 params.name = Some(value.into_owned());
+            }
+            "created_by" if !value.is_empty() => {
+                if value.chars().count() > 255 {
+                    return Err(Error::bad_request(
+                        "created_by is longer than 255 characters",
+                    ));
+                }
+                params.created_by = Some(value.into_owned());
             }
             "limit" => params.limit = parse_limit(&value)?,
             "cursor" if !value.is_empty() => {

@@ -19,7 +19,7 @@ use crate::store::{Queries, Store};
 use crate::tokens::request::{CreateTokenBody, NewToken};
 use crate::tokens::{Caller, TokenRecord};
 use revocations::Revocations;
-pub use tokens::{Created, ListParams};
+pub use tokens::{Created, ListParams, Revoked};
 use usage::UsageTracker;
 
 /// Everything a replica holds: settings, store, keys, trusted issuers, the revocation set, usage
@@ -60,11 +60,18 @@ impl Service {
     pub async fn create_token(&self, caller: &Caller, body: CreateTokenBody) -> Result<Created> {
         self.rate_limits.create(caller)?;
         let new = NewToken::parse(body)?;
-        tokens::create(&self.store, &self.keys, caller, new).await
+        tokens::create(
+            &self.store,
+            &self.keys,
+            &self.settings.authority,
+            caller,
+            new,
+        )
+        .await
     }
 
     pub async fn get_token(&self, caller: &Caller, id: &str) -> Result<TokenRecord> {
-        tokens::get(&self.store, caller, id).await
+        tokens::get(&self.store, &self.settings.authority, caller, id).await
     }
 
     pub async fn list_tokens(
@@ -72,28 +79,40 @@ impl Service {
         caller: &Caller,
         params: &ListParams,
     ) -> Result<Vec<TokenRecord>> {
-        tokens::list(&self.store, caller, params).await
+        tokens::list(&self.store, &self.settings.authority, caller, params).await
     }
 
-    /// Revokes a token; this replica sees its own revocation before it answers, the others
-    /// through the store's revocation feed.
-    pub async fn revoke_token(&self, caller: &Caller, id: &str) -> Result<TokenRecord> {
-        let record = tokens::revoke(&self.store, caller, id).await?;
-        self.revocations.insert(&record.id);
-        Ok(record)
+    /// Revokes a token, and with `cascade` every token below it; this replica sees its own
+    /// revocations before it answers, the others through the store's revocation feed.
+    pub async fn revoke_token(&self, caller: &Caller, id: &str, cascade: bool) -> Result<Revoked> {
+        let revoked =
+            tokens::revoke(&self.store, &self.settings.authority, caller, id, cascade).await?;
+        self.revocations.insert(&revoked.record.id);
+        for descendant in &revoked.descendants {
+            self.revocations.insert(&descendant.id);
+        }
+        Ok(revoked)
     }
 
     /// Replaces a token with a new one (a creation, counted as one), revoking the old.
     pub async fn rotate_token(&self, caller: &Caller, id: &str) -> Result<Created> {
         self.rate_limits.create(caller)?;
-        let created = tokens::rotate(&self.store, &self.keys, caller, id).await?;
+        let created = tokens::rotate(
+            &self.store,
+            &self.keys,
+            &self.settings.authority,
+            caller,
+            id,
+        )
+        .await?;
         if let Some(old) = &created.record.rotated_from {
             self.revocations.insert(old);
         }
         Ok(created)
     }
 
-    /// A page of the caller's organization's audit events, newest first, before event `before`.
+    /// A page of the caller's organization's audit events, newest first, before event `before`:
+    /// all of them for an admin, else those about tokens the caller created.
     pub async fn audit_events(
         &self,
         caller: &Caller,
@@ -104,7 +123,13 @@ impl Service {
         let mut conn = self.store.acquire().await?;
         Ok(conn
             .db()
-            .list_events(&caller.org_id, token_id, before, limit)
+            .list_events(
+                &caller.org_id,
+                token_id,
+                self.settings.authority.owner_filter(caller),
+                before,
+                limit,
+            )
             .await?)
     }
 

@@ -9,7 +9,9 @@ use crate::keys::KeyRing;
 use crate::store::{Action, ListQuery, Lock, Queries, Store};
 use crate::tokens::claims::Claims;
 use crate::tokens::request::NewToken;
-use crate::tokens::{Caller, TokenId, TokenRecord, TokenStatus, TokenType, TypeFields, roles};
+use crate::tokens::{
+    Authority, Caller, Lifetime, TokenId, TokenRecord, TokenStatus, TokenType, TypeFields, roles,
+};
 
 /// A new token: the JWT (shown once) and its record.
 pub struct Created {
@@ -49,7 +51,33 @@ struct Draft {
     anonymize: bool,
     fields: TypeFields,
     lifetime: Option<u64>,
+    /// Whether the client chose the lifetime (`expires_in`): a chosen lifetime past the calling
+    /// token's expiry is refused, a default one is cut to it.
+    chosen_lifetime: bool,
     rotated_from: Option<String>,
+    parent_id: Option<String>,
+}
+
+/// A token created by a token of this service never outlives it: a chosen expiry past the caller's
+/// is a 400 (never clamped), a default one (or none) becomes the caller's.
+fn bound_by_caller(
+    caller: &Caller,
+    expires_at: Option<DateTime<Utc>>,
+    chosen: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>> {
+    let Some(limit) = caller.expires_at else {
+        return Ok(expires_at);
+    };
+    match expires_at {
+        Some(at) if at <= limit => Ok(Some(at)),
+        Some(_) if chosen => Err(Error::bad_request(format!(
+            "expires_in reaches past the expiry of the calling token ({}): a token created by a              token never outlives it; ask for at most {} seconds, or omit expires_in to get the              calling token's expiry",
+            limit.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            (limit - now).num_seconds().max(0)
+        ))),
+        _ => Ok(Some(limit)),
+    }
 }
 
 /// Gives the draft an id, the active key of its set and its times, and signs it.
@@ -65,6 +93,7 @@ fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Created> {
         }
         None => None,
     };
+    let expires_at = bound_by_caller(caller, expires_at, draft.chosen_lifetime, now)?;
     let record = TokenRecord {
         id: TokenId::generate(draft.token_type).to_string(),
         org_id: caller.org_id.clone(),
@@ -81,6 +110,7 @@ fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Created> {
         revoked_at: None,
         last_used: None,
         rotated_from: draft.rotated_from,
+        parent_id: draft.parent_id,
     };
     let jwt = key_set
         .signing
@@ -93,11 +123,15 @@ fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Created> {
 pub async fn create(
     store: &Store,
     keys: &KeyRing,
+    authority: &Authority,
     caller: &Caller,
     new: NewToken,
 ) -> Result<Created> {
     refuse_read_only(caller)?;
     let token_type = new.token_type;
+    authority.may_create(caller, token_type)?;
+    let chosen_lifetime =
+        new.lifetime.is_some() && !matches!(token_type.lifetime(), Lifetime::Fixed(_));
     let (assignments, read_only, anonymize) = if token_type.carries_roles() {
         let assignments = roles::grant(&caller.org_id, &caller.roles, new.requested_roles)?;
         let anonymize = new.anonymize.unwrap_or(caller.anonymize);
@@ -117,7 +151,9 @@ pub async fn create(
             anonymize,
             fields: new.fields,
             lifetime: new.lifetime,
+            chosen_lifetime,
             rotated_from: None,
+            parent_id: caller.token_id.clone(),
         },
     )?;
     if !token_type.is_stored() {
@@ -138,14 +174,25 @@ pub async fn create(
     })
 }
 
-/// One of the caller's organization's tokens, revoked or not.
-pub async fn get(store: &Store, caller: &Caller, id: &str) -> Result<TokenRecord> {
+/// One of the caller's organization's tokens, revoked or not: any of them for an admin, else one
+/// the caller created (another user's is a 404, as a missing one is).
+pub async fn get(
+    store: &Store,
+    authority: &Authority,
+    caller: &Caller,
+    id: &str,
+) -> Result<TokenRecord> {
     TokenId::parse(id).ok_or_else(not_found)?;
     store
         .acquire()
         .await?
         .db()
-        .get_token(&caller.org_id, id, Lock::None)
+        .get_token(
+            &caller.org_id,
+            id,
+            authority.owner_filter(caller),
+            Lock::None,
+        )
         .await?
         .ok_or_else(not_found)
 }
@@ -156,12 +203,27 @@ pub struct ListParams {
     pub types: Option<Vec<TokenType>>,
     pub status: TokenStatus,
     pub name: Option<String>,
+    /// Only the tokens this user created (`created_by`).
+    pub created_by: Option<String>,
     pub after: Option<(DateTime<Utc>, String)>,
     pub limit: u16,
 }
 
-/// A page of the caller's organization's tokens, newest first.
-pub async fn list(store: &Store, caller: &Caller, params: &ListParams) -> Result<Vec<TokenRecord>> {
+/// A page of the caller's organization's tokens, newest first: all of them (or one creator's) for
+/// an admin, else the caller's own.
+pub async fn list(
+    store: &Store,
+    authority: &Authority,
+    caller: &Caller,
+    params: &ListParams,
+) -> Result<Vec<TokenRecord>> {
+    let created_by = match (authority.owner_filter(caller), params.created_by.as_deref()) {
+        (None, filter) => filter,
+        (Some(own), None) => Some(own),
+        (Some(own), Some(filter)) if filter == own => Some(own),
+        // Someone else's tokens: none that this caller may see.
+        (Some(_), Some(_)) => return Ok(Vec::new()),
+    };
     let names: Option<Vec<&str>> = params
         .types
         .as_ref()
@@ -171,36 +233,71 @@ pub async fn list(store: &Store, caller: &Caller, params: &ListParams) -> Result
         types: names.as_deref(),
         status: params.status,
         name: params.name.as_deref(),
+        created_by,
         after: params.after.as_ref().map(|(t, id)| (*t, id.as_str())),
         limit: i64::from(params.limit),
     };
     Ok(store.acquire().await?.db().list_tokens(&query).await?)
 }
 
-/// Revokes one of the caller's organization's tokens; another organization's id is a 404.
-/// Revoking a revoked token answers its record again and records no second event.
-pub async fn revoke(store: &Store, caller: &Caller, id: &str) -> Result<TokenRecord> {
+/// A revocation: the token, and with `cascade` every token below it (oldest first).
+pub struct Revoked {
+    pub record: TokenRecord,
+    pub descendants: Vec<TokenRecord>,
+}
+
+/// Revokes one of the caller's organization's tokens that the caller manages; any other id is a
+/// 404. Revoking a revoked token answers its record again and records no second event. With
+/// `cascade`, every token created from it (children, their children, ...) is revoked in the same
+/// transaction, each with its own event, whether the token itself was revoked before or not.
+pub async fn revoke(
+    store: &Store,
+    authority: &Authority,
+    caller: &Caller,
+    id: &str,
+    cascade: bool,
+) -> Result<Revoked> {
     refuse_read_only(caller)?;
     TokenId::parse(id).ok_or_else(not_found)?;
     let mut tx = store.begin().await?;
     let (record, revoked_now) = tx
         .db()
-        .revoke_token(&caller.org_id, id)
+        .revoke_token(&caller.org_id, id, authority.owner_filter(caller))
         .await?
         .ok_or_else(not_found)?;
+    let actor = caller.actor();
     if revoked_now {
         tx.db()
-            .record_event(Action::Revoked, &record, None, &caller.actor())
+            .record_event(Action::Revoked, &record, None, &actor)
+            .await?;
+    }
+    let descendants = if cascade {
+        tx.db().revoke_descendants(&caller.org_id, id).await?
+    } else {
+        Vec::new()
+    };
+    for descendant in &descendants {
+        tx.db()
+            .record_event(Action::Revoked, descendant, Some(&record.id), &actor)
             .await?;
     }
     tx.commit().await?;
-    Ok(record)
+    Ok(Revoked {
+        record,
+        descendants,
+    })
 }
 
 /// Replaces a token with a new one of the same type, name, roles, flags and type fields (and, for
 /// an expiring token, the same lifetime from now); the old one is revoked in the same transaction.
 /// The caller must hold every role of the token: rotation hands out a new credential.
-pub async fn rotate(store: &Store, keys: &KeyRing, caller: &Caller, id: &str) -> Result<Created> {
+pub async fn rotate(
+    store: &Store,
+    keys: &KeyRing,
+    authority: &Authority,
+    caller: &Caller,
+    id: &str,
+) -> Result<Created> {
     refuse_read_only(caller)?;
     TokenId::parse(id).ok_or_else(not_found)?;
     let mut tx = store.begin().await?;
@@ -208,9 +305,16 @@ pub async fn rotate(store: &Store, keys: &KeyRing, caller: &Caller, id: &str) ->
     // rotates, the others find it revoked.
     let old = tx
         .db()
-        .get_token(&caller.org_id, id, Lock::ForUpdate)
+        .get_token(
+            &caller.org_id,
+            id,
+            authority.owner_filter(caller),
+            Lock::ForUpdate,
+        )
         .await?
         .ok_or_else(not_found)?;
+    // Rotation hands out a new credential: the same right as creating one.
+    authority.may_create(caller, old.token_type)?;
     if old.revoked_at.is_some() {
         return Err(Error::Conflict(
             "the token is revoked; only an active token can be rotated".to_owned(),
@@ -234,11 +338,15 @@ pub async fn rotate(store: &Store, keys: &KeyRing, caller: &Caller, id: &str) ->
             anonymize: old.anonymize,
             fields: old.fields.clone(),
             lifetime,
+            chosen_lifetime: false,
             rotated_from: Some(old.id.clone()),
+            // The new token takes the old one's place below its parent, unless a token of this
+            // service rotates it: then it is that token's, and never outlives it.
+            parent_id: caller.token_id.clone().or_else(|| old.parent_id.clone()),
         },
     )?;
     let actor = caller.actor();
-    tx.db().revoke_token(&caller.org_id, &old.id).await?;
+    tx.db().revoke_token(&caller.org_id, &old.id, None).await?;
     tx.db()
         .record_event(Action::Rotated, &old, Some(&created.record.id), &actor)
         .await?;

@@ -47,28 +47,29 @@ pub(super) async fn insert_token_group(
              select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                  $6::text[], $7::bool[], $8::bool[], $9::text[], $10::text[], $11::text[],
                  $12::text[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::text[],
-                 $17::text[], $18::text[], $19::text[], $20::text[])
+                 $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[])
                  as v(id, org_id, created_by, token_type, name, assignments, read_only, anonymize,
                      journey_id, portal_id, portal_user_id, key_id, created_at, expires_at,
                      rotated_from, actor_org_id, actor_user_id, actor_token_id, source_ip,
-                     user_agent)
+                     user_agent, parent_id, actor_home_org_id)
          ), t as (
              insert into access_tokens (id, org_id, created_by, token_type, name, assignments,
                  read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
-                 created_at, expires_at, rotated_from)
+                 created_at, expires_at, rotated_from, parent_id)
              select id, org_id, created_by, token_type, name,
                  array(select json_array_elements_text(assignments::json)),
                  read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
-                 created_at, expires_at, rotated_from
+                 created_at, expires_at, rotated_from, parent_id
              from v
              returning ",
         columns!(),
         "
          ), e as (
              insert into audit_events (org_id, occurred_at, action, token_id, related_token_id,
-                 actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent, token_type)
+                 actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent, token_type,
+                 token_owner, actor_home_org_id)
              select org_id, created_at, 'created', id, rotated_from, actor_org_id, actor_user_id,
-                 actor_token_id, source_ip, user_agent, token_type
+                 actor_token_id, source_ip, user_agent, token_type, created_by, actor_home_org_id
              from v
          )
          select ",
@@ -95,6 +96,8 @@ pub(super) async fn insert_token_group(
     .bind(column(|_, a| a.token_id.clone()))
     .bind(column(|_, a| a.source_ip.clone()))
     .bind(column(|_, a| a.user_agent.clone()))
+    .bind(column(|t, _| t.parent_id.clone()))
+    .bind(column(|_, a| a.home_org_id.clone()))
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(TokenRecord::from).collect())

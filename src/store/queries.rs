@@ -17,7 +17,7 @@ macro_rules! columns {
     () => {
         "id, org_id, created_by, token_type, name, assignments, read_only, anonymize, \
          journey_id, portal_id, portal_user_id, key_id, created_at, expires_at, revoked_at, \
-         last_used, rotated_from"
+         last_used, rotated_from, parent_id"
     };
 }
 pub(super) use columns;
@@ -31,7 +31,7 @@ macro_rules! key_columns {
 pub(super) use key_columns;
 
 /// The SQL of one page of the token list, with the store's own ways to filter by type and name.
-/// Parameters: org_id, types, name pattern, after (created_at, id), limit, now.
+/// Parameters: org_id, types, name pattern, after (created_at, id), limit, now, creator.
 macro_rules! list_page_sql {
     ($types:literal, $name:literal, $($status:literal),+) => {
         concat!(
@@ -39,6 +39,7 @@ macro_rules! list_page_sql {
              where org_id = $1 and ", $($status),+, "
                and ", $types, "
                and ", $name, "
+               and ($8 is null or created_by = $8)
                and (created_at, id) < ($4, $5)
              order by created_at desc, id desc
              limit $6"
@@ -85,6 +86,7 @@ macro_rules! portable_queries {
                 .bind(after_id)
                 .bind(q.limit)
                 .bind(Timestamp::now())
+                .bind(q.created_by)
                 .fetch_all(self)
                 .await?;
             Ok(rows.into_iter().map(TokenRecord::from).collect())
@@ -104,20 +106,24 @@ macro_rules! portable_queries {
             &mut self,
             org_id: &str,
             id: &str,
+            owner: Option<&str>,
             lock: Lock,
         ) -> Result<Option<TokenRecord>> {
             let sql = match lock {
                 Lock::None => concat!(
-                    "select ", columns!(), " from access_tokens where org_id = $1 and id = $2"
+                    "select ", columns!(), " from access_tokens
+                     where org_id = $1 and id = $2 and ($3 is null or created_by = $3)"
                 ),
                 Lock::ForUpdate => concat!(
-                    "select ", columns!(),
-                    " from access_tokens where org_id = $1 and id = $2", $for_update
+                    "select ", columns!(), " from access_tokens
+                     where org_id = $1 and id = $2 and ($3 is null or created_by = $3)",
+                    $for_update
                 ),
             };
             let row: Option<TokenRow> = sqlx::query_as(sql)
                 .bind(org_id)
                 .bind(id)
+                .bind(owner)
                 .fetch_optional(self)
                 .await?;
             Ok(row.map(TokenRecord::from))
@@ -126,25 +132,56 @@ macro_rules! portable_queries {
             &mut self,
             org_id: &str,
             id: &str,
+            owner: Option<&str>,
         ) -> Result<Option<(TokenRecord, bool)>> {
             let row: Option<TokenRow> = sqlx::query_as(concat!(
                 "update access_tokens set revoked_at = $3
                  where org_id = $1 and id = $2 and revoked_at is null
+                   and ($4 is null or created_by = $4)
                  returning ",
                 columns!()
             ))
             .bind(org_id)
             .bind(id)
             .bind(Timestamp::now())
+            .bind(owner)
             .fetch_optional(&mut *self)
             .await?;
             match row {
                 Some(row) => Ok(Some((row.into(), true))),
                 None => Ok(self
-                    .get_token(org_id, id, Lock::None)
+                    .get_token(org_id, id, owner, Lock::None)
                     .await?
                     .map(|r| (r, false))),
             }
+        }
+        async fn revoke_descendants(
+            &mut self,
+            org_id: &str,
+            id: &str,
+        ) -> Result<Vec<TokenRecord>> {
+            // Every token below `id`, through revoked ones too: a grandchild of a revoked child
+            // is still a descendant.
+            let rows: Vec<TokenRow> = sqlx::query_as(concat!(
+                "with recursive tree (id) as (
+                     select id from access_tokens where org_id = $1 and parent_id = $2
+                     union
+                     select t.id from access_tokens t join tree on t.parent_id = tree.id
+                     where t.org_id = $1
+                 )
+                 update access_tokens set revoked_at = $3
+                 where org_id = $1 and revoked_at is null and id in (select id from tree)
+                 returning ",
+                columns!()
+            ))
+            .bind(org_id)
+            .bind(id)
+            .bind(Timestamp::now())
+            .fetch_all(self)
+            .await?;
+            let mut records: Vec<TokenRecord> = rows.into_iter().map(TokenRecord::from).collect();
+            records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            Ok(records)
         }
         async fn is_unrevoked(&mut self, org_id: &str, id: &str) -> Result<bool> {
             sqlx::query_scalar(
@@ -184,8 +221,9 @@ macro_rules! portable_queries {
             sqlx::query(
                 "insert into audit_events (org_id, occurred_at, action, token_id,
                      related_token_id, token_type, contact_id, surface_id, actor_org_id,
-                     actor_user_id, actor_token_id, source_ip, user_agent)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     actor_user_id, actor_token_id, source_ip, user_agent, token_owner,
+                     actor_home_org_id)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&t.org_id)
             .bind(at)
@@ -200,6 +238,8 @@ macro_rules! portable_queries {
             .bind(&actor.token_id)
             .bind(&actor.source_ip)
             .bind(&actor.user_agent)
+            .bind(&t.created_by)
+            .bind(&actor.home_org_id)
             .execute(self)
             .await
             .map(|_| ())
@@ -208,15 +248,17 @@ macro_rules! portable_queries {
             &mut self,
             org_id: &str,
             token_id: Option<&str>,
+            owner: Option<&str>,
             before: Option<i64>,
             limit: i64,
         ) -> Result<Vec<AuditEvent>> {
             sqlx::query_as(
                 "select id, org_id, occurred_at, action, token_id, related_token_id,
                         actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent,
-                        token_type, contact_id, surface_id
+                        token_type, contact_id, surface_id, actor_home_org_id
                  from audit_events
-                 where org_id = $1 and ($2 is null or token_id = $2) and id < $3
+                 where org_id = $1 and ($2 is null or token_id = $2)
+                   and ($5 is null or token_owner = $5) and id < $3
                  order by id desc
                  limit $4",
             )
@@ -224,6 +266,7 @@ macro_rules! portable_queries {
             .bind(token_id)
             .bind(before.unwrap_or(i64::MAX))
             .bind(limit)
+            .bind(owner)
             .fetch_all(self)
             .await
         }
@@ -340,6 +383,7 @@ pub(super) struct TokenRow {
     revoked_at: Option<Timestamp>,
     last_used: Option<NaiveDate>,
     rotated_from: Option<String>,
+    parent_id: Option<String>,
 }
 
 impl From<TokenRow> for TokenRecord {
@@ -365,6 +409,7 @@ impl From<TokenRow> for TokenRecord {
             revoked_at: row.revoked_at.map(|t| t.0),
             last_used: row.last_used,
             rotated_from: row.rotated_from,
+            parent_id: row.parent_id,
         }
     }
 }
@@ -427,6 +472,8 @@ pub struct AuditEvent {
     pub actor_org_id: String,
     pub actor_user_id: String,
     pub actor_token_id: Option<String>,
+    /// The actor's own organization, when it acted in this one from another.
+    pub actor_home_org_id: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
     pub token_type: Option<TokenType>,
@@ -450,6 +497,8 @@ pub struct ListQuery<'a> {
     pub status: TokenStatus,
     /// Case-insensitive substring of the name.
     pub name: Option<&'a str>,
+    /// Only the tokens this user created.
+    pub created_by: Option<&'a str>,
     /// Start after this (created_at, id), newest first.
     pub after: Option<(DateTime<Utc>, &'a str)>,
     pub limit: i64,
@@ -518,16 +567,19 @@ queries! {
     /// Inserts a token record together with its `created` audit event, atomically. Returns the
     /// record as stored.
     async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor) -> Result<TokenRecord>;
-    /// One token of the organization, revoked or not.
-    async fn get_token(&mut self, org_id: &str, id: &str, lock: Lock)
+    /// One token of the organization, revoked or not; with `owner`, only if that user created it.
+    async fn get_token(&mut self, org_id: &str, id: &str, owner: Option<&str>, lock: Lock)
         -> Result<Option<TokenRecord>>;
     /// A page of the organization's tokens, newest first.
     async fn list_tokens(&mut self, q: &ListQuery<'_>) -> Result<Vec<TokenRecord>>;
     /// Revokes a token of the organization. `Some((record, true))` when this call revoked it,
     /// `Some((record, false))` when it was revoked already (the first revocation time stays),
-    /// `None` when the organization has no such token.
-    async fn revoke_token(&mut self, org_id: &str, id: &str)
+    /// `None` when the organization has no such token (created by `owner`, when given).
+    async fn revoke_token(&mut self, org_id: &str, id: &str, owner: Option<&str>)
         -> Result<Option<(TokenRecord, bool)>>;
+    /// Revokes every unrevoked token below `id` (its children, their children, ...), returning
+    /// them oldest first.
+    async fn revoke_descendants(&mut self, org_id: &str, id: &str) -> Result<Vec<TokenRecord>>;
     /// Whether the organization's token exists and is not revoked (expiry is read from the JWT).
     async fn is_unrevoked(&mut self, org_id: &str, id: &str) -> Result<bool>;
     /// Ids of revoked tokens that have not expired (the ones whose revocation still matters),
@@ -540,10 +592,10 @@ queries! {
     /// identification) is written alone: it is the token's only trace.
     async fn record_event(&mut self, action: Action, t: &TokenRecord,
         related_token_id: Option<&str>, actor: &Actor) -> Result<()>;
-    /// A page of the organization's events, newest first, optionally of one token, before event
-    /// `before`.
-    async fn list_events(&mut self, org_id: &str, token_id: Option<&str>, before: Option<i64>,
-        limit: i64) -> Result<Vec<AuditEvent>>;
+    /// A page of the organization's events, newest first, optionally of one token, optionally
+    /// only about tokens `owner` created, before event `before`.
+    async fn list_events(&mut self, org_id: &str, token_id: Option<&str>, owner: Option<&str>,
+        before: Option<i64>, limit: i64) -> Result<Vec<AuditEvent>>;
     /// Serializes key creation, rotation and revocation across replicas and operators until the
     /// transaction ends.
     async fn lock_key_sets(&mut self) -> Result<()>;

@@ -148,8 +148,8 @@ impl Queries for SqliteConnection {
         let row: TokenRow = sqlx::query_as(concat!(
             "insert into access_tokens (id, org_id, created_by, token_type, name, assignments,
                  read_only, anonymize, journey_id, portal_id, portal_user_id, key_id, created_at,
-                 expires_at, rotated_from)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 expires_at, rotated_from, parent_id)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              returning ",
             columns!()
         ))
@@ -168,6 +168,7 @@ impl Queries for SqliteConnection {
         .bind(Timestamp(t.created_at))
         .bind(t.expires_at.map(Timestamp))
         .bind(&t.rotated_from)
+        .bind(&t.parent_id)
         .fetch_one(&mut *tx)
         .await?;
         let row = TokenRecord::from(row);

@@ -159,6 +159,7 @@ mod tests {
             revoked_at: None,
             last_used: None,
             rotated_from: None,
+            parent_id: None,
         }
     }
 

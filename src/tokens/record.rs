@@ -107,6 +107,9 @@ pub struct TokenRecord {
     pub last_used: Option<NaiveDate>,
     /// The token this one replaced, when it was made by rotation.
     pub rotated_from: Option<String>,
+    /// The token of this service that created (or rotated) this one; `None` when an
+    /// identity-provider caller did.
+    pub parent_id: Option<String>,
 }
 
 /// The fields that only some token types take; which ones a type takes is decided by `request`.

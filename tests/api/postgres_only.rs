@@ -21,12 +21,26 @@ async fn a_page_is_one_index_range_scan_however_large_the_table() {
         .execute(&pool)
         .await
         .unwrap();
+    // A member who created a few of organization 1's tokens (seeded ones are by `seed`).
+    sqlx::query("update access_tokens set created_by = 'member' where org_id = '1' and created_at >= '2026-01-01 00:50:00'")
+        .execute(&pool)
+        .await
+        .unwrap();
     sqlx::query("analyze access_tokens")
         .execute(&pool)
         .await
         .unwrap();
     let sql = access_tokens::store::postgres::list_sql(access_tokens::tokens::TokenStatus::Active);
-    for mode in ["force_custom_plan", "force_generic_plan"] {
+    // The organization's list (an admin's), and one creator's (a member's own tokens).
+    for (mode, creator, index) in [
+        ("force_custom_plan", None, "access_tokens_org_unrevoked"),
+        ("force_generic_plan", None, "access_tokens_org_unrevoked"),
+        (
+            "force_custom_plan",
+            Some("member"),
+            "access_tokens_org_creator",
+        ),
+    ] {
         let mut conn = pool.acquire().await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!("set plan_cache_mode = {mode}")))
             .execute(&mut *conn)
@@ -43,14 +57,13 @@ async fn a_page_is_one_index_range_scan_however_large_the_table() {
                 .bind(cursor_time)
                 .bind("api_seed")
                 .bind(101_i64)
+                .bind(chrono::Utc::now())
+                .bind(creator)
                 .fetch_one(&mut *conn)
                 .await
                 .unwrap();
         let text = plan.0.to_string();
-        assert!(
-            text.contains("access_tokens_org_unrevoked"),
-            "{mode}: {text}"
-        );
+        assert!(text.contains(index), "{mode}, {creator:?}: {text}");
         assert!(text.contains("\"Index Cond\""), "{mode}: {text}");
         assert!(
             !text.contains("\"Node Type\":\"Sort\""),
