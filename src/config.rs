@@ -634,6 +634,37 @@ mod tests {
     }
 
     #[test]
+    fn authority_roles_are_slugs_with_defaults() {
+        let s = args(&[]).validate().unwrap();
+        assert_eq!(s.authority, Authority::default());
+        let s = args(&[
+            "--token-admin-roles",
+            "token_admin, owner",
+            "--token-create-roles",
+            "ci",
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(s.authority.admin_roles, ["token_admin", "owner"]);
+        assert_eq!(s.authority.create_roles, Some(vec!["ci".to_owned()]));
+        // Unset, impersonation follows the admin roles.
+        assert_eq!(s.authority.impersonation_roles, ["token_admin", "owner"]);
+        for (flag, value) in [
+            ("--token-admin-roles", "1:owner"),
+            ("--token-admin-roles", ","),
+            ("--token-create-roles", "a b"),
+            ("--impersonation-roles", "2:support"),
+        ] {
+            let error = args(&[flag, value]).validate().unwrap_err().to_string();
+            let variable = flag
+                .trim_start_matches("--")
+                .replace('-', "_")
+                .to_uppercase();
+            assert!(error.contains(&variable), "{flag} {value}: {error}");
+        }
+    }
+
+    #[test]
     fn bad_settings_name_the_variable() {
         let cases: [(SettingsArgs, &str); 6] = [
             (with_store(Some("sqlite://"), Some(KEK)), "DATABASE_URL"),

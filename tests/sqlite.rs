@@ -5,6 +5,8 @@ const STORE: helpers::StoreKind = helpers::StoreKind::Sqlite;
 
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/authority.rs"]
+mod authority;
 #[path = "api/binary.rs"]
 mod binary;
 #[path = "api/create.rs"]

@@ -76,17 +76,18 @@ fn act_in_requested_organization(caller: &mut Caller, parts: &Parts) -> Result<(
     let Some(value) = parts.headers.get(ORG_HEADER) else {
         return Ok(());
     };
-    let org = value
-        .to_str()
-        .map_err(|_| Error::bad_request(format!("{ORG_HEADER} is not visible ASCII")))?
+    // Bytes that are not UTF-8 name no organization any role id can be of.
+    let org = std::str::from_utf8(value.as_bytes())
+        .unwrap_or("\u{fffd}")
         .trim();
     if org.is_empty() || org == caller.org_id {
         return Ok(());
     }
     let in_org = |role: &String| role.split_once(':').is_some_and(|(o, _)| o == org);
     if !caller.roles.iter().any(in_org) {
+        let shown: String = org.chars().take(64).collect();
         return Err(Error::forbidden(format!(
-            "{ORG_HEADER} names organization {org}, in which the caller holds no role"
+            "{ORG_HEADER} names organization {shown:?}, in which the caller holds no role"
         )));
     }
     caller.roles.retain(in_org);
