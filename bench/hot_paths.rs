@@ -46,6 +46,7 @@ fn record(kid: &str) -> TokenRecord {
         created_at: Utc::now(),
         expires_at: None,
         revoked_at: None,
+        suspended_at: None,
         last_used: None,
         rotated_from: None,
         parent_id: None,

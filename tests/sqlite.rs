@@ -41,5 +41,7 @@ mod list_revoke;
 mod openapi;
 #[path = "api/replicas.rs"]
 mod replicas;
+#[path = "api/suspension.rs"]
+mod suspension;
 #[path = "api/well_known.rs"]
 mod well_known;

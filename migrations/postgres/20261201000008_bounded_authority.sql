@@ -17,7 +17,7 @@ alter table audit_events
     alter column token_id drop not null,
     drop constraint audit_events_action_check,
     add constraint audit_events_action_check
-        check (action in ('created', 'revoked', 'rotated', 'policy_changed'));
+        check (action in ('created', 'revoked', 'rotated', 'suspended', 'resumed', 'policy_changed'));
 
 update audit_events e set token_owner = t.created_by
     from access_tokens t

@@ -11,7 +11,7 @@ create table audit_events_new (
     org_id            text not null,
     occurred_at       integer not null,
     action            text not null
-        check (action in ('created', 'revoked', 'rotated', 'policy_changed')),
+        check (action in ('created', 'revoked', 'rotated', 'suspended', 'resumed', 'policy_changed')),
     token_id          text,
     related_token_id  text,
     actor_org_id      text not null,

@@ -18,8 +18,8 @@ use crate::error::Error;
 use crate::keys::KeySetName;
 use crate::keys::jws::{self, Rules, VerifyingKey, unverified_issuer};
 use crate::keys::verify::{MAX_TOKEN_BYTES, verify_own};
-use crate::tokens::Caller;
 use crate::tokens::claims::OwnTokenClaims;
+use crate::tokens::{Caller, Refused};
 
 /// Clock skew tolerated on a trusted issuer's `exp` and `nbf`, in seconds: its clock and ours drift
 /// a little, and a minute is the usual allowance. Our own tokens get none (our clock issued them).
@@ -179,12 +179,14 @@ async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, 
         return Err(Refusal::Unauthorized("token type cannot call the API"));
     }
     // Revocations come from the in-memory set that follows PostgreSQL (see `revocations`).
-    let unrevoked = state
+    match state
         .revocations
-        .is_unrevoked(&claims.org_id, &claims.token_id)
-        .await?;
-    if !unrevoked {
-        return Err(Refusal::Unauthorized("token revoked"));
+        .refusal(&claims.org_id, &claims.token_id)
+        .await?
+    {
+        Some(Refused::Revoked) => return Err(Refusal::Unauthorized("token revoked")),
+        Some(Refused::Suspended) => return Err(Refusal::Unauthorized("token suspended")),
+        None => {}
     }
     state.usage.mark(&claims.token_id);
     Ok(Caller {

@@ -199,7 +199,7 @@ async fn evaluate(state: &AppState, token: &str) -> Result<Option<Map<String, Va
         };
         // Fails closed: when the revocation set is stale and the database does not answer, the
         // answer is an error, never a wrong `active`.
-        if !state.revocations.is_unrevoked(org_id, token_id).await? {
+        if state.revocations.refusal(org_id, token_id).await?.is_some() {
             return Ok(None);
         }
         state.usage.mark(token_id);

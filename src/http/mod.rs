@@ -96,6 +96,8 @@ pub fn routes() -> Routes {
     .get("/v1/access-tokens/{id}", tokens::get)
     .delete("/v1/access-tokens/{id}", tokens::revoke)
     .post("/v1/access-tokens/{id}/rotate", tokens::rotate)
+    .post("/v1/access-tokens/{id}/suspend", tokens::suspend)
+    .post("/v1/access-tokens/{id}/resume", tokens::resume)
     .post("/v1/access-tokens/introspect", introspect::introspect)
     .get("/v1/access-tokens/audit-events", audit::list)
     .get("/openapi.yaml", openapi)

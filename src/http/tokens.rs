@@ -47,8 +47,12 @@ pub struct AccessTokenItem<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     last_used: Option<String>,
     created_by: &'a str,
+    /// `active`, `suspended`, `revoked` or `expired`.
+    status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     revoked_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suspended_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rotated_from: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,7 +79,9 @@ impl<'a> From<&'a TokenRecord> for AccessTokenItem<'a> {
             expires_at: r.expires_at.map(rfc3339),
             last_used: r.last_used.map(|d| d.format("%Y-%m-%d").to_string()),
             created_by: &r.created_by,
+            status: r.status(Utc::now()),
             revoked_at: r.revoked_at.map(rfc3339),
+            suspended_at: r.suspended_at.map(rfc3339),
             rotated_from: r.rotated_from.as_deref(),
             parent_id: r.parent_id.as_deref(),
         }
@@ -187,6 +193,28 @@ fn cascade_param(query: &str) -> Result<bool> {
         }
     }
     Ok(cascade)
+}
+
+/// `POST /v1/access-tokens/{id}/suspend`: refused until resumed; 200 with the item.
+pub async fn suspend(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let record = state.set_suspended(&caller, &id, true).await?;
+    tracing::Span::current().record("token_id", record.id.as_str());
+    Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
+}
+
+/// `POST /v1/access-tokens/{id}/resume`: valid again; 200 with the item.
+pub async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let record = state.set_suspended(&caller, &id, false).await?;
+    tracing::Span::current().record("token_id", record.id.as_str());
+    Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
 }
 
 /// `POST /v1/access-tokens/{id}/rotate`: a new token in place of the old, which is revoked.

@@ -94,6 +94,23 @@ impl Service {
         Ok(revoked)
     }
 
+    /// Suspends (`true`) or resumes a token; this replica sees the change before it answers, the
+    /// others through the store's revocation feed.
+    pub async fn set_suspended(
+        &self,
+        caller: &Caller,
+        id: &str,
+        suspend: bool,
+    ) -> Result<TokenRecord> {
+        let (record, changed) =
+            tokens::set_suspended(&self.store, &self.settings.authority, caller, id, suspend)
+                .await?;
+        if changed {
+            self.revocations.set_suspended(&record.id, suspend);
+        }
+        Ok(record)
+    }
+
     /// Replaces a token with a new one (a creation, counted as one), revoking the old.
     pub async fn rotate_token(&self, caller: &Caller, id: &str) -> Result<Created> {
         self.rate_limits.create(caller)?;

@@ -1,34 +1,36 @@
-//! Which stored tokens are revoked, held in memory so that checking a caller or introspecting a
-//! token needs no database round trip.
+//! Which stored tokens are refused (revoked, or suspended until resumed), held in memory so that
+//! checking a caller or introspecting a token needs no database round trip.
 //!
-//! Each replica loads the ids of revoked, unexpired tokens and then follows the store's feed of
-//! revocations ([`RevocationFeed`]: LISTEN/NOTIFY on PostgreSQL, delivered at commit). A revocation answered by any replica reaches the others within milliseconds: the
+//! Each replica loads the ids of revoked and suspended unexpired tokens and then follows the store's
+//! feed of changes ([`RevocationFeed`]: LISTEN/NOTIFY on PostgreSQL, delivered at commit, in commit
+//! order, so that after the last notification the set says what the rows say). A revocation answered by any replica reaches the others within milliseconds: the
 //! bound is the notification's delivery, far under one second. The replica that revokes updates its
 //! own set before it answers. A token whose row was deleted counts as revoked: the feed announces
 //! the deletion and the reload reads its tombstone, so it stays refused after a restart too.
 //!
 //! While the listening connection is down the set may be stale, so it is not trusted: checks fall
-//! back to reading the row (`Queries::is_unrevoked`) until the listener is back and has
+//! back to reading the row (`Queries::refusal`) until the listener is back and has
 //! reloaded the whole set (notifications sent in between are lost by design of LISTEN/NOTIFY).
 //!
 //! The embedded store has no notifications to follow, so its set is never current: every check
 //! reads the row, which for an in-process SQLite file costs microseconds and stays right even
 //! when another process changed the file.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::store::{Queries, RevocationFeed, Store};
+use crate::store::{Change, Queries, RevocationFeed, Store};
+use crate::tokens::Refused;
 
 /// Wait between attempts to re-establish the feed.
 const RETRY: Duration = Duration::from_secs(1);
 
 pub struct Revocations {
     store: Store,
-    revoked: RwLock<HashSet<String>>,
+    refused: RwLock<HashMap<String, Refused>>,
     /// True while the set is complete and the feed is connected.
     current: AtomicBool,
 }
@@ -37,37 +39,66 @@ impl Revocations {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            revoked: RwLock::default(),
+            refused: RwLock::default(),
             current: AtomicBool::new(false),
         }
     }
 
-    /// Whether the token is unrevoked: from memory when the set is current, else from its row.
-    pub async fn is_unrevoked(&self, org_id: &str, token_id: &str) -> Result<bool, Error> {
+    /// Why the token is refused, or `None` when it is usable: from memory when the set is
+    /// current, else from its row.
+    pub async fn refusal(&self, org_id: &str, token_id: &str) -> Result<Option<Refused>, Error> {
         if self.current.load(Ordering::Acquire) {
-            let revoked = match self.revoked.read() {
-                Ok(set) => set.contains(token_id),
-                Err(poisoned) => poisoned.into_inner().contains(token_id),
+            let refused = match self.refused.read() {
+                Ok(set) => set.get(token_id).copied(),
+                Err(poisoned) => poisoned.into_inner().get(token_id).copied(),
             };
-            return Ok(!revoked);
+            return Ok(refused);
         }
         let mut conn = self.store.acquire().await?;
-        Ok(conn.db().is_unrevoked(org_id, token_id).await?)
+        Ok(conn.db().refusal(org_id, token_id).await?)
+    }
+
+    fn change(&self, change: Change) {
+        let mut set = match self.refused.write() {
+            Ok(set) => set,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match change {
+            // A revocation is for good: a later suspension notice cannot weaken it.
+            Change::Refused(id, Refused::Suspended) => {
+                set.entry(id).or_insert(Refused::Suspended);
+            }
+            Change::Refused(id, Refused::Revoked) => {
+                set.insert(id, Refused::Revoked);
+            }
+            Change::Resumed(id) => {
+                if set.get(&id) == Some(&Refused::Suspended) {
+                    set.remove(&id);
+                }
+            }
+        }
     }
 
     /// Records a revocation this replica just committed.
     pub fn insert(&self, token_id: &str) {
-        match self.revoked.write() {
-            Ok(mut set) => set.insert(token_id.to_owned()),
-            Err(poisoned) => poisoned.into_inner().insert(token_id.to_owned()),
-        };
+        self.change(Change::Refused(token_id.to_owned(), Refused::Revoked));
+    }
+
+    /// Records a suspension (`true`) or resumption this replica just committed.
+    pub fn set_suspended(&self, token_id: &str, suspended: bool) {
+        let id = token_id.to_owned();
+        self.change(if suspended {
+            Change::Refused(id, Refused::Suspended)
+        } else {
+            Change::Resumed(id)
+        });
     }
 
     async fn reload(&self) -> Result<usize, sqlx::Error> {
-        let ids = self.store.acquire().await?.db().revoked_unexpired().await?;
-        let count = ids.len();
-        let set: HashSet<String> = ids.into_iter().collect();
-        match self.revoked.write() {
+        let refused = self.store.acquire().await?.db().refused_unexpired().await?;
+        let count = refused.len();
+        let set: HashMap<String, Refused> = refused.into_iter().collect();
+        match self.refused.write() {
             Ok(mut slot) => *slot = set,
             Err(poisoned) => *poisoned.into_inner() = set,
         }
@@ -96,10 +127,10 @@ impl Revocations {
         // Loaded once the feed listens, so that no revocation falls between the two.
         let count = self.reload().await?;
         self.current.store(true, Ordering::Release);
-        tracing::debug!(revoked = count, "revocation set loaded");
+        tracing::debug!(refused = count, "revocation set loaded");
         loop {
-            let id = feed.next().await?;
-            self.insert(&id);
+            let change = feed.next().await?;
+            self.change(change);
         }
     }
 }

@@ -108,6 +108,7 @@ fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Created> {
         created_at: now,
         expires_at,
         revoked_at: None,
+        suspended_at: None,
         last_used: None,
         rotated_from: draft.rotated_from,
         parent_id: draft.parent_id,
@@ -320,6 +321,11 @@ pub async fn rotate(
             "the token is revoked; only an active token can be rotated".to_owned(),
         ));
     }
+    if old.suspended_at.is_some() {
+        return Err(Error::Conflict(
+            "the token is suspended; resume it before rotating it".to_owned(),
+        ));
+    }
     let requested = roles::parse_requested(&old.assignments)
         .map_err(|_| Error::forbidden("the token holds roles that cannot be granted again"))?;
     let assignments = roles::grant(&caller.org_id, &caller.roles, Some(requested))?;
@@ -357,4 +363,57 @@ pub async fn rotate(
         jwt: created.jwt,
         record,
     })
+}
+
+/// Suspends (`true`) or resumes a token the caller manages: refused as a caller and by
+/// introspection until it is resumed. As for revoking, the caller is not read-only; as for
+/// rotating, it holds every role of the token (resuming hands a credential back). A revoked token
+/// is a 409; a token already in the asked-for state answers its record again with no second event.
+pub async fn set_suspended(
+    store: &Store,
+    authority: &Authority,
+    caller: &Caller,
+    id: &str,
+    suspend: bool,
+) -> Result<(TokenRecord, bool)> {
+    refuse_read_only(caller)?;
+    TokenId::parse(id).ok_or_else(not_found)?;
+    let mut tx = store.begin().await?;
+    let token = tx
+        .db()
+        .get_token(
+            &caller.org_id,
+            id,
+            authority.owner_filter(caller),
+            Lock::ForUpdate,
+        )
+        .await?
+        .ok_or_else(not_found)?;
+    if token.revoked_at.is_some() {
+        let verb = if suspend { "suspended" } else { "resumed" };
+        return Err(Error::Conflict(format!(
+            "the token is revoked for good; a revoked token cannot be {verb}"
+        )));
+    }
+    let requested = roles::parse_requested(&token.assignments)
+        .map_err(|_| Error::forbidden("the token holds roles that cannot be granted again"))?;
+    roles::grant(&caller.org_id, &caller.roles, Some(requested))?;
+    if token.suspended_at.is_some() == suspend {
+        return Ok((token, false));
+    }
+    let record = tx
+        .db()
+        .set_suspended(&caller.org_id, id, suspend)
+        .await?
+        .ok_or_else(not_found)?;
+    let action = if suspend {
+        Action::Suspended
+    } else {
+        Action::Resumed
+    };
+    tx.db()
+        .record_event(action, &record, None, &caller.actor())
+        .await?;
+    tx.commit().await?;
+    Ok((record, true))
 }

@@ -1,5 +1,6 @@
-//! The feed of revocations on PostgreSQL: a trigger notifies the `access_tokens_revoked` channel
-//! on every revocation and every deleted token row (which counts as revoked), delivered at commit, and each replica listens on its own connection.
+//! The feed of revocations on PostgreSQL: triggers notify the `access_tokens_revoked` channel on
+//! every revocation, every deleted token row (which counts as revoked), every suspension and every
+//! resumption, delivered at commit in commit order, and each replica listens on its own connection.
 //! Notifications sent while the connection is down are lost (LISTEN/NOTIFY keeps no backlog), so a
 //! reader reloads what it holds after every (re)connection, once the feed is listening.
 
@@ -8,9 +9,31 @@ use sqlx::postgres::PgListener;
 
 use sqlx::Result;
 
+use crate::tokens::Refused;
+
 pub const CHANNEL: &str = "access_tokens_revoked";
 
-/// Ids of tokens revoked from the moment the feed connected, by any replica.
+/// One change of a token's standing, as the channel announces it: the payload is the token id
+/// (revoked or deleted), `suspended:<id>` or `resumed:<id>`. Token ids hold no `:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Refused(String, Refused),
+    Resumed(String),
+}
+
+impl Change {
+    fn parse(payload: &str) -> Self {
+        if let Some(id) = payload.strip_prefix("suspended:") {
+            Change::Refused(id.to_owned(), Refused::Suspended)
+        } else if let Some(id) = payload.strip_prefix("resumed:") {
+            Change::Resumed(id.to_owned())
+        } else {
+            Change::Refused(payload.to_owned(), Refused::Revoked)
+        }
+    }
+}
+
+/// Changes of tokens' standing from the moment the feed connected, by any replica.
 pub struct RevocationFeed {
     listener: PgListener,
 }
@@ -26,13 +49,35 @@ impl RevocationFeed {
         Ok(Self { listener })
     }
 
-    /// The next revoked token id; an error once the connection is lost.
-    pub async fn next(&mut self) -> Result<String> {
+    /// The next change; an error once the connection is lost.
+    pub async fn next(&mut self) -> Result<Change> {
         match self.listener.try_recv().await? {
-            Some(notification) => Ok(notification.payload().to_owned()),
+            Some(notification) => Ok(Change::parse(notification.payload())),
             None => Err(sqlx::Error::Protocol(
                 "the listening connection was lost".into(),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_name_the_change() {
+        let id = "api_5ZugdRXasLfWBypHi93Fk7";
+        assert_eq!(
+            Change::parse(id),
+            Change::Refused(id.to_owned(), Refused::Revoked)
+        );
+        assert_eq!(
+            Change::parse(&format!("suspended:{id}")),
+            Change::Refused(id.to_owned(), Refused::Suspended)
+        );
+        assert_eq!(
+            Change::parse(&format!("resumed:{id}")),
+            Change::Resumed(id.to_owned())
+        );
     }
 }

@@ -28,7 +28,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::error::Error;
 use crate::tokens::{Actor, TokenRecord};
-pub use listen::RevocationFeed;
+pub use listen::{Change, RevocationFeed};
 use pool::pg_pool;
 pub use pool::{OpenError, Purpose};
 pub use queries::{

@@ -7,7 +7,9 @@ use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 
 use super::types::{TextList, Timestamp};
-use crate::tokens::{Actor, KeySetName, KeyState, TokenRecord, TokenStatus, TokenType, TypeFields};
+use crate::tokens::{
+    Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus, TokenType, TypeFields,
+};
 
 pub type Result<T> = std::result::Result<T, sqlx::Error>;
 
@@ -17,7 +19,7 @@ macro_rules! columns {
     () => {
         "id, org_id, created_by, token_type, name, assignments, read_only, anonymize, \
          journey_id, portal_id, portal_user_id, key_id, created_at, expires_at, revoked_at, \
-         last_used, rotated_from, parent_id"
+         last_used, rotated_from, parent_id, suspended_at"
     };
 }
 pub(super) use columns;
@@ -59,6 +61,9 @@ macro_rules! list_sql_fn {
             match status {
                 TokenStatus::Active => list_page_sql!($types, $name, "revoked_at is null"),
                 TokenStatus::Revoked => list_page_sql!($types, $name, "revoked_at is not null"),
+                TokenStatus::Suspended => {
+                    list_page_sql!($types, $name, "revoked_at is null and suspended_at is not null")
+                }
                 TokenStatus::Expired => {
                     list_page_sql!($types, $name, "revoked_at is null and expires_at <= $7")
                 }
@@ -183,28 +188,63 @@ macro_rules! portable_queries {
             records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
             Ok(records)
         }
-        async fn is_unrevoked(&mut self, org_id: &str, id: &str) -> Result<bool> {
-            sqlx::query_scalar(
-                "select exists (select 1 from access_tokens
-                                where org_id = $1 and id = $2 and revoked_at is null)",
+        async fn refusal(&mut self, org_id: &str, id: &str) -> Result<Option<Refused>> {
+            let row: Option<(bool, bool)> = sqlx::query_as(
+                "select revoked_at is not null, suspended_at is not null from access_tokens
+                 where org_id = $1 and id = $2",
             )
             .bind(org_id)
             .bind(id)
-            .fetch_one(self)
-            .await
+            .fetch_optional(self)
+            .await?;
+            Ok(match row {
+                // No row: never stored here, or deleted, which counts as revoked.
+                None | Some((true, _)) => Some(Refused::Revoked),
+                Some((false, true)) => Some(Refused::Suspended),
+                Some((false, false)) => None,
+            })
         }
-        async fn revoked_unexpired(&mut self) -> Result<Vec<String>> {
+        async fn refused_unexpired(&mut self) -> Result<Vec<(String, Refused)>> {
             // A deleted row counts as revoked: its tombstone is read (see the deleted_tokens
             // migrations).
-            sqlx::query_scalar(
-                "select id from access_tokens
-                 where revoked_at is not null and (expires_at is null or expires_at > $1)
+            let rows: Vec<(String, bool)> = sqlx::query_as(
+                "select id, revoked_at is null from access_tokens
+                 where (revoked_at is not null or suspended_at is not null)
+                   and (expires_at is null or expires_at > $1)
                  union all
-                 select id from deleted_tokens where expires_at is null or expires_at > $1",
+                 select id, false from deleted_tokens where expires_at is null or expires_at > $1",
             )
             .bind(Timestamp::now())
             .fetch_all(self)
-            .await
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, suspended)| {
+                    let why = if suspended { Refused::Suspended } else { Refused::Revoked };
+                    (id, why)
+                })
+                .collect())
+        }
+        async fn set_suspended(
+            &mut self,
+            org_id: &str,
+            id: &str,
+            suspended: bool,
+        ) -> Result<Option<TokenRecord>> {
+            let row: Option<TokenRow> = sqlx::query_as(concat!(
+                "update access_tokens
+                 set suspended_at = case when $3 then $4 end
+                 where org_id = $1 and id = $2
+                 returning ",
+                columns!()
+            ))
+            .bind(org_id)
+            .bind(id)
+            .bind(suspended)
+            .bind(Timestamp::now())
+            .fetch_optional(self)
+            .await?;
+            Ok(row.map(TokenRecord::from))
         }
         async fn record_event(
             &mut self,
@@ -216,7 +256,9 @@ macro_rules! portable_queries {
             // A `created` event's time is its token's creation time.
             let at = match action {
                 Action::Created => Timestamp(t.created_at),
-                Action::Revoked | Action::Rotated => Timestamp::now(),
+                Action::Revoked | Action::Rotated | Action::Suspended | Action::Resumed => {
+                    Timestamp::now()
+                }
             };
             sqlx::query(
                 "insert into audit_events (org_id, occurred_at, action, token_id,
@@ -384,6 +426,7 @@ pub(super) struct TokenRow {
     last_used: Option<NaiveDate>,
     rotated_from: Option<String>,
     parent_id: Option<String>,
+    suspended_at: Option<Timestamp>,
 }
 
 impl From<TokenRow> for TokenRecord {
@@ -407,6 +450,7 @@ impl From<TokenRow> for TokenRecord {
             created_at: row.created_at.0,
             expires_at: row.expires_at.map(|t| t.0),
             revoked_at: row.revoked_at.map(|t| t.0),
+            suspended_at: row.suspended_at.map(|t| t.0),
             last_used: row.last_used,
             rotated_from: row.rotated_from,
             parent_id: row.parent_id,
@@ -446,6 +490,8 @@ pub enum Action {
     Created,
     Revoked,
     Rotated,
+    Suspended,
+    Resumed,
 }
 
 impl Action {
@@ -454,6 +500,8 @@ impl Action {
             Action::Created => "created",
             Action::Revoked => "revoked",
             Action::Rotated => "rotated",
+            Action::Suspended => "suspended",
+            Action::Resumed => "resumed",
         }
     }
 }
@@ -580,11 +628,16 @@ queries! {
     /// Revokes every unrevoked token below `id` (its children, their children, ...), returning
     /// them oldest first.
     async fn revoke_descendants(&mut self, org_id: &str, id: &str) -> Result<Vec<TokenRecord>>;
-    /// Whether the organization's token exists and is not revoked (expiry is read from the JWT).
-    async fn is_unrevoked(&mut self, org_id: &str, id: &str) -> Result<bool>;
-    /// Ids of revoked tokens that have not expired (the ones whose revocation still matters),
-    /// tokens whose row was deleted included.
-    async fn revoked_unexpired(&mut self) -> Result<Vec<String>>;
+    /// Why the organization's token is refused (revoked, deleted or never stored: `Revoked`), or
+    /// `None` when it is usable (expiry is read from the JWT).
+    async fn refusal(&mut self, org_id: &str, id: &str) -> Result<Option<Refused>>;
+    /// Revoked and suspended tokens that have not expired (the ones whose refusal still matters),
+    /// tokens whose row was deleted included (as revoked).
+    async fn refused_unexpired(&mut self) -> Result<Vec<(String, Refused)>>;
+    /// Suspends (`true`) or resumes a token of the organization; `None` when there is no such
+    /// token. The caller checks its state first, under a row lock.
+    async fn set_suspended(&mut self, org_id: &str, id: &str, suspended: bool)
+        -> Result<Option<TokenRecord>>;
     /// Sets `last_used` to `day` on the given tokens, skipping rows that already say so.
     async fn mark_used(&mut self, ids: &[String], day: NaiveDate) -> Result<()>;
     /// Records that `actor` did `action` to token `t` (its organization, id, type, and contact and

@@ -22,7 +22,7 @@ use super::queries::{
     key_columns, list_page_sql, list_sql_fn, portable_queries,
 };
 use super::types::{TextList, Timestamp};
-use crate::tokens::{Actor, KeySetName, KeyState, TokenRecord, TokenStatus};
+use crate::tokens::{Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 

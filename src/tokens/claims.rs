@@ -157,6 +157,7 @@ mod tests {
             created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
             expires_at: Some(Utc.timestamp_opt(1_700_003_600, 0).unwrap()),
             revoked_at: None,
+            suspended_at: None,
             last_used: None,
             rotated_from: None,
             parent_id: None,

@@ -18,5 +18,5 @@ pub use authority::Authority;
 pub use expiry::ExpiresIn;
 pub use id::TokenId;
 pub use key_set::{KeySetName, KeyState};
-pub use record::{Actor, Caller, TokenRecord, TokenStatus, TypeFields};
+pub use record::{Actor, Caller, Refused, TokenRecord, TokenStatus, TypeFields};
 pub use token_type::{Lifetime, MIN_LIFETIME, ONE_HOUR, TokenType};

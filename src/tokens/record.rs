@@ -68,6 +68,8 @@ pub enum TokenStatus {
     Revoked,
     /// Past `expires_at` and not revoked.
     Expired,
+    /// Suspended and not revoked.
+    Suspended,
     All,
 }
 
@@ -78,10 +80,11 @@ impl FromStr for TokenStatus {
             "active" => TokenStatus::Active,
             "revoked" => TokenStatus::Revoked,
             "expired" => TokenStatus::Expired,
+            "suspended" => TokenStatus::Suspended,
             "all" => TokenStatus::All,
             other => {
                 return Err(format!(
-                    "unknown status {other:?}; expected active, revoked, expired or all"
+                    "unknown status {other:?}; expected active, suspended, revoked, expired or all"
                 ));
             }
         })
@@ -104,12 +107,39 @@ pub struct TokenRecord {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Set while the token is suspended (refused until resumed).
+    pub suspended_at: Option<DateTime<Utc>>,
     pub last_used: Option<NaiveDate>,
     /// The token this one replaced, when it was made by rotation.
     pub rotated_from: Option<String>,
     /// The token of this service that created (or rotated) this one; `None` when an
     /// identity-provider caller did.
     pub parent_id: Option<String>,
+}
+
+impl TokenRecord {
+    /// Where the token stands at `now`: `revoked` (for good) before `suspended` before `expired`,
+    /// else `active`.
+    pub fn status(&self, now: DateTime<Utc>) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.suspended_at.is_some() {
+            "suspended"
+        } else if self.expires_at.is_some_and(|at| at <= now) {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+}
+
+/// Why a stored token is refused as a caller and by introspection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Revoked, or its row deleted: for good.
+    Revoked,
+    /// Until it is resumed.
+    Suspended,
 }
 
 /// The fields that only some token types take; which ones a type takes is decided by `request`.

@@ -1,0 +1,186 @@
+//! Suspending and resuming tokens: refused while suspended, on every replica; valid again once
+//! resumed; revoking a suspended token is for good.
+
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, eventually};
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+fn jwt(v: &Value) -> &str {
+    v["token"].as_str().unwrap()
+}
+
+async fn act(app: &TestApp, bearer: &str, id: &str, action: &str) -> Response {
+    app.client
+        .post(app.url(&format!("/v1/access-tokens/{id}/{action}")))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn act_ok(app: &TestApp, bearer: &str, id: &str, action: &str) -> Value {
+    let response = act(app, bearer, id, action).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{action}: {body}");
+    body
+}
+
+#[tokio::test]
+async fn a_suspended_token_is_refused_until_it_is_resumed() {
+    let app = TestApp::spawn().await;
+    let token = app.create_ok(&app.owner(), json!({"name": "ci"})).await;
+    assert_eq!(token["status"], "active");
+    assert_eq!(app.list(jwt(&token), "").await.status(), StatusCode::OK);
+
+    let suspended = act_ok(&app, &app.owner(), &id(&token), "suspend").await;
+    assert_eq!(suspended["status"], "suspended");
+    assert!(suspended["suspended_at"].is_string());
+    assert_error(app.list(jwt(&token), "").await, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(app.introspect(jwt(&token)).await, json!({"active": false}));
+    // Listed by default (it is not revoked) with its status, and by `status=suspended`.
+    let listed = app.list_ok(&app.owner(), "").await;
+    assert_eq!(listed[0]["status"], "suspended");
+    let only = app.list_ok(&app.owner(), "?status=suspended").await;
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0]["id"], token["id"]);
+    // Suspending again answers the item and records nothing more.
+    act_ok(&app, &app.owner(), &id(&token), "suspend").await;
+
+    let resumed = act_ok(&app, &app.owner(), &id(&token), "resume").await;
+    assert_eq!(resumed["status"], "active");
+    assert!(resumed.get("suspended_at").is_none());
+    assert_eq!(app.list(jwt(&token), "").await.status(), StatusCode::OK);
+    assert_eq!(app.introspect(jwt(&token)).await["active"], true);
+    assert!(
+        app.list_ok(&app.owner(), "?status=suspended")
+            .await
+            .is_empty()
+    );
+    let actions: Vec<Value> = app
+        .audit_events(&app.owner(), "")
+        .await
+        .iter()
+        .map(|e| e["action"].clone())
+        .collect();
+    assert_eq!(
+        actions,
+        [json!("resumed"), json!("suspended"), json!("created")]
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_suspended_token_is_for_good() {
+    let app = TestApp::spawn().await;
+    let token = app.create_ok(&app.owner(), json!({"name": "ci"})).await;
+    act_ok(&app, &app.owner(), &id(&token), "suspend").await;
+    assert_error(
+        app.rotate(&app.owner(), &id(&token)).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    let revoked: Value = app
+        .revoke(&app.owner(), &id(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revoked["status"], "revoked");
+    for action in ["resume", "suspend"] {
+        assert_error(
+            act(&app, &app.owner(), &id(&token), action).await,
+            StatusCode::CONFLICT,
+        )
+        .await;
+    }
+    assert_error(app.list(jwt(&token), "").await, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn suspension_follows_the_rules_of_revoking_and_writes_nothing_when_refused() {
+    let app = TestApp::spawn().await;
+    let admin_token = app
+        .create_ok(
+            &app.owner(),
+            json!({"name": "owner's", "assignments": ["1:owner"]}),
+        )
+        .await;
+    let member = app.issuer.user("1", "member", &["1:viewer"]);
+    let read_only = app
+        .create_ok(&app.owner(), json!({"name": "ro", "read_only": true}))
+        .await;
+    let events = app.audit_events(&app.owner(), "").await.len();
+    for action in ["suspend", "resume"] {
+        // Another user's token: 404 to a member.
+        assert_error(
+            act(&app, &member, &id(&admin_token), action).await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        // Read-only tokens change nothing.
+        assert_error(
+            act(&app, jwt(&read_only), &id(&admin_token), action).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        // Unknown ids and contact identification ids (never stored) are 404.
+        assert_error(
+            act(&app, &app.owner(), "api_0000000000000000", action).await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        assert_error(
+            act(&app, &app.owner(), "nonsense", action).await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    }
+    // An admin without the token's roles cannot hand the credential back.
+    let other_admin = app.issuer.user("1", "boss", &["1:admin"]);
+    assert_error(
+        act(&app, &other_admin, &id(&admin_token), "suspend").await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(app.audit_events(&app.owner(), "").await.len(), events);
+    let item: Value = app
+        .get_token(&app.owner(), &id(&admin_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(item["status"], "active");
+}
+
+#[tokio::test]
+async fn every_replica_refuses_a_suspended_token_and_accepts_it_once_resumed() {
+    let a = TestApp::spawn().await;
+    let b = a.replica().await;
+    let token = a.create_ok(&a.owner(), json!({"name": "shared"})).await;
+    assert_eq!(b.list(jwt(&token), "").await.status(), StatusCode::OK);
+    act_ok(&a, &a.owner(), &id(&token), "suspend").await;
+    assert!(
+        eventually(30, || async {
+            b.list(jwt(&token), "").await.status() == StatusCode::UNAUTHORIZED
+        })
+        .await
+    );
+    assert_eq!(b.introspect(jwt(&token)).await["active"], false);
+    // Resumed on B, usable on A again.
+    act_ok(&b, &b.owner(), &id(&token), "resume").await;
+    assert!(
+        eventually(30, || async {
+            a.list(jwt(&token), "").await.status() == StatusCode::OK
+        })
+        .await
+    );
+    // A replica that starts while a token is suspended refuses it from the start.
+    act_ok(&a, &a.owner(), &id(&token), "suspend").await;
+    let c = a.replica().await;
+    assert_error(c.list(jwt(&token), "").await, StatusCode::UNAUTHORIZED).await;
+}
