@@ -11,6 +11,8 @@ use crate::tokens::claims::Claims;
 use crate::tokens::request::NewToken;
 use crate::tokens::{Caller, TokenId, TokenRecord, TokenStatus, TokenType, TypeFields, roles};
 
+use super::policy;
+
 /// A new token: the JWT (shown once) and its record.
 pub struct Created {
     pub jwt: String,
@@ -106,6 +108,10 @@ pub async fn create(
     } else {
         (Vec::new(), false, false)
     };
+    // The organization's policy, read now (never cached), holds the token it would make.
+    policy::read(&mut store.acquire().await?.db(), &caller.org_id)
+        .await?
+        .check(token_type, new.lifetime)?;
     let created = mint(
         keys,
         caller,
@@ -223,6 +229,10 @@ pub async fn rotate(store: &Store, keys: &KeyRing, caller: &Caller, id: &str) ->
     let lifetime = old
         .expires_at
         .map(|expires_at| u64::try_from((expires_at - old.created_at).num_seconds()).unwrap_or(0));
+    // The policy of now holds the new token, whatever held the old one.
+    policy::read(&mut tx.db(), &caller.org_id)
+        .await?
+        .check_rotation(old.token_type, lifetime)?;
     let created = mint(
         keys,
         caller,
