@@ -487,3 +487,30 @@ async fn a_change_holds_on_every_replica_at_once() {
     .await;
     assert_eq!(policy_of(&b, &b.owner()).await["require_expiry"], true);
 }
+
+#[tokio::test]
+async fn concurrent_changes_queue_and_each_event_follows_the_last() {
+    let app = TestApp::spawn().await;
+    // Changes of an organization that never set a policy, at once: each finds the row the one
+    // before it wrote, so that the audit trail is a chain from the defaults.
+    let bodies: Vec<Value> = (0..6)
+        .map(|i| json!({"max_expires_in": {"app": 3600 + i}}))
+        .collect();
+    let owner = app.owner();
+    let answers =
+        futures_util::future::join_all(bodies.iter().map(|b| put_policy(&app, &owner, b.clone())))
+            .await;
+    for response in answers {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let events = app.audit_events(&owner, "").await;
+    let mut changes: Vec<&Value> = policy_events(&events);
+    changes.reverse();
+    assert_eq!(changes.len(), 6);
+    let mut expected_old = defaults();
+    for change in changes {
+        assert_eq!(change["details"]["old"], expected_old);
+        expected_old = change["details"]["new"].clone();
+    }
+    assert_eq!(policy_of(&app, &owner).await, expected_old);
+}
