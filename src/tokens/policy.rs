@@ -76,13 +76,55 @@ fn object_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaxExpiresInBody {
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub api: Option<u64>,
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub app: Option<u64>,
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub assume: Option<u64>,
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub journey: Option<u64>,
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub portal: Option<u64>,
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub portal_preview: Option<u64>,
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub contact_identification: Option<u64>,
+}
+
+/// The largest whole number a JSON number written with a fraction (`3600.0`) holds exactly.
+const MAX_EXACT_FLOAT: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// Seconds: a whole, non-negative JSON number, or `null` (absent). JSON Schema's `integer` (the
+/// contract's) counts `3600.0` as one, so it is read as 3600; `3600.5` is not a number of seconds.
+fn whole_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    struct WholeSeconds;
+    impl<'de> Visitor<'de> for WholeSeconds {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number of seconds")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.fract() == 0.0 && (0.0..=MAX_EXACT_FLOAT).contains(&v) {
+                // Whole, non-negative and exact: the conversion loses nothing.
+                Ok(Some(v as u64))
+            } else {
+                Err(E::invalid_value(Unexpected::Float(v), &self))
+            }
+        }
+    }
+    deserializer.deserialize_any(WholeSeconds)
 }
 
 impl MaxExpiresInBody {
@@ -372,6 +414,8 @@ mod tests {
             ),
             (json!({"max_expires_in": {"root": 600}}), "unknown field"),
             (json!({"max_expires_in": {"api": -1}}), "invalid value"),
+            (json!({"max_expires_in": {"api": 60.5}}), "invalid value"),
+            (json!({"max_expires_in": {"api": 1e300}}), "invalid value"),
             (json!({"max_expires_in": {"api": "1h"}}), "invalid type"),
             (json!({"max_expires_in": [600]}), "invalid type"),
             (json!({"require_expiry": "yes"}), "invalid type"),
@@ -432,6 +476,13 @@ mod tests {
         let p = parse(json!({"require_expiry": true})).unwrap();
         let m = message(p.check_rotation(TokenType::Api, None));
         assert!(m.contains("require_expiry") && m.contains("rotated"), "{m}");
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_fraction_is_seconds() {
+        let p = parse(json!({"max_expires_in": {"api": 3600.0, "app": null}})).unwrap();
+        assert_eq!(p.max_expires_in(TokenType::Api), Some(3600));
+        assert_eq!(p.max_expires_in(TokenType::App), None);
     }
 
     #[test]

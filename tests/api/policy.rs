@@ -293,7 +293,7 @@ async fn a_policy_that_breaks_a_types_rules_is_refused() {
         (json!({"max_expires_in": {"root": 600}}), "unknown field"),
         (json!({"max_expires_in": {"api": "1h"}}), "invalid type"),
         (json!({"max_expires_in": {"api": -5}}), "invalid value"),
-        (json!({"max_expires_in": {"api": 60.5}}), "invalid type"),
+        (json!({"max_expires_in": {"api": 60.5}}), "invalid value"),
         (json!({"require_expiry": "yes"}), "invalid type"),
         (
             json!({"allowed_token_types": ["root"]}),
