@@ -38,6 +38,8 @@ mod limits;
 mod list_revoke;
 #[path = "api/openapi.rs"]
 mod openapi;
+#[path = "api/policy.rs"]
+mod policy;
 #[path = "api/postgres_only.rs"]
 mod postgres_only;
 #[path = "api/replicas.rs"]

@@ -39,6 +39,8 @@ mod limits;
 mod list_revoke;
 #[path = "api/openapi.rs"]
 mod openapi;
+#[path = "api/policy.rs"]
+mod policy;
 #[path = "api/replicas.rs"]
 mod replicas;
 #[path = "api/suspension.rs"]

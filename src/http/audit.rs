@@ -1,9 +1,11 @@
 //! `GET /v1/access-tokens/audit-events`: who created, revoked and rotated the organization's
-//! tokens (contact identification tokens, never stored, included), newest first, a page at a time.
+//! tokens (contact identification tokens, never stored, included) and who changed its policy,
+//! newest first, a page at a time.
 
 use axum::extract::State;
 use axum::response::Response;
 use serde::Serialize;
+use serde_json::Value;
 
 use super::pagination::{self, DEFAULT_LIMIT, QueryString, parse_limit};
 use super::state::AppState;
@@ -28,7 +30,9 @@ struct EventItem<'a> {
     id: String,
     occurred_at: String,
     action: &'a str,
-    token_id: &'a str,
+    /// Absent on events about no token (`policy_changed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_id: Option<&'a str>,
     /// Absent on events recorded before the type was.
     #[serde(skip_serializing_if = "Option::is_none")]
     token_type: Option<&'static str>,
@@ -41,6 +45,9 @@ struct EventItem<'a> {
     source_ip: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_agent: Option<&'a str>,
+    /// `policy_changed`: the old and the new policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<Value>,
 }
 
 impl<'a> From<&'a AuditEvent> for EventItem<'a> {
@@ -49,7 +56,7 @@ impl<'a> From<&'a AuditEvent> for EventItem<'a> {
             id: e.id.to_string(),
             occurred_at: rfc3339(e.occurred_at),
             action: &e.action,
-            token_id: &e.token_id,
+            token_id: e.token_id.as_deref(),
             related_token_id: e.related_token_id.as_deref(),
             token_type: e.token_type.map(TokenType::as_str),
             identified: &e.identified,
@@ -61,6 +68,11 @@ impl<'a> From<&'a AuditEvent> for EventItem<'a> {
             },
             source_ip: e.source_ip.as_deref(),
             user_agent: e.user_agent.as_deref(),
+            // Written by the service as JSON (and checked to be JSON by SQLite).
+            details: e
+                .details
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok()),
         }
     }
 }

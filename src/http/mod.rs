@@ -9,6 +9,7 @@ pub mod health;
 pub mod introspect;
 pub mod json;
 pub mod pagination;
+pub mod policy;
 pub mod server;
 pub mod state;
 pub mod tokens;
@@ -79,6 +80,10 @@ impl Routes {
         self.add(Method::DELETE, path, routing::delete(handler))
     }
 
+    fn put<H: Handler<T, AppState>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.add(Method::PUT, path, routing::put(handler))
+    }
+
     /// Every operation served, as (method, path template).
     pub fn operations(&self) -> &[(Method, String)] {
         &self.operations
@@ -100,6 +105,8 @@ pub fn routes() -> Routes {
     .post("/v1/access-tokens/{id}/resume", tokens::resume)
     .post("/v1/access-tokens/introspect", introspect::introspect)
     .get("/v1/access-tokens/audit-events", audit::list)
+    .get("/v1/access-tokens/policy", policy::get)
+    .put("/v1/access-tokens/policy", policy::put)
     .get("/openapi.yaml", openapi)
     .get("/health/live", health::live)
     .get("/health/ready", health::ready);
@@ -128,7 +135,7 @@ pub fn router(state: AppState) -> Router {
         .allow_origin(AllowOrigin::list(
             state.settings.cors_allowed_origins.clone(),
         ))
-        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([
             AUTHORIZATION,
             CONTENT_TYPE,

@@ -2,6 +2,7 @@
 //! key ring, the revocation set, the usage marks and the rate limits. HTTP handlers call these
 //! and the domain types only; the rules themselves live in the domain (`tokens`).
 
+pub mod policy;
 pub mod revocations;
 pub mod tokens;
 pub mod usage;
@@ -16,8 +17,9 @@ use crate::rate_limit::RateLimits;
 /// What the audit trail answers: one event, as stored.
 pub use crate::store::{AuditEvent, Identified};
 use crate::store::{Queries, Store};
+use crate::tokens::policy::PolicyBody;
 use crate::tokens::request::{CreateTokenBody, NewToken};
-use crate::tokens::{Caller, TokenRecord};
+use crate::tokens::{Caller, Policy, TokenRecord};
 use revocations::Revocations;
 pub use tokens::{Created, ListParams, Revoked};
 use usage::UsageTracker;
@@ -126,6 +128,17 @@ impl Service {
             self.revocations.insert(old);
         }
         Ok(created)
+    }
+
+    /// The caller's organization's policy (the defaults when it never set one); any member may
+    /// read it.
+    pub async fn policy(&self, caller: &Caller) -> Result<Policy> {
+        policy::get(&self.store, caller).await
+    }
+
+    /// Replaces the caller's organization's policy (admins only), audited.
+    pub async fn set_policy(&self, caller: &Caller, body: PolicyBody) -> Result<Policy> {
+        policy::put(&self.store, &self.settings.authority, caller, body).await
     }
 
     /// A page of the caller's organization's audit events, newest first, before event `before`:

@@ -13,6 +13,8 @@ use crate::tokens::{
     Authority, Caller, Lifetime, TokenId, TokenRecord, TokenStatus, TokenType, TypeFields, roles,
 };
 
+use super::policy;
+
 /// A new token: the JWT (shown once) and its record.
 pub struct Created {
     pub jwt: String,
@@ -50,33 +52,31 @@ struct Draft {
     read_only: bool,
     anonymize: bool,
     fields: TypeFields,
+    /// Seconds, already held to the caller's expiry (`inherited_lifetime`).
     lifetime: Option<u64>,
-    /// Whether the client chose the lifetime (`expires_in`): a chosen lifetime past the calling
-    /// token's expiry is refused, a default one is cut to it.
-    chosen_lifetime: bool,
     rotated_from: Option<String>,
     parent_id: Option<String>,
 }
 
-/// A token created by a token of this service never outlives it: a chosen expiry past the caller's
-/// is a 400 (never clamped), a default one (or none) becomes the caller's.
-fn bound_by_caller(
-    caller: &Caller,
-    expires_at: Option<DateTime<Utc>>,
-    chosen: bool,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>> {
+/// A token created by a token of this service never outlives it: a chosen lifetime (`expires_in`)
+/// past the caller's expiry is a 400 (never clamped); a default one, or none, becomes the time left
+/// to the caller. Identity-provider callers (and tokens without `exp`) bound nothing.
+fn inherited_lifetime(caller: &Caller, lifetime: Option<u64>, chosen: bool) -> Result<Option<u64>> {
     let Some(limit) = caller.expires_at else {
-        return Ok(expires_at);
+        return Ok(lifetime);
     };
-    match expires_at {
-        Some(at) if at <= limit => Ok(Some(at)),
+    // Whole seconds, rounded up: `mint` cuts the expiry to the caller's own, to the millisecond.
+    let left_ms = (limit - Utc::now()).num_milliseconds().max(0);
+    let left = u64::try_from((left_ms + 999) / 1000).unwrap_or(0);
+    match lifetime {
+        Some(seconds) if seconds <= left => Ok(Some(seconds)),
         Some(_) if chosen => Err(Error::bad_request(format!(
-            "expires_in reaches past the expiry of the calling token ({}): a token created by a              token never outlives it; ask for at most {} seconds, or omit expires_in to get the              calling token's expiry",
+            "expires_in reaches past the expiry of the calling token ({}): a token created by a \
+             token never outlives it; ask for at most {left} seconds, or omit expires_in to get \
+             the calling token's expiry",
             limit.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            (limit - now).num_seconds().max(0)
         ))),
-        _ => Ok(Some(limit)),
+        _ => Ok(Some(left)),
     }
 }
 
@@ -93,7 +93,11 @@ fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Created> {
         }
         None => None,
     };
-    let expires_at = bound_by_caller(caller, expires_at, draft.chosen_lifetime, now)?;
+    // `inherited_lifetime` decided the lifetime; what passed since cannot take it past the caller.
+    let expires_at = match (expires_at, caller.expires_at) {
+        (Some(at), Some(limit)) => Some(at.min(limit)),
+        (at, _) => at,
+    };
     let record = TokenRecord {
         id: TokenId::generate(draft.token_type).to_string(),
         org_id: caller.org_id.clone(),
@@ -141,6 +145,12 @@ pub async fn create(
     } else {
         (Vec::new(), false, false)
     };
+    let lifetime = inherited_lifetime(caller, new.lifetime, chosen_lifetime)?;
+    // The organization's policy, read now (never cached), holds the token it would make, with
+    // the lifetime it would get.
+    policy::read(&mut store.acquire().await?.db(), &caller.org_id)
+        .await?
+        .check(token_type, lifetime)?;
     let created = mint(
         keys,
         caller,
@@ -151,8 +161,7 @@ pub async fn create(
             read_only,
             anonymize,
             fields: new.fields,
-            lifetime: new.lifetime,
-            chosen_lifetime,
+            lifetime,
             rotated_from: None,
             parent_id: caller.token_id.clone(),
         },
@@ -333,6 +342,11 @@ pub async fn rotate(
     let lifetime = old
         .expires_at
         .map(|expires_at| u64::try_from((expires_at - old.created_at).num_seconds()).unwrap_or(0));
+    let lifetime = inherited_lifetime(caller, lifetime, false)?;
+    // The policy of now holds the new token, whatever held the old one.
+    policy::read(&mut tx.db(), &caller.org_id)
+        .await?
+        .check_rotation(old.token_type, lifetime)?;
     let created = mint(
         keys,
         caller,
@@ -344,7 +358,6 @@ pub async fn rotate(
             anonymize: old.anonymize,
             fields: old.fields.clone(),
             lifetime,
-            chosen_lifetime: false,
             rotated_from: Some(old.id.clone()),
             // The new token takes the old one's place below its parent, unless a token of this
             // service rotates it: then it is that token's, and never outlives it.

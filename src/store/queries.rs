@@ -297,7 +297,7 @@ macro_rules! portable_queries {
             sqlx::query_as(
                 "select id, org_id, occurred_at, action, token_id, related_token_id,
                         actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent,
-                        token_type, contact_id, surface_id, actor_home_org_id
+                        token_type, contact_id, surface_id, actor_home_org_id, details
                  from audit_events
                  where org_id = $1 and ($2 is null or token_id = $2)
                    and ($5 is null or token_owner = $5) and id < $3
@@ -311,6 +311,83 @@ macro_rules! portable_queries {
             .bind(owner)
             .fetch_all(self)
             .await
+        }
+        async fn get_policy(&mut self, org_id: &str) -> Result<Option<String>> {
+            sqlx::query_scalar("select policy from org_policies where org_id = $1")
+                .bind(org_id)
+                .fetch_optional(self)
+                .await
+        }
+        async fn lock_policy(
+            &mut self,
+            org_id: &str,
+            default_policy: &str,
+            updated_by: &str,
+        ) -> Result<String> {
+            // A missing row is written first, so that concurrent first changes of an
+            // organization's policy queue on the row lock like later ones; a transaction that
+            // changes nothing rolls it back.
+            sqlx::query(
+                "insert into org_policies (org_id, policy, updated_at, updated_by)
+                 values ($1, $2, $3, $4)
+                 on conflict (org_id) do nothing",
+            )
+            .bind(org_id)
+            .bind(default_policy)
+            .bind(Timestamp::now())
+            .bind(updated_by)
+            .execute(&mut *self)
+            .await?;
+            sqlx::query_scalar(concat!(
+                "select policy from org_policies where org_id = $1",
+                $for_update
+            ))
+            .bind(org_id)
+            .fetch_one(self)
+            .await
+        }
+        async fn update_policy(
+            &mut self,
+            org_id: &str,
+            policy: &str,
+            updated_by: &str,
+        ) -> Result<()> {
+            sqlx::query(
+                "update org_policies set policy = $2, updated_at = $3, updated_by = $4
+                 where org_id = $1",
+            )
+            .bind(org_id)
+            .bind(policy)
+            .bind(Timestamp::now())
+            .bind(updated_by)
+            .execute(self)
+            .await
+            .map(|_| ())
+        }
+        async fn record_policy_event(
+            &mut self,
+            org_id: &str,
+            details: &str,
+            actor: &Actor,
+        ) -> Result<()> {
+            // About no token: no token id, type or owner (so only admins list it).
+            sqlx::query(
+                "insert into audit_events (org_id, occurred_at, action, details, actor_org_id,
+                     actor_home_org_id, actor_user_id, actor_token_id, source_ip, user_agent)
+                 values ($1, $2, 'policy_changed', $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(org_id)
+            .bind(Timestamp::now())
+            .bind(details)
+            .bind(&actor.org_id)
+            .bind(&actor.home_org_id)
+            .bind(&actor.user_id)
+            .bind(&actor.token_id)
+            .bind(&actor.source_ip)
+            .bind(&actor.user_agent)
+            .execute(self)
+            .await
+            .map(|_| ())
         }
         async fn published_keys(&mut self, key_set: KeySetName) -> Result<Vec<KeyRow>> {
             sqlx::query_as(concat!(
@@ -506,8 +583,8 @@ impl Action {
     }
 }
 
-/// Who changed which token, when and from where; the token's type is absent on events recorded
-/// before it was written.
+/// Who changed which token (or the organization's policy), when and from where; the token's
+/// type is absent on events recorded before it was written.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditEvent {
     pub id: i64,
@@ -515,7 +592,8 @@ pub struct AuditEvent {
     #[sqlx(try_from = "Timestamp")]
     pub occurred_at: DateTime<Utc>,
     pub action: String,
-    pub token_id: String,
+    /// Absent on events about no token (`policy_changed`).
+    pub token_id: Option<String>,
     pub related_token_id: Option<String>,
     pub actor_org_id: String,
     pub actor_user_id: String,
@@ -527,6 +605,9 @@ pub struct AuditEvent {
     pub token_type: Option<TokenType>,
     #[sqlx(flatten)]
     pub identified: Identified,
+    /// JSON, on events that change more than a token: `{"old": ..., "new": ...}` policies of
+    /// `policy_changed`.
+    pub details: Option<String>,
 }
 
 /// Whom and where a contact identification token identifies, on its `created` event.
@@ -649,6 +730,18 @@ queries! {
     /// only about tokens `owner` created, before event `before`.
     async fn list_events(&mut self, org_id: &str, token_id: Option<&str>, owner: Option<&str>,
         before: Option<i64>, limit: i64) -> Result<Vec<AuditEvent>>;
+    /// The organization's policy as stored (JSON, see `tokens::policy`); `None`: it never set one.
+    async fn get_policy(&mut self, org_id: &str) -> Result<Option<String>>;
+    /// The organization's stored policy, its row locked until the transaction ends; an
+    /// organization without one gets a row of `default_policy` first.
+    async fn lock_policy(&mut self, org_id: &str, default_policy: &str, updated_by: &str)
+        -> Result<String>;
+    /// Replaces the organization's policy (its row exists: see `lock_policy`).
+    async fn update_policy(&mut self, org_id: &str, policy: &str, updated_by: &str) -> Result<()>;
+    /// Records that `actor` changed the organization's policy; `details` is the JSON
+    /// `{"old": ..., "new": ...}`.
+    async fn record_policy_event(&mut self, org_id: &str, details: &str, actor: &Actor)
+        -> Result<()>;
     /// Serializes key creation, rotation and revocation across replicas and operators until the
     /// transaction ends.
     async fn lock_key_sets(&mut self) -> Result<()>;

@@ -144,7 +144,7 @@ fn check_range(t: TokenType, seconds: u64, min: u64, max: u64) -> Result<u64, St
     Ok(seconds)
 }
 
-fn human(seconds: u64) -> String {
+pub(super) fn human(seconds: u64) -> String {
     if seconds.is_multiple_of(DAY) {
         format!("{} days", seconds / DAY)
     } else if seconds.is_multiple_of(60) {

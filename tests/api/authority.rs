@@ -430,3 +430,45 @@ async fn x_epilot_org_id_acts_in_another_organization_with_the_roles_held_there(
         StatusCode::CREATED
     );
 }
+
+#[tokio::test]
+async fn an_inherited_expiry_is_held_to_the_organization_policy() {
+    let app = TestApp::spawn().await;
+    let assume = app
+        .create_ok(
+            &app.owner(),
+            json!({"name": "for an hour", "token_type": "assume"}),
+        )
+        .await;
+    let caller = assume["token"].as_str().unwrap();
+    let put = |policy: Value| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .put(app.url("/v1/access-tokens/policy"))
+                .bearer_auth(app.owner())
+                .json(&policy)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    };
+    // An inherited expiry is an expiry: require_expiry holds.
+    put(json!({"require_expiry": true})).await;
+    let child = app.create_ok(caller, json!({"name": "child"})).await;
+    assert_eq!(expires_at(&child), exp_of(caller).unwrap());
+    // ... and it counts against max_expires_in: an hour left is more than ten minutes.
+    put(json!({"max_expires_in": {"api": 600}})).await;
+    let before = everything(&app).await;
+    let message = assert_error(
+        app.create(caller, json!({"name": "too long"})).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(message.contains("max_expires_in"), "{message}");
+    assert_eq!(everything(&app).await, before);
+    app.create_ok(caller, json!({"name": "short", "expires_in": 600}))
+        .await;
+}
