@@ -176,19 +176,16 @@ pub async fn revoke(
     Ok(axum::Json(body).into_response())
 }
 
-/// `cascade=true` or `cascade=false` (the default); other parameters are ignored.
+/// `cascade=true` or `cascade=false` (absent: false; any other value is a 400); other parameters
+/// are ignored.
 fn cascade_param(query: &str) -> Result<bool> {
     let mut cascade = false;
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         if key == "cascade" {
             cascade = match value.as_ref() {
                 "true" => true,
-                "false" | "" => false,
-                other => {
-                    return Err(Error::bad_request(format!(
-                        "cascade is {other:?}; expected true or false"
-                    )));
-                }
+                "false" => false,
+                _ => return Err(Error::bad_request("cascade must be true or false")),
             };
         }
     }

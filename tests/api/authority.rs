@@ -353,16 +353,18 @@ async fn cascade_revokes_descendants_and_leaves_siblings() {
     // Cascading from the root reaches what is left below it; a second cascade finds nothing.
     let again = revoke_cascade(&app, &app.owner(), &id(&root)).await;
     assert_eq!(again["revoked_descendants"], json!([]));
-    assert_error(
-        app.client
-            .delete(app.url(&format!("/v1/access-tokens/{}?cascade=yes", id(&root))))
-            .bearer_auth(app.owner())
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    for bad in ["yes", "", "TRUE"] {
+        assert_error(
+            app.client
+                .delete(app.url(&format!("/v1/access-tokens/{}?cascade={bad}", id(&root))))
+                .bearer_auth(app.owner())
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
 }
 
 #[tokio::test]
