@@ -55,6 +55,11 @@ impl Signer {
         }
     }
 
+    /// The public key, DER-encoded (RFC 8017 RSAPublicKey), for aws-lc-rs.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        self.pair.public_key().as_ref().to_vec()
+    }
+
     fn jwk(&self) -> Value {
         let public = self.pair.public_key();
         json!({
