@@ -11,6 +11,21 @@ use crate::{Claims, Error, Verifier};
 /// The verified claims of the request's `Authorization: Bearer` token. The [`Verifier`] comes
 /// from the router's state (`Verifier: FromRef<S>`). A request without a valid token is answered
 /// 401 with `WWW-Authenticate` as RFC 6750 section 3 says.
+///
+/// ```no_run
+/// use access_tokens_verifier::{Bearer, Verifier};
+/// use axum::{Router, routing::get};
+///
+/// async fn me(Bearer(claims): Bearer) -> String {
+///     claims.user_id.unwrap_or_default()
+/// }
+///
+/// # async fn run() -> Result<(), access_tokens_verifier::Error> {
+/// let verifier = Verifier::builder("https://tokens.example.com/v1/access-tokens").build().await?;
+/// let app: Router = Router::new().route("/me", get(me)).with_state(verifier);
+/// # let _ = app;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Bearer(pub Claims);
 
