@@ -5,7 +5,10 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so that a change of the service's code does not rebuild them.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+# The workspace's other member, the verifier crate: the image builds the service only, so the
+# verifier's manifest and an empty library stand in for it.
+COPY verifier/Cargo.toml verifier/
+RUN mkdir -p src verifier/src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs verifier/src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src
 COPY src src
