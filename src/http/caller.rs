@@ -2,9 +2,10 @@
 //!
 //! A caller presents an RS256 JWT signed by a trusted issuer (keys from its JWKS) or an
 //! unexpired, unrevoked `api`/`app`/`assume` token of this service's own `api` key set. Everything
-//! else is a 401 with `WWW-Authenticate: Bearer` and, when a token was sent, `error="invalid_token"`
-//! and a short fixed reason (RFC 6750 section 3), the same in the body and at info in the log. The algorithm is pinned to RS256 before any key
-//! is looked at; the only unverified read of a token is `jws::unverified_issuer`, used to pick the key.
+//! else is a 401 with `WWW-Authenticate: Bearer` and, when a token was sent,
+//! `error="invalid_token"` and a short fixed reason (RFC 6750 section 3), the same in the body and
+//! at info in the log. The algorithm is pinned to RS256 before any key is looked at; the only
+//! unverified read of a token is `jws::unverified_issuer`, used to pick the key.
 //! Own tokens are verified by `tokens::verify` (shared with introspection) and marked as used.
 
 use std::net::SocketAddr;
@@ -318,6 +319,37 @@ mod tests {
         ] {
             assert_eq!(email(unverified.clone()), None, "{unverified}");
         }
+    }
+
+    #[test]
+    fn reasons_are_fixed_phrases_an_error_description_may_hold() {
+        for detail in [
+            "token too large",
+            "expired",
+            "not yet valid",
+            "token revoked",
+            "untrusted issuer",
+            "kid not published",
+            "signature invalid",
+            "algorithm is not RS256",
+            "no exp",
+            "no token_use",
+            "audience not accepted",
+            "token type cannot call the API",
+            "no kid",
+            "something new",
+        ] {
+            let reason = reason_for(detail);
+            // RFC 6750 section 3: %x20-21 / %x23-5B / %x5D-7E.
+            assert!(
+                reason
+                    .bytes()
+                    .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)),
+                "{reason}"
+            );
+        }
+        assert_eq!(reason_for("no kid"), "malformed token");
+        assert_eq!(reason_for("something new"), "malformed token");
     }
 
     #[test]
