@@ -30,18 +30,58 @@ pub struct StoreArgs {
     pub key_encryption_key: Option<String>,
 }
 
+/// Where the service listens and is reached: what `serve` binds and what every issuer derives
+/// from, so that `dev-token` takes it the same way.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AddressArgs {
+    /// Address to bind.
+    #[arg(
+        long,
+        env = "LISTEN_ADDR",
+        default_value = "127.0.0.1:8080",
+        hide_env_values = true
+    )]
+    pub listen_addr: String,
+    /// The URL callers and verifiers reach the service at; issuers derive from it.
+    /// Defaults to http://{LISTEN_ADDR}.
+    #[arg(long, env = "PUBLIC_URL", hide_env_values = true)]
+    pub public_url: Option<String>,
+}
+
+impl AddressArgs {
+    /// The address to bind and the public URL given (without a trailing slash), validated.
+    pub fn validate(&self) -> Result<(SocketAddr, Option<String>), ConfigError> {
+        let listen_addr: SocketAddr = match self.listen_addr.parse() {
+            Ok(addr) => addr,
+            Err(_) => {
+                return err(format!(
+                    "LISTEN_ADDR {:?} is not an address: use host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
+                    self.listen_addr
+                ));
+            }
+        };
+        let public_url = match &self.public_url {
+            Some(url) => Some(parse_base_url("PUBLIC_URL", url)?),
+            None => None,
+        };
+        Ok((listen_addr, public_url))
+    }
+
+    /// The URL the service serves at with these settings: `PUBLIC_URL`, else
+    /// `http://{LISTEN_ADDR}` (as `serve` derives it when the port is not 0).
+    pub fn public_url(&self) -> Result<String, ConfigError> {
+        let (listen_addr, public_url) = self.validate()?;
+        Ok(public_url.unwrap_or_else(|| format!("http://{listen_addr}")))
+    }
+}
+
 /// The settings as given on the command line or in the environment.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SettingsArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Address to bind.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
-    pub listen_addr: String,
-    /// The URL callers and verifiers reach the service at; issuers derive from it.
-    /// Defaults to http://{LISTEN_ADDR}.
-    #[arg(long, env = "PUBLIC_URL")]
-    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub address: AddressArgs,
     /// Comma-separated issuer URLs whose tokens may call the management API. https://, or http://
     /// on a loopback host (or anywhere with ALLOW_INSECURE_ISSUERS=true); never one of this
     /// service's own issuers.
@@ -352,19 +392,7 @@ fn create_key_file(file: &Path) -> Result<KeyEncryptionKey, ConfigError> {
 impl SettingsArgs {
     pub fn validate(&self) -> Result<Settings, ConfigError> {
         let database = self.store.database()?;
-        let listen_addr: SocketAddr = match self.listen_addr.parse() {
-            Ok(addr) => addr,
-            Err(_) => {
-                return err(format!(
-                    "LISTEN_ADDR {:?} is not an address: use host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
-                    self.listen_addr
-                ));
-            }
-        };
-        let public_url = match &self.public_url {
-            Some(url) => Some(parse_base_url("PUBLIC_URL", url)?),
-            None => None,
-        };
+        let (listen_addr, public_url) = self.address.validate()?;
         let trusted_issuers = self
             .trusted_issuers
             .iter()

@@ -15,10 +15,14 @@ pub enum Error {
     /// The request is malformed or a value is out of range.
     #[error("{0}")]
     BadRequest(String),
-    /// No caller could be established. The message is deliberately generic towards the client
-    /// (it never echoes the token); the reason is logged at debug level.
+    /// No bearer token was sent (RFC 6750 section 3.1: the challenge names no error then).
+    #[error("a bearer token is required: send Authorization: Bearer <JWT>")]
+    NoBearerToken,
+    /// A bearer token was sent and refused. The reason is a short fixed phrase (never the token
+    /// or anything read from it) and goes to the client in the body and in
+    /// `WWW-Authenticate: Bearer error="invalid_token", error_description="..."`.
     #[error("{0}")]
-    Unauthorized(&'static str),
+    InvalidToken(&'static str),
     /// The caller is known but may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -27,9 +31,10 @@ pub enum Error {
     /// The request conflicts with the resource's state (rotating a revoked token).
     #[error("{0}")]
     Conflict(String),
-    /// An introspection client failed HTTP Basic authentication.
-    #[error("valid client credentials (HTTP Basic) are required")]
-    ClientUnauthorized,
+    /// An introspection client failed HTTP Basic authentication; the message says why in words
+    /// that reveal no secret (no credentials, wrong credentials, or no client configured at all).
+    #[error("{0}")]
+    ClientUnauthorized(&'static str),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body is larger than {0} bytes")]
@@ -61,11 +66,11 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::NoBearerToken | Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::ClientUnauthorized => StatusCode::UNAUTHORIZED,
+            Error::ClientUnauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -136,6 +141,23 @@ pub fn error_response(status: StatusCode, message: &str) -> Response {
     response
 }
 
+/// `Bearer error="invalid_token", error_description="<reason>"` (RFC 6750 section 3). The
+/// description may hold only visible ASCII other than `"` and `\` (section 3, `error-description`),
+/// so anything else in a reason becomes a space.
+fn invalid_token_challenge(reason: &str) -> HeaderValue {
+    let description: String = reason
+        .chars()
+        .map(|c| match c {
+            ' ' | '!' | '#'..='[' | ']'..='~' => c,
+            _ => ' ',
+        })
+        .collect();
+    HeaderValue::from_str(&format!(
+        "Bearer error=\"invalid_token\", error_description=\"{description}\""
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"invalid_token\""))
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -151,7 +173,12 @@ impl IntoResponse for Error {
         }
         let mut response = error_response(status, &self.to_string());
         match self {
-            Error::ClientUnauthorized => {
+            Error::InvalidToken(reason) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, invalid_token_challenge(reason));
+            }
+            Error::ClientUnauthorized(_) => {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"access-tokens introspection\""),
@@ -167,5 +194,31 @@ impl IntoResponse for Error {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_token_says_why_in_the_challenge_and_the_body() {
+        let response = Error::InvalidToken("the token has expired").into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_token\", error_description=\"the token has expired\""
+        );
+        let response = Error::NoBearerToken.into_response();
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+
+    #[test]
+    fn a_description_holds_only_the_characters_rfc_6750_allows() {
+        let value = invalid_token_challenge("a \"quoted\" \\ reason\u{e9}\n");
+        assert_eq!(
+            value,
+            "Bearer error=\"invalid_token\", error_description=\"a  quoted    reason  \""
+        );
     }
 }

@@ -6,7 +6,7 @@ mod cli;
 use std::process::ExitCode;
 
 use access_tokens::telemetry;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// mimalloc: request handling allocates many small short-lived buffers, where it is markedly
 /// cheaper than glibc's malloc (see bench/RESULTS.md).
@@ -15,8 +15,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    telemetry::init(cli.log_output());
+    let cli = match cli::Cli::from_arg_matches(
+        &with_env_values_hidden(cli::Cli::command()).get_matches(),
+    ) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    if let Err(error) = telemetry::init(cli.log_output()) {
+        eprintln!("access-tokens: {error}");
+        return ExitCode::FAILURE;
+    }
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -25,4 +33,12 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--help` names each variable (`[env: LISTEN_ADDR]`) without its value: an unset one would read
+/// `[env: LISTEN_ADDR=]`, and a set one may be a secret.
+fn with_env_values_hidden(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| arg.hide_env_values(true))
+        .mut_subcommands(with_env_values_hidden)
 }

@@ -14,18 +14,26 @@ pub enum Output {
     Stderr,
 }
 
-pub fn init(output: Output) {
+/// Sets up logging; refuses a `LOG_FORMAT` other than `json` or `pretty` (unset or empty: pretty
+/// on a terminal, else json).
+pub fn init(output: Output) -> Result<(), String> {
     // PostgreSQL's notices (such as the ROLLBACK the driver sends after a client hung up mid-query)
     // are chatter, not events of the service.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=error"));
-    let json = match std::env::var("LOG_FORMAT").ok().as_deref() {
+    let format = std::env::var("LOG_FORMAT").ok();
+    let json = match format.as_deref().map(str::trim) {
         Some("json") => true,
         Some("pretty") => false,
-        _ => match output {
+        None | Some("") => match output {
             Output::Stdout => !std::io::stdout().is_terminal(),
             Output::Stderr => !std::io::stderr().is_terminal(),
         },
+        Some(other) => {
+            return Err(format!(
+                "LOG_FORMAT {other:?} is not a log format: use json or pretty (unset: pretty on a terminal, else json)"
+            ));
+        }
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -46,4 +54,5 @@ pub fn init(output: Output) {
     } else {
         builder.try_init()
     };
+    Ok(())
 }

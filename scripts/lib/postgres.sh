@@ -114,9 +114,11 @@ ensure_postgres() {
     if answers "$candidate"; then
         PG_ADMIN_URL=$(without_loopback_tls "$candidate")
     else
-        log "No PostgreSQL answers at DATABASE_URL (or 127.0.0.1:5432)."
+        log "No PostgreSQL answers at ${candidate%%\?*}."
         start_throwaway_postgres || return 1
         answers "$PG_ADMIN_URL" || { log "The throwaway PostgreSQL cluster does not answer; see $PG_THROWAWAY_DIR/server.log"; return 1; }
     fi
+    # Which server, and which version, this run uses (the URL without its password).
+    log "Using PostgreSQL $(psql "$PG_ADMIN_URL" -Atqc 'show server_version' 2>/dev/null) at $(printf '%s' "${PG_ADMIN_URL%%\?*}" | sed -E 's#//([^:@/]+):[^@/]*@#//\1:***@#')"
     export PG_ADMIN_URL
 }

@@ -1,19 +1,27 @@
 //! `access-tokens dev-token`: a bearer token the management API accepts as the given user, for a
 //! first run without an identity provider.
 
-use access_tokens::config::{Database, SettingsArgs};
+use std::time::Duration;
+
+use access_tokens::config::{AddressArgs, Database, StoreArgs};
 use access_tokens::keys::{KeyRing, KeySetName};
 use access_tokens::service::tokens;
-use access_tokens::store::{Purpose, Store};
-use access_tokens::tokens::Caller;
 use access_tokens::tokens::request::{CreateTokenBody, NewToken};
+use access_tokens::tokens::{Authority, Caller};
 use clap::Args;
+use serde_json::Value;
 
-use super::startup::CliResult;
+use super::startup::{CliResult, open};
+
+/// How long `dev-token` waits for the service at its PUBLIC_URL before warning that none answers.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Print a bearer token that the management API accepts as the given user, for a first run
 /// without an identity provider. It is an api token, stored (listed and revocable like any
 /// other) and signed by the api key set. Refused on PostgreSQL unless --allow-production.
+///
+/// The token's issuer derives from PUBLIC_URL (else http://{LISTEN_ADDR}), as `serve`'s does: give
+/// both commands the same address settings and the same DATABASE_URL.
 #[derive(Args)]
 pub struct DevToken {
     /// The caller's organization id.
@@ -33,13 +41,15 @@ pub struct DevToken {
     #[arg(long)]
     allow_production: bool,
     #[command(flatten)]
-    settings: SettingsArgs,
+    store: StoreArgs,
+    #[command(flatten)]
+    address: AddressArgs,
 }
 
 /// Mints a stored api token for the given user and prints it. It goes through the same rules as
 /// `POST /v1/access-tokens` (the name, lifetime and role checks), with the named user as creator.
 pub async fn run(dev: DevToken) -> CliResult {
-    let database = dev.settings.store.database()?;
+    let database = dev.store.database()?;
     if matches!(database, Database::Postgres(_)) && !dev.allow_production {
         return Err(
             "dev-token mints a caller with whatever organization and roles it is given, \
@@ -60,10 +70,9 @@ pub async fn run(dev: DevToken) -> CliResult {
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let settings = dev.settings.validate()?;
-    let public_url = settings.public_url_for(settings.listen_addr);
-    let store = Store::open(&settings.database, Purpose::Command).await?;
-    let keys = KeyRing::load_or_create(&store, &settings.key_encryption_key, &public_url).await?;
+    let public_url = dev.address.public_url()?;
+    let (store, kek) = open(&dev.store).await?;
+    let keys = KeyRing::load_or_create(&store, &kek, &public_url).await?;
     let caller = Caller {
         org_id: dev.org,
         user_id: dev.user,
@@ -84,7 +93,10 @@ pub async fn run(dev: DevToken) -> CliResult {
         expires_in: Some(serde_json::Value::String(dev.expires_in)),
         ..CreateTokenBody::default()
     })?;
-    let created = tokens::create(&store, &keys, &settings.authority, &caller, new).await?;
+    // The default authority: dev-token names the caller's roles itself, so role settings of
+    // `serve` (TOKEN_CREATE_ROLES and the like) would only be asked to approve what it asserts.
+    let authority = Authority::default();
+    let created = tokens::create(&store, &keys, &authority, &caller, new).await?;
     store.close().await;
     eprintln!(
         "access-tokens: token {} for user {} of organization {} (roles: {}), issued by {}; send it as `Authorization: Bearer <token>`",
@@ -95,5 +107,49 @@ pub async fn run(dev: DevToken) -> CliResult {
         keys.current().set(KeySetName::Api).issuer,
     );
     println!("{}", created.jwt);
+    if let Err(why) = probe(&public_url, &created.jwt).await {
+        eprintln!(
+            "access-tokens: warning: {why}, so the service there would refuse this token (401); \
+             start `access-tokens serve` with the same LISTEN_ADDR, PUBLIC_URL and DATABASE_URL \
+             as this command"
+        );
+    }
+    Ok(())
+}
+
+/// Whether this service answers at `public_url` with the JWKS that holds the token's key: what
+/// makes the printed token a caller there.
+async fn probe(public_url: &str, jwt: &str) -> Result<(), String> {
+    let url = format!("{public_url}/v1/access-tokens/.well-known/jwks.json");
+    let kid = access_tokens::keys::jws::rs256_header(jwt)
+        .ok()
+        .and_then(|header| header.kid)
+        .unwrap_or_default();
+    let client = reqwest::Client::builder()
+        .timeout(PROBE_TIMEOUT)
+        .connect_timeout(PROBE_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot check {url}: {e}"))?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|_| format!("nothing answers at {url}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url} answers {}", response.status()));
+    }
+    let jwks: Value = response
+        .json()
+        .await
+        .map_err(|_| format!("{url} does not answer with a JWKS"))?;
+    let holds_key = jwks["keys"]
+        .as_array()
+        .is_some_and(|keys| keys.iter().any(|key| key["kid"] == kid.as_str()));
+    if !holds_key {
+        return Err(format!(
+            "the JWKS at {url} does not hold this token's key (another service or database answers there)"
+        ));
+    }
     Ok(())
 }

@@ -22,6 +22,10 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per run; serve's settings are simply the most numerous"
+)]
 enum Command {
     /// Apply pending migrations, load or create the signing keys, and serve the API.
     Serve {

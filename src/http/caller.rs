@@ -2,8 +2,10 @@
 //!
 //! A caller presents an RS256 JWT signed by a trusted issuer (keys from its JWKS) or an
 //! unexpired, unrevoked `api`/`app`/`assume` token of this service's own `api` key set. Everything
-//! else is a 401 with `WWW-Authenticate: Bearer`. The algorithm is pinned to RS256 before any key
-//! is looked at; the only unverified read of a token is `jws::unverified_issuer`, used to pick the key.
+//! else is a 401 with `WWW-Authenticate: Bearer` and, when a token was sent,
+//! `error="invalid_token"` and a short fixed reason (RFC 6750 section 3), the same in the body and
+//! at info in the log. The algorithm is pinned to RS256 before any key is looked at; the only
+//! unverified read of a token is `jws::unverified_issuer`, used to pick the key.
 //! Own tokens are verified by `tokens::verify` (shared with introspection) and marked as used.
 
 use std::net::SocketAddr;
@@ -27,8 +29,6 @@ const ISSUER_LEEWAY_SECONDS: u64 = 60;
 /// User agents longer than this are cut before they reach an audit event.
 const MAX_USER_AGENT_CHARS: usize = 512;
 
-const UNAUTHORIZED: Error = Error::Unauthorized("a valid bearer token is required");
-
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
@@ -41,17 +41,21 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(ip) = &source_ip {
             state.rate_limits.check_address(ip)?;
         }
-        let refused = |reason: &'static str| {
-            tracing::debug!(reason, "caller refused");
+        let refused = |error: Error, detail: &'static str| {
+            // The reason, never the token.
+            tracing::info!(reason = %error, detail, "caller refused");
             if let Some(ip) = &source_ip {
                 state.rate_limits.failed_authentication(ip);
             }
-            UNAUTHORIZED
+            error
         };
-        let token = bearer_token(parts).ok_or_else(|| refused("no bearer token"))?;
+        let token =
+            bearer_token(parts).ok_or_else(|| refused(Error::NoBearerToken, "no bearer token"))?;
         let mut caller = match authenticate(state, token).await {
             Ok(caller) => caller,
-            Err(Refusal::Unauthorized(reason)) => return Err(refused(reason)),
+            Err(Refusal::Unauthorized(detail)) => {
+                return Err(refused(Error::InvalidToken(reason_for(detail)), detail));
+            }
             Err(Refusal::Other(error)) => return Err(error),
         };
         act_in_requested_organization(&mut caller, parts)?;
@@ -102,8 +106,35 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// What the client is told of a refusal: a few words from a fixed list, so that nothing read from
+/// the token, no key material and nothing about other organizations' tokens reaches it. The
+/// checks' own words (`detail`) go to the log beside it.
+fn reason_for(detail: &'static str) -> &'static str {
+    match detail {
+        "token too large" => "the token is larger than 8 KiB",
+        "expired" => "the token has expired",
+        "not yet valid" => "the token is not valid yet (nbf)",
+        "token revoked" => "the token has been revoked",
+        "token suspended" => "the token is suspended",
+        "untrusted issuer" | "iss is not the expected issuer" => "untrusted issuer",
+        "kid not published"
+        | "unknown kid of trusted issuer"
+        | "own key under a trusted issuer" => "unknown signing key (kid)",
+        "signature invalid" => "the signature does not verify",
+        "algorithm is not RS256" => "the token's algorithm is not RS256",
+        "no exp" => "the token has no exp claim",
+        "token_use not accepted" | "no token_use" => "the token's token_use is not accepted",
+        "audience not accepted" => "the token's app client (aud or client_id) is not accepted",
+        "not of the api key set" | "token type cannot call the API" => {
+            "this token type cannot call the management API"
+        }
+        // No issuer, not a compact JWS, a header or claims that do not parse, no kid, no sub.
+        _ => "malformed token",
+    }
+}
+
 enum Refusal {
-    /// Why, for the debug log only; the client learns nothing more than 401.
+    /// Why, in the checks' words: logged, and turned into the client's reason by `reason_for`.
     Unauthorized(&'static str),
     Other(Error),
 }
@@ -321,6 +352,38 @@ mod tests {
         ] {
             assert_eq!(email(unverified.clone()), None, "{unverified}");
         }
+    }
+
+    #[test]
+    fn reasons_are_fixed_phrases_an_error_description_may_hold() {
+        for detail in [
+            "token too large",
+            "expired",
+            "not yet valid",
+            "token revoked",
+            "token suspended",
+            "untrusted issuer",
+            "kid not published",
+            "signature invalid",
+            "algorithm is not RS256",
+            "no exp",
+            "no token_use",
+            "audience not accepted",
+            "token type cannot call the API",
+            "no kid",
+            "something new",
+        ] {
+            let reason = reason_for(detail);
+            // RFC 6750 section 3: %x20-21 / %x23-5B / %x5D-7E.
+            assert!(
+                reason
+                    .bytes()
+                    .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)),
+                "{reason}"
+            );
+        }
+        assert_eq!(reason_for("no kid"), "malformed token");
+        assert_eq!(reason_for("something new"), "malformed token");
     }
 
     #[test]

@@ -103,7 +103,13 @@ fn authenticate_client(state: &AppState, address: Option<&str>, headers: &Header
     if let Some(id) = known_id {
         limits.failed_introspection_client(id);
     }
-    Err(Error::ClientUnauthorized)
+    Err(Error::ClientUnauthorized(if clients.is_empty() {
+        "introspection is off: no client is configured (INTROSPECTION_CLIENTS)"
+    } else if credentials.is_none() {
+        "client credentials (HTTP Basic) are required"
+    } else {
+        "unknown client id or wrong secret"
+    }))
 }
 
 /// The client id and secret of an `Authorization: Basic` header.

@@ -20,14 +20,48 @@ impl From<JsonRejection> for Error {
             JsonRejection::BytesRejection(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Error::PayloadTooLarge(MAX_BODY_BYTES)
             }
-            JsonRejection::JsonDataError(e) => Error::BadRequest(format!(
-                "invalid request body: {}",
-                std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string())
+            // The body types speak the contract's words (`tokens::request`); only the parser's
+            // position is cut, as it names a place in the bytes rather than a field.
+            JsonRejection::JsonDataError(e) => Error::BadRequest(without_position(
+                &std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string()),
             )),
             JsonRejection::JsonSyntaxError(_) => {
                 Error::bad_request("request body is not valid JSON")
             }
             other => Error::bad_request(other.body_text()),
         }
+    }
+}
+
+/// `message` without serde_json's ` at line L column C` suffix.
+fn without_position(message: &str) -> String {
+    if let Some((text, position)) = message.rsplit_once(" at line ")
+        && let Some((line, column)) = position.split_once(" column ")
+        && !line.is_empty()
+        && !column.is_empty()
+        && line
+            .bytes()
+            .chain(column.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return text.to_owned();
+    }
+    message.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_position;
+
+    #[test]
+    fn the_parsers_position_is_cut_and_nothing_else() {
+        assert_eq!(
+            without_position("name must be a string at line 1 column 12"),
+            "name must be a string"
+        );
+        assert_eq!(
+            without_position("a field at line one"),
+            "a field at line one"
+        );
     }
 }

@@ -9,6 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
+use super::KeySetName;
+
 /// The public half of an RSA key, base64url-encoded as in a JWK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicJwk {
@@ -94,11 +96,54 @@ struct Discovery<'a> {
     subject_types_supported: [&'static str; 1],
     id_token_signing_alg_values_supported: [&'static str; 1],
     token_endpoint_auth_signing_alg_values_supported: [&'static str; 1],
-    claims_supported: &'static [&'static str],
+    claims_supported: Vec<&'static str>,
+}
+
+/// Claims every token of this service carries (`exp`, `cognito:username` and `email` when they
+/// apply).
+const COMMON_CLAIMS: [&str; 18] = [
+    "iss",
+    "sub",
+    "jti",
+    "iat",
+    "exp",
+    "token_id",
+    "token_use",
+    "token_name",
+    "token_type",
+    "org_id",
+    "custom:ivy_org_id",
+    "user_id",
+    "custom:ivy_user_id",
+    "cognito:username",
+    "email",
+    "assignments",
+    "assume_roles",
+    "read_only",
+];
+
+/// The claims a key set's tokens carry, for its discovery document's `claims_supported`: the
+/// common ones, and the type fields of the token types that set signs (`tokens::claims`).
+pub fn claims_supported(set: KeySetName) -> Vec<&'static str> {
+    // `read_only` and `anonymize` are on api, app and assume tokens only.
+    let common = COMMON_CLAIMS.iter().copied().filter(|c| *c != "read_only");
+    let own: &[&str] = match set {
+        KeySetName::Api => &["read_only", "anonymize"],
+        KeySetName::Public => &["journey_id", "portal_id"],
+        KeySetName::PortalPreview => &["portal_id", "portal_user_id"],
+        KeySetName::ContactIdentification => &[
+            "portal_id",
+            "contact_id",
+            "custom:surface_id",
+            "allowed_operations",
+            "origin",
+        ],
+    };
+    common.chain(own.iter().copied()).collect()
 }
 
 /// The discovery document of a key set; `issuer` equals the tokens' `iss` byte for byte.
-pub fn render_discovery(issuer: &str) -> Rendered {
+pub fn render_discovery(set: KeySetName, issuer: &str) -> Rendered {
     Rendered::json(&Discovery {
         issuer,
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
@@ -106,27 +151,7 @@ pub fn render_discovery(issuer: &str) -> Rendered {
         subject_types_supported: ["public"],
         id_token_signing_alg_values_supported: ["RS256"],
         token_endpoint_auth_signing_alg_values_supported: ["RS256"],
-        claims_supported: &[
-            "iss",
-            "sub",
-            "jti",
-            "iat",
-            "exp",
-            "token_id",
-            "token_use",
-            "token_name",
-            "token_type",
-            "org_id",
-            "custom:ivy_org_id",
-            "user_id",
-            "custom:ivy_user_id",
-            "cognito:username",
-            "email",
-            "assignments",
-            "assume_roles",
-            "read_only",
-            "anonymize",
-        ],
+        claims_supported: claims_supported(set),
     })
 }
 

@@ -1,8 +1,12 @@
 //! The create request: the JSON body as clients send it, parsed into a `NewToken` whose every
 //! field is valid for its token type. The schemas are closed: a field the type does not take is a
-//! 400, and so is an unknown field (serde's `deny_unknown_fields`).
+//! 400, and so is an unknown field. Every message speaks of the contract's fields, never of the
+//! parser: the body is read field by field (`CreateTokenBody`'s `Deserialize`), and a field that is
+//! not the type's is named along with the fields the type takes.
 
-use serde::Deserialize;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::expiry::ExpiresIn;
@@ -17,8 +21,7 @@ const MAX_ALLOWED_OPERATIONS: usize = 100;
 const ORIGINS: [&str; 2] = ["END_CUSTOMER_PORTAL", "INSTALLER_PORTAL"];
 
 /// The body of `POST /v1/access-tokens`, as sent. `null` counts as absent.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct CreateTokenBody {
     pub name: Option<String>,
     pub token_type: Option<String>,
@@ -36,6 +39,138 @@ pub struct CreateTokenBody {
     pub allowed_operations: Option<Vec<String>>,
     pub origin: Option<String>,
     pub email: Option<String>,
+    /// The first field of the body that no token type takes; `NewToken::parse` refuses it,
+    /// naming the fields of the requested type.
+    pub unknown_field: Option<String>,
+}
+
+/// What the body must look like, for a body that is not a JSON object.
+const EXPECTED_SHAPE: &str = "the request body must be a JSON object of the new token's fields, \
+     such as {\"name\": \"CI pipeline\", \"expires_in\": \"90d\"}";
+
+impl<'de> Deserialize<'de> for CreateTokenBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(BodyVisitor)
+    }
+}
+
+struct BodyVisitor;
+
+impl BodyVisitor {
+    fn not_an_object<E: de::Error>(got: &str) -> E {
+        E::custom(format!("{EXPECTED_SHAPE}, not {got}"))
+    }
+}
+
+impl<'de> Visitor<'de> for BodyVisitor {
+    type Value = CreateTokenBody;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(EXPECTED_SHAPE)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CreateTokenBody, A::Error> {
+        let mut body = CreateTokenBody::default();
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format!(
+                    "{key} appears twice in the request body"
+                )));
+            }
+            let value: Value = map.next_value()?;
+            body.set(&key, value).map_err(de::Error::custom)?;
+            seen.push(key);
+        }
+        Ok(body)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<CreateTokenBody, A::Error> {
+        Err(Self::not_an_object("an array"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<CreateTokenBody, E> {
+        Err(Self::not_an_object("a string"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<CreateTokenBody, E> {
+        Err(Self::not_an_object("a boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<CreateTokenBody, E> {
+        Err(Self::not_an_object("a number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<CreateTokenBody, E> {
+        Err(Self::not_an_object("a number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<CreateTokenBody, E> {
+        Err(Self::not_an_object("a number"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<CreateTokenBody, E> {
+        Err(Self::not_an_object("null"))
+    }
+}
+
+impl CreateTokenBody {
+    /// Takes one field of the body; a value of the wrong JSON type is refused in the contract's
+    /// words (`null` counts as absent).
+    fn set(&mut self, key: &str, value: Value) -> Result<(), String> {
+        fn text(key: &str, value: Value) -> Result<Option<String>, String> {
+            match value {
+                Value::Null => Ok(None),
+                Value::String(s) => Ok(Some(s)),
+                _ => Err(format!("{key} must be a string")),
+            }
+        }
+        fn flag(key: &str, value: Value) -> Result<Option<bool>, String> {
+            match value {
+                Value::Null => Ok(None),
+                Value::Bool(b) => Ok(Some(b)),
+                _ => Err(format!("{key} must be true or false")),
+            }
+        }
+        fn list(key: &str, value: Value) -> Result<Option<Vec<String>>, String> {
+            let wrong = || format!("{key} must be an array of strings");
+            match value {
+                Value::Null => Ok(None),
+                Value::Array(items) => items
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::String(s) => Ok(s),
+                        _ => Err(wrong()),
+                    })
+                    .collect::<Result<_, _>>()
+                    .map(Some),
+                _ => Err(wrong()),
+            }
+        }
+        match key {
+            "name" => self.name = text(key, value)?,
+            "token_type" => self.token_type = text(key, value)?,
+            "assignments" => self.assignments = list(key, value)?,
+            "assume_roles" => self.assume_roles = list(key, value)?,
+            "expires_in" => self.expires_in = (!value.is_null()).then_some(value),
+            "read_only" => self.read_only = flag(key, value)?,
+            "anonymize" => self.anonymize = flag(key, value)?,
+            "journey_id" => self.journey_id = text(key, value)?,
+            "portal_id" => self.portal_id = text(key, value)?,
+            "portal_user_id" => self.portal_user_id = text(key, value)?,
+            "contact_id" => self.contact_id = text(key, value)?,
+            "surface_id" => self.surface_id = text(key, value)?,
+            "allowed_operations" => self.allowed_operations = list(key, value)?,
+            "origin" => self.origin = text(key, value)?,
+            "email" => self.email = text(key, value)?,
+            _ => {
+                if self.unknown_field.is_none() {
+                    self.unknown_field = Some(key.to_owned());
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A create request that is valid for its type; roles are not yet checked against the caller.
@@ -117,12 +252,18 @@ impl NewToken {
         };
         let (required, optional) = fields_of(token_type);
         let present = body.present_fields();
-        if let Some(extra) = present
-            .iter()
-            .find(|f| !required.contains(f) && !optional.contains(f))
-        {
+        if let Some(extra) = body.unknown_field.as_deref().or_else(|| {
+            present
+                .iter()
+                .find(|f| !required.contains(f) && !optional.contains(f))
+                .copied()
+        }) {
+            let mut takes = vec!["name", "token_type"];
+            takes.extend(required);
+            takes.extend(optional);
             return Err(Error::bad_request(format!(
-                "{extra} is not a field of {token_type} tokens"
+                "{extra} is not a field of {token_type} tokens, which take {}",
+                takes.join(", ")
             )));
         }
         if let Some(missing) = required.iter().find(|f| !present.contains(f)) {
@@ -151,9 +292,22 @@ impl NewToken {
             }
             Some(v) => Some(ExpiresIn::parse(v).map_err(Error::BadRequest)?),
         };
-        let lifetime = token_type
-            .resolve_lifetime(expires_in)
-            .map_err(Error::BadRequest)?;
+        // A bare number string is milliseconds (as the `ms` package reads it): say so where it
+        // bites, since `"3600"` is rarely meant as 3.6 s.
+        let bare_number = body
+            .expires_in
+            .as_ref()
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+        let lifetime = token_type.resolve_lifetime(expires_in).map_err(
+            |message| match bare_number {
+                Some(digits) => Error::BadRequest(format!(
+                    "{message}: a string of digits alone, such as \"{digits}\", is milliseconds; \
+                     send {digits} as a number, or \"{digits}s\", for seconds"
+                )),
+                None => Error::BadRequest(message),
+            },
+        )?;
 
         let fields = TypeFields {
             journey_id: text_field("journey_id", body.journey_id, MAX_FIELD_CHARS)?,

@@ -1,4 +1,5 @@
-//! Every way a caller is refused: 401 with `WWW-Authenticate: Bearer` and the JSON body.
+//! Every way a caller is refused: 401 with `WWW-Authenticate: Bearer`, and when a token was sent
+//! `error="invalid_token"` with the reason (RFC 6750 section 3), the same reason in the JSON body.
 
 use std::sync::atomic::Ordering;
 
@@ -13,20 +14,52 @@ fn b64(value: &serde_json::Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
-async fn assert_refused(app: &TestApp, authorization: Option<String>, why: &str) {
+/// The body of a 401 to a request that sent no bearer token.
+pub const NO_TOKEN: &str = "a bearer token is required: send Authorization: Bearer <JWT>";
+
+/// Asserts a 401 whose challenge and body give `reason`; `None`: no token was sent, so the
+/// challenge names no error (RFC 6750 section 3.1).
+pub async fn assert_refused_with(response: reqwest::Response, reason: Option<&str>, why: &str) {
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{why}");
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let message = assert_error(response, StatusCode::UNAUTHORIZED).await;
+    match reason {
+        None => {
+            assert_eq!(challenge, "Bearer", "{why}");
+            assert_eq!(message, NO_TOKEN, "{why}");
+        }
+        Some(reason) => {
+            assert_eq!(
+                challenge,
+                format!("Bearer error=\"invalid_token\", error_description=\"{reason}\""),
+                "{why}"
+            );
+            assert_eq!(message, reason, "{why}: the body says the same");
+        }
+    }
+    assert!(
+        !message.contains("eyJ"),
+        "the error never echoes a token: {message}"
+    );
+}
+
+async fn assert_refused(
+    app: &TestApp,
+    authorization: Option<String>,
+    reason: Option<&str>,
+    why: &str,
+) {
     let mut request = app.client.get(app.url("/v1/access-tokens"));
     if let Some(value) = authorization {
         request = request.header("authorization", value);
     }
-    let response = request.send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{why}");
-    assert_eq!(response.headers()["www-authenticate"], "Bearer", "{why}");
-    let message = assert_error(response, StatusCode::UNAUTHORIZED).await;
-    assert!(
-        !message.contains("ey"),
-        "the error never echoes a token: {message}"
-    );
+    assert_refused_with(request.send().await.unwrap(), reason, why).await;
 }
+
+const MALFORMED: Option<&str> = Some("malformed token");
 
 #[tokio::test]
 async fn callers_without_a_valid_token_get_401() {
@@ -86,29 +119,63 @@ async fn callers_without_a_valid_token_get_401() {
         .issuer
         .token(json!({"sub": "s", "custom:ivy_org_id": "1", "padding": "x".repeat(9000)}));
 
+    let unknown_kid = app.issuer.token_of_unpublished_key("1", "u1");
+    let bad_signature = Some("the signature does not verify");
+
     let cases = [
-        (None, "no Authorization header"),
-        (Some("Basic dXNlcjpwYXNz".to_owned()), "not a bearer token"),
-        (Some("Bearer".to_owned()), "empty bearer"),
-        (Some("Bearer not.a.jwt".to_owned()), "malformed"),
-        (Some("Bearer abc".to_owned()), "no dots"),
-        (Some(format!("Bearer {alg_none}")), "alg none"),
-        (Some(format!("Bearer {hs256}")), "HS256"),
-        (Some(format!("Bearer {forged}")), "signed by another key"),
+        (None, None, "no Authorization header"),
+        (
+            Some("Basic dXNlcjpwYXNz".to_owned()),
+            None,
+            "not a bearer token",
+        ),
+        (Some("Bearer".to_owned()), None, "empty bearer"),
+        (Some("Bearer not.a.jwt".to_owned()), MALFORMED, "malformed"),
+        (Some("Bearer abc".to_owned()), MALFORMED, "no dots"),
+        (Some(format!("Bearer {alg_none}")), MALFORMED, "alg none"),
+        (
+            Some(format!("Bearer {hs256}")),
+            Some("the token's algorithm is not RS256"),
+            "HS256",
+        ),
+        (
+            Some(format!("Bearer {forged}")),
+            bad_signature,
+            "signed by another key",
+        ),
         (
             Some(format!("Bearer {tampered}")),
+            bad_signature,
             "claims changed after signing",
         ),
-        (Some(format!("Bearer {expired}")), "expired"),
-        (Some(format!("Bearer {untrusted}")), "untrusted issuer"),
+        (
+            Some(format!("Bearer {expired}")),
+            Some("the token has expired"),
+            "expired",
+        ),
+        (
+            Some(format!("Bearer {untrusted}")),
+            Some("untrusted issuer"),
+            "untrusted issuer",
+        ),
+        (
+            Some(format!("Bearer {unknown_kid}")),
+            Some("unknown signing key (kid)"),
+            "a kid the issuer does not publish",
+        ),
         (
             Some(format!("Bearer {no_exp}")),
+            Some("the token has no exp claim"),
             "trusted issuer token without exp",
         ),
-        (Some(format!("Bearer {oversized}")), "over 8 KiB"),
+        (
+            Some(format!("Bearer {oversized}")),
+            Some("the token is larger than 8 KiB"),
+            "over 8 KiB",
+        ),
     ];
-    for (authorization, why) in cases {
-        assert_refused(&app, authorization, why).await;
+    for (authorization, reason, why) in cases {
+        assert_refused(&app, authorization, reason, why).await;
     }
     // The good token works, so the refusals above were for the stated reasons.
     assert_eq!(app.list(&good, "").await.status(), StatusCode::OK);
@@ -135,7 +202,13 @@ async fn an_own_token_past_its_exp_is_refused() {
     claims["iat"] = json!(now - 7200);
     claims["exp"] = json!(now - 3600);
     let expired = signing.sign(&claims).unwrap();
-    assert_refused(&app, Some(format!("Bearer {expired}")), "own token expired").await;
+    assert_refused(
+        &app,
+        Some(format!("Bearer {expired}")),
+        Some("the token has expired"),
+        "own token expired",
+    )
+    .await;
     claims["exp"] = json!(now + 3600);
     let renewed = signing.sign(&claims).unwrap();
     assert_eq!(
@@ -170,7 +243,13 @@ async fn unknown_kids_refetch_the_issuer_keys_at_most_once_per_cooldown() {
             "{}.{rest}",
             b64(&json!({"alg": "RS256", "typ": "JWT", "kid": format!("random-{i}")}))
         );
-        assert_refused(&app, Some(format!("Bearer {token}")), "unknown kid").await;
+        assert_refused(
+            &app,
+            Some(format!("Bearer {token}")),
+            Some("unknown signing key (kid)"),
+            "unknown kid",
+        )
+        .await;
     }
     assert!(
         app.issuer.fetches.load(Ordering::SeqCst) <= 2,

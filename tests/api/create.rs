@@ -269,6 +269,66 @@ async fn expiry_outside_a_types_range_is_a_400_never_clamped() {
 }
 
 #[tokio::test]
+async fn bad_bodies_are_told_in_the_contracts_words() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (
+            json!([]),
+            "the request body must be a JSON object of the new token's fields, such as {\"name\": \"CI pipeline\", \"expires_in\": \"90d\"}, not an array",
+        ),
+        (
+            json!("CI pipeline"),
+            "the request body must be a JSON object of the new token's fields, such as {\"name\": \"CI pipeline\", \"expires_in\": \"90d\"}, not a string",
+        ),
+        (
+            json!({"name": "a", "scopes": ["read"]}),
+            "scopes is not a field of api tokens, which take name, token_type, assignments, assume_roles, expires_in, read_only, anonymize",
+        ),
+        (
+            json!({"name": "a", "token_type": "journey", "journey_id": "j", "assignments": []}),
+            "assignments is not a field of journey tokens, which take name, token_type, journey_id, expires_in",
+        ),
+        (json!({"name": 42}), "name must be a string"),
+        (
+            json!({"name": "a", "assignments": "1:owner"}),
+            "assignments must be an array of strings",
+        ),
+        (
+            json!({"name": "a", "read_only": "yes"}),
+            "read_only must be true or false",
+        ),
+        (
+            json!({"name": "a", "expires_in": "3600"}),
+            "expires_in is 3 s; api tokens live at least 30 s: a string of digits alone, such as \"3600\", is milliseconds; send 3600 as a number, or \"3600s\", for seconds",
+        ),
+    ];
+    for (body, says) in cases {
+        let message = assert_error(
+            app.create(&app.owner(), body.clone()).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(message, says, "{body}");
+        assert!(!message.contains("line 1"), "no parser position: {message}");
+    }
+    // A field sent twice is refused by name too, whatever the parser keeps.
+    let twice = app
+        .client
+        .post(app.url("/v1/access-tokens"))
+        .bearer_auth(app.owner())
+        .header("content-type", "application/json")
+        .body(r#"{"name": "a", "name": "b"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        assert_error(twice, StatusCode::BAD_REQUEST).await,
+        "name appears twice in the request body"
+    );
+    assert!(app.list_ok(&app.owner(), "").await.is_empty());
+}
+
+#[tokio::test]
 async fn closed_schemas_refuse_fields_a_type_does_not_take() {
     let app = TestApp::spawn().await;
     let cases = [

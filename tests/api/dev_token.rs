@@ -8,14 +8,21 @@ use serde_json::json;
 use crate::binary::command;
 use crate::helpers::{StoreKind, TestApp, database_url, test_kek_base64};
 
-fn dev_token(app: &TestApp, args: &[&str]) -> Output {
-    command()
+async fn dev_token(app: &TestApp, args: &[&str]) -> Output {
+    let mut command = command();
+    command
         .arg("dev-token")
         .args(args)
         .env("DATABASE_URL", database_url(&app.database))
         .env("KEY_ENCRYPTION_KEY", test_kek_base64())
-        .env("PUBLIC_URL", &app.public_url)
-        .output()
+        .env("PUBLIC_URL", &app.public_url);
+    run(command).await
+}
+
+/// Runs the command off the test's runtime, which keeps serving the app the command may call.
+async fn run(mut command: std::process::Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
         .unwrap()
 }
 
@@ -30,7 +37,7 @@ async fn a_dev_token_is_a_stored_caller_the_api_accepts_and_can_revoke() {
         "--org", "7", "--user", "dev", "--role", "owner", "--role", "7:admin",
     ];
     let output = if crate::STORE == StoreKind::Postgres {
-        let refused = dev_token(&app, &args);
+        let refused = dev_token(&app, &args).await;
         assert!(!refused.status.success());
         let message = stderr(&refused);
         assert_eq!(message.lines().count(), 1, "{message}");
@@ -38,11 +45,16 @@ async fn a_dev_token_is_a_stored_caller_the_api_accepts_and_can_revoke() {
             message.contains("--allow-production") && message.contains("PostgreSQL"),
             "says why: {message}"
         );
-        dev_token(&app, &[&args[..], &["--allow-production"]].concat())
+        dev_token(&app, &[&args[..], &["--allow-production"]].concat()).await
     } else {
-        dev_token(&app, &args)
+        dev_token(&app, &args).await
     };
     assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("warning"),
+        "the service answers at PUBLIC_URL with its JWKS: {}",
+        stderr(&output)
+    );
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     assert_eq!(token.split('.').count(), 3, "stdout is the token alone");
 
@@ -86,11 +98,96 @@ async fn a_role_of_another_organization_is_refused() {
             "8:owner",
             "--allow-production",
         ],
-    );
+    )
+    .await;
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(
         message.contains("8:owner") && message.contains("organization 7"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_dev_token_for_an_address_where_the_service_does_not_answer_warns() {
+    let app = TestApp::spawn().await;
+    // A port that nothing listens on: bound, noted, released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = command();
+    command
+        .args([
+            "dev-token",
+            "--org",
+            "7",
+            "--user",
+            "dev",
+            "--role",
+            "owner",
+        ])
+        .arg("--allow-production")
+        .env("DATABASE_URL", database_url(&app.database))
+        .env("KEY_ENCRYPTION_KEY", test_kek_base64())
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"));
+    let output = run(command).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let message = stderr(&output);
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "the token is still printed");
+    assert!(
+        message.contains(&format!(
+            "warning: nothing answers at http://127.0.0.1:{port}/v1/access-tokens/.well-known/jwks.json"
+        )) && message.contains("LISTEN_ADDR, PUBLIC_URL and DATABASE_URL"),
+        "{message}"
+    );
+    // The address is LISTEN_ADDR's, as serve derives it: the running service does not take it.
+    let refused = app.list(&token, "").await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn dev_token_help_shows_only_the_options_it_uses() {
+    let output = command().args(["dev-token", "--help"]).output().unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for used in [
+        "--org",
+        "--user",
+        "--role",
+        "--expires-in",
+        "--allow-production",
+        "--database-url",
+        "--key-encryption-key",
+        "--listen-addr",
+        "--public-url",
+    ] {
+        assert!(help.contains(used), "{used}: {help}");
+    }
+    for unused in [
+        "--trusted-issuers",
+        "--introspection-clients",
+        "--rate-limit",
+    ] {
+        assert!(!help.contains(unused), "{unused}: {help}");
+    }
+    // Variables are named without their values, set or not.
+    assert!(help.contains("[env: LISTEN_ADDR]"), "{help}");
+    assert!(!help.contains("[env: LISTEN_ADDR="), "{help}");
+}
+
+#[test]
+fn an_unknown_log_format_is_refused() {
+    let output = command()
+        .args(["keys", "list"])
+        .env("LOG_FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("LOG_FORMAT \"xml\"") && message.contains("json or pretty"),
         "{message}"
     );
 }

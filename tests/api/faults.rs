@@ -10,7 +10,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::binary::{Served, command};
-use crate::helpers::{TestApp, database_url, fresh_database, test_kek_base64};
+use crate::helpers::{TestApp, database_url, eventually, fresh_database, test_kek_base64};
+
+/// Creations the load must have answered before the kill: enough for requests to be in flight
+/// at every stage when it comes.
+const ANSWERED_BEFORE_KILL: usize = 40;
 
 #[tokio::test]
 async fn a_slow_issuer_delays_only_unknown_kids_and_no_longer_than_the_fetch_timeout() {
@@ -24,16 +28,21 @@ async fn a_slow_issuer_delays_only_unknown_kids_and_no_longer_than_the_fetch_tim
     let unknown = app.issuer.token_of_unpublished_key("1", "u2");
 
     let started = Instant::now();
-    let refused = futures_util::future::join_all((0..8).map(|_| app.list(&unknown, "")));
+    let refused_done = std::sync::atomic::AtomicBool::new(false);
+    let refused = async {
+        let answers = futures_util::future::join_all((0..8).map(|_| app.list(&unknown, ""))).await;
+        refused_done.store(true, Ordering::SeqCst);
+        answers
+    };
     let served = async {
-        // Callers whose key is cached are not held up by the fetch.
-        let begun = Instant::now();
+        // Callers whose key is cached are not held up by the fetch: they are answered while the
+        // unknown kids still wait on it (which lasts the service's 3 s fetch timeout).
         for _ in 0..5 {
             assert_eq!(app.list(&known, "").await.status(), StatusCode::OK);
         }
-        begun.elapsed()
+        refused_done.load(Ordering::SeqCst)
     };
-    let (refused, served_in) = tokio::join!(refused, served);
+    let (refused, served_after_the_fetch) = tokio::join!(refused, served);
     assert!(
         refused
             .iter()
@@ -41,13 +50,15 @@ async fn a_slow_issuer_delays_only_unknown_kids_and_no_longer_than_the_fetch_tim
         "unknown kids are refused"
     );
     let waited = started.elapsed();
+    // The issuer answers after 60 s; the fetch gives up after 3 s. Half a minute tells the two
+    // apart however busy the machine.
     assert!(
-        waited < Duration::from_secs(6),
+        waited < Duration::from_secs(30),
         "unknown kids fail within the 3 s fetch timeout, not behind a minute-long fetch: {waited:?}"
     );
     assert!(
-        served_in < Duration::from_secs(2),
-        "cached callers were served meanwhile: {served_in:?}"
+        !served_after_the_fetch,
+        "cached callers were served while the fetch was under way"
     );
     assert_eq!(
         app.issuer.fetches.load(Ordering::SeqCst),
@@ -144,13 +155,12 @@ async fn after_kill_9_under_load_every_token_a_client_received_has_its_row() {
             ))
         })
         .collect();
-    // Killed under load: once the load has run for a while and answered enough creations (on a
-    // slow or busy machine that takes longer; the bound is generous).
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    while answered.load(Ordering::Relaxed) <= 40 && started.elapsed() < Duration::from_secs(60) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Killed under load: once the load has answered enough creations, however long that takes
+    // on this machine (the bound only keeps a broken service from hanging the suite).
+    let loaded = eventually(300, || async {
+        answered.load(Ordering::Relaxed) >= ANSWERED_BEFORE_KILL
+    })
+    .await;
     served.child.kill().unwrap(); // SIGKILL: no graceful anything
     served.child.wait().unwrap();
     let mut received = Vec::new();
@@ -158,8 +168,8 @@ async fn after_kill_9_under_load_every_token_a_client_received_has_its_row() {
         received.extend(client.await.unwrap());
     }
     assert!(
-        received.len() > 20,
-        "the load ran: {} tokens",
+        loaded && received.len() >= ANSWERED_BEFORE_KILL,
+        "the load answered {} creations in 5 minutes",
         received.len()
     );
     let unique: HashSet<&String> = received.iter().collect();

@@ -48,7 +48,7 @@ async fn rotation_while_two_replicas_serve_keeps_every_token_verifiable() {
     assert_eq!(rotated, [(KeySetName::Api, next_kid.clone())]);
 
     for app in [&a, &b] {
-        let switched = eventually(5, || async {
+        let switched = eventually(30, || async {
             let created = app.create_ok(&app.owner(), json!({"name": "probe"})).await;
             kid_of(created["token"].as_str().unwrap()) == next_kid
         })
@@ -108,7 +108,7 @@ async fn a_revoked_key_is_unpublished_and_its_tokens_are_refused() {
         panic!("revoking the active key promotes the next one: {outcome:?}");
     };
     assert_eq!(key_set, "api");
-    let unpublished = eventually(5, || async {
+    let unpublished = eventually(30, || async {
         !app.jwks("").await["keys"]
             .as_array()
             .unwrap()
@@ -323,7 +323,7 @@ async fn a_key_written_into_the_database_without_the_key_encryption_key_is_never
         .find(|(_, state)| state == "next")
         .unwrap()
         .0;
-    let reloaded = eventually(10, || async {
+    let reloaded = eventually(30, || async {
         app.jwks("").await["keys"]
             .as_array()
             .unwrap()

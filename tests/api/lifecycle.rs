@@ -349,7 +349,7 @@ async fn last_used_is_written_once_however_many_uses() {
         .date_naive()
         .format("%Y-%m-%d")
         .to_string();
-    let shows_today = eventually(5, || async {
+    let shows_today = eventually(30, || async {
         let item: Value = app
             .get_token(&app.owner(), &id(&created))
             .await

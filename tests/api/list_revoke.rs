@@ -135,9 +135,12 @@ async fn a_revoked_token_is_refused_as_a_caller() {
     assert_eq!(app.list(jwt, "").await.status(), StatusCode::OK);
     app.revoke(&app.owner(), created["id"].as_str().unwrap())
         .await;
-    let response = app.list(jwt, "").await;
-    assert_eq!(response.headers()["www-authenticate"], "Bearer");
-    assert_error(response, StatusCode::UNAUTHORIZED).await;
+    crate::auth::assert_refused_with(
+        app.list(jwt, "").await,
+        Some("the token has been revoked"),
+        "revoked",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -181,5 +184,23 @@ async fn a_cursor_outside_the_stores_range_of_times_is_a_400() {
             .await
             .status(),
         StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn listing_contact_identification_tokens_finds_none_as_they_are_never_stored() {
+    let app = TestApp::spawn().await;
+    app.create_ok(&app.owner(), json!({"name": "listed"})).await;
+    for query in [
+        "?token_type=contact_identification",
+        "?token_type[]=contact_identification",
+    ] {
+        assert!(app.list_ok(&app.owner(), query).await.is_empty(), "{query}");
+    }
+    assert_eq!(
+        app.list_ok(&app.owner(), "?token_type=api,contact_identification")
+            .await
+            .len(),
+        1
     );
 }

@@ -41,7 +41,13 @@ async fn a_suspended_token_is_refused_until_it_is_resumed() {
     let suspended = act_ok(&app, &app.owner(), &id(&token), "suspend").await;
     assert_eq!(suspended["status"], "suspended");
     assert!(suspended["suspended_at"].is_string());
-    assert_error(app.list(jwt(&token), "").await, StatusCode::UNAUTHORIZED).await;
+    let refused = app.list(jwt(&token), "").await;
+    assert_eq!(
+        refused.headers()["www-authenticate"],
+        r#"Bearer error="invalid_token", error_description="the token is suspended""#
+    );
+    let message = assert_error(refused, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(message, "the token is suspended");
     assert_eq!(app.introspect(jwt(&token)).await, json!({"active": false}));
     // Listed by default (it is not revoked) with its status, and by `status=suspended`.
     let listed = app.list_ok(&app.owner(), "").await;

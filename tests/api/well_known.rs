@@ -76,6 +76,58 @@ async fn discovery_documents_name_the_issuer_and_jwks_uri() {
 }
 
 #[tokio::test]
+async fn claims_supported_names_the_claims_of_the_sets_own_tokens() {
+    let app = TestApp::spawn().await;
+    let app = &app;
+    let claims_supported = |set: &'static str| async move {
+        let doc: Value = app
+            .get(&format!(
+                "/v1/access-tokens{set}/.well-known/openid-configuration"
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        doc["claims_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let bodies = [
+        ("", serde_json::json!({"name": "api", "read_only": true})),
+        (
+            "/contact-identification",
+            serde_json::json!({
+                "name": "Contact", "token_type": "contact_identification", "portal_id": "p1",
+                "contact_id": "c1", "surface_id": "checkout", "allowed_operations": ["read:contact"],
+                "expires_in": 300, "origin": "END_CUSTOMER_PORTAL", "email": "contact@example.com"
+            }),
+        ),
+    ];
+    for (set, body) in bodies {
+        let supported = claims_supported(set).await;
+        let created = app.create_ok(&app.owner(), body).await;
+        let claims = app
+            .verify(set, created["token"].as_str().unwrap())
+            .await
+            .unwrap();
+        for claim in claims.as_object().unwrap().keys() {
+            assert!(supported.contains(claim), "{set}: {claim} in {supported:?}");
+        }
+    }
+    let cid = claims_supported("/contact-identification").await;
+    for claim in ["contact_id", "custom:surface_id", "allowed_operations"] {
+        assert!(cid.contains(&claim.to_owned()), "{claim}");
+    }
+    for claim in ["read_only", "anonymize"] {
+        assert!(!cid.contains(&claim.to_owned()), "{claim}");
+        assert!(claims_supported("").await.contains(&claim.to_owned()));
+    }
+}
+
+#[tokio::test]
 async fn jwks_is_cacheable_with_etag_and_304() {
     let app = TestApp::spawn().await;
     for set in SETS {
