@@ -12,6 +12,7 @@ mod names;
 pub mod record;
 pub mod request;
 pub mod roles;
+pub mod status_list;
 pub mod token_type;
 
 pub use authority::Authority;
