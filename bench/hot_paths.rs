@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the hot pure functions, so that regressions show up in numbers:
-//! claim building + signing (every issuance), JWKS rendering (every key change), and verifying
-//! one of the service's own tokens (every caller check and introspection).
+//! claim building + signing (every issuance), JWKS rendering (every key change), verifying
+//! one of the service's own tokens (every caller check and introspection), and rendering a status
+//! list of a million tokens with 1 % revoked (every revocation), whose size as served it prints.
 //!
 //! `cargo bench --bench hot_paths`
 
@@ -9,7 +10,10 @@ use std::hint::black_box;
 use access_tokens::keys::jwks::{PublicJwk, render_jwks};
 use access_tokens::keys::verify::verify_own;
 use access_tokens::keys::{KeySetName, Keys};
+use access_tokens::service::status_lists::render_set;
+use access_tokens::store::StatusEntry;
 use access_tokens::tokens::claims::Claims;
+use access_tokens::tokens::status_list::StatusRef;
 use access_tokens::tokens::{Caller, TokenId, TokenRecord, TokenType, TypeFields};
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -49,6 +53,10 @@ fn record(kid: &str) -> TokenRecord {
         last_used: None,
         rotated_from: None,
         parent_id: None,
+        status: Some(StatusRef {
+            list: 0,
+            idx: 123_456,
+        }),
     }
 }
 
@@ -83,6 +91,50 @@ fn hot_paths(c: &mut Criterion) {
     c.bench_function("render JWKS of 3 keys (bytes + ETag)", |b| {
         b.iter(|| render_jwks(black_box(&published)))
     });
+
+    // 1,000,000 tokens in list 0 (2^20 indices), 10,000 of them revoked at indices spread as a
+    // random generator spreads them (a fixed seed, so that runs compare).
+    let mut seed: u64 = 0x5eed;
+    let mut revoked = std::collections::BTreeSet::new();
+    while revoked.len() < 10_000 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        revoked.insert((seed >> 33) % 1_000_000);
+    }
+    let entries: Vec<StatusEntry> = revoked
+        .iter()
+        .map(|&idx| StatusEntry {
+            list: 0,
+            idx: idx as i64,
+            status: 1,
+        })
+        .collect();
+    let ttl = std::time::Duration::from_secs(60);
+    let rendered =
+        render_set(&keys, KeySetName::Api, 0, &entries, ttl, 1_764_300_000).expect("renders");
+    let list = &rendered.lists[0];
+    eprintln!(
+        "status list of 1,000,000 tokens, 1 % revoked: {} bytes as served, {} bytes gzip",
+        list.body.len(),
+        list.gzip.len()
+    );
+    c.bench_function(
+        "render a status list: 2^20 indices, 10,000 revoked (ZLIB, RS256, gzip)",
+        |b| {
+            b.iter(|| {
+                render_set(
+                    &keys,
+                    KeySetName::Api,
+                    0,
+                    black_box(&entries),
+                    ttl,
+                    1_764_300_000,
+                )
+                .expect("renders")
+            })
+        },
+    );
 }
 
 criterion_group!(benches, hot_paths);

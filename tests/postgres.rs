@@ -42,5 +42,7 @@ mod openapi;
 mod postgres_only;
 #[path = "api/replicas.rs"]
 mod replicas;
+#[path = "api/status_lists.rs"]
+mod status_lists;
 #[path = "api/well_known.rs"]
 mod well_known;

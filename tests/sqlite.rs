@@ -41,5 +41,7 @@ mod list_revoke;
 mod openapi;
 #[path = "api/replicas.rs"]
 mod replicas;
+#[path = "api/status_lists.rs"]
+mod status_lists;
 #[path = "api/well_known.rs"]
 mod well_known;

@@ -9,6 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
+use crate::tokens::status_list::aggregation_uri;
+
 /// The public half of an RSA key, base64url-encoded as in a JWK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicJwk {
@@ -90,6 +92,10 @@ pub fn render_jwks(keys: &[(String, PublicJwk)]) -> Rendered {
 struct Discovery<'a> {
     issuer: &'a str,
     jwks_uri: String,
+    /// The key set's status lists (draft-ietf-oauth-status-list-21, section 9.1); absent for a
+    /// set whose tokens are never stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_list_aggregation_endpoint: Option<String>,
     response_types_supported: [&'static str; 1],
     subject_types_supported: [&'static str; 1],
     id_token_signing_alg_values_supported: [&'static str; 1],
@@ -97,11 +103,13 @@ struct Discovery<'a> {
     claims_supported: &'static [&'static str],
 }
 
-/// The discovery document of a key set; `issuer` equals the tokens' `iss` byte for byte.
-pub fn render_discovery(issuer: &str) -> Rendered {
+/// The discovery document of a key set; `issuer` equals the tokens' `iss` byte for byte. With
+/// `status_lists`, it names the set's status list aggregation, `{issuer}/status-lists`.
+pub fn render_discovery(issuer: &str, status_lists: bool) -> Rendered {
     Rendered::json(&Discovery {
         issuer,
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        status_list_aggregation_endpoint: status_lists.then(|| aggregation_uri(issuer)),
         response_types_supported: ["token"],
         subject_types_supported: ["public"],
         id_token_signing_alg_values_supported: ["RS256"],
@@ -126,6 +134,7 @@ pub fn render_discovery(issuer: &str) -> Rendered {
             "assume_roles",
             "read_only",
             "anonymize",
+            "status",
         ],
     })
 }

@@ -240,7 +240,7 @@ fn build_set(
     Ok(KeySet {
         name,
         jwks: jwks::render_jwks(&published),
-        discovery: jwks::render_discovery(&issuer),
+        discovery: jwks::render_discovery(&issuer, name.has_status_lists()),
         issuer,
         signing,
         verifying,

@@ -16,9 +16,11 @@
 //! when another process changed the file.
 
 use std::collections::HashSet;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use crate::error::Error;
 use crate::store::{Queries, RevocationFeed, Store};
@@ -28,15 +30,18 @@ const RETRY: Duration = Duration::from_secs(1);
 
 pub struct Revocations {
     store: Store,
+    /// Told of every revocation this replica sees, so that the status lists follow.
+    changed: Arc<Notify>,
     revoked: RwLock<HashSet<String>>,
     /// True while the set is complete and the feed is connected.
     current: AtomicBool,
 }
 
 impl Revocations {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, changed: Arc<Notify>) -> Self {
         Self {
             store,
+            changed,
             revoked: RwLock::default(),
             current: AtomicBool::new(false),
         }
@@ -55,12 +60,13 @@ impl Revocations {
         Ok(conn.db().is_unrevoked(org_id, token_id).await?)
     }
 
-    /// Records a revocation this replica just committed.
+    /// Records a revocation this replica just committed (or the feed announced).
     pub fn insert(&self, token_id: &str) {
         match self.revoked.write() {
             Ok(mut set) => set.insert(token_id.to_owned()),
             Err(poisoned) => poisoned.into_inner().insert(token_id.to_owned()),
         };
+        self.changed.notify_one();
     }
 
     async fn reload(&self) -> Result<usize, sqlx::Error> {
@@ -96,6 +102,8 @@ impl Revocations {
         // Loaded once the feed listens, so that no revocation falls between the two.
         let count = self.reload().await?;
         self.current.store(true, Ordering::Release);
+        // Revocations missed while the feed was down reach the status lists too.
+        self.changed.notify_one();
         tracing::debug!(revoked = count, "revocation set loaded");
         loop {
             let id = feed.next().await?;

@@ -62,6 +62,12 @@ pub fn list_uri(issuer: &str, list: u32) -> String {
     format!("{issuer}/status-lists/{list}")
 }
 
+/// The URI of a key set's status list aggregation (section 9): `{issuer}/status-lists`,
+/// answering `{"status_lists": [uri, ...]}`.
+pub fn aggregation_uri(issuer: &str) -> String {
+    format!("{issuer}/status-lists")
+}
+
 /// The `status` claim of a token (section 6.2): `{"status_list": {"idx": .., "uri": ..}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusClaim {
