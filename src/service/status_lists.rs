@@ -16,6 +16,7 @@
 //! re-signed when half of that is gone, so a verifier always gets a list with at least half its
 //! validity left, while one that cannot reach the service keeps a list for at most that long.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -85,6 +86,9 @@ pub struct StatusLists {
     changed: Arc<Notify>,
     /// By key set index; `None` for a set without lists and before the first render.
     sets: RwLock<[Option<Arc<SetLists>>; 4]>,
+    /// Set when a render after a change failed (the store did not answer): every refresh tries
+    /// again until one succeeds, so no change waits for the next re-signing.
+    stale: AtomicBool,
 }
 
 #[derive(Serialize)]
@@ -117,6 +121,7 @@ impl StatusLists {
             ttl,
             changed,
             sets: RwLock::new([None, None, None, None]),
+            stale: AtomicBool::new(false),
         }
     }
 
@@ -148,13 +153,16 @@ impl StatusLists {
         self.changed.notified().await;
     }
 
-    /// Reads every key set's statuses and renders its lists again.
+    /// Reads every key set's statuses and renders its lists again. On failure the lists are
+    /// marked stale, and [`StatusLists::refresh`] tries again.
     pub async fn render_all(&self) -> Result<()> {
+        self.stale.store(true, Ordering::Release);
         for name in KeySetName::ALL {
             if name.has_status_lists() {
                 self.render(name).await?;
             }
         }
+        self.stale.store(false, Ordering::Release);
         Ok(())
     }
 
@@ -189,6 +197,9 @@ impl StatusLists {
     /// or the signing key changed, and signs a set's lists again when half their validity is
     /// gone.
     pub async fn refresh(&self) -> Result<()> {
+        if self.stale.load(Ordering::Acquire) {
+            return self.render_all().await;
+        }
         let now = chrono::Utc::now().timestamp();
         let keys = self.keys.current();
         for name in KeySetName::ALL {

@@ -407,3 +407,52 @@ async fn lists_are_signed_again_before_they_expire() {
         .await
     );
 }
+
+#[tokio::test]
+async fn a_full_list_is_followed_by_a_new_one_that_every_replica_serves() {
+    let a = TestApp::spawn().await;
+    let b = match crate::STORE {
+        StoreKind::Postgres => Some(a.replica().await),
+        StoreKind::Sqlite => None,
+    };
+    let other = b.as_ref().unwrap_or(&a);
+    // As if 2^20 api tokens had been created: the next index is the first of list 1.
+    match crate::STORE {
+        StoreKind::Postgres => {
+            a.execute("select setval('status_index_api', 1048575)")
+                .await
+        }
+        StoreKind::Sqlite => {
+            a.execute("update status_list_counters set next_index = 1048576 where key_set = 'api'")
+                .await
+        }
+    }
+    let created = a
+        .create_ok(&a.owner(), json!({"name": "first of list 1"}))
+        .await;
+    let claims = a
+        .verify("", created["token"].as_str().unwrap())
+        .await
+        .unwrap();
+    let (idx, uri) = status_of(&claims);
+    assert_eq!(idx, 0);
+    assert_eq!(
+        uri,
+        format!("{}/v1/access-tokens/status-lists/1", a.public_url)
+    );
+    assert!(
+        eventually(10, || async {
+            other.get(path_of(other, &uri)).await.status() == StatusCode::OK
+        })
+        .await,
+        "the new list is served by the other replica"
+    );
+    assert_eq!(status_at(other, "", &uri, 0).await, 0);
+    let aggregation: Value = other
+        .get("/v1/access-tokens/status-lists")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(aggregation["status_lists"].as_array().unwrap().len(), 2);
+}
