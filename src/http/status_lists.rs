@@ -76,12 +76,9 @@ pub async fn aggregation(
 }
 
 fn common_headers(response: &mut Response, state: &AppState, etag: &HeaderValue) {
-    let max_age = format!("public, max-age={}", state.status_lists.ttl().as_secs());
     let h = response.headers_mut();
     h.insert(ETAG, etag.clone());
-    if let Ok(value) = HeaderValue::from_str(&max_age) {
-        h.insert(CACHE_CONTROL, value);
-    }
+    h.insert(CACHE_CONTROL, state.status_lists.cache_control().clone());
     h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     h.insert(VARY, HeaderValue::from_static("accept-encoding"));
 }

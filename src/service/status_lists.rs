@@ -82,6 +82,8 @@ pub struct StatusLists {
     store: Store,
     keys: Arc<KeyRing>,
     ttl: Duration,
+    /// `public, max-age=<ttl>`, made once.
+    cache_control: HeaderValue,
     /// Notified on every revocation seen (this replica's and the feed's) and on key changes.
     changed: Arc<Notify>,
     /// By key set index; `None` for a set without lists and before the first render.
@@ -115,10 +117,13 @@ struct Aggregation<'a> {
 
 impl StatusLists {
     pub fn new(store: Store, keys: Arc<KeyRing>, ttl: Duration, changed: Arc<Notify>) -> Self {
+        let cache_control = HeaderValue::from_str(&format!("public, max-age={}", ttl.as_secs()))
+            .unwrap_or(HeaderValue::from_static("public, max-age=60"));
         Self {
             store,
             keys,
             ttl,
+            cache_control,
             changed,
             sets: RwLock::new([None, None, None, None]),
             stale: AtomicBool::new(false),
@@ -127,6 +132,11 @@ impl StatusLists {
 
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    /// The `Cache-Control` of every answer: `public, max-age=<ttl>`.
+    pub fn cache_control(&self) -> &HeaderValue {
+        &self.cache_control
     }
 
     /// A key set's lists as they are now (one reference count); `None` for a set without lists,
