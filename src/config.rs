@@ -119,6 +119,10 @@ pub struct SettingsArgs {
     /// How long past their TTL a trusted issuer's cached keys stay usable while refetching fails.
     #[arg(long, env = "ISSUER_KEYS_GRACE", default_value = "1h")]
     pub issuer_keys_grace: String,
+    /// How long verifiers may cache a status list before fetching it again (the list token's
+    /// `ttl` and the `max-age` of its response): seconds, or a number with s, m or h.
+    #[arg(long, env = "STATUS_LIST_TTL", default_value = "60")]
+    pub status_list_ttl: String,
     /// Claim holding a caller's role ids.
     #[arg(long, env = "ROLES_CLAIM", default_value = "assignments")]
     pub roles_claim: String,
@@ -219,6 +223,11 @@ pub struct Settings {
     pub key_refresh_interval: Duration,
     /// How long a client may take to send a request's headers before its connection is closed.
     pub header_read_timeout: Duration,
+    /// The status lists' `ttl` (`STATUS_LIST_TTL`); at least a second.
+    pub status_list_ttl: Duration,
+    /// How often a replica looks for lists that other replicas started and for lists due to be
+    /// signed again (revocations reach the lists at once, through the revocation feed).
+    pub status_list_refresh_interval: Duration,
     pub rate_limits: RateLimitSettings,
 }
 
@@ -238,6 +247,9 @@ pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 /// A client that has not sent a request's headers within this time is disconnected.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A list started on another replica is served here, and a list is signed again when due, within
+/// this interval.
+pub const STATUS_LIST_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 const MIN_CLIENT_SECRET_CHARS: usize = 16;
 /// The embedded store when DATABASE_URL is unset.
 pub const DEFAULT_SQLITE_PATH: &str = "./data/access-tokens.db";
@@ -439,6 +451,12 @@ impl SettingsArgs {
             .filter(|s| !s.is_empty())
             .map(IntrospectionClient::parse)
             .collect::<Result<_, _>>()?;
+        let status_list_ttl = parse_duration("STATUS_LIST_TTL", &self.status_list_ttl)?;
+        if status_list_ttl.is_zero() {
+            return err(
+                "STATUS_LIST_TTL is 0: name at least one second (default 60), the time verifiers may cache a status list",
+            );
+        }
         // Last: on a new embedded store this creates the key file, only once all else is valid.
         let key_encryption_key = self.store.key_encryption_key(&database)?;
         Ok(Settings {
@@ -455,6 +473,8 @@ impl SettingsArgs {
             usage_flush_interval: USAGE_FLUSH_INTERVAL,
             key_refresh_interval: KEY_REFRESH_INTERVAL,
             header_read_timeout: HEADER_READ_TIMEOUT,
+            status_list_ttl,
+            status_list_refresh_interval: STATUS_LIST_REFRESH_INTERVAL,
             rate_limits: RateLimitSettings {
                 create_per_org: self.rate_limit_create_per_org,
                 create_per_caller: self.rate_limit_create_per_caller,
@@ -761,6 +781,25 @@ mod tests {
             .validate()
             .unwrap();
             assert_eq!(allowed.trusted_issuers, [remote]);
+        }
+    }
+
+    #[test]
+    fn status_list_ttl_defaults_to_a_minute_and_is_at_least_a_second() {
+        assert_eq!(
+            args(&[]).validate().unwrap().status_list_ttl,
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            args(&["--status-list-ttl", "5m"])
+                .validate()
+                .unwrap()
+                .status_list_ttl,
+            Duration::from_secs(300)
+        );
+        for bad in ["0", "soon", "8d"] {
+            let error = args(&["--status-list-ttl", bad]).validate().unwrap_err();
+            assert!(error.to_string().contains("STATUS_LIST_TTL"), "{error}");
         }
     }
 

@@ -73,6 +73,11 @@ impl App {
         let keys =
             KeyRing::load_or_create(&store, &settings.key_encryption_key, &public_url).await?;
         let state = AppState::new(Service::new(settings, store, keys));
+        // Served from the first request on; should this fail, the background work renders them
+        // within a second and the lists answer 503 until then.
+        if let Err(error) = state.status_lists.render_all().await {
+            tracing::warn!(%error, "could not render the status lists at start-up");
+        }
         Ok(Self {
             listener,
             address,

@@ -44,6 +44,8 @@ mod policy;
 mod postgres_only;
 #[path = "api/replicas.rs"]
 mod replicas;
+#[path = "api/status_lists.rs"]
+mod status_lists;
 #[path = "api/suspension.rs"]
 mod suspension;
 #[path = "api/well_known.rs"]

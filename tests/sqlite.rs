@@ -43,6 +43,8 @@ mod openapi;
 mod policy;
 #[path = "api/replicas.rs"]
 mod replicas;
+#[path = "api/status_lists.rs"]
+mod status_lists;
 #[path = "api/suspension.rs"]
 mod suspension;
 #[path = "api/well_known.rs"]

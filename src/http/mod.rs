@@ -12,6 +12,7 @@ pub mod pagination;
 pub mod policy;
 pub mod server;
 pub mod state;
+pub mod status_lists;
 pub mod tokens;
 pub mod well_known;
 
@@ -125,6 +126,19 @@ pub fn routes() -> Routes {
                     well_known::serve(state, headers, set, Document::Discovery)
                 },
             );
+        if set.has_status_lists() {
+            let base = format!("/v1/access-tokens{}/status-lists", set.path_prefix());
+            routes = routes
+                .get(&base, move |state: State<AppState>, headers: HeaderMap| {
+                    status_lists::aggregation(state, headers, set)
+                })
+                .get(
+                    &format!("{base}/{{list}}"),
+                    move |state: State<AppState>, headers: HeaderMap, list| {
+                        status_lists::list(state, headers, set, list)
+                    },
+                );
+        }
     }
     routes
 }
@@ -195,6 +209,7 @@ pub fn router(state: AppState) -> Router {
 /// requests, and any request answered with a 5xx, are always logged.
 fn is_high_volume(route: &str) -> bool {
     route.contains("/.well-known/")
+        || route.contains("/status-lists")
         || route.starts_with("/health/")
         || route == "/openapi.yaml"
         || route == "/v1/access-tokens/introspect"

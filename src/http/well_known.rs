@@ -56,7 +56,7 @@ fn respond(rendered: &Rendered, request: &HeaderMap) -> Response {
 
 /// `If-None-Match` uses the weak comparison (RFC 9110 section 13.1.2): `*`, or any listed tag
 /// equal to ours with or without `W/`.
-fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
+pub(super) fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
     let Ok(list) = if_none_match.to_str() else {
         return false;
     };

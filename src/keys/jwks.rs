@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use super::KeySetName;
+use crate::tokens::status_list::aggregation_uri;
 
 /// The public half of an RSA key, base64url-encoded as in a JWK.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +93,10 @@ pub fn render_jwks(keys: &[(String, PublicJwk)]) -> Rendered {
 struct Discovery<'a> {
     issuer: &'a str,
     jwks_uri: String,
+    /// The key set's status lists (draft-ietf-oauth-status-list-21, section 9.1); absent for a
+    /// set whose tokens are never stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_list_aggregation_endpoint: Option<String>,
     response_types_supported: [&'static str; 1],
     subject_types_supported: [&'static str; 1],
     id_token_signing_alg_values_supported: [&'static str; 1],
@@ -139,14 +144,25 @@ pub fn claims_supported(set: KeySetName) -> Vec<&'static str> {
             "origin",
         ],
     };
-    common.chain(own.iter().copied()).collect()
+    // Stored tokens point into a status list of their set.
+    let status: &[&str] = if set.has_status_lists() {
+        &["status"]
+    } else {
+        &[]
+    };
+    common
+        .chain(own.iter().copied())
+        .chain(status.iter().copied())
+        .collect()
 }
 
-/// The discovery document of a key set; `issuer` equals the tokens' `iss` byte for byte.
-pub fn render_discovery(set: KeySetName, issuer: &str) -> Rendered {
+/// The discovery document of a key set; `issuer` equals the tokens' `iss` byte for byte. With
+/// `status_lists`, it names the set's status list aggregation, `{issuer}/status-lists`.
+pub fn render_discovery(set: KeySetName, issuer: &str, status_lists: bool) -> Rendered {
     Rendered::json(&Discovery {
         issuer,
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        status_list_aggregation_endpoint: status_lists.then(|| aggregation_uri(issuer)),
         response_types_supported: ["token"],
         subject_types_supported: ["public"],
         id_token_signing_alg_values_supported: ["RS256"],

@@ -240,7 +240,7 @@ fn build_set(
     Ok(KeySet {
         name,
         jwks: jwks::render_jwks(&published),
-        discovery: jwks::render_discovery(name, &issuer),
+        discovery: jwks::render_discovery(name, &issuer, name.has_status_lists()),
         issuer,
         signing,
         verifying,

@@ -48,12 +48,27 @@ impl SigningKey {
 
     /// Signs `claims` as a compact RS256 JWS (RFC 7515 section 7.1).
     pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, SignError> {
+        self.sign_with_header(&self.header_b64, claims)
+    }
+
+    /// Signs `claims` with `typ` in the header instead of `JWT` (a status list is a
+    /// `statuslist+jwt`); rare enough that its header is encoded per call.
+    pub fn sign_typed<C: Serialize>(&self, typ: &str, claims: &C) -> Result<String, SignError> {
+        let header = serde_json::json!({ "alg": "RS256", "typ": typ, "kid": self.kid });
+        self.sign_with_header(&URL_SAFE_NO_PAD.encode(header.to_string()), claims)
+    }
+
+    fn sign_with_header<C: Serialize>(
+        &self,
+        header_b64: &str,
+        claims: &C,
+    ) -> Result<String, SignError> {
         let payload = serde_json::to_vec(claims)?;
         let sig_len = self.pair.public_modulus_len();
         let mut jwt = String::with_capacity(
-            self.header_b64.len() + 2 + payload.len().div_ceil(3) * 4 + sig_len.div_ceil(3) * 4,
+            header_b64.len() + 2 + payload.len().div_ceil(3) * 4 + sig_len.div_ceil(3) * 4,
         );
-        jwt.push_str(&self.header_b64);
+        jwt.push_str(header_b64);
         jwt.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut jwt);
         let mut signature = vec![0u8; sig_len];

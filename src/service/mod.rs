@@ -4,6 +4,7 @@
 
 pub mod policy;
 pub mod revocations;
+pub mod status_lists;
 pub mod tokens;
 pub mod usage;
 
@@ -21,7 +22,9 @@ use crate::tokens::policy::PolicyBody;
 use crate::tokens::request::{CreateTokenBody, NewToken};
 use crate::tokens::{Caller, Policy, TokenRecord};
 use revocations::Revocations;
+use status_lists::StatusLists;
 pub use tokens::{Created, ListParams, Revoked};
+use tokio::sync::Notify;
 use usage::UsageTracker;
 
 /// Everything a replica holds: settings, store, keys, trusted issuers, the revocation set, usage
@@ -33,21 +36,31 @@ pub struct Service {
     pub issuers: Arc<TrustedIssuers>,
     pub usage: Arc<UsageTracker>,
     pub revocations: Arc<Revocations>,
+    /// The key sets' status lists, as served.
+    pub status_lists: Arc<StatusLists>,
     pub rate_limits: RateLimits,
 }
 
 impl Service {
     pub fn new(settings: Settings, store: Store, keys: KeyRing) -> Self {
+        let keys = Arc::new(keys);
+        let changed = Arc::new(Notify::new());
         Self {
             issuers: Arc::new(TrustedIssuers::new(
                 &settings.trusted_issuers,
                 settings.issuer_policy.clone(),
             )),
             rate_limits: RateLimits::new(settings.rate_limits),
+            status_lists: Arc::new(StatusLists::new(
+                store.clone(),
+                keys.clone(),
+                settings.status_list_ttl,
+                changed.clone(),
+            )),
             settings: Arc::new(settings),
-            keys: Arc::new(keys),
+            keys,
             usage: Arc::new(UsageTracker::default()),
-            revocations: Arc::new(Revocations::new(store.clone())),
+            revocations: Arc::new(Revocations::new(store.clone(), changed)),
             store,
         }
     }
@@ -172,16 +185,30 @@ impl Service {
     }
 
     /// What a replica does besides answering requests, until the task is dropped: notice key
-    /// rotations and revocations, and write `last_used` marks.
+    /// rotations and revocations, keep the status lists current and signed, and write
+    /// `last_used` marks.
     pub async fn maintain(&self) {
         let mut keys = tokio::time::interval(self.settings.key_refresh_interval);
         let mut usage = tokio::time::interval(self.settings.usage_flush_interval);
+        let mut lists = tokio::time::interval(self.settings.status_list_refresh_interval);
         keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        lists.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                () = self.status_lists.changed() => {
+                    if let Err(error) = self.status_lists.render_all().await {
+                        tracing::warn!(%error, "could not render the status lists; trying again within a second");
+                    }
+                }
+                _ = lists.tick() => {
+                    if let Err(error) = self.status_lists.refresh().await {
+                        tracing::warn!(%error, "could not refresh the status lists");
+                    }
+                }
                 _ = keys.tick() => {
                     match self.keys.refresh(&self.store, &self.settings.key_encryption_key).await {
+                        // The lists are signed by the active key: the next refresh signs them anew.
                         Ok(true) => tracing::info!("signing keys changed: key sets reloaded"),
                         Ok(false) => {}
                         Err(error) => tracing::warn!(%error, "could not refresh signing keys"),

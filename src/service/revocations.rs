@@ -17,9 +17,11 @@
 //! when another process changed the file.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use crate::error::Error;
 use crate::store::{Change, Queries, RevocationFeed, Store};
@@ -30,15 +32,18 @@ const RETRY: Duration = Duration::from_secs(1);
 
 pub struct Revocations {
     store: Store,
+    /// Told of every change this replica sees, so that the status lists follow.
+    changed: Arc<Notify>,
     refused: RwLock<HashMap<String, Refused>>,
     /// True while the set is complete and the feed is connected.
     current: AtomicBool,
 }
 
 impl Revocations {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, changed: Arc<Notify>) -> Self {
         Self {
             store,
+            changed,
             refused: RwLock::default(),
             current: AtomicBool::new(false),
         }
@@ -77,9 +82,11 @@ impl Revocations {
                 }
             }
         }
+        drop(set);
+        self.changed.notify_one();
     }
 
-    /// Records a revocation this replica just committed.
+    /// Records a revocation this replica just committed (or the feed announced).
     pub fn insert(&self, token_id: &str) {
         self.change(Change::Refused(token_id.to_owned(), Refused::Revoked));
     }
@@ -127,6 +134,8 @@ impl Revocations {
         // Loaded once the feed listens, so that no revocation falls between the two.
         let count = self.reload().await?;
         self.current.store(true, Ordering::Release);
+        // Changes missed while the feed was down reach the status lists too.
+        self.changed.notify_one();
         tracing::debug!(refused = count, "revocation set loaded");
         loop {
             let change = feed.next().await?;

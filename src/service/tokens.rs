@@ -2,10 +2,12 @@
 //! and its audit event share one transaction, and a JWT is returned only after its record is
 //! committed, so a JWT that exists always has a row.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{Error, Result};
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, Keys};
 use crate::store::{Action, ListQuery, Lock, Queries, Store};
 use crate::tokens::claims::Claims;
 use crate::tokens::request::NewToken;
@@ -80,8 +82,27 @@ fn inherited_lifetime(caller: &Caller, lifetime: Option<u64>, chosen: bool) -> R
     }
 }
 
-/// Gives the draft an id, the active key of its set and its times, and signs it.
-fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Created> {
+/// A record ready to be written, with the key sets it was made with: it is signed with that same
+/// active key once the store has given it its status list index.
+struct Minted {
+    record: TokenRecord,
+    keys: Arc<Keys>,
+}
+
+impl Minted {
+    /// Signs `record` (the minted record as stored, or the minted one when it is never stored)
+    /// with the key named in it.
+    fn sign(&self, record: &TokenRecord, caller: &Caller) -> Result<String> {
+        let key_set = self.keys.set(record.token_type.key_set());
+        key_set
+            .signing
+            .sign(&Claims::new(&key_set.issuer, record, caller))
+            .map_err(|e| Error::internal("signing a new token", e))
+    }
+}
+
+/// Gives the draft an id, the active key of its set and its times.
+fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Minted> {
     let keys = keys.current();
     let key_set = keys.set(draft.token_type.key_set());
     let now = Utc::now();
@@ -116,12 +137,9 @@ fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Created> {
         last_used: None,
         rotated_from: draft.rotated_from,
         parent_id: draft.parent_id,
+        status: None,
     };
-    let jwt = key_set
-        .signing
-        .sign(&Claims::new(&key_set.issuer, &record, caller))
-        .map_err(|e| Error::internal("signing a new token", e))?;
-    Ok(Created { jwt, record })
+    Ok(Minted { record, keys })
 }
 
 /// Creates a token for the caller's organization.
@@ -151,7 +169,7 @@ pub async fn create(
     policy::read(&mut store.acquire().await?.db(), &caller.org_id)
         .await?
         .check(token_type, lifetime)?;
-    let created = mint(
+    let minted = mint(
         keys,
         caller,
         Draft {
@@ -169,19 +187,24 @@ pub async fn create(
     if !token_type.is_stored() {
         // Never stored, so its `created` event is its only trace; the JWT is answered only after
         // the event is written.
+        let jwt = minted.sign(&minted.record, caller)?;
         store
             .acquire()
             .await?
             .db()
-            .record_event(Action::Created, &created.record, None, &caller.actor())
+            .record_event(Action::Created, &minted.record, None, &caller.actor())
             .await?;
-        return Ok(created);
+        return Ok(Created {
+            jwt,
+            record: minted.record,
+        });
     }
-    let record = store.create_token(created.record, caller.actor()).await?;
-    Ok(Created {
-        jwt: created.jwt,
-        record,
-    })
+    // Signed once the record is committed with its status list index: a JWT always has a row.
+    let record = store
+        .create_token(minted.record.clone(), caller.actor())
+        .await?;
+    let jwt = minted.sign(&record, caller)?;
+    Ok(Created { jwt, record })
 }
 
 /// One of the caller's organization's tokens, revoked or not: any of them for an admin, else one
@@ -347,7 +370,7 @@ pub async fn rotate(
     policy::read(&mut tx.db(), &caller.org_id)
         .await?
         .check_rotation(old.token_type, lifetime)?;
-    let created = mint(
+    let minted = mint(
         keys,
         caller,
         Draft {
@@ -367,15 +390,13 @@ pub async fn rotate(
     let actor = caller.actor();
     tx.db().revoke_token(&caller.org_id, &old.id, None).await?;
     tx.db()
-        .record_event(Action::Rotated, &old, Some(&created.record.id), &actor)
+        .record_event(Action::Rotated, &old, Some(&minted.record.id), &actor)
         .await?;
     // The new token's `created` event names the token it replaced (its `rotated_from`).
-    let record = tx.db().insert_token(&created.record, &actor).await?;
+    let record = tx.db().insert_token(&minted.record, &actor).await?;
     tx.commit().await?;
-    Ok(Created {
-        jwt: created.jwt,
-        record,
-    })
+    let jwt = minted.sign(&record, caller)?;
+    Ok(Created { jwt, record })
 }
 
 /// Suspends (`true`) or resumes a token the caller manages: refused as a caller and by

@@ -33,6 +33,7 @@ use pool::pg_pool;
 pub use pool::{OpenError, Purpose};
 pub use queries::{
     Action, AuditEvent, Db, Identified, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result,
+    StatusEntry,
 };
 
 /// Where the records live, as the settings name it.

@@ -6,8 +6,8 @@ use chrono::NaiveDate;
 use sqlx::PgConnection;
 
 use super::queries::{
-    Action, AuditEvent, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, TokenRow, columns,
-    key_columns, list_page_sql, list_sql_fn, portable_queries,
+    Action, AuditEvent, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry, TokenRow,
+    columns, key_columns, list_page_sql, list_sql_fn, portable_queries,
 };
 use super::types::{TextList, Timestamp};
 use crate::tokens::{Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus};
@@ -29,7 +29,9 @@ list_sql_fn!(
 /// Inserts the records of one or more creations with their `created` audit events in one
 /// statement: all of them or none (outside a transaction, one commit for all). Returns the records
 /// as stored, in no particular order. Role lists travel as JSON arrays (a `text[][]` must be
-/// rectangular); an event's time is its token's creation time.
+/// rectangular); an event's time is its token's creation time. Each row takes the next index of
+/// its key set's status list sequence in the same statement (`status_list_next_index`, once per
+/// row), so a group of any size allocates in its one round trip.
 pub(super) async fn insert_token_group(
     conn: &mut PgConnection,
     group: &[(&TokenRecord, &Actor)],
@@ -47,20 +49,24 @@ pub(super) async fn insert_token_group(
              select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                  $6::text[], $7::bool[], $8::bool[], $9::text[], $10::text[], $11::text[],
                  $12::text[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::text[],
-                 $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[])
+                 $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
+                 $23::text[])
                  as v(id, org_id, created_by, token_type, name, assignments, read_only, anonymize,
                      journey_id, portal_id, portal_user_id, key_id, created_at, expires_at,
                      rotated_from, actor_org_id, actor_user_id, actor_token_id, source_ip,
-                     user_agent, parent_id, actor_home_org_id)
+                     user_agent, parent_id, actor_home_org_id, status_key_set)
          ), t as (
              insert into access_tokens (id, org_id, created_by, token_type, name, assignments,
                  read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
-                 created_at, expires_at, rotated_from, parent_id)
+                 created_at, expires_at, rotated_from, parent_id, status_key_set, status_list,
+                 status_idx)
              select id, org_id, created_by, token_type, name,
                  array(select json_array_elements_text(assignments::json)),
                  read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
-                 created_at, expires_at, rotated_from, parent_id
-             from v
+                 created_at, expires_at, rotated_from, parent_id, status_key_set,
+                 (status_index / 1048576)::integer, (status_index % 1048576)::integer
+             from (select v.*, status_list_next_index(v.status_key_set) as status_index
+                   from v) as allocated
              returning ",
         columns!(),
         "
@@ -98,6 +104,11 @@ pub(super) async fn insert_token_group(
     .bind(column(|_, a| a.user_agent.clone()))
     .bind(column(|t, _| t.parent_id.clone()))
     .bind(column(|_, a| a.home_org_id.clone()))
+    .bind(column(|t, _| {
+        t.token_type
+            .is_stored()
+            .then(|| t.token_type.key_set().as_str().to_owned())
+    }))
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(TokenRecord::from).collect())

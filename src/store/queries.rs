@@ -7,6 +7,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 
 use super::types::{TextList, Timestamp};
+use crate::tokens::status_list::StatusRef;
 use crate::tokens::{
     Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus, TokenType, TypeFields,
 };
@@ -19,7 +20,7 @@ macro_rules! columns {
     () => {
         "id, org_id, created_by, token_type, name, assignments, read_only, anonymize, \
          journey_id, portal_id, portal_user_id, key_id, created_at, expires_at, revoked_at, \
-         last_used, rotated_from, parent_id, suspended_at"
+         last_used, rotated_from, parent_id, suspended_at, status_list, status_idx"
     };
 }
 pub(super) use columns;
@@ -245,6 +246,43 @@ macro_rules! portable_queries {
             .fetch_optional(self)
             .await?;
             Ok(row.map(TokenRecord::from))
+        }
+        async fn status_entries(&mut self, key_set: KeySetName) -> Result<Vec<StatusEntry>> {
+            // Every index that is not 0 (valid). A deleted row counts as revoked, as everywhere:
+            // its tombstone keeps its place. Expiry is not a status: an expired revoked token
+            // stays 1. A suspended token that is not revoked is 2.
+            sqlx::query_as(
+                "select cast(status_list as bigint) as list, cast(status_idx as bigint) as idx,
+                     cast(1 as bigint) as status
+                 from access_tokens
+                 where status_key_set = $1 and revoked_at is not null
+                 union all
+                 select cast(status_list as bigint), cast(status_idx as bigint), cast(2 as bigint)
+                 from access_tokens
+                 where status_key_set = $1 and revoked_at is null and suspended_at is not null
+                 union all
+                 select cast(status_list as bigint), cast(status_idx as bigint), cast(1 as bigint)
+                 from deleted_tokens
+                 where status_key_set = $1 and status_list is not null",
+            )
+            .bind(key_set.as_str())
+            .fetch_all(self)
+            .await
+        }
+        async fn last_status_list(&mut self, key_set: KeySetName) -> Result<i64> {
+            // The highest list any token of the set names: list 0, and every list up to this one,
+            // exists (lists fill one after the other).
+            let last: Option<i64> = sqlx::query_scalar(
+                "select cast(max(list) as bigint) from (
+                     select max(status_list) as list from access_tokens where status_key_set = $1
+                     union all
+                     select max(status_list) from deleted_tokens where status_key_set = $1
+                 ) as lists",
+            )
+            .bind(key_set.as_str())
+            .fetch_one(self)
+            .await?;
+            Ok(last.unwrap_or(0))
         }
         async fn record_event(
             &mut self,
@@ -504,6 +542,8 @@ pub(super) struct TokenRow {
     rotated_from: Option<String>,
     parent_id: Option<String>,
     suspended_at: Option<Timestamp>,
+    status_list: Option<i32>,
+    status_idx: Option<i32>,
 }
 
 impl From<TokenRow> for TokenRecord {
@@ -531,8 +571,21 @@ impl From<TokenRow> for TokenRecord {
             last_used: row.last_used,
             rotated_from: row.rotated_from,
             parent_id: row.parent_id,
+            status: row
+                .status_list
+                .and_then(|list| u32::try_from(list).ok())
+                .zip(row.status_idx.and_then(|idx| u32::try_from(idx).ok()))
+                .map(|(list, idx)| StatusRef { list, idx }),
         }
     }
+}
+
+/// An index of a status list whose value is not 0 (valid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct StatusEntry {
+    pub list: i64,
+    pub idx: i64,
+    pub status: i64,
 }
 
 /// A stored signing key.
@@ -719,6 +772,11 @@ queries! {
     /// token. The caller checks its state first, under a row lock.
     async fn set_suspended(&mut self, org_id: &str, id: &str, suspended: bool)
         -> Result<Option<TokenRecord>>;
+    /// The indices of a key set's status lists that are not 0: revoked and deleted tokens (1),
+    /// suspended ones (2).
+    async fn status_entries(&mut self, key_set: KeySetName) -> Result<Vec<StatusEntry>>;
+    /// The number of a key set's newest status list (0 before its first token).
+    async fn last_status_list(&mut self, key_set: KeySetName) -> Result<i64>;
     /// Sets `last_used` to `day` on the given tokens, skipping rows that already say so.
     async fn mark_used(&mut self, ids: &[String], day: NaiveDate) -> Result<()>;
     /// Records that `actor` did `action` to token `t` (its organization, id, type, and contact and

@@ -18,10 +18,11 @@ use sqlx::{Connection, SqliteConnection};
 
 use super::pool::{ACQUIRE_TIMEOUT, COMMAND_ACQUIRE_TIMEOUT, OpenError, Purpose};
 use super::queries::{
-    Action, AuditEvent, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, TokenRow, columns,
-    key_columns, list_page_sql, list_sql_fn, portable_queries,
+    Action, AuditEvent, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry, TokenRow,
+    columns, key_columns, list_page_sql, list_sql_fn, portable_queries,
 };
 use super::types::{TextList, Timestamp};
+use crate::tokens::status_list::StatusRef;
 use crate::tokens::{Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -145,11 +146,24 @@ impl Queries for SqliteConnection {
     async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor) -> Result<TokenRecord> {
         // A savepoint when the caller holds a transaction already (rotation).
         let mut tx = self.begin().await?;
+        // The key set's next status list index, from its counter row in this write transaction.
+        let key_set = t.token_type.key_set().as_str();
+        let status_index: Option<i64> = sqlx::query_scalar(
+            "update status_list_counters set next_index = next_index + 1 where key_set = $1
+             returning next_index - 1",
+        )
+        .bind(key_set)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let status = status_index
+            .and_then(|n| u64::try_from(n).ok())
+            .and_then(StatusRef::from_sequence);
         let row: TokenRow = sqlx::query_as(concat!(
             "insert into access_tokens (id, org_id, created_by, token_type, name, assignments,
                  read_only, anonymize, journey_id, portal_id, portal_user_id, key_id, created_at,
-                 expires_at, rotated_from, parent_id)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                 expires_at, rotated_from, parent_id, status_key_set, status_list, status_idx)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 $18, $19)
              returning ",
             columns!()
         ))
@@ -169,6 +183,9 @@ impl Queries for SqliteConnection {
         .bind(t.expires_at.map(Timestamp))
         .bind(&t.rotated_from)
         .bind(&t.parent_id)
+        .bind(status.map(|_| key_set))
+        .bind(status.map(|s| s.list))
+        .bind(status.map(|s| s.idx))
         .fetch_one(&mut *tx)
         .await?;
         let row = TokenRecord::from(row);

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::record::{Caller, TokenRecord};
+use super::status_list::StatusClaim;
 use super::token_type::TokenType;
 
 /// Claims of a token this service issues. Serialized in one pass straight into the JWS payload.
@@ -50,6 +51,10 @@ pub struct Claims<'a> {
     pub allowed_operations: Option<&'a [String]>,
     #[serde(rename = "custom:surface_id", skip_serializing_if = "Option::is_none")]
     pub surface_id: Option<&'a str>,
+    /// Where a verifier reads whether the token is revoked (draft-ietf-oauth-status-list,
+    /// section 6.2): stored tokens with an index only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClaim>,
 }
 
 impl<'a> Claims<'a> {
@@ -92,6 +97,7 @@ impl<'a> Claims<'a> {
             origin: f.origin.as_deref(),
             allowed_operations: f.allowed_operations.as_deref(),
             surface_id: f.surface_id.as_deref(),
+            status: record.status.map(|at| StatusClaim::new(issuer, at)),
         }
     }
 }
@@ -161,6 +167,7 @@ mod tests {
             last_used: None,
             rotated_from: None,
             parent_id: None,
+            status: None,
         }
     }
 

@@ -43,6 +43,12 @@ impl KeySetName {
         format!("{public_url}/v1/access-tokens{}", self.path_prefix())
     }
 
+    /// Whether the set's tokens are stored and so have status lists: every set but
+    /// `contact-identification`, whose tokens are minted, never stored, and live 15 minutes at most.
+    pub fn has_status_lists(self) -> bool {
+        self != KeySetName::ContactIdentification
+    }
+
     /// The set's position in [`KeySetName::ALL`].
     pub fn index(self) -> usize {
         self as usize

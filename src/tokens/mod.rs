@@ -13,6 +13,7 @@ pub mod policy;
 pub mod record;
 pub mod request;
 pub mod roles;
+pub mod status_list;
 pub mod token_type;
 
 pub use authority::Authority;

@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::status_list::StatusRef;
 use super::token_type::TokenType;
 
 /// Who is calling the management API, established once by the HTTP layer from a verified JWT.
@@ -115,6 +116,9 @@ pub struct TokenRecord {
     /// The token of this service that created (or rotated) this one; `None` when an
     /// identity-provider caller did.
     pub parent_id: Option<String>,
+    /// Its index in a status list of its key set, handed out by the store when the record is
+    /// written; `None` before that, for tokens never stored, and for rows older than status lists.
+    pub status: Option<StatusRef>,
 }
 
 impl TokenRecord {

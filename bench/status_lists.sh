@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The status list budget (issue 14), served by the release binary: a list of 1,000,000 tokens with
+# 1 % revoked, its size as served (plain and gzip; at most 64 KB), and serving throughput against
+# the JWKS route of the same process (at least 0.8x), both with wrk on keep-alive connections.
+# The render CPU figure is criterion's (`cargo bench --bench hot_paths -- "status list"`).
+#
+# The embedded store in a temporary folder: the service starts once to create its schema and keys,
+# 10,000 revoked rows are written into list 0 of the api set at indices below 1,000,000 spread as
+# the criterion bench spreads them (the other 990,000 indices are valid, 0, as unused ones are:
+# the list's bytes are those of a million tokens with 1 % revoked), and the service starts again.
+# Not part of CI; about a minute after the build; everything listens on 127.0.0.1 only.
+#
+#   bench/status_lists.sh                          # builds and measures target/release/access-tokens
+#   BENCH_BIN=/path/to/access-tokens bench/status_lists.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib/binary.sh
+source bench/lib/binary.sh
+
+PORT="${BENCH_PORT:-18630}"
+SECS="${BENCH_SECONDS:-10}"
+BASE="http://127.0.0.1:$PORT"
+log() { printf 'status-lists bench: %s\n' "$*" >&2; }
+rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
+wait_for() { for _ in $(seq 1 600); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; log "$1 never answered"; return 1; }
+command -v wrk >/dev/null || { log "wrk is missing: install Debian's wrk package"; exit 1; }
+
+BIN=$(bench_binary "${BENCH_BIN:-}")
+BIN=$(realpath "$BIN")
+WORK=$(mktemp -d)
+SERVICE_PID=
+start() {
+    (cd "$WORK" && env -u DATABASE_URL -u KEY_ENCRYPTION_KEY LISTEN_ADDR="127.0.0.1:$PORT" RUST_LOG=warn "$BIN" serve) \
+        >>"$WORK/service.log" 2>&1 &
+    SERVICE_PID=$!
+    wait_for "$BASE/health/ready"
+}
+stop() { kill "$SERVICE_PID"; wait "$SERVICE_PID" 2>/dev/null || true; SERVICE_PID=; }
+cleanup() { [ -n "$SERVICE_PID" ] && stop; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+start
+stop
+python3 - "$WORK/data/access-tokens.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+kid = db.execute("select kid from signing_keys where key_set = 'api' and state = 'active'").fetchone()[0]
+# The criterion bench's generator (bench/hot_paths.rs): 10,000 distinct indices below 1,000,000.
+seed, revoked, mask = 0x5EED, set(), (1 << 64) - 1
+while len(revoked) < 10_000:
+    seed = (seed * 6364136223846793005 + 1442695040888963407) & mask
+    revoked.add((seed >> 33) % 1_000_000)
+now = 1_764_300_000_000_000
+db.executemany(
+    "insert into access_tokens (id, org_id, created_by, token_type, name, assignments, key_id,"
+    " created_at, revoked_at, status_key_set, status_list, status_idx)"
+    " values (?, '1', 'bench', 'api', 'bench', '[]', ?, ?, ?, 'api', 0, ?)",
+    [(f"api_bench{idx:016d}", kid, now, now, idx) for idx in sorted(revoked)],
+)
+db.execute("update status_list_counters set next_index = 1000000 where key_set = 'api'")
+db.commit()
+PY
+start
+
+LIST="$BASE/v1/access-tokens/status-lists/0"
+JWKS="$BASE/v1/access-tokens/.well-known/jwks.json"
+plain=$(curl -sf "$LIST" | wc -c)
+gzip=$(curl -sf -H 'accept-encoding: gzip' "$LIST" | wc -c)
+jwks=$(curl -sf "$JWKS" | wc -c)
+python3 - "$(curl -sf "$LIST")" <<'PY'
+import base64, json, sys, zlib
+payload = sys.argv[1].split(".")[1]
+claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+lst = claims["status_list"]["lst"]
+raw = zlib.decompress(base64.urlsafe_b64decode(lst + "=" * (-len(lst) % 4)))
+revoked = sum(((b >> s) & 3) == 1 for b in raw for s in (0, 2, 4, 6))
+print(f"list 0: {len(raw) * 4} indices, {revoked} of them 1 (revoked); lst {len(lst)} characters", file=sys.stderr)
+PY
+
+run() { wrk -t2 -c64 -d"${SECS}s" "$@" > "$WORK/wrk.txt"; rate "$WORK/wrk.txt"; }
+log "wrk -t2 -c64 -d${SECS}s, three rounds, alternating..."
+for round in 1 2 3; do
+    j=$(run "$JWKS"); l=$(run "$LIST"); g=$(run -H 'accept-encoding: gzip' "$LIST")
+    printf 'round %s: JWKS %s req/s, list %s req/s (%s), list gzip %s req/s (%s)\n' "$round" "$j" "$l" \
+        "$(python3 -c "print(f'{$l/$j:.2f}x')")" "$g" "$(python3 -c "print(f'{$g/$j:.2f}x')")"
+done
+printf 'sizes: list %s bytes, gzip %s bytes; JWKS %s bytes\n' "$plain" "$gzip" "$jwks"

@@ -1,0 +1,173 @@
+//! The status lists of each key set (draft-ietf-oauth-status-list-21): `GET
+//! {issuer}/status-lists/{list}` answers the list token, `GET {issuer}/status-lists` the
+//! aggregation document. Both are served from bytes rendered once per change
+//! (`service::status_lists`), with `ETag` and 304, `Cache-Control: public, max-age=<ttl>`, gzip
+//! when the client accepts it, and `Access-Control-Allow-Origin: *`: any verifier, browsers too,
+//! may read them.
+
+use axum::extract::{Path, State};
+use axum::http::header::{
+    ACCEPT_ENCODING, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE,
+    ETAG, IF_NONE_MATCH, VARY,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::state::AppState;
+use super::well_known::etag_matches;
+use crate::error::Error;
+use crate::keys::KeySetName;
+use crate::service::status_lists::CONTENT_TYPE as STATUS_LIST_JWT;
+
+/// `GET {issuer}/status-lists/{list}`.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    set: KeySetName,
+    Path(number): Path<String>,
+) -> Response {
+    let Some(lists) = state.status_lists.set(set) else {
+        return Error::Unavailable.into_response();
+    };
+    let Some(served) = parse_list_number(&number).and_then(|n| lists.list(n)) else {
+        return Error::NotFound("no such status list".to_owned()).into_response();
+    };
+    let (body, etag, gzip) = if accepts_gzip(&headers) {
+        (&served.gzip, &served.gzip_etag, true)
+    } else {
+        (&served.body, &served.etag, false)
+    };
+    let mut response = if not_modified(&headers, etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = body.clone().into_response();
+        let h = response.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(STATUS_LIST_JWT));
+        if gzip {
+            h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        response
+    };
+    common_headers(&mut response, &state, etag);
+    response
+}
+
+/// `GET {issuer}/status-lists`: `{"status_lists": [uri, ...]}`, every list of the key set.
+pub async fn aggregation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    set: KeySetName,
+) -> Response {
+    let Some(lists) = state.status_lists.set(set) else {
+        return Error::Unavailable.into_response();
+    };
+    let rendered = &lists.aggregation;
+    let mut response = if not_modified(&headers, &rendered.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = rendered.body.clone().into_response();
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    };
+    common_headers(&mut response, &state, &rendered.etag);
+    response
+}
+
+fn common_headers(response: &mut Response, state: &AppState, etag: &HeaderValue) {
+    let h = response.headers_mut();
+    h.insert(ETAG, etag.clone());
+    h.insert(CACHE_CONTROL, state.status_lists.cache_control().clone());
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(VARY, HeaderValue::from_static("accept-encoding"));
+}
+
+fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .any(|value| etag_matches(value, etag))
+}
+
+/// A list number as the tokens write it: decimal digits without a sign or leading zero, so that
+/// one list has one URI (`sub` equals the tokens' `uri` byte for byte).
+fn parse_list_number(text: &str) -> Option<u32> {
+    let canonical = !text.is_empty()
+        && text.len() <= 10
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    canonical.then(|| text.parse().ok()).flatten()
+}
+
+/// Whether `Accept-Encoding` accepts gzip (RFC 9110 section 12.5.3): `gzip`, `x-gzip` or `*`
+/// with a weight above 0.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let named = ["gzip", "x-gzip", "*"]
+                .iter()
+                .any(|c| coding.eq_ignore_ascii_case(c));
+            let weight = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .filter_map(|q| q.trim().parse::<f32>().ok())
+                .next()
+                .unwrap_or(1.0);
+            named && weight > 0.0
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_numbers_have_one_spelling() {
+        for (text, number) in [
+            ("0", Some(0)),
+            ("7", Some(7)),
+            ("4294967295", Some(u32::MAX)),
+        ] {
+            assert_eq!(parse_list_number(text), number, "{text}");
+        }
+        for text in [
+            "",
+            "00",
+            "07",
+            "+1",
+            "-1",
+            "1.0",
+            " 1",
+            "4294967296",
+            "x",
+            "١",
+        ] {
+            assert_eq!(parse_list_number(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn gzip_is_chosen_only_when_accepted() {
+        for (header, accepted) in [
+            ("gzip", true),
+            ("br, gzip;q=0.5", true),
+            ("*", true),
+            ("GZIP", true),
+            ("gzip;q=0", false),
+            ("identity", false),
+            ("deflate, br", false),
+            ("", false),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(header));
+            assert_eq!(accepts_gzip(&headers), accepted, "{header}");
+        }
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+}

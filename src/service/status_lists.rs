@@ -1,0 +1,430 @@
+//! The Token Status Lists each key set publishes (draft-ietf-oauth-status-list-21), held in
+//! memory as the bytes served: for every list its signed `statuslist+jwt`, a gzip copy of it and
+//! an `ETag`, and per key set the aggregation document (`{"status_lists": [..]}`).
+//!
+//! Nothing is rendered per request. A key set's lists are rendered again (read from the store,
+//! compressed, signed) when one of its tokens is revoked or deleted: this replica's own
+//! revocations and every other replica's reach [`StatusLists::changed`] through the revocation
+//! feed (LISTEN/NOTIFY on PostgreSQL, delivered at commit), so a change is in every replica's
+//! lists within a render (tens of milliseconds) of its commit. Every
+//! `STATUS_LIST_REFRESH_INTERVAL` (1 s) a replica also asks the store for each set's newest list
+//! number, so a list that another replica started is served here within that interval, and
+//! renders again the lists whose `exp` is half gone (when the store does not answer, it signs
+//! the lists it holds again as they are).
+//!
+//! A list token is valid for [`VALIDITY_TTLS`] times `ttl` (10 minutes at the default 60 s) and
+//! re-signed when half of that is gone, so a verifier always gets a list with at least half its
+//! validity left, while one that cannot reach the service keeps a list for at most that long.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::HeaderValue;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+use crate::keys::jwks::Rendered;
+use crate::keys::{KeyRing, Keys};
+use crate::store::{Queries, StatusEntry, Store};
+use crate::tokens::KeySetName;
+use crate::tokens::status_list::{BITS, LIST_SIZE, StatusList, aggregation_uri, list_uri};
+
+/// A list token's `exp` is `iat` plus this many `ttl`s; it is signed again at half of that.
+pub const VALIDITY_TTLS: u32 = 10;
+
+/// More lists than this in one key set (a billion tokens) means a corrupt row, not growth:
+/// rendering stops there instead of allocating without bound.
+const MAX_LISTS: i64 = 1024;
+
+/// The media type of a list token (section 8.2).
+pub const CONTENT_TYPE: &str = "application/statuslist+jwt";
+
+/// One list as served.
+#[derive(Debug, Clone)]
+pub struct ServedList {
+    /// The compact JWS.
+    pub body: Bytes,
+    pub etag: HeaderValue,
+    /// The same bytes gzip-compressed, for clients that accept it.
+    pub gzip: Bytes,
+    pub gzip_etag: HeaderValue,
+    /// `lst`, kept to sign the list again without compressing it again.
+    lst: String,
+}
+
+/// A key set's lists at one moment.
+#[derive(Debug, Clone)]
+pub struct SetLists {
+    /// Indexed by list number.
+    pub lists: Vec<ServedList>,
+    /// `{"status_lists": [uri, ...]}`.
+    pub aggregation: Rendered,
+    /// When the lists were signed (seconds since the epoch), and by which key.
+    signed_at: i64,
+    kid: String,
+}
+
+impl SetLists {
+    pub fn list(&self, number: u32) -> Option<&ServedList> {
+        self.lists.get(number as usize)
+    }
+}
+
+/// What a replica serves and how long verifiers may cache it.
+pub struct StatusLists {
+    store: Store,
+    keys: Arc<KeyRing>,
+    ttl: Duration,
+    /// `public, max-age=<ttl>`, made once.
+    cache_control: HeaderValue,
+    /// Notified on every revocation seen (this replica's and the feed's) and on key changes.
+    changed: Arc<Notify>,
+    /// By key set index; `None` for a set without lists and before the first render.
+    sets: RwLock<[Option<Arc<SetLists>>; 4]>,
+    /// Set when a render after a change failed (the store did not answer): every refresh tries
+    /// again until one succeeds, so no change waits for the next re-signing.
+    stale: AtomicBool,
+}
+
+#[derive(Serialize)]
+struct ListClaims<'a> {
+    sub: &'a str,
+    iss: &'a str,
+    iat: i64,
+    exp: i64,
+    ttl: u64,
+    status_list: ListBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ListBody<'a> {
+    bits: u8,
+    lst: &'a str,
+    aggregation_uri: &'a str,
+}
+
+#[derive(Serialize)]
+struct Aggregation<'a> {
+    status_lists: &'a [String],
+}
+
+impl StatusLists {
+    pub fn new(store: Store, keys: Arc<KeyRing>, ttl: Duration, changed: Arc<Notify>) -> Self {
+        let cache_control = HeaderValue::from_str(&format!("public, max-age={}", ttl.as_secs()))
+            .unwrap_or(HeaderValue::from_static("public, max-age=60"));
+        Self {
+            store,
+            keys,
+            ttl,
+            cache_control,
+            changed,
+            sets: RwLock::new([None, None, None, None]),
+            stale: AtomicBool::new(false),
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The `Cache-Control` of every answer: `public, max-age=<ttl>`.
+    pub fn cache_control(&self) -> &HeaderValue {
+        &self.cache_control
+    }
+
+    /// A key set's lists as they are now (one reference count); `None` for a set without lists,
+    /// and until the first render.
+    pub fn set(&self, name: KeySetName) -> Option<Arc<SetLists>> {
+        let sets = match self.sets.read() {
+            Ok(sets) => sets,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        sets[name.index()].clone()
+    }
+
+    fn replace(&self, name: KeySetName, lists: SetLists) {
+        let mut sets = match self.sets.write() {
+            Ok(sets) => sets,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        sets[name.index()] = Some(Arc::new(lists));
+    }
+
+    /// Completes when a revocation or a key change has been seen since the last call (several
+    /// arrive as one).
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// Reads every key set's statuses and renders its lists again. On failure the lists are
+    /// marked stale, and [`StatusLists::refresh`] tries again.
+    pub async fn render_all(&self) -> Result<()> {
+        self.stale.store(true, Ordering::Release);
+        for name in KeySetName::ALL {
+            if name.has_status_lists() {
+                self.render(name).await?;
+            }
+        }
+        self.stale.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Reads a key set's statuses from the store and renders its lists (compression, signing
+    /// and gzip off the async threads).
+    pub async fn render(&self, name: KeySetName) -> Result<()> {
+        let (entries, last) = {
+            let mut conn = self.store.acquire().await?;
+            let entries = conn.db().status_entries(name).await?;
+            let last = conn.db().last_status_list(name).await?;
+            (entries, last)
+        };
+        let keys = self.keys.current();
+        let ttl = self.ttl;
+        let rendered = tokio::task::spawn_blocking(move || {
+            render_set(
+                &keys,
+                name,
+                last,
+                &entries,
+                ttl,
+                chrono::Utc::now().timestamp(),
+            )
+        })
+        .await
+        .map_err(|e| Error::internal("rendering status lists", e))??;
+        self.replace(name, rendered);
+        Ok(())
+    }
+
+    /// The periodic part of the work: renders a set again when another replica started a list
+    /// or the signing key changed, and signs a set's lists again when half their validity is
+    /// gone.
+    pub async fn refresh(&self) -> Result<()> {
+        if self.stale.load(Ordering::Acquire) {
+            return self.render_all().await;
+        }
+        let now = chrono::Utc::now().timestamp();
+        let keys = self.keys.current();
+        for name in KeySetName::ALL {
+            if !name.has_status_lists() {
+                continue;
+            }
+            let Some(current) = self.set(name) else {
+                self.render(name).await?;
+                continue;
+            };
+            let last = self
+                .store
+                .acquire()
+                .await?
+                .db()
+                .last_status_list(name)
+                .await?;
+            let kid = keys.set(name).signing.kid();
+            if last >= current.lists.len() as i64 || kid != current.kid {
+                self.render(name).await?;
+            } else if now - current.signed_at >= resign_after(self.ttl) {
+                // Read again, so that changes no feed announced (a row edited by hand on the
+                // embedded store) are in the lists within half their validity; when the store
+                // does not answer, the lists in memory are signed again as they are, so that
+                // verifiers keep a current list through a database outage.
+                if let Err(error) = self.render(name).await {
+                    tracing::warn!(%error, key_set = name.as_str(), "could not read the status lists; signing them again as they are");
+                    let keys = keys.clone();
+                    let ttl = self.ttl;
+                    let resigned = tokio::task::spawn_blocking(move || {
+                        resign_set(&keys, name, &current, ttl, now)
+                    })
+                    .await
+                    .map_err(|e| Error::internal("signing status lists", e))??;
+                    self.replace(name, resigned);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Seconds a list token is valid.
+fn validity(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_secs().saturating_mul(u64::from(VALIDITY_TTLS))).unwrap_or(i64::MAX)
+}
+
+/// Seconds after signing when a list is signed again: half its validity.
+fn resign_after(ttl: Duration) -> i64 {
+    (validity(ttl) / 2).max(1)
+}
+
+/// The lists of key set `name`: lists 0 to `last` (and any list an entry names beyond it, for an
+/// entry written between the two reads), each index set to its entry's status.
+pub fn render_set(
+    keys: &Keys,
+    name: KeySetName,
+    last: i64,
+    entries: &[StatusEntry],
+    ttl: Duration,
+    now: i64,
+) -> Result<SetLists> {
+    let highest = entries
+        .iter()
+        .map(|e| e.list)
+        .chain([last, 0])
+        .max()
+        .unwrap_or(0)
+        .min(MAX_LISTS - 1);
+    let count = usize::try_from(highest).unwrap_or(0) + 1;
+    let mut lists: Vec<StatusList> = (0..count)
+        .map(|_| StatusList::new(BITS, LIST_SIZE))
+        .collect();
+    for entry in entries {
+        let (Ok(list), Ok(idx), Ok(status)) = (
+            usize::try_from(entry.list),
+            usize::try_from(entry.idx),
+            u8::try_from(entry.status),
+        ) else {
+            continue;
+        };
+        if let Some(list) = lists.get_mut(list) {
+            list.set(idx, status);
+        }
+    }
+    let encoded: Vec<String> = lists.iter().map(StatusList::encode).collect();
+    sign_set(keys, name, encoded, ttl, now)
+}
+
+/// The same lists signed again at `now`, with the set's current signing key.
+fn resign_set(
+    keys: &Keys,
+    name: KeySetName,
+    current: &SetLists,
+    ttl: Duration,
+    now: i64,
+) -> Result<SetLists> {
+    let encoded = current.lists.iter().map(|l| l.lst.clone()).collect();
+    sign_set(keys, name, encoded, ttl, now)
+}
+
+fn sign_set(
+    keys: &Keys,
+    name: KeySetName,
+    encoded: Vec<String>,
+    ttl: Duration,
+    now: i64,
+) -> Result<SetLists> {
+    let set = keys.set(name);
+    let aggregation = aggregation_uri(&set.issuer);
+    let mut uris = Vec::with_capacity(encoded.len());
+    let mut lists = Vec::with_capacity(encoded.len());
+    for (number, lst) in encoded.into_iter().enumerate() {
+        let uri = list_uri(&set.issuer, u32::try_from(number).unwrap_or(u32::MAX));
+        let claims = ListClaims {
+            sub: &uri,
+            iss: &set.issuer,
+            iat: now,
+            exp: now.saturating_add(validity(ttl)),
+            ttl: ttl.as_secs(),
+            status_list: ListBody {
+                bits: BITS,
+                lst: &lst,
+                aggregation_uri: &aggregation,
+            },
+        };
+        let jwt = set
+            .signing
+            .sign_typed("statuslist+jwt", &claims)
+            .map_err(|e| Error::internal("signing a status list", e))?;
+        lists.push(served(jwt, lst)?);
+        uris.push(uri);
+    }
+    Ok(SetLists {
+        lists,
+        aggregation: Rendered::json(&Aggregation {
+            status_lists: &uris,
+        }),
+        signed_at: now,
+        kid: set.signing.kid().to_owned(),
+    })
+}
+
+fn served(jwt: String, lst: String) -> Result<ServedList> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(jwt.len() / 2), Compression::best());
+    std::io::Write::write_all(&mut encoder, jwt.as_bytes())
+        .map_err(|e| Error::internal("compressing a status list", e))?;
+    let gzip = encoder
+        .finish()
+        .map_err(|e| Error::internal("compressing a status list", e))?;
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, jwt.as_bytes());
+    let tag = URL_SAFE_NO_PAD.encode(&hash.as_ref()[..16]);
+    let etag = HeaderValue::from_str(&format!("\"{tag}\""))
+        .map_err(|e| Error::internal("a status list's ETag", e))?;
+    let gzip_etag = HeaderValue::from_str(&format!("\"{tag}-gzip\""))
+        .map_err(|e| Error::internal("a status list's ETag", e))?;
+    Ok(ServedList {
+        body: Bytes::from(jwt),
+        etag,
+        gzip: Bytes::from(gzip),
+        gzip_etag,
+        lst,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_cover_the_newest_list_and_every_entry_and_show_their_statuses() {
+        let keys = Keys::generate("https://t.example").unwrap();
+        let entries = [
+            StatusEntry {
+                list: 0,
+                idx: 5,
+                status: 1,
+            },
+            StatusEntry {
+                list: 2,
+                idx: 7,
+                status: 1,
+            },
+        ];
+        let set = render_set(
+            &keys,
+            KeySetName::Public,
+            1,
+            &entries,
+            Duration::from_secs(60),
+            1_700_000_000,
+        )
+        .unwrap();
+        assert_eq!(set.lists.len(), 3);
+        let aggregation: serde_json::Value = serde_json::from_slice(&set.aggregation.body).unwrap();
+        assert_eq!(
+            aggregation["status_lists"][2],
+            "https://t.example/v1/access-tokens/public/status-lists/2"
+        );
+        let lst = &set.lists[2].lst;
+        let list = StatusList::decode(BITS, lst).unwrap();
+        assert_eq!(list.get(7), Some(1));
+        assert_eq!(list.get(6), Some(0));
+        assert_eq!(list.len(), LIST_SIZE as usize);
+    }
+
+    #[test]
+    fn re_signing_keeps_the_lists_and_changes_iat_and_etag() {
+        let keys = Keys::generate("https://t.example").unwrap();
+        let ttl = Duration::from_secs(60);
+        let first = render_set(&keys, KeySetName::Api, 0, &[], ttl, 1_700_000_000).unwrap();
+        let again = resign_set(&keys, KeySetName::Api, &first, ttl, 1_700_000_300).unwrap();
+        assert_eq!(first.lists[0].lst, again.lists[0].lst);
+        assert_ne!(first.lists[0].etag, again.lists[0].etag);
+        assert_eq!(resign_after(ttl), 300);
+        assert_eq!(validity(ttl), 600);
+    }
+}
