@@ -456,3 +456,41 @@ async fn a_full_list_is_followed_by_a_new_one_that_every_replica_serves() {
         .unwrap();
     assert_eq!(aggregation["status_lists"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_suspended_token_shows_suspended_on_another_replica_and_valid_once_resumed() {
+    let a = TestApp::spawn().await;
+    let b = match crate::STORE {
+        StoreKind::Postgres => Some(a.replica().await),
+        StoreKind::Sqlite => None,
+    };
+    let other = b.as_ref().unwrap_or(&a);
+    let owner = a.owner();
+    let created = a.create_ok(&owner, json!({"name": "suspended"})).await;
+    let claims = a
+        .verify("", created["token"].as_str().unwrap())
+        .await
+        .unwrap();
+    let (idx, uri) = status_of(&claims);
+    let id = created["id"].as_str().unwrap();
+    for (action, shown) in [("suspend", 2), ("resume", 0), ("suspend", 2)] {
+        let response = a
+            .client
+            .post(a.url(&format!("/v1/access-tokens/{id}/{action}")))
+            .bearer_auth(&owner)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            eventually(10, || async {
+                status_at(other, "", &uri, idx).await == shown
+            })
+            .await,
+            "{action}: {shown} on the other replica"
+        );
+    }
+    // Revoking a suspended token is for good: 1.
+    a.revoke(&owner, id).await;
+    assert!(eventually(10, || async { status_at(other, "", &uri, idx).await == 1 }).await);
+}
