@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{Error, Result};
 use crate::keys::{KeyRing, Keys};
-use crate::store::{Action, ListQuery, Lock, Queries, Store};
+use crate::store::{Action, ListQuery, Lock, Queries, Store, Tx};
 use crate::tokens::claims::Claims;
 use crate::tokens::request::NewToken;
 use crate::tokens::{
@@ -44,6 +44,33 @@ fn check_anonymize(caller: &Caller, anonymize: bool) -> Result<()> {
 
 fn not_found() -> Error {
     Error::NotFound("access token not found".to_owned())
+}
+
+/// A token the caller manages, its row locked until `tx` ends (concurrent changes of one token
+/// queue up); any other id is a 404.
+async fn lock_managed(
+    tx: &mut Tx,
+    authority: &Authority,
+    caller: &Caller,
+    id: &str,
+) -> Result<TokenRecord> {
+    tx.db()
+        .get_token(
+            &caller.org_id,
+            id,
+            authority.owner_filter(caller),
+            Lock::ForUpdate,
+        )
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// The token's roles, granted again by the caller (403 unless it holds every one): what rotating
+/// or resuming a token asks, as each hands a credential out.
+fn grant_again(caller: &Caller, token: &TokenRecord) -> Result<Vec<String>> {
+    let requested = roles::parse_requested(&token.assignments)
+        .map_err(|_| Error::forbidden("the token holds roles that cannot be granted again"))?;
+    roles::grant(&caller.org_id, &caller.roles, Some(requested))
 }
 
 /// What a new token is, before it gets an id, a key and its times.
@@ -336,16 +363,7 @@ pub async fn rotate(
     let mut tx = store.begin().await?;
     // The row lock makes concurrent rotations and revocations of one token queue up: the first
     // rotates, the others find it revoked.
-    let old = tx
-        .db()
-        .get_token(
-            &caller.org_id,
-            id,
-            authority.owner_filter(caller),
-            Lock::ForUpdate,
-        )
-        .await?
-        .ok_or_else(not_found)?;
+    let old = lock_managed(&mut tx, authority, caller, id).await?;
     // Rotation hands out a new credential: the same right as creating one.
     authority.may_create(caller, old.token_type)?;
     if old.revoked_at.is_some() {
@@ -358,9 +376,7 @@ pub async fn rotate(
             "the token is suspended; resume it before rotating it".to_owned(),
         ));
     }
-    let requested = roles::parse_requested(&old.assignments)
-        .map_err(|_| Error::forbidden("the token holds roles that cannot be granted again"))?;
-    let assignments = roles::grant(&caller.org_id, &caller.roles, Some(requested))?;
+    let assignments = grant_again(caller, &old)?;
     check_anonymize(caller, old.anonymize)?;
     let lifetime = old
         .expires_at
@@ -413,25 +429,14 @@ pub async fn set_suspended(
     refuse_read_only(caller)?;
     TokenId::parse(id).ok_or_else(not_found)?;
     let mut tx = store.begin().await?;
-    let token = tx
-        .db()
-        .get_token(
-            &caller.org_id,
-            id,
-            authority.owner_filter(caller),
-            Lock::ForUpdate,
-        )
-        .await?
-        .ok_or_else(not_found)?;
+    let token = lock_managed(&mut tx, authority, caller, id).await?;
     if token.revoked_at.is_some() {
         let verb = if suspend { "suspended" } else { "resumed" };
         return Err(Error::Conflict(format!(
             "the token is revoked for good; a revoked token cannot be {verb}"
         )));
     }
-    let requested = roles::parse_requested(&token.assignments)
-        .map_err(|_| Error::forbidden("the token holds roles that cannot be granted again"))?;
-    roles::grant(&caller.org_id, &caller.roles, Some(requested))?;
+    grant_again(caller, &token)?;
     if token.suspended_at.is_some() == suspend {
         return Ok((token, false));
     }
