@@ -7,14 +7,13 @@
 
 use axum::extract::{Path, State};
 use axum::http::header::{
-    ACCEPT_ENCODING, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE,
-    ETAG, IF_NONE_MATCH, VARY,
+    ACCEPT_ENCODING, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_ENCODING, VARY,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::state::AppState;
-use super::well_known::etag_matches;
+use super::well_known::conditional;
 use crate::error::Error;
 use crate::keys::KeySetName;
 use crate::service::status_lists::CONTENT_TYPE as STATUS_LIST_JWT;
@@ -37,18 +36,13 @@ pub async fn list(
     } else {
         (&served.body, &served.etag, false)
     };
-    let mut response = if not_modified(&headers, etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let mut response = body.clone().into_response();
-        let h = response.headers_mut();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static(STATUS_LIST_JWT));
-        if gzip {
-            h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
+    let mut response = conditional(&headers, body, etag, STATUS_LIST_JWT);
+    if gzip && response.status() == StatusCode::OK {
         response
-    };
-    common_headers(&mut response, &state, etag);
+            .headers_mut()
+            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    common_headers(&mut response, &state);
     response
 }
 
@@ -62,32 +56,16 @@ pub async fn aggregation(
         return Error::Unavailable.into_response();
     };
     let rendered = &lists.aggregation;
-    let mut response = if not_modified(&headers, &rendered.etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let mut response = rendered.body.clone().into_response();
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        response
-    };
-    common_headers(&mut response, &state, &rendered.etag);
+    let mut response = conditional(&headers, &rendered.body, &rendered.etag, "application/json");
+    common_headers(&mut response, &state);
     response
 }
 
-fn common_headers(response: &mut Response, state: &AppState, etag: &HeaderValue) {
+fn common_headers(response: &mut Response, state: &AppState) {
     let h = response.headers_mut();
-    h.insert(ETAG, etag.clone());
     h.insert(CACHE_CONTROL, state.status_lists.cache_control().clone());
     h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     h.insert(VARY, HeaderValue::from_static("accept-encoding"));
-}
-
-fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    headers
-        .get_all(IF_NONE_MATCH)
-        .iter()
-        .any(|value| etag_matches(value, etag))
 }
 
 /// A list number as the tokens write it: decimal digits without a sign or leading zero, so that

@@ -1,6 +1,7 @@
 //! The `.well-known` documents of each key set: JWKS and OpenID discovery, served from bytes
 //! rendered once per key change, with `ETag`, `Cache-Control` and 304 on `If-None-Match`.
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -35,28 +36,39 @@ pub async fn serve(
 }
 
 fn respond(rendered: &Rendered, request: &HeaderMap) -> Response {
+    let mut response = conditional(request, &rendered.body, &rendered.etag, "application/json");
+    response.headers_mut().insert(CACHE_CONTROL, CACHE);
+    response
+}
+
+/// A document rendered once, answered to a (conditional) GET: 304 when `If-None-Match` matches
+/// `etag`, else `body` as `content_type`; the `ETag` on both.
+pub(super) fn conditional(
+    request: &HeaderMap,
+    body: &Bytes,
+    etag: &HeaderValue,
+    content_type: &'static str,
+) -> Response {
     let not_modified = request
         .get_all(IF_NONE_MATCH)
         .iter()
-        .any(|value| etag_matches(value, &rendered.etag));
+        .any(|value| etag_matches(value, etag));
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut response = rendered.body.clone().into_response();
+        let mut response = body.clone().into_response();
         response
             .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         response
     };
-    let headers = response.headers_mut();
-    headers.insert(ETAG, rendered.etag.clone());
-    headers.insert(CACHE_CONTROL, CACHE);
+    response.headers_mut().insert(ETAG, etag.clone());
     response
 }
 
 /// `If-None-Match` uses the weak comparison (RFC 9110 section 13.1.2): `*`, or any listed tag
 /// equal to ours with or without `W/`.
-pub(super) fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
+fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
     let Ok(list) = if_none_match.to_str() else {
         return false;
     };
