@@ -193,23 +193,22 @@ fn cascade_param(query: &str) -> Result<bool> {
 }
 
 /// `POST /v1/access-tokens/{id}/suspend`: refused until resumed; 200 with the item.
-pub async fn suspend(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response> {
-    let record = state.set_suspended(&caller, &id, true).await?;
-    tracing::Span::current().record("token_id", record.id.as_str());
-    Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
+pub async fn suspend(state: State<AppState>, caller: Caller, id: Path<String>) -> Result<Response> {
+    set_suspended(state, caller, id, true).await
 }
 
 /// `POST /v1/access-tokens/{id}/resume`: valid again; 200 with the item.
-pub async fn resume(
+pub async fn resume(state: State<AppState>, caller: Caller, id: Path<String>) -> Result<Response> {
+    set_suspended(state, caller, id, false).await
+}
+
+async fn set_suspended(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    suspend: bool,
 ) -> Result<Response> {
-    let record = state.set_suspended(&caller, &id, false).await?;
+    let record = state.set_suspended(&caller, &id, suspend).await?;
     tracing::Span::current().record("token_id", record.id.as_str());
     Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
 }
