@@ -20,18 +20,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 fn caller() -> Caller {
     Caller {
-        org_id: "123".into(),
-        user_id: "u-1".into(),
-        roles: vec!["123:owner".into()],
         username: Some("jane@example.com".into()),
         email: Some("jane@example.com".into()),
-        read_only: false,
-        anonymize: false,
-        token_id: None,
-        expires_at: None,
-        home_org_id: None,
-        source_ip: None,
-        user_agent: None,
+        ..Caller::user("123", "u-1", vec!["123:owner".into()])
     }
 }
 

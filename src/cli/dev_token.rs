@@ -74,18 +74,8 @@ pub async fn run(dev: DevToken) -> CliResult {
     let (store, kek) = open(&dev.store).await?;
     let keys = KeyRing::load_or_create(&store, &kek, &public_url).await?;
     let caller = Caller {
-        org_id: dev.org,
-        user_id: dev.user,
-        roles,
-        username: None,
-        email: None,
-        read_only: false,
-        anonymize: false,
-        token_id: None,
-        expires_at: None,
-        home_org_id: None,
-        source_ip: None,
         user_agent: Some("access-tokens dev-token".to_owned()),
+        ..Caller::user(dev.org, dev.user, roles)
     };
     let new = NewToken::parse(CreateTokenBody {
         name: Some(format!("dev caller {}", caller.user_id)),

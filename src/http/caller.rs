@@ -257,18 +257,9 @@ fn issuer_caller(claims: &Map<String, Value>, roles_claim: &str) -> Result<Calle
         .or_else(|| text("sub"))
         .ok_or(Refusal::Unauthorized("no user"))?;
     Ok(Caller {
-        org_id,
-        user_id,
-        roles: roles_of(claims.get(roles_claim)),
         username: text("cognito:username"),
         email: text("email").filter(|_| !email_unverified(claims)),
-        read_only: false,
-        anonymize: false,
-        token_id: None,
-        expires_at: None,
-        home_org_id: None,
-        source_ip: None,
-        user_agent: None,
+        ..Caller::user(org_id, user_id, roles_of(claims.get(roles_claim)))
     })
 }
 

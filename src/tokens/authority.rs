@@ -86,20 +86,7 @@ mod tests {
     use super::*;
 
     fn caller(org: &str, roles: &[&str]) -> Caller {
-        Caller {
-            org_id: org.to_owned(),
-            user_id: "u".to_owned(),
-            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-            username: None,
-            email: None,
-            read_only: false,
-            anonymize: false,
-            token_id: None,
-            expires_at: None,
-            home_org_id: None,
-            source_ip: None,
-            user_agent: None,
-        }
+        Caller::user(org, "u", roles.iter().map(|r| (*r).to_owned()).collect())
     }
 
     #[test]

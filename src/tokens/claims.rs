@@ -133,18 +133,9 @@ mod tests {
 
     fn caller() -> Caller {
         Caller {
-            org_id: "1".into(),
-            user_id: "u1".into(),
-            roles: vec!["1:owner".into()],
             username: Some("jane".into()),
             email: Some("jane@example.com".into()),
-            read_only: false,
-            anonymize: false,
-            token_id: None,
-            expires_at: None,
-            home_org_id: None,
-            source_ip: None,
-            user_agent: None,
+            ..Caller::user("1", "u1", vec!["1:owner".into()])
         }
     }
 

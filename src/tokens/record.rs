@@ -33,6 +33,26 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A user of `org_id` holding `roles`, and nothing more known yet: no name or address, no
+    /// flags, not a token of this service, acting in its own organization, from nowhere. The
+    /// extractor and the commands fill in what they know.
+    pub fn user(org_id: impl Into<String>, user_id: impl Into<String>, roles: Vec<String>) -> Self {
+        Self {
+            org_id: org_id.into(),
+            user_id: user_id.into(),
+            roles,
+            username: None,
+            email: None,
+            read_only: false,
+            anonymize: false,
+            token_id: None,
+            expires_at: None,
+            home_org_id: None,
+            source_ip: None,
+            user_agent: None,
+        }
+    }
+
     /// Who the audit trail names for what this caller does.
     pub fn actor(&self) -> Actor {
         Actor {
