@@ -27,13 +27,6 @@ fn member(app: &TestApp) -> String {
     app.issuer.user("1", "member", &["1:viewer"])
 }
 
-/// Every token of organization 1 and every audit event, as an admin sees them.
-async fn everything(app: &TestApp) -> (Vec<String>, usize) {
-    let tokens = app.list_ok(&app.owner(), "?status=all&limit=1000").await;
-    let events = app.audit_events(&app.owner(), "?limit=1000").await;
-    (ids(&tokens), events.len())
-}
-
 async fn send_in_org(app: &TestApp, org: &str, bearer: &str, body: Value) -> Response {
     app.client
         .post(app.url("/v1/access-tokens"))
@@ -67,7 +60,7 @@ async fn a_member_manages_their_own_tokens_and_an_admin_everyones() {
     assert_eq!(members["created_by"], "member");
 
     // Another user's token is a 404 to a member, whatever they try; nothing changes.
-    let before = everything(&app).await;
+    let before = app.written().await;
     let theirs = id(&admins);
     assert_error(
         app.get_token(&member(&app), &theirs).await,
@@ -84,7 +77,7 @@ async fn a_member_manages_their_own_tokens_and_an_admin_everyones() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    assert_eq!(everything(&app).await, before);
+    assert_eq!(app.written().await, before);
 
     // A member lists their own tokens only, also when asking for someone else's.
     let own = app.list_ok(&member(&app), "").await;
@@ -160,7 +153,7 @@ async fn create_roles_when_set_gate_creation_and_rotation() {
     let creator = app
         .issuer
         .user("1", "creator", &["1:token_creator", "1:viewer"]);
-    let before = everything(&app).await;
+    let before = app.written().await;
     let message = assert_error(
         app.create(&member(&app), json!({"name": "x"})).await,
         StatusCode::FORBIDDEN,
@@ -168,7 +161,7 @@ async fn create_roles_when_set_gate_creation_and_rotation() {
     .await;
     assert!(message.contains("token_creator"), "{message}");
     assert!(message.contains("TOKEN_CREATE_ROLES"), "{message}");
-    assert_eq!(everything(&app).await, before);
+    assert_eq!(app.written().await, before);
 
     app.create_ok(&app.owner(), json!({"name": "an admin may"}))
         .await;
@@ -177,14 +170,14 @@ async fn create_roles_when_set_gate_creation_and_rotation() {
         .create_ok(&creator, json!({"name": "ci", "assignments": ["1:viewer"]}))
         .await;
     let ci_token = ci["token"].as_str().unwrap();
-    let before = everything(&app).await;
+    let before = app.written().await;
     assert_error(
         app.create(ci_token, json!({"name": "x"})).await,
         StatusCode::FORBIDDEN,
     )
     .await;
     assert_error(app.rotate(ci_token, &id(&ci)).await, StatusCode::FORBIDDEN).await;
-    assert_eq!(everything(&app).await, before);
+    assert_eq!(app.written().await, before);
     assert_eq!(
         app.rotate(&creator, &id(&ci)).await.status(),
         StatusCode::CREATED
@@ -199,7 +192,7 @@ async fn only_impersonation_roles_mint_tokens_that_act_for_someone_else() {
         "name": "c", "token_type": "contact_identification", "portal_id": "p1",
         "contact_id": "c1", "surface_id": "s1", "allowed_operations": ["read"], "expires_in": 300,
     });
-    let before = everything(&app).await;
+    let before = app.written().await;
     for body in [&preview, &contact] {
         let message = assert_error(
             app.create(&member(&app), body.clone()).await,
@@ -208,7 +201,7 @@ async fn only_impersonation_roles_mint_tokens_that_act_for_someone_else() {
         .await;
         assert!(message.contains("IMPERSONATION_ROLES"), "{message}");
     }
-    assert_eq!(everything(&app).await, before);
+    assert_eq!(app.written().await, before);
     for body in [&preview, &contact] {
         app.create_ok(&app.owner(), body.clone()).await;
     }
@@ -259,7 +252,7 @@ async fn a_token_never_outlives_the_token_that_created_it() {
     assert_eq!(child["parent_id"], assume["id"]);
 
     // Asking for more is a 400, never clamped; nothing is written.
-    let before = everything(&app).await;
+    let before = app.written().await;
     for expires_in in [json!("2h"), json!(7200), json!("365d")] {
         let message = assert_error(
             app.create(caller, json!({"name": "longer", "expires_in": expires_in}))
@@ -269,7 +262,7 @@ async fn a_token_never_outlives_the_token_that_created_it() {
         .await;
         assert!(message.contains("calling token"), "{message}");
     }
-    assert_eq!(everything(&app).await, before);
+    assert_eq!(app.written().await, before);
 
     // Within the caller's lifetime, the asked-for lifetime stands.
     let short = app
@@ -393,7 +386,7 @@ async fn x_epilot_org_id_acts_in_another_organization_with_the_roles_held_there(
     .await;
 
     // No role in 3: 403, and nothing is written anywhere.
-    let before = everything(&app).await;
+    let before = app.written().await;
     let message = assert_error(
         send_in_org(&app, "3", &traveller, json!({"name": "in 3"})).await,
         StatusCode::FORBIDDEN,
@@ -405,7 +398,7 @@ async fn x_epilot_org_id_acts_in_another_organization_with_the_roles_held_there(
         StatusCode::FORBIDDEN,
     )
     .await;
-    assert_eq!(everything(&app).await, before);
+    assert_eq!(app.written().await, before);
     assert!(
         app.list_ok(&app.caller("3", &["3:owner"]), "")
             .await
@@ -443,34 +436,21 @@ async fn an_inherited_expiry_is_held_to_the_organization_policy() {
         )
         .await;
     let caller = assume["token"].as_str().unwrap();
-    let put = |policy: Value| {
-        let app = &app;
-        async move {
-            let response = app
-                .client
-                .put(app.url("/v1/access-tokens/policy"))
-                .bearer_auth(app.owner())
-                .json(&policy)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), StatusCode::OK);
-        }
-    };
     // An inherited expiry is an expiry: require_expiry holds.
-    put(json!({"require_expiry": true})).await;
+    app.set_policy(json!({"require_expiry": true})).await;
     let child = app.create_ok(caller, json!({"name": "child"})).await;
     assert_eq!(expires_at(&child), exp_of(caller).unwrap());
     // ... and it counts against max_expires_in: an hour left is more than ten minutes.
-    put(json!({"max_expires_in": {"api": 600}})).await;
-    let before = everything(&app).await;
+    app.set_policy(json!({"max_expires_in": {"api": 600}}))
+        .await;
+    let before = app.written().await;
     let message = assert_error(
         app.create(caller, json!({"name": "too long"})).await,
         StatusCode::BAD_REQUEST,
     )
     .await;
     assert!(message.contains("max_expires_in"), "{message}");
-    assert_eq!(everything(&app).await, before);
+    assert_eq!(app.written().await, before);
     app.create_ok(caller, json!({"name": "short", "expires_in": 600}))
         .await;
 }

@@ -397,6 +397,35 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Organization 1's tokens (revoked ones included: their ids, sorted) and how many audit
+    /// events it has, as its owner (an admin) sees them: what a denial must leave as it was.
+    pub async fn written(&self) -> (Vec<String>, usize) {
+        let tokens = self.list_ok(&self.owner(), "?status=all&limit=1000").await;
+        let mut ids: Vec<String> = tokens
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        let events = self.audit_events(&self.owner(), "?limit=1000").await;
+        (ids, events.len())
+    }
+
+    /// Replaces organization 1's policy as its owner (an admin); returns the answer.
+    pub async fn set_policy(&self, body: Value) -> Value {
+        let response = self
+            .client
+            .put(self.url("/v1/access-tokens/policy"))
+            .bearer_auth(self.owner())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer
+    }
+
     /// A page of the organization's audit events (`query` as the URL's, e.g. `?limit=2`).
     pub async fn audit_events(&self, bearer: &str, query: &str) -> Vec<Value> {
         let response = self

@@ -36,28 +36,11 @@ async fn put_policy(app: &TestApp, bearer: &str, body: Value) -> Response {
         .unwrap()
 }
 
-/// Sets the policy as an admin of organization 1 and returns the answer.
-async fn put_ok(app: &TestApp, body: Value) -> Value {
-    let response = put_policy(app, &app.owner(), body).await;
-    let status = response.status();
-    let answer: Value = response.json().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    answer
-}
-
 fn policy_events(events: &[Value]) -> Vec<&Value> {
     events
         .iter()
         .filter(|e| e["action"] == "policy_changed")
         .collect()
-}
-
-/// The organization's tokens (revoked ones included) and audit events, to show that a denial
-/// wrote nothing.
-async fn written(app: &TestApp) -> (usize, usize) {
-    let tokens = app.list_ok(&app.owner(), "?status=all").await.len();
-    let events = app.audit_events(&app.owner(), "").await.len();
-    (tokens, events)
 }
 
 #[tokio::test]
@@ -81,13 +64,13 @@ async fn an_organization_that_never_set_a_policy_reads_the_defaults() {
 #[tokio::test]
 async fn require_expiry_refuses_api_and_app_tokens_without_expires_in() {
     let app = TestApp::spawn().await;
-    let answer = put_ok(&app, json!({"require_expiry": true})).await;
+    let answer = app.set_policy(json!({"require_expiry": true})).await;
     assert_eq!(
         answer,
         json!({"max_expires_in": {}, "require_expiry": true})
     );
     assert_eq!(policy_of(&app, &app.owner()).await, answer);
-    let before = written(&app).await;
+    let before = app.written().await;
 
     let message = assert_error(
         app.create(&app.owner(), json!({"name": "x"})).await,
@@ -105,7 +88,7 @@ async fn require_expiry_refuses_api_and_app_tokens_without_expires_in() {
     )
     .await;
     assert!(message.contains("require_expiry"), "{message}");
-    assert_eq!(written(&app).await, before, "a denial writes nothing");
+    assert_eq!(app.written().await, before, "a denial writes nothing");
 
     app.create_ok(&app.owner(), json!({"name": "x", "expires_in": "1h"}))
         .await;
@@ -122,12 +105,9 @@ async fn require_expiry_refuses_api_and_app_tokens_without_expires_in() {
 #[tokio::test]
 async fn max_expires_in_refuses_beyond_and_accepts_within() {
     let app = TestApp::spawn().await;
-    put_ok(
-        &app,
-        json!({"max_expires_in": {"api": 86400, "contact_identification": 300}}),
-    )
-    .await;
-    let before = written(&app).await;
+    app.set_policy(json!({"max_expires_in": {"api": 86400, "contact_identification": 300}}))
+        .await;
+    let before = app.written().await;
     let message = assert_error(
         app.create(&app.owner(), json!({"name": "x", "expires_in": 86401}))
             .await,
@@ -159,7 +139,7 @@ async fn max_expires_in_refuses_beyond_and_accepts_within() {
     )
     .await;
     assert!(message.contains("max_expires_in"), "{message}");
-    assert_eq!(written(&app).await, before, "a denial writes nothing");
+    assert_eq!(app.written().await, before, "a denial writes nothing");
 
     let within = app
         .create_ok(&app.owner(), json!({"name": "x", "expires_in": "1d"}))
@@ -174,9 +154,11 @@ async fn max_expires_in_refuses_beyond_and_accepts_within() {
 #[tokio::test]
 async fn allowed_token_types_refuses_other_types() {
     let app = TestApp::spawn().await;
-    let answer = put_ok(&app, json!({"allowed_token_types": ["journey", "app"]})).await;
+    let answer = app
+        .set_policy(json!({"allowed_token_types": ["journey", "app"]}))
+        .await;
     assert_eq!(answer["allowed_token_types"], json!(["app", "journey"]));
-    let before = written(&app).await;
+    let before = app.written().await;
     for body in [
         json!({"name": "x"}),
         json!({"name": "x", "token_type": "assume"}),
@@ -192,7 +174,7 @@ async fn allowed_token_types_refuses_other_types() {
             "{body}: {message}"
         );
     }
-    assert_eq!(written(&app).await, before, "a denial writes nothing");
+    assert_eq!(app.written().await, before, "a denial writes nothing");
     app.create_ok(&app.owner(), json!({"name": "x", "token_type": "app"}))
         .await;
     app.create_ok(
@@ -202,7 +184,7 @@ async fn allowed_token_types_refuses_other_types() {
     .await;
 
     // An empty list allows no type; an admin can lift it.
-    put_ok(&app, json!({"allowed_token_types": []})).await;
+    app.set_policy(json!({"allowed_token_types": []})).await;
     let message = assert_error(
         app.create(&app.owner(), json!({"name": "x", "token_type": "app"}))
             .await,
@@ -210,15 +192,15 @@ async fn allowed_token_types_refuses_other_types() {
     )
     .await;
     assert!(message.contains("allowed_token_types: none"), "{message}");
-    put_ok(&app, json!({})).await;
+    app.set_policy(json!({})).await;
     app.create_ok(&app.owner(), json!({"name": "x"})).await;
 }
 
 #[tokio::test]
 async fn a_member_who_is_not_an_admin_cannot_change_the_policy() {
     let app = TestApp::spawn().await;
-    let set = put_ok(&app, json!({"require_expiry": true})).await;
-    let before = written(&app).await;
+    let set = app.set_policy(json!({"require_expiry": true})).await;
+    let before = app.written().await;
 
     let member = app.issuer.user("1", "u-member", &["1:viewer", "2:owner"]);
     let message = assert_error(
@@ -253,10 +235,10 @@ async fn a_member_who_is_not_an_admin_cannot_change_the_policy() {
     .await;
 
     assert_eq!(policy_of(&app, &member).await, set);
-    let (tokens, events) = written(&app).await;
+    let (tokens, events) = app.written().await;
     assert_eq!(
-        (tokens, events),
-        (before.0 + 1, before.1 + 1),
+        (tokens.len(), events),
+        (before.0.len() + 1, before.1 + 1),
         "only the read-only token and its event were written"
     );
     let events = app.audit_events(&app.owner(), "").await;
@@ -266,8 +248,10 @@ async fn a_member_who_is_not_an_admin_cannot_change_the_policy() {
 #[tokio::test]
 async fn a_policy_that_breaks_a_types_rules_is_refused() {
     let app = TestApp::spawn().await;
-    let set = put_ok(&app, json!({"max_expires_in": {"app": 3600}})).await;
-    let before = written(&app).await;
+    let set = app
+        .set_policy(json!({"max_expires_in": {"app": 3600}}))
+        .await;
+    let before = app.written().await;
     let cases = [
         (
             json!({"max_expires_in": {"api": 365 * 86_400 + 1}}),
@@ -342,29 +326,26 @@ async fn a_policy_that_breaks_a_types_rules_is_refused() {
     assert_error(not_json, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
 
     assert_eq!(policy_of(&app, &app.owner()).await, set);
-    assert_eq!(written(&app).await, before, "a denial writes nothing");
+    assert_eq!(app.written().await, before, "a denial writes nothing");
 }
 
 #[tokio::test]
 async fn a_put_replaces_the_whole_policy_and_each_change_is_audited() {
     let app = TestApp::spawn().await;
-    let first = put_ok(
-        &app,
-        json!({"require_expiry": true, "allowed_token_types": ["api"], "max_expires_in": {"api": 7200}}),
+    let first = app.set_policy(json!({"require_expiry": true, "allowed_token_types": ["api"], "max_expires_in": {"api": 7200}}),
     )
     .await;
-    let second = put_ok(&app, json!({"max_expires_in": {"app": 3600}})).await;
+    let second = app
+        .set_policy(json!({"max_expires_in": {"app": 3600}}))
+        .await;
     assert_eq!(
         second,
         json!({"max_expires_in": {"app": 3600}, "require_expiry": false})
     );
     assert_eq!(policy_of(&app, &app.owner()).await, second);
     // The same policy again changes nothing and records nothing.
-    put_ok(
-        &app,
-        json!({"max_expires_in": {"app": 3600}, "require_expiry": false}),
-    )
-    .await;
+    app.set_policy(json!({"max_expires_in": {"app": 3600}, "require_expiry": false}))
+        .await;
 
     let events = app.audit_events(&app.owner(), "").await;
     let changes = policy_events(&events);
@@ -407,12 +388,9 @@ async fn rotation_is_held_to_the_policy_of_now() {
     let one_hour = app
         .create_ok(&owner, json!({"name": "one hour", "expires_in": "1h"}))
         .await;
-    put_ok(
-        &app,
-        json!({"require_expiry": true, "max_expires_in": {"api": 86400}}),
-    )
-    .await;
-    let before = written(&app).await;
+    app.set_policy(json!({"require_expiry": true, "max_expires_in": {"api": 86400}}))
+        .await;
+    let before = app.written().await;
 
     let message = assert_error(
         app.rotate(&owner, forever["id"].as_str().unwrap()).await,
@@ -429,7 +407,7 @@ async fn rotation_is_held_to_the_policy_of_now() {
         message.contains("max_expires_in") && message.contains("172800"),
         "{message}"
     );
-    assert_eq!(written(&app).await, before, "a denial writes nothing");
+    assert_eq!(app.written().await, before, "a denial writes nothing");
     // Existing tokens are unchanged: still active, and still calling.
     let active = app.list_ok(&owner, "").await;
     assert_eq!(active.len(), 3);
@@ -439,7 +417,8 @@ async fn rotation_is_held_to_the_policy_of_now() {
     let response = app.rotate(&owner, one_hour["id"].as_str().unwrap()).await;
     assert_eq!(response.status(), StatusCode::CREATED);
 
-    put_ok(&app, json!({"allowed_token_types": ["app"]})).await;
+    app.set_policy(json!({"allowed_token_types": ["app"]}))
+        .await;
     let message = assert_error(
         app.rotate(&owner, two_days["id"].as_str().unwrap()).await,
         StatusCode::BAD_REQUEST,
@@ -451,11 +430,8 @@ async fn rotation_is_held_to_the_policy_of_now() {
 #[tokio::test]
 async fn another_organizations_policy_is_untouched() {
     let app = TestApp::spawn().await;
-    put_ok(
-        &app,
-        json!({"require_expiry": true, "allowed_token_types": ["api"]}),
-    )
-    .await;
+    app.set_policy(json!({"require_expiry": true, "allowed_token_types": ["api"]}))
+        .await;
     let other = app.caller("2", &["2:owner"]);
     assert_eq!(policy_of(&app, &other).await, defaults());
     app.create_ok(&other, json!({"name": "x", "token_type": "app"}))
@@ -478,7 +454,7 @@ async fn a_change_holds_on_every_replica_at_once() {
     let a = TestApp::spawn().await;
     let b = a.replica().await;
     b.create_ok(&b.owner(), json!({"name": "before"})).await;
-    put_ok(&a, json!({"require_expiry": true})).await;
+    a.set_policy(json!({"require_expiry": true})).await;
     // No waiting: B reads the policy from the store on every creation.
     assert_error(
         b.create(&b.owner(), json!({"name": "after"})).await,

@@ -85,6 +85,16 @@ fn status_of(claims: &Value) -> (u64, String) {
     )
 }
 
+/// The status reference of a created token, read from its claims once they verify against the
+/// key set's published JWKS (`prefix`: the set's path, `""` for api).
+async fn status_of_token(app: &TestApp, prefix: &str, created: &Value) -> (u64, String) {
+    let claims = app
+        .verify(prefix, created["token"].as_str().unwrap())
+        .await
+        .unwrap();
+    status_of(&claims)
+}
+
 #[tokio::test]
 async fn every_stored_token_names_its_own_index_in_a_list_of_its_key_set() {
     let app = TestApp::spawn().await;
@@ -96,11 +106,7 @@ async fn every_stored_token_names_its_own_index_in_a_list_of_its_key_set() {
         json!({"name": "c", "token_type": "assume"}),
     ] {
         let created = app.create_ok(&owner, body).await;
-        let claims = app
-            .verify("", created["token"].as_str().unwrap())
-            .await
-            .unwrap();
-        let (idx, uri) = status_of(&claims);
+        let (idx, uri) = status_of_token(&app, "", &created).await;
         assert_eq!(
             uri,
             format!("{}/v1/access-tokens/status-lists/0", app.public_url)
@@ -113,11 +119,7 @@ async fn every_stored_token_names_its_own_index_in_a_list_of_its_key_set() {
             json!({"name": "j", "token_type": "journey", "journey_id": "j1"}),
         )
         .await;
-    let claims = app
-        .verify("/public", journey["token"].as_str().unwrap())
-        .await
-        .unwrap();
-    let (_, uri) = status_of(&claims);
+    let (_, uri) = status_of_token(&app, "/public", &journey).await;
     assert_eq!(
         uri,
         format!("{}/v1/access-tokens/public/status-lists/0", app.public_url)
@@ -129,22 +131,14 @@ async fn a_rotated_token_gets_a_new_index() {
     let app = TestApp::spawn().await;
     let owner = app.owner();
     let created = app.create_ok(&owner, json!({"name": "r"})).await;
-    let before = status_of(
-        &app.verify("", created["token"].as_str().unwrap())
-            .await
-            .unwrap(),
-    );
+    let before = status_of_token(&app, "", &created).await;
     let rotated: Value = app
         .rotate(&owner, created["id"].as_str().unwrap())
         .await
         .json()
         .await
         .unwrap();
-    let after = status_of(
-        &app.verify("", rotated["token"].as_str().unwrap())
-            .await
-            .unwrap(),
-    );
+    let after = status_of_token(&app, "", &rotated).await;
     assert_eq!(before.1, after.1);
     assert_ne!(before.0, after.0);
 }
@@ -178,11 +172,8 @@ async fn concurrent_creations_never_share_an_index() {
     let created = futures_util::future::join_all(creations).await;
     let mut seen = HashSet::new();
     for token in &created {
-        let claims = app
-            .verify("", token["token"].as_str().unwrap())
-            .await
-            .unwrap();
-        assert!(seen.insert(status_of(&claims)), "an index handed out twice");
+        let status = status_of_token(&app, "", token).await;
+        assert!(seen.insert(status), "an index handed out twice");
     }
 }
 
@@ -199,11 +190,7 @@ async fn a_new_token_shows_valid_and_a_revoked_one_invalid_on_another_replica() 
     let created = a
         .create_ok(&owner, json!({"name": "gateway-checked"}))
         .await;
-    let claims = a
-        .verify("", created["token"].as_str().unwrap())
-        .await
-        .unwrap();
-    let (idx, uri) = status_of(&claims);
+    let (idx, uri) = status_of_token(&a, "", &created).await;
     assert_eq!(status_at(&a, "", &uri, idx).await, 0);
     assert_eq!(status_at(other, "", &uri, idx).await, 0);
 
@@ -228,11 +215,7 @@ async fn public_tokens_are_in_the_public_sets_lists_signed_by_its_key() {
             json!({"name": "p", "token_type": "portal", "portal_id": "p1"}),
         )
         .await;
-    let claims = app
-        .verify("/public", created["token"].as_str().unwrap())
-        .await
-        .unwrap();
-    let (idx, uri) = status_of(&claims);
+    let (idx, uri) = status_of_token(&app, "/public", &created).await;
     assert!(
         uri.contains("/v1/access-tokens/public/status-lists/"),
         "{uri}"
@@ -276,11 +259,7 @@ async fn a_deleted_row_shows_invalid() {
     let created = app
         .create_ok(&app.owner(), json!({"name": "deleted"}))
         .await;
-    let claims = app
-        .verify("", created["token"].as_str().unwrap())
-        .await
-        .unwrap();
-    let (idx, uri) = status_of(&claims);
+    let (idx, uri) = status_of_token(&app, "", &created).await;
     app.execute_with(
         "delete from access_tokens where id = $1",
         created["id"].as_str().unwrap(),
@@ -430,11 +409,7 @@ async fn a_full_list_is_followed_by_a_new_one_that_every_replica_serves() {
     let created = a
         .create_ok(&a.owner(), json!({"name": "first of list 1"}))
         .await;
-    let claims = a
-        .verify("", created["token"].as_str().unwrap())
-        .await
-        .unwrap();
-    let (idx, uri) = status_of(&claims);
+    let (idx, uri) = status_of_token(&a, "", &created).await;
     assert_eq!(idx, 0);
     assert_eq!(
         uri,
@@ -467,11 +442,7 @@ async fn a_suspended_token_shows_suspended_on_another_replica_and_valid_once_res
     let other = b.as_ref().unwrap_or(&a);
     let owner = a.owner();
     let created = a.create_ok(&owner, json!({"name": "suspended"})).await;
-    let claims = a
-        .verify("", created["token"].as_str().unwrap())
-        .await
-        .unwrap();
-    let (idx, uri) = status_of(&claims);
+    let (idx, uri) = status_of_token(&a, "", &created).await;
     let id = created["id"].as_str().unwrap();
     for (action, shown) in [("suspend", 2), ("resume", 0), ("suspend", 2)] {
         let response = a
