@@ -74,71 +74,67 @@ fn object_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 /// name or a name given twice is refused by the parser, and a type whose lifetime is fixed gets a
 /// message of its own.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MaxExpiresInBody {
-    #[serde(default, deserialize_with = "whole_seconds")]
-    pub api: Option<u64>,
-    #[serde(default, deserialize_with = "whole_seconds")]
-    pub app: Option<u64>,
-    #[serde(default, deserialize_with = "whole_seconds")]
-    pub assume: Option<u64>,
-    #[serde(default, deserialize_with = "whole_seconds")]
-    pub journey: Option<u64>,
-    #[serde(default, deserialize_with = "whole_seconds")]
-    pub portal: Option<u64>,
-    #[serde(default, deserialize_with = "whole_seconds")]
-    pub portal_preview: Option<u64>,
-    #[serde(default, deserialize_with = "whole_seconds")]
-    pub contact_identification: Option<u64>,
+    pub api: Option<WholeSeconds>,
+    pub app: Option<WholeSeconds>,
+    pub assume: Option<WholeSeconds>,
+    pub journey: Option<WholeSeconds>,
+    pub portal: Option<WholeSeconds>,
+    pub portal_preview: Option<WholeSeconds>,
+    pub contact_identification: Option<WholeSeconds>,
 }
 
 /// The largest whole number a JSON number written with a fraction (`3600.0`) holds exactly.
 const MAX_EXACT_FLOAT: f64 = 9_007_199_254_740_992.0; // 2^53
 
-/// Seconds: a whole, non-negative JSON number, or `null` (absent). JSON Schema's `integer` (the
-/// contract's) counts `3600.0` as one, so it is read as 3600; `3600.5` is not a number of seconds.
-fn whole_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    struct WholeSeconds;
-    impl<'de> Visitor<'de> for WholeSeconds {
-        type Value = Option<u64>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a whole number of seconds")
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            u64::try_from(v)
-                .map(Some)
-                .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            if v.fract() == 0.0 && (0.0..=MAX_EXACT_FLOAT).contains(&v) {
-                // Whole, non-negative and exact: the conversion loses nothing.
-                Ok(Some(v as u64))
-            } else {
-                Err(E::invalid_value(Unexpected::Float(v), &self))
+/// Seconds: a whole, non-negative JSON number (`null` is an absent `Option<WholeSeconds>`). JSON
+/// Schema's `integer` (the contract's) counts `3600.0` as one, so it is read as 3600; `3600.5` is
+/// not a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeSeconds(pub u64);
+
+impl<'de> Deserialize<'de> for WholeSeconds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Seconds;
+        impl Visitor<'_> for Seconds {
+            type Value = WholeSeconds;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number of seconds")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(WholeSeconds(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map(WholeSeconds)
+                    .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                if v.fract() == 0.0 && (0.0..=MAX_EXACT_FLOAT).contains(&v) {
+                    // Whole, non-negative and exact: the conversion loses nothing.
+                    Ok(WholeSeconds(v as u64))
+                } else {
+                    Err(E::invalid_value(Unexpected::Float(v), &self))
+                }
             }
         }
+        deserializer.deserialize_any(Seconds)
     }
-    deserializer.deserialize_any(WholeSeconds)
 }
 
 impl MaxExpiresInBody {
     fn entries(&self) -> [(TokenType, Option<u64>); 7] {
         [
-            (TokenType::Api, self.api),
-            (TokenType::App, self.app),
-            (TokenType::Assume, self.assume),
-            (TokenType::Journey, self.journey),
-            (TokenType::Portal, self.portal),
-            (TokenType::PortalPreview, self.portal_preview),
+            (TokenType::Api, self.api.map(|s| s.0)),
+            (TokenType::App, self.app.map(|s| s.0)),
+            (TokenType::Assume, self.assume.map(|s| s.0)),
+            (TokenType::Journey, self.journey.map(|s| s.0)),
+            (TokenType::Portal, self.portal.map(|s| s.0)),
+            (TokenType::PortalPreview, self.portal_preview.map(|s| s.0)),
             (
                 TokenType::ContactIdentification,
-                self.contact_identification,
+                self.contact_identification.map(|s| s.0),
             ),
         ]
     }
