@@ -13,7 +13,7 @@ use super::state::AppState;
 use crate::error::{Error, Result};
 use crate::service::{Created, ListParams};
 use crate::tokens::request::CreateTokenBody;
-use crate::tokens::{Caller, TokenRecord, TokenStatus, TokenType};
+use crate::tokens::{Caller, ShownFields, TokenRecord, TokenStatus, TokenType};
 
 /// A time as the contract writes it: RFC 3339 in UTC with milliseconds.
 pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
@@ -30,18 +30,8 @@ pub struct AccessTokenItem<'a> {
     assignments: &'a [String],
     read_only: bool,
     anonymize: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    journey_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    portal_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    portal_user_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    contact_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    origin: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    allowed_operations: Option<&'a [String]>,
+    #[serde(flatten)]
+    fields: ShownFields<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,7 +51,6 @@ pub struct AccessTokenItem<'a> {
 
 impl<'a> From<&'a TokenRecord> for AccessTokenItem<'a> {
     fn from(r: &'a TokenRecord) -> Self {
-        let f = &r.fields;
         Self {
             id: &r.id,
             created_at: rfc3339(r.created_at),
@@ -70,12 +59,7 @@ impl<'a> From<&'a TokenRecord> for AccessTokenItem<'a> {
             assignments: &r.assignments,
             read_only: r.read_only,
             anonymize: r.anonymize,
-            journey_id: f.journey_id.as_deref(),
-            portal_id: f.portal_id.as_deref(),
-            portal_user_id: f.portal_user_id.as_deref(),
-            contact_id: f.contact_id.as_deref(),
-            origin: f.origin.as_deref(),
-            allowed_operations: f.allowed_operations.as_deref(),
+            fields: r.fields.shown(),
             expires_at: r.expires_at.map(rfc3339),
             last_used: r.last_used.map(|d| d.format("%Y-%m-%d").to_string()),
             created_by: &r.created_by,

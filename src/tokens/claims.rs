@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::record::{Caller, TokenRecord};
+use super::record::{Caller, ShownFields, TokenRecord};
 use super::status_list::StatusClaim;
 use super::token_type::TokenType;
 
@@ -37,18 +37,8 @@ pub struct Claims<'a> {
     pub read_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymize: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub journey_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub portal_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub portal_user_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub contact_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub origin: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed_operations: Option<&'a [String]>,
+    #[serde(flatten)]
+    pub fields: ShownFields<'a>,
     #[serde(rename = "custom:surface_id", skip_serializing_if = "Option::is_none")]
     pub surface_id: Option<&'a str>,
     /// Where a verifier reads whether the token is revoked (draft-ietf-oauth-status-list,
@@ -90,12 +80,7 @@ impl<'a> Claims<'a> {
             assume_roles: &record.assignments,
             read_only: has_flags.then_some(record.read_only),
             anonymize: has_flags.then_some(record.anonymize),
-            journey_id: f.journey_id.as_deref(),
-            portal_id: f.portal_id.as_deref(),
-            portal_user_id: f.portal_user_id.as_deref(),
-            contact_id: f.contact_id.as_deref(),
-            origin: f.origin.as_deref(),
-            allowed_operations: f.allowed_operations.as_deref(),
+            fields: f.shown(),
             surface_id: f.surface_id.as_deref(),
             status: record.status.map(|at| StatusClaim::new(issuer, at)),
         }

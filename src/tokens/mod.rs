@@ -21,5 +21,5 @@ pub use expiry::ExpiresIn;
 pub use id::TokenId;
 pub use key_set::{KeySetName, KeyState};
 pub use policy::Policy;
-pub use record::{Actor, Caller, Refused, TokenRecord, TokenStatus, TypeFields};
+pub use record::{Actor, Caller, Refused, ShownFields, TokenRecord, TokenStatus, TypeFields};
 pub use token_type::{Lifetime, MIN_LIFETIME, ONE_HOUR, TokenType};

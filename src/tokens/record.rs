@@ -3,6 +3,7 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
 
 use super::status_list::StatusRef;
 use super::token_type::TokenType;
@@ -177,4 +178,36 @@ pub struct TypeFields {
     pub origin: Option<String>,
     pub allowed_operations: Option<Vec<String>>,
     pub email: Option<String>,
+}
+
+impl TypeFields {
+    /// The fields that a token's claims and its item in the API both carry, under the same names.
+    pub fn shown(&self) -> ShownFields<'_> {
+        ShownFields {
+            journey_id: self.journey_id.as_deref(),
+            portal_id: self.portal_id.as_deref(),
+            portal_user_id: self.portal_user_id.as_deref(),
+            contact_id: self.contact_id.as_deref(),
+            origin: self.origin.as_deref(),
+            allowed_operations: self.allowed_operations.as_deref(),
+        }
+    }
+}
+
+/// [`TypeFields::shown`], serialized into the claims and the item (`#[serde(flatten)]`); the
+/// fields a token's type does not take are left out.
+#[derive(Debug, Serialize)]
+pub struct ShownFields<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journey_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    portal_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    portal_user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_operations: Option<&'a [String]>,
 }
