@@ -70,20 +70,52 @@ fn object_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer.deserialize_any(ObjectOrNull(PhantomData))
 }
 
-/// `max_expires_in` as sent: seconds per token type. Every type is a field, so that an unknown
-/// name or a name given twice is refused by the parser, and a type whose lifetime is fixed gets a
-/// message of its own.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MaxExpiresInBody {
-    pub api: Option<WholeSeconds>,
-    pub app: Option<WholeSeconds>,
-    pub assume: Option<WholeSeconds>,
-    pub journey: Option<WholeSeconds>,
-    pub portal: Option<WholeSeconds>,
-    pub portal_preview: Option<WholeSeconds>,
-    pub contact_identification: Option<WholeSeconds>,
+/// `max_expires_in` as sent: seconds per token type, as a JSON object keyed by the types' names.
+/// A name that is no type, or a name given twice, is refused by the parser; `null` for a type is
+/// as if it were absent. A type whose lifetime is fixed gets a message of its own later.
+#[derive(Debug, Default)]
+pub struct MaxExpiresInBody(Vec<(TokenType, WholeSeconds)>);
+
+impl<'de> Deserialize<'de> for MaxExpiresInBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Limits;
+        impl<'de> Visitor<'de> for Limits {
+            type Value = MaxExpiresInBody;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of seconds per token type")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut limits: Vec<(TokenType, WholeSeconds)> = Vec::new();
+                let mut seen = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let Some(t) = TokenType::ALL.into_iter().find(|t| t.as_str() == name) else {
+                        return Err(A::Error::unknown_field(&name, TYPE_NAMES));
+                    };
+                    if seen.contains(&t) {
+                        return Err(A::Error::custom(format_args!("duplicate field `{name}`")));
+                    }
+                    seen.push(t);
+                    if let Some(seconds) = map.next_value::<Option<WholeSeconds>>()? {
+                        limits.push((t, seconds));
+                    }
+                }
+                Ok(MaxExpiresInBody(limits))
+            }
+        }
+        deserializer.deserialize_map(Limits)
+    }
 }
+
+/// The names `max_expires_in` takes, for the parser's message.
+const TYPE_NAMES: &[&str] = &[
+    "api",
+    "app",
+    "assume",
+    "journey",
+    "portal",
+    "portal_preview",
+    "contact_identification",
+];
 
 /// The largest whole number a JSON number written with a fraction (`3600.0`) holds exactly.
 const MAX_EXACT_FLOAT: f64 = 9_007_199_254_740_992.0; // 2^53
@@ -124,19 +156,12 @@ impl<'de> Deserialize<'de> for WholeSeconds {
 }
 
 impl MaxExpiresInBody {
-    fn entries(&self) -> [(TokenType, Option<u64>); 7] {
-        [
-            (TokenType::Api, self.api.map(|s| s.0)),
-            (TokenType::App, self.app.map(|s| s.0)),
-            (TokenType::Assume, self.assume.map(|s| s.0)),
-            (TokenType::Journey, self.journey.map(|s| s.0)),
-            (TokenType::Portal, self.portal.map(|s| s.0)),
-            (TokenType::PortalPreview, self.portal_preview.map(|s| s.0)),
-            (
-                TokenType::ContactIdentification,
-                self.contact_identification.map(|s| s.0),
-            ),
-        ]
+    /// Every type, in `TokenType::ALL` order, with its limit if one was sent.
+    fn entries(&self) -> impl Iterator<Item = (TokenType, Option<u64>)> + '_ {
+        TokenType::ALL.into_iter().map(|t| {
+            let limit = self.0.iter().find(|(listed, _)| *listed == t);
+            (t, limit.map(|(_, seconds)| seconds.0))
+        })
     }
 }
 
@@ -437,7 +462,16 @@ mod tests {
             }
         }
         let twice = r#"{"max_expires_in": {"api": 60, "api": 70}}"#;
-        assert!(serde_json::from_str::<PolicyBody>(twice).is_err());
+        let err = serde_json::from_str::<PolicyBody>(twice).unwrap_err();
+        assert!(err.to_string().contains("duplicate field `api`"), "{err}");
+        let twice_null = r#"{"max_expires_in": {"api": null, "api": 70}}"#;
+        assert!(serde_json::from_str::<PolicyBody>(twice_null).is_err());
+    }
+
+    #[test]
+    fn the_parsers_type_names_are_the_token_types() {
+        let names: Vec<&str> = TokenType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(names, TYPE_NAMES);
     }
 
     #[test]
