@@ -217,18 +217,32 @@ pub struct Settings {
     pub key_encryption_key: KeyEncryptionKey,
     pub cors_allowed_origins: Vec<HeaderValue>,
     pub introspection_clients: Vec<IntrospectionClient>,
-    /// How often `last_used` marks are written.
-    pub usage_flush_interval: Duration,
-    /// How often a replica checks the stored keys for rotations and revocations.
-    pub key_refresh_interval: Duration,
     /// How long a client may take to send a request's headers before its connection is closed.
     pub header_read_timeout: Duration,
     /// The status lists' `ttl` (`STATUS_LIST_TTL`); at least a second.
     pub status_list_ttl: Duration,
+    pub intervals: Intervals,
+    pub rate_limits: RateLimitSettings,
+}
+
+/// How often a replica does its background work: fixed in a deployment, short in the tests.
+#[derive(Debug, Clone, Copy)]
+pub struct Intervals {
+    /// How often `last_used` marks are written.
+    pub usage_flush: Duration,
+    /// How often a replica checks the stored keys for rotations and revocations.
+    pub key_refresh: Duration,
     /// How often a replica looks for lists that other replicas started and for lists due to be
     /// signed again (revocations reach the lists at once, through the revocation feed).
-    pub status_list_refresh_interval: Duration,
-    pub rate_limits: RateLimitSettings,
+    pub status_list_refresh: Duration,
+}
+
+impl Intervals {
+    pub const DEFAULT: Self = Self {
+        usage_flush: USAGE_FLUSH_INTERVAL,
+        key_refresh: KEY_REFRESH_INTERVAL,
+        status_list_refresh: STATUS_LIST_REFRESH_INTERVAL,
+    };
 }
 
 impl Settings {
@@ -470,11 +484,9 @@ impl SettingsArgs {
             key_encryption_key,
             cors_allowed_origins,
             introspection_clients,
-            usage_flush_interval: USAGE_FLUSH_INTERVAL,
-            key_refresh_interval: KEY_REFRESH_INTERVAL,
             header_read_timeout: HEADER_READ_TIMEOUT,
             status_list_ttl,
-            status_list_refresh_interval: STATUS_LIST_REFRESH_INTERVAL,
+            intervals: Intervals::DEFAULT,
             rate_limits: RateLimitSettings {
                 create_per_org: self.rate_limit_create_per_org,
                 create_per_caller: self.rate_limit_create_per_caller,

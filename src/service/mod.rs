@@ -188,9 +188,9 @@ impl Service {
     /// rotations and revocations, keep the status lists current and signed, and write
     /// `last_used` marks.
     pub async fn maintain(&self) {
-        let mut keys = tokio::time::interval(self.settings.key_refresh_interval);
-        let mut usage = tokio::time::interval(self.settings.usage_flush_interval);
-        let mut lists = tokio::time::interval(self.settings.status_list_refresh_interval);
+        let mut keys = tokio::time::interval(self.settings.intervals.key_refresh);
+        let mut usage = tokio::time::interval(self.settings.intervals.usage_flush);
+        let mut lists = tokio::time::interval(self.settings.intervals.status_list_refresh);
         keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         lists.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

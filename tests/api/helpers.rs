@@ -263,12 +263,14 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
             ))
             .unwrap(),
         ],
-        // Short, so that tests see background work promptly.
-        usage_flush_interval: std::time::Duration::from_millis(100),
-        key_refresh_interval: std::time::Duration::from_millis(100),
         header_read_timeout: access_tokens::config::HEADER_READ_TIMEOUT,
         status_list_ttl: std::time::Duration::from_secs(60),
-        status_list_refresh_interval: std::time::Duration::from_millis(100),
+        // Short, so that tests see background work promptly.
+        intervals: access_tokens::config::Intervals {
+            usage_flush: std::time::Duration::from_millis(100),
+            key_refresh: std::time::Duration::from_millis(100),
+            status_list_refresh: std::time::Duration::from_millis(100),
+        },
         // Off, so that tests creating many tokens are not throttled; `rate_limits.rs` sets them.
         rate_limits: access_tokens::config::RateLimitSettings::OFF,
     }
