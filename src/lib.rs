@@ -146,3 +146,75 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down: finishing requests in flight");
 }
+
+#[cfg(test)]
+mod floors {
+    use std::path::Path;
+
+    /// Each floor and the modules of the crate its files may name: itself, the floors below it,
+    /// and (from the use cases up) the shared settings, rate limits and telemetry.
+    const FLOORS: [(&str, &[&str]); 6] = [
+        ("tokens", &["error"]),
+        ("store", &["tokens", "error"]),
+        ("keys", &["store", "tokens", "error"]),
+        ("issuers", &["keys", "store", "tokens", "error"]),
+        (
+            "service",
+            &[
+                "keys",
+                "issuers",
+                "store",
+                "tokens",
+                "error",
+                "config",
+                "rate_limit",
+                "telemetry",
+            ],
+        ),
+        (
+            "http",
+            &[
+                "service",
+                "keys",
+                "issuers",
+                "tokens",
+                "error",
+                "config",
+                "rate_limit",
+                "telemetry",
+            ],
+        ),
+    ];
+
+    /// The crate's modules that `text` names as `crate::<module>`.
+    fn named_modules(text: &str) -> Vec<&str> {
+        text.match_indices("crate::")
+            .map(|(at, prefix)| {
+                let rest = &text[at + prefix.len()..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_floor_imports_only_the_floors_below_it() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for (floor, below) in FLOORS {
+            let files = std::fs::read_dir(src.join(floor)).expect("the floor's folder");
+            for file in files {
+                let path = file.expect("a file of the floor").path();
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                for module in named_modules(&text) {
+                    assert!(
+                        module == floor || below.contains(&module),
+                        "{} names crate::{module}, which is not below the {floor} floor",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+}

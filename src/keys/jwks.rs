@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
-use super::KeySetName;
+use crate::tokens::KeySetName;
 use crate::tokens::status_list::aggregation_uri;
 
 /// The public half of an RSA key, base64url-encoded as in a JWK.
