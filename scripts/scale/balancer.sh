@@ -6,9 +6,10 @@
 #   - every token answered 201 has its row afterwards, and no id was answered or stored twice;
 #   - every revoke answered 200 is refused by each of the three replicas, asked directly by
 #     introspection, within 1 s of the revoke's answer (the worst delay is printed);
-#   - the only errors (non-2xx answers, connection errors) are for requests in flight at the kill:
-#     at most the load's concurrency, none sent after the kill, none after HAProxy marked the
-#     replica DOWN (to the end of the load, the restart included);
+#   - the only errors (non-2xx answers, connection errors) are for requests in flight on the killed
+#     replica: at most the load's concurrency, none sent after it was reaped, none after HAProxy
+#     marked it DOWN (to the end of the load, the restart included);
+#   - the restarted replica refuses every token revoked while it was down from its first answer;
 #   - HAProxy's health checks (`GET /health/ready`) take the killed replica out (DOWN in
 #     `show servers state`) and back (UP after the restart), and it serves requests again.
 # Nothing waits a fixed time: each step waits for its condition, polled, up to BALANCER_BOUND.
@@ -55,6 +56,11 @@ cleanup() {
         [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
     done
     stop_throwaway_postgres
+    if [ -n "${BALANCER_KEEP:-}" ]; then
+        mkdir -p "$BALANCER_KEEP"
+        cp -a "$WORK"/. "$BALANCER_KEEP/" 2>/dev/null || true
+        rm -f "$BALANCER_KEEP/haproxy.sock"
+    fi
     rm -rf "$WORK" "$PG_THROWAWAY_DIR"
 }
 trap cleanup EXIT
@@ -280,11 +286,8 @@ LOAD_PID=""
 [ "$LOAD_STATUS" = 0 ] || { cat "$WORK/load.log" >&2; die "the load generator failed (exit $LOAD_STATUS)"; }
 
 psql "$DATABASE_URL" -Atc "select id from access_tokens where name like 'load %'" >"$WORK/rows"
-if [ -n "${BALANCER_KEEP:-}" ]; then
-    mkdir -p "$BALANCER_KEEP"
-    cp "$WORK"/*.log "$WORK/report.json" "$WORK/haproxy.cfg" "$BALANCER_KEEP/"
-    printf '%s\n' "kill_before=$KILL_BEFORE kill_after=$KILL_AFTER down=${DOWN_AT:-} restart=$RESTART_AT up=${UP_AT:-}" >"$BALANCER_KEEP/times"
-fi
+[ -n "${BALANCER_KEEP:-}" ] &&
+    printf '%s\n' "kill_before=$KILL_BEFORE kill_after=$KILL_AFTER down=${DOWN_AT:-} restart=$RESTART_AT up=${UP_AT:-}" >"$WORK/times"
 psql "$DATABASE_URL" -Atc "select count(*) from (select id from access_tokens group by id having count(*) > 1) twice" >"$WORK/twice"
 
 python3 - "$WORK/report.json" "$WORK/rows" "$WORK/twice" "$CLIENTS" "$KILL_BEFORE" "$KILL_AFTER" "${DOWN_AT:-0}" "$RESTART_AT" "${UP_AT:-0}" "$KILLED" "$IN_FLIGHT" <<'PY' || FAILED=1
@@ -383,6 +386,6 @@ PY
 if [ "$FAILED" = 0 ]; then
     log "balancer: every check passed"
 else
-    log "balancer: some checks failed (logs were in $WORK, removed on exit)"
+    log "balancer: some checks failed (BALANCER_KEEP=/some/folder keeps the logs)"
 fi
 exit "$FAILED"
