@@ -365,7 +365,8 @@ check(report["introspected_inactive"] == 0,
 
 by_kind = collections.Counter(f"{f['operation']} {f['status'] or 'connection error'}" for f in failures)
 kinds = ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())) or "none"
-print(f"     errors (non-2xx, connection errors): {len(failures)}: {kinds}; sessions on the replica at the kill per HAProxy: {in_flight}")
+print(f"     errors (non-2xx, connection errors): {len(failures)}: {kinds}; HAProxy had {in_flight} sessions on the replica "
+      f"just before the SIGKILL, and its listening socket took connections until it was reaped {kill_after - kill_before:.0f} ms later")
 check(len(failures) <= clients, f"errors at most the load's concurrency ({len(failures)} <= {clients})", f"{len(failures)} errors")
 stray = [f for f in failures if not (f["sent_ms"] <= kill_after and f["answered_ms"] >= kill_before)]
 def when(f):
