@@ -123,6 +123,11 @@ pub struct SettingsArgs {
     /// `ttl` and the `max-age` of its response): seconds, or a number with s, m or h.
     #[arg(long, env = "STATUS_LIST_TTL", default_value = "60")]
     pub status_list_ttl: String,
+    /// How long a replica told to stop (SIGTERM, SIGINT) goes on serving while its readiness
+    /// check answers 503, so that a load balancer takes it out before it stops accepting:
+    /// seconds, or a number with s, m or h; 0 stops accepting at once.
+    #[arg(long, env = "SHUTDOWN_DRAIN", default_value = "0")]
+    pub shutdown_drain: String,
     /// Claim holding a caller's role ids.
     #[arg(long, env = "ROLES_CLAIM", default_value = "assignments")]
     pub roles_claim: String,
@@ -221,6 +226,8 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     /// The status lists' `ttl` (`STATUS_LIST_TTL`); at least a second.
     pub status_list_ttl: Duration,
+    /// How long a stopping replica serves with its readiness check failing (`SHUTDOWN_DRAIN`).
+    pub shutdown_drain: Duration,
     pub intervals: Intervals,
     pub rate_limits: RateLimitSettings,
 }
@@ -471,6 +478,7 @@ impl SettingsArgs {
                 "STATUS_LIST_TTL is 0: name at least one second (default 60), the time verifiers may cache a status list",
             );
         }
+        let shutdown_drain = parse_duration("SHUTDOWN_DRAIN", &self.shutdown_drain)?;
         // Last: on a new embedded store this creates the key file, only once all else is valid.
         let key_encryption_key = self.store.key_encryption_key(&database)?;
         Ok(Settings {
@@ -486,6 +494,7 @@ impl SettingsArgs {
             introspection_clients,
             header_read_timeout: HEADER_READ_TIMEOUT,
             status_list_ttl,
+            shutdown_drain,
             intervals: Intervals::DEFAULT,
             rate_limits: RateLimitSettings {
                 create_per_org: self.rate_limit_create_per_org,
@@ -813,6 +822,15 @@ mod tests {
             let error = args(&["--status-list-ttl", bad]).validate().unwrap_err();
             assert!(error.to_string().contains("STATUS_LIST_TTL"), "{error}");
         }
+    }
+
+    #[test]
+    fn shutdown_drain_defaults_to_none_and_takes_a_duration() {
+        assert_eq!(args(&[]).validate().unwrap().shutdown_drain, Duration::ZERO);
+        let drain = args(&["--shutdown-drain", "2s"]).validate().unwrap();
+        assert_eq!(drain.shutdown_drain, Duration::from_secs(2));
+        let error = args(&["--shutdown-drain", "soon"]).validate().unwrap_err();
+        assert!(error.to_string().contains("SHUTDOWN_DRAIN"), "{error}");
     }
 
     #[test]

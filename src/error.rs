@@ -47,6 +47,9 @@ pub enum Error {
     /// A dependency (the database) does not answer; the client may retry.
     #[error("service temporarily unavailable")]
     Unavailable,
+    /// The replica is stopping: its readiness check says so while it drains.
+    #[error("this replica is stopping; the load balancer should send requests to another")]
+    Stopping,
     /// The database is away or overloaded (which of its errors mean that, the store decides:
     /// `store::is_unavailable`); the client may retry.
     #[error("the database does not answer")]
@@ -75,7 +78,9 @@ impl Error {
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable | Error::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable | Error::Stopping | Error::DatabaseUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Database(_) | Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -161,6 +166,10 @@ fn invalid_token_challenge(reason: &str) -> HeaderValue {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
+        if let Error::Stopping = self {
+            // Not a failure: the replica logged once that it is stopping.
+            return error_response(status, &self.to_string());
+        }
         if status.is_server_error() {
             // The cause chain goes to the log, inside the request span; the client sees nothing internal.
             tracing::error!(error = %cause_chain(&self), "request failed");

@@ -94,8 +94,9 @@ impl App {
         self.state.public_url()
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight,
-    /// writes the last `last_used` marks and returns.
+    /// Serves until `shutdown` completes; then answers readiness checks with 503 while it goes on
+    /// serving for `SHUTDOWN_DRAIN`, stops accepting, finishes the requests in flight, writes the
+    /// last `last_used` marks and returns.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -110,6 +111,21 @@ impl App {
             tokio::spawn(async move { revocations.follow().await })
         };
         let header_read_timeout = state.settings.header_read_timeout;
+        let shutdown = {
+            let state = state.clone();
+            async move {
+                shutdown.await;
+                state.begin_stopping();
+                let drain = state.settings.shutdown_drain;
+                if !drain.is_zero() {
+                    tracing::info!(
+                        drain_seconds = drain.as_secs_f64(),
+                        "stopping: readiness answers 503 while requests are still served"
+                    );
+                    tokio::time::sleep(drain).await;
+                }
+            }
+        };
         let router = http::router(self.state);
         let served =
             http::server::serve(self.listener, router, header_read_timeout, shutdown).await;

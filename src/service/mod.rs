@@ -9,6 +9,7 @@ pub mod tokens;
 pub mod usage;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -39,6 +40,8 @@ pub struct Service {
     /// The key sets' status lists, as served.
     pub status_lists: Arc<StatusLists>,
     pub rate_limits: RateLimits,
+    /// Set once the replica is told to stop: its readiness check fails from then on.
+    stopping: AtomicBool,
 }
 
 impl Service {
@@ -62,7 +65,14 @@ impl Service {
             usage: Arc::new(UsageTracker::default()),
             revocations: Arc::new(Revocations::new(store.clone(), changed)),
             store,
+            stopping: AtomicBool::new(false),
         }
+    }
+
+    /// The replica is stopping: readiness answers 503 from now on, while requests are still
+    /// served (`SHUTDOWN_DRAIN`), so that a load balancer takes it out first.
+    pub fn begin_stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
     }
 
     /// The URL issuers and `jwks_uri`s derive from.
@@ -178,6 +188,9 @@ impl Service {
 
     /// Whether the database answers (readiness).
     pub async fn ready(&self) -> Result<()> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(Error::Stopping);
+        }
         self.store.ping().await.map_err(|error| {
             tracing::warn!(%error, "readiness check failed: the database does not answer");
             Error::Unavailable

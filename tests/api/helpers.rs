@@ -265,6 +265,7 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
         ],
         header_read_timeout: access_tokens::config::HEADER_READ_TIMEOUT,
         status_list_ttl: std::time::Duration::from_secs(60),
+        shutdown_drain: std::time::Duration::ZERO,
         // Short, so that tests see background work promptly.
         intervals: access_tokens::config::Intervals {
             usage_flush: std::time::Duration::from_millis(100),

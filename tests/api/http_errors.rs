@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_error};
+use crate::helpers::{TestApp, assert_error, eventually};
 
 #[tokio::test]
 async fn malformed_bodies_are_400_415_or_413() {
@@ -193,6 +193,38 @@ async fn health_checks_report_liveness_and_database_readiness() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
     assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_stopping_replica_fails_readiness_while_it_drains_then_stops_accepting() {
+    let mut app =
+        TestApp::spawn_with(|s| s.shutdown_drain = std::time::Duration::from_secs(20)).await;
+    app.stop();
+    let draining = eventually(30, || async {
+        app.get("/health/ready").await.status() == StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await;
+    assert!(draining, "readiness fails once the replica is told to stop");
+    let ready = app.get("/health/ready").await;
+    let message = assert_error(ready, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(message.contains("stopping"), "{message}");
+    // Still serving while the balancer takes it out.
+    assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
+    app.create_ok(&app.owner(), json!({"name": "during the drain"}))
+        .await;
+    let stopped = app.stopped.take().expect("the server task");
+    tokio::time::timeout(std::time::Duration::from_secs(120), stopped)
+        .await
+        .expect("the drain ends and the server stops")
+        .unwrap()
+        .unwrap();
+    assert!(
+        app.client
+            .get(app.url("/health/live"))
+            .send()
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
