@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Three replicas of the service on one PostgreSQL database behind HAProxy, under a load of creates,
 # lists, introspections and revokes through the balancer, while one replica is SIGKILLed and
-# restarted. Prints one line per check (`ok   <check>` or `FAIL <check>: why`) and exits non-zero
-# when any fails:
+# restarted, then another is stopped with SIGTERM (SHUTDOWN_DRAIN=2) and restarted. Prints one line
+# per check (`ok   <check>` or `FAIL <check>: why`) and exits non-zero when any fails:
 #   - every token answered 201 has its row afterwards, and no id was answered or stored twice;
 #   - every revoke answered 200 is refused by each of the three replicas, asked directly by
 #     introspection, within 1 s of the revoke's answer (the worst delay is printed);
@@ -11,7 +11,12 @@
 #     marked it DOWN (to the end of the load, the restart included);
 #   - the restarted replica refuses every token revoked while it was down from its first answer;
 #   - HAProxy's health checks (`GET /health/ready`) take the killed replica out (DOWN in
-#     `show servers state`) and back (UP after the restart), and it serves requests again.
+#     `show servers state`) and back (UP after the restart), and it serves requests again;
+#   - a rolling restart: the replica sent SIGTERM is marked DOWN by HAProxy while its process still
+#     runs (it drains: readiness 503, requests still served), then exits 0 on its own; no request
+#     through the balancer fails (no non-2xx answer, no connection error) from the SIGTERM to the
+#     end of the load; it is marked UP again after its restart and serves, and refuses every token
+#     revoked while it was stopped from its first answer.
 # Nothing waits a fixed time: each step waits for its condition, polled, up to BALANCER_BOUND.
 #
 # Runs as root on a fresh Debian machine with Rust (installs haproxy, python3 and curl with
@@ -23,6 +28,7 @@
 #   scripts/scale/balancer.sh
 #   BALANCER_CLIENTS=64 BALANCER_PHASE_ROWS=1000 scripts/scale/balancer.sh
 #   BALANCER_KEEP=/some/folder scripts/scale/balancer.sh   # keeps the logs, the load's report, the times
+#   BALANCER_DRAIN=5 scripts/scale/balancer.sh             # the replicas' SHUTDOWN_DRAIN (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=../lib/postgres.sh
@@ -31,11 +37,17 @@ source scripts/lib/postgres.sh
 FRONT_PORT="${BALANCER_PORT:-18443}"
 REPLICA_PORTS=(18451 18452 18453)
 CLIENTS="${BALANCER_CLIENTS:-32}"
-# Tokens created in each phase: before the kill, while the replica is down, after it is back.
+# Tokens created in each phase: before the kill, while the replica is down, after it is back; while
+# the replica sent SIGTERM is stopped, after it is back.
 PHASE_ROWS="${BALANCER_PHASE_ROWS:-500}"
 # The longest any condition is waited for, in seconds (generous: a busy machine is slow, never wrong).
 BOUND="${BALANCER_BOUND:-180}"
 KILLED=2
+# The replica stopped with SIGTERM and restarted, after the killed one is back.
+DRAINED=3
+# How long a replica told to stop goes on serving with its readiness failing: HAProxy's checks
+# (every 250 ms, then 100 ms, out after two failures) take it out well within it.
+DRAIN="${BALANCER_DRAIN:-2}"
 FRONT="http://127.0.0.1:$FRONT_PORT"
 PG_THROWAWAY_PORT="${BALANCER_PG_PORT:-54343}"
 
@@ -103,7 +115,7 @@ DATABASE_URL=$(database_url access_tokens)
 KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
 INTROSPECTION_CLIENT="balancer:$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
 export DATABASE_URL KEY_ENCRYPTION_KEY INTROSPECTION_CLIENTS="$INTROSPECTION_CLIENT"
-export PUBLIC_URL="$FRONT" LOG_FORMAT=json RUST_LOG=warn
+export PUBLIC_URL="$FRONT" LOG_FORMAT=json RUST_LOG=warn SHUTDOWN_DRAIN="$DRAIN"
 export RATE_LIMIT_CREATE_PER_ORG=0 RATE_LIMIT_CREATE_PER_CALLER=0 RATE_LIMIT_FAILED_AUTH_PER_ADDRESS=0
 
 start_replica() {
@@ -202,16 +214,69 @@ server_state() {
         awk -v name="r$1" '$4 == name { print ($6 == 0 ? "DOWN" : $6 == 2 ? "UP" : $6 == 1 ? "STARTING" : "STOPPING") }'
 }
 server_is() { [ "$(server_state "$1")" = "$2" ]; }
-# A field of `show stat` (CSV) for server r$1: scur (sessions now), stot (sessions in all).
+# Sends SIGTERM to process $2, the replica behind server r$1, and watches both every 10 ms (one
+# interpreter, already running when the signal is sent, so that each look takes a few milliseconds
+# however busy the machine) until the process has exited, at most BOUND seconds. Prints four
+# numbers: when the signal was sent, when HAProxy was first seen to mark the server DOWN (0: never),
+# 1 if the process was still running when looked at just after (0 if not), when the process was
+# seen gone (exited, reaped or not; 0: still running after BOUND). Times in ms since the epoch.
+term_and_watch() {
+    python3 - "$WORK/haproxy.sock" "r$1" "$2" "$BOUND" <<'PY'
+import os, signal, socket, sys, time
+sock, name, pid, bound = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+def say(command):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sock)
+    s.sendall(command.encode() + b"\n")
+    answer = b""
+    while chunk := s.recv(65536):
+        answer += chunk
+    s.close()
+    return answer.decode()
+def down():
+    for line in say("show servers state replicas").splitlines():
+        fields = line.split()
+        if len(fields) > 5 and fields[3] == name:
+            return fields[5] == "0"
+    return False
+def running():
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+def now_ms():
+    return int(time.time() * 1000)
+down(), running()
+term_at = now_ms()
+os.kill(pid, signal.SIGTERM)
+deadline = time.monotonic() + bound
+down_at, down_running, exited_at = 0, 0, 0
+while time.monotonic() < deadline:
+    if not down_at and down():
+        down_at = now_ms()
+        # Looked at after DOWN was seen: running now, it was running when HAProxy marked it DOWN.
+        down_running = int(running())
+    if not running():
+        exited_at = now_ms()
+        break
+    time.sleep(0.01)
+print(term_at, down_at, down_running, exited_at)
+PY
+}
+# A field of `show stat` (CSV) for server r$1: scur (sessions now), stot (sessions in all); for
+# $1 FRONTEND, the frontend's (req_tot: HTTP requests the clients sent through the balancer).
 server_stat() {
+    local proxy=replicas name="r$1"
+    [ "$1" = FRONTEND ] && proxy=front name=FRONTEND
     haproxy_say "show stat" 2>/dev/null | python3 -c '
 import csv, sys
 rows = csv.reader(line[2:] if line.startswith("# ") else line for line in sys.stdin)
 header = next(rows)
 for row in rows:
-    if len(row) > 1 and row[0] == "replicas" and row[1] == sys.argv[1]:
-        print(row[header.index(sys.argv[2])])
-' "r$1" "$2"
+    if len(row) > 1 and row[0] == sys.argv[1] and row[1] == sys.argv[2]:
+        print(row[header.index(sys.argv[3])])
+' "$proxy" "$name" "$2"
 }
 rows() { psql "$DATABASE_URL" -Atqc "select count(*) from access_tokens where name like 'load %'"; }
 rows_at_least() { [ "$(rows)" -ge "$1" ]; }
@@ -229,8 +294,8 @@ CALLER=$(target/release/access-tokens dev-token --org balancer --user load --rol
 REPLICA_ARGS=()
 for port in "${REPLICA_PORTS[@]}"; do REPLICA_ARGS+=(--replica "http://127.0.0.1:$port"); done
 
-log "load through $FRONT: $CLIENTS clients; $PHASE_ROWS tokens before the kill, while replica $KILLED is down, and after it is back..."
-# The load's own bound is long; it is stopped (SIGTERM) once the three phases are done.
+log "load through $FRONT: $CLIENTS clients; $PHASE_ROWS tokens before the kill, while replica $KILLED is down, after it is back, while replica $DRAINED is stopped (SIGTERM) and after it is back..."
+# The load's own bound is long; it is stopped (SIGTERM) once the phases are done.
 target/release/examples/load_generator "$FRONT" "$CALLER" "$CLIENTS" 3600 \
     --introspect "$INTROSPECTION_CLIENT" "${REPLICA_ARGS[@]}" >"$WORK/report.json" 2>"$WORK/load.log" &
 LOAD_PID=$!
@@ -278,19 +343,81 @@ fi
 wait_for "$PHASE_ROWS tokens after the restart" rows_at_least "$((ROWS_AT_UP + PHASE_ROWS))" ||
     die "the load stopped after the restart"
 
+# A rolling restart of replica DRAINED under the same load: SIGTERM, HAProxy takes it out while it
+# drains, it exits by itself, it is started again. No client may see an error from here on.
+GRACE_AT=$(now_ms)
+FRONT_REQUESTS_AT_TERM=$(server_stat FRONTEND req_tot)
+SERVED_AT_TERM=$(server_stat "$DRAINED" stot)
+DRAINED_PID=${REPLICA_PIDS[DRAINED]}
+log "sending SIGTERM to replica $DRAINED (SHUTDOWN_DRAIN=$DRAIN)..."
+WATCHED=$(term_and_watch "$DRAINED" "$DRAINED_PID") || die "could not signal and watch replica $DRAINED"
+read -r TERM_AT DRAIN_DOWN_AT DOWN_RUNNING EXITED_AT <<<"$WATCHED"
+if [ "$DRAIN_DOWN_AT" != 0 ] && [ "$DOWN_RUNNING" = 1 ]; then
+    ok "HAProxy marked the replica sent SIGTERM DOWN while its process still ran, $(since "$TERM_AT" "$DRAIN_DOWN_AT") after the SIGTERM (its readiness answered 503; HAProxy sent it $(($(server_stat "$DRAINED" stot) - SERVED_AT_TERM)) requests after the SIGTERM)"
+elif [ "$DRAIN_DOWN_AT" != 0 ]; then
+    fail "HAProxy marks the replica sent SIGTERM DOWN before its process exits" "DOWN seen $(since "$TERM_AT" "$DRAIN_DOWN_AT") after the SIGTERM, the process gone by then (SHUTDOWN_DRAIN=$DRAIN too short for this machine?)"
+elif [ "$EXITED_AT" != 0 ]; then
+    fail "HAProxy marks the replica sent SIGTERM DOWN before its process exits" "the process exited $(since "$TERM_AT" "$EXITED_AT") after the SIGTERM, before HAProxy marked it DOWN (it says $(server_state "$DRAINED") now; SHUTDOWN_DRAIN=$DRAIN too short for this machine?)"
+else
+    fail "HAProxy marks the replica sent SIGTERM DOWN" "still $(server_state "$DRAINED") ${BOUND}s after the SIGTERM"
+fi
+
+if [ "$EXITED_AT" != 0 ]; then
+    EXIT_STATUS=0
+    wait "$DRAINED_PID" 2>/dev/null || EXIT_STATUS=$?
+    REPLICA_PIDS[DRAINED]=""
+    if [ "$EXIT_STATUS" = 0 ]; then
+        ok "the replica sent SIGTERM exited 0 on its own, $(since "$TERM_AT" "$EXITED_AT") after the SIGTERM"
+    else
+        fail "the replica sent SIGTERM exits 0 on its own" "it exited $EXIT_STATUS, $(since "$TERM_AT" "$EXITED_AT") after the SIGTERM"
+    fi
+else
+    fail "the replica sent SIGTERM exits on its own" "still running ${BOUND}s after the SIGTERM"
+    kill -KILL "$DRAINED_PID" 2>/dev/null || true
+    wait "$DRAINED_PID" 2>/dev/null || true
+    REPLICA_PIDS[DRAINED]=""
+    EXITED_AT=$(now_ms)
+fi
+
+ROWS_AT_EXIT=$(rows)
+wait_for "$PHASE_ROWS tokens while replica $DRAINED is stopped" rows_at_least "$((ROWS_AT_EXIT + PHASE_ROWS))" ||
+    die "the load stopped while replica $DRAINED was stopped"
+
+DRAIN_RESTART_AT=$(now_ms)
+start_replica "$DRAINED"
+DRAIN_UP_AT=""
+if wait_for "HAProxy to mark replica $DRAINED UP" server_is "$DRAINED" UP; then
+    DRAIN_UP_AT=$(now_ms)
+    ok "HAProxy marked the replica restarted after its SIGTERM UP, $(since "$DRAIN_RESTART_AT" "$DRAIN_UP_AT") after its restart"
+else
+    fail "HAProxy marks the replica restarted after its SIGTERM UP" "still $(server_state "$DRAINED") ${BOUND}s after the restart"
+fi
+SERVED_AT_UP=$(server_stat "$DRAINED" stot)
+ROWS_AT_UP=$(rows)
+if wait_for "replica $DRAINED to serve 100 requests" served_at_least "$DRAINED" "$((SERVED_AT_UP + 100))"; then
+    ok "the replica restarted after its SIGTERM serves requests through the balancer again"
+else
+    fail "the replica restarted after its SIGTERM serves requests again" "HAProxy sent it $(($(server_stat "$DRAINED" stot) - SERVED_AT_UP)) in ${BOUND}s"
+fi
+wait_for "$PHASE_ROWS tokens after the second restart" rows_at_least "$((ROWS_AT_UP + PHASE_ROWS))" ||
+    die "the load stopped after the second restart"
+
 log "stopping the load (its revocation checks finish first)..."
 kill -TERM "$LOAD_PID"
 LOAD_STATUS=0
 wait "$LOAD_PID" || LOAD_STATUS=$?
 LOAD_PID=""
+FRONT_REQUESTS_AT_END=$(server_stat FRONTEND req_tot)
 [ "$LOAD_STATUS" = 0 ] || { cat "$WORK/load.log" >&2; die "the load generator failed (exit $LOAD_STATUS)"; }
 
 psql "$DATABASE_URL" -Atc "select id from access_tokens where name like 'load %'" >"$WORK/rows"
 [ -n "${BALANCER_KEEP:-}" ] &&
-    printf '%s\n' "kill_before=$KILL_BEFORE kill_after=$KILL_AFTER down=${DOWN_AT:-} restart=$RESTART_AT up=${UP_AT:-}" >"$WORK/times"
+    printf '%s\n' "kill_before=$KILL_BEFORE kill_after=$KILL_AFTER down=${DOWN_AT:-} restart=$RESTART_AT up=${UP_AT:-}" \
+        "term=$TERM_AT drain_down=${DRAIN_DOWN_AT:-} exited=$EXITED_AT drain_restart=$DRAIN_RESTART_AT drain_up=${DRAIN_UP_AT:-}" >"$WORK/times"
 psql "$DATABASE_URL" -Atc "select count(*) from (select id from access_tokens group by id having count(*) > 1) twice" >"$WORK/twice"
 
-python3 - "$WORK/report.json" "$WORK/rows" "$WORK/twice" "$CLIENTS" "$KILL_BEFORE" "$KILL_AFTER" "${DOWN_AT:-0}" "$RESTART_AT" "${UP_AT:-0}" "$KILLED" "$IN_FLIGHT" <<'PY' || FAILED=1
+python3 - "$WORK/report.json" "$WORK/rows" "$WORK/twice" "$CLIENTS" "$KILL_BEFORE" "$KILL_AFTER" "${DOWN_AT:-0}" "$RESTART_AT" "${UP_AT:-0}" "$KILLED" "$IN_FLIGHT" \
+    "$DRAINED" "$GRACE_AT" "$TERM_AT" "$EXITED_AT" "$DRAIN_RESTART_AT" "${DRAIN_UP_AT:-0}" "$((FRONT_REQUESTS_AT_END - FRONT_REQUESTS_AT_TERM))" <<'PY' || FAILED=1
 import collections, json, sys
 
 report = json.load(open(sys.argv[1]))
@@ -299,6 +426,9 @@ twice_in_table = int(open(sys.argv[3]).read())
 clients = int(sys.argv[4])
 kill_before, kill_after, down_at, restart_at, up_at = map(float, sys.argv[5:10])
 killed, in_flight = int(sys.argv[10]) - 1, sys.argv[11]
+drained = int(sys.argv[12]) - 1
+grace_at, term_at, exited_at, drain_restart_at, drain_up_at = map(float, sys.argv[13:18])
+grace_requests = int(sys.argv[18])
 failed = False
 
 def check(good, what, why):
@@ -327,18 +457,29 @@ check(len(checks) == len(revoked), f"every revoke answered 200 was checked on th
 # (an upper bound of the propagation: it includes the ask's own wait on this machine), and from
 # the revoke's answer to the sending of the last ask answered active (a lower bound; none: 0).
 # The killed replica's checks of revokes answered from the kill until HAProxy saw it UP again are
-# apart: their asks waited for the replica to come back (refused, or queued while it started).
-upper, lower, restarted, never, gone, active_on_return = [], [], [], [], 0, 0
+# apart: their asks waited for the replica to come back (refused, or queued while it started). So
+# are the stopped replica's, from its SIGTERM until it was UP again.
+# Each stop: the replica, from when its checks are apart, from when it answered nothing more (its
+# process gone), its restart, and when it was seen UP again.
+stops = [(killed, kill_before, kill_after, restart_at, up_at),
+         (drained, term_at, exited_at, drain_restart_at, drain_up_at)]
+upper, lower, restarted, never = [], [], [], []
+gone, active_on_return = [0, 0], [0, 0]
 for c in checks:
     for n, r in enumerate(c["replicas"]):
+        stop = next((i for i, (replica, apart, _, _, up) in enumerate(stops)
+                     if n == replica and apart <= c["revoked_ms"] <= (up or float("inf"))), None)
+        if stop is None and r["unanswered"]:
+            stop = next((i for i, (replica, *_) in enumerate(stops) if n == replica), None)
         if r["refused_ms"] is None:
             never.append((c["id"], r["replica"]))
-        elif n == killed and (r["unanswered"] or kill_before <= c["revoked_ms"] <= (up_at or float("inf"))):
+        elif stop is not None:
             restarted.append(r["refused_ms"] - c["revoked_ms"])
-            # Revoked while the replica was dead: whatever it answered came from the new process.
-            if kill_after <= c["revoked_ms"] <= restart_at:
-                gone += 1
-                active_on_return += r["active_answers"] > 0
+            # Revoked while the replica was stopped: whatever it answered came from the new process.
+            _, _, down_from, down_to, _ = stops[stop]
+            if down_from <= c["revoked_ms"] <= down_to:
+                gone[stop] += 1
+                active_on_return[stop] += r["active_answers"] > 0
         else:
             upper.append(r["refused_ms"] - c["revoked_ms"])
             lower.append(max(0.0, (r["last_active_sent_ms"] or c["revoked_ms"]) - c["revoked_ms"]))
@@ -355,10 +496,13 @@ check(worst_lower < 1000.0,
       f"an ask sent {worst_lower:.1f} ms after a revoke's answer was answered active")
 if worst_upper >= 1000.0:
     print(f"     the worst refusal was answered {worst_upper:.0f} ms after its revoke: the asks themselves waited that long on this machine")
-check(active_on_return == 0,
-      f"the restarted replica refused every token revoked while it was dead from its first answer ({gone} tokens; "
-      f"{len(restarted)} checks waited for it, refused {min(restarted, default=0) / 1000:.1f}-{max(restarted, default=0) / 1000:.1f} s after the revoke)",
-      f"{active_on_return} answered active first")
+check(active_on_return[0] == 0,
+      f"the restarted replica refused every token revoked while it was dead from its first answer ({gone[0]} tokens)",
+      f"{active_on_return[0]} answered active first")
+check(active_on_return[1] == 0,
+      f"the replica restarted after its SIGTERM refused every token revoked while it was stopped from its first answer ({gone[1]} tokens; "
+      f"{len(restarted)} checks of the two waited for a replica to come back, refused {min(restarted, default=0) / 1000:.1f}-{max(restarted, default=0) / 1000:.1f} s after the revoke)",
+      f"{active_on_return[1]} answered active first")
 check(report["introspected_inactive"] == 0,
       f"every new token introspects active through the balancer ({report['answers'].get('introspect 200', 0)} introspections)",
       f"{report['introspected_inactive']} answered inactive")
@@ -368,15 +512,23 @@ kinds = ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())) or "none"
 print(f"     errors (non-2xx, connection errors): {len(failures)}: {kinds}; HAProxy had {in_flight} sessions on the replica "
       f"just before the SIGKILL, and its listening socket took connections until it was reaped {kill_after - kill_before:.0f} ms later")
 check(len(failures) <= clients, f"errors at most the load's concurrency ({len(failures)} <= {clients})", f"{len(failures)} errors")
-stray = [f for f in failures if not (f["sent_ms"] <= kill_after and f["answered_ms"] >= kill_before)]
+# The rolling restart's phase: from its start (just before the SIGTERM) to the end of the load.
+in_grace = [f for f in failures if f["answered_ms"] >= grace_at]
+stray = [f for f in failures if f not in in_grace and not (f["sent_ms"] <= kill_after and f["answered_ms"] >= kill_before)]
 def when(f):
     return f"{f['operation']} {f['status'] or 'connection error'} sent {f['sent_ms'] - kill_before:+.0f} ms, answered {f['answered_ms'] - kill_before:+.0f} ms from the SIGKILL"
 check(not stray, f"every error is of a request in flight on the killed replica (sent before it was reaped, "
       f"{kill_after - kill_before:.0f} ms after the SIGKILL, and answered after the SIGKILL)",
       f"{len(stray)} others: " + "; ".join(when(f) for f in stray[:5]))
-late = [f for f in failures if down_at and f["sent_ms"] >= down_at]
-check(down_at and not late, "no error for a request sent after HAProxy marked the replica DOWN, to the end of the load",
+late = [f for f in failures if down_at and f["sent_ms"] >= down_at and f not in in_grace]
+check(down_at and not late, "no error for a request sent after HAProxy marked the replica DOWN, to the rolling restart",
       f"{len(late)} errors: " + "; ".join(when(f) for f in late[:5]) if down_at else "DOWN was never observed")
+def when_grace(f):
+    return f"{f['operation']} {f['status'] or 'connection error'} sent {f['sent_ms'] - term_at:+.0f} ms, answered {f['answered_ms'] - term_at:+.0f} ms from the SIGTERM"
+check(not in_grace, f"a rolling restart loses nothing: no error (non-2xx, connection error) from the SIGTERM to the end of the load "
+      f"({grace_requests} requests through the balancer while the replica drained and exited in {(exited_at - term_at) / 1000:.2f} s, "
+      f"was stopped for {(drain_restart_at - exited_at) / 1000:.2f} s and came back)",
+      f"{len(in_grace)} errors: " + "; ".join(when_grace(f) for f in in_grace[:5]))
 
 answers = ", ".join(f"{n} {k}" for k, n in sorted(report["answers"].items()))
 print(f"     load: {report['requests']} requests in {report['seconds']:.1f} s ({report['requests_per_second']:.0f}/s) by {clients} clients: {answers}")
