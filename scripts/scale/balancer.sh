@@ -28,7 +28,7 @@
 #   scripts/scale/balancer.sh
 #   BALANCER_CLIENTS=64 BALANCER_PHASE_ROWS=1000 scripts/scale/balancer.sh
 #   BALANCER_KEEP=/some/folder scripts/scale/balancer.sh   # keeps the logs, the load's report, the times
-#   BALANCER_DRAIN=5 scripts/scale/balancer.sh             # the replicas' SHUTDOWN_DRAIN (default 2)
+#   BALANCER_DRAIN=10 scripts/scale/balancer.sh             # the replicas' SHUTDOWN_DRAIN (default 5: HAProxy needs two failed checks, 0.5 s, to take a replica out; the margin is for a loaded machine)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=../lib/postgres.sh
@@ -47,7 +47,7 @@ KILLED=2
 DRAINED=3
 # How long a replica told to stop goes on serving with its readiness failing: HAProxy's checks
 # (every 250 ms, then 100 ms, out after two failures) take it out well within it.
-DRAIN="${BALANCER_DRAIN:-2}"
+DRAIN="${BALANCER_DRAIN:-5}"
 FRONT="http://127.0.0.1:$FRONT_PORT"
 PG_THROWAWAY_PORT="${BALANCER_PG_PORT:-54343}"
 
