@@ -8,6 +8,7 @@ pub mod caller;
 pub mod health;
 pub mod introspect;
 pub mod json;
+pub mod metrics;
 pub mod pagination;
 pub mod policy;
 pub mod server;
@@ -196,11 +197,12 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
-    routes()
-        .router
-        .fallback(not_found)
-        .layer(layers)
-        .with_state(state)
+    let mut router = routes().router.fallback(not_found).layer(layers);
+    // Outermost, so that it counts what the client got (a 408 or 413 of the layers included).
+    if state.settings.metrics_addr.is_some() {
+        router = router.layer(metrics::CountRequests(state.metrics.http.clone()));
+    }
+    router.with_state(state)
 }
 
 /// Routes called at machine rates by verifiers and load balancers, whose requests are logged at

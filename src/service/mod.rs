@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::issuers::TrustedIssuers;
 use crate::keys::KeyRing;
+use crate::metrics::{KeyGauges, Metrics, StateSource};
 use crate::rate_limit::RateLimits;
 /// What the audit trail answers: one event, as stored.
 pub use crate::store::{AuditEvent, Identified};
@@ -39,16 +40,23 @@ pub struct Service {
     /// The key sets' status lists, as served.
     pub status_lists: Arc<StatusLists>,
     pub rate_limits: RateLimits,
+    /// What this replica counts, and the gauges read from its keys and pool at each scrape.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Service {
-    pub fn new(settings: Settings, store: Store, keys: KeyRing) -> Self {
+    pub fn new(settings: Settings, store: Store, keys: KeyRing, metrics: Arc<Metrics>) -> Self {
         let keys = Arc::new(keys);
         let changed = Arc::new(Notify::new());
+        metrics.register(Arc::new(Gauges {
+            keys: keys.clone(),
+            store: store.clone(),
+        }));
         Self {
-            issuers: Arc::new(TrustedIssuers::new(
+            issuers: Arc::new(TrustedIssuers::counted(
                 &settings.trusted_issuers,
                 settings.issuer_policy.clone(),
+                |issuer| metrics.issuer_fetches(issuer),
             )),
             rate_limits: RateLimits::new(settings.rate_limits),
             status_lists: Arc::new(StatusLists::new(
@@ -60,8 +68,13 @@ impl Service {
             settings: Arc::new(settings),
             keys,
             usage: Arc::new(UsageTracker::default()),
-            revocations: Arc::new(Revocations::new(store.clone(), changed)),
+            revocations: Arc::new(Revocations::new(
+                store.clone(),
+                changed,
+                metrics.revocations.clone(),
+            )),
             store,
+            metrics,
         }
     }
 
@@ -75,14 +88,17 @@ impl Service {
     pub async fn create_token(&self, caller: &Caller, body: CreateTokenBody) -> Result<Created> {
         self.rate_limits.create(caller)?;
         let new = NewToken::parse(body)?;
-        tokens::create(
+        let created = tokens::create(
             &self.store,
             &self.keys,
             &self.settings.authority,
             caller,
             new,
         )
-        .await
+        .await?;
+        self.metrics
+            .token_created(created.record.token_type.as_str());
+        Ok(created)
     }
 
     pub async fn get_token(&self, caller: &Caller, id: &str) -> Result<TokenRecord> {
@@ -106,6 +122,9 @@ impl Service {
         for descendant in &revoked.descendants {
             self.revocations.insert(&descendant.id);
         }
+        self.metrics
+            .tokens_revoked
+            .inc_by(1 + revoked.descendants.len() as u64);
         Ok(revoked)
     }
 
@@ -122,6 +141,11 @@ impl Service {
                 .await?;
         if changed {
             self.revocations.set_suspended(&record.id, suspend);
+            if suspend {
+                self.metrics.tokens_suspended.inc();
+            } else {
+                self.metrics.tokens_resumed.inc();
+            }
         }
         Ok(record)
     }
@@ -140,6 +164,9 @@ impl Service {
         if let Some(old) = &created.record.rotated_from {
             self.revocations.insert(old);
         }
+        self.metrics.tokens_rotated.inc();
+        self.metrics
+            .token_created(created.record.token_type.as_str());
         Ok(created)
     }
 
@@ -229,5 +256,38 @@ impl Service {
             tracing::warn!(%error, "could not write the last usage marks");
         }
         self.store.close().await;
+    }
+}
+
+/// The gauges of state, read when Prometheus scrapes: the key ring as loaded and the pool, from
+/// memory (no query per scrape).
+struct Gauges {
+    keys: Arc<KeyRing>,
+    store: Store,
+}
+
+impl StateSource for Gauges {
+    fn keys(&self) -> KeyGauges {
+        let states = self.keys.current().states();
+        let now = chrono::Utc::now();
+        KeyGauges {
+            counts: states
+                .counts
+                .into_iter()
+                .map(|(set, state, n)| (set.as_str(), state.as_str(), n))
+                .collect(),
+            active_ages: states
+                .activated
+                .into_iter()
+                .map(|(set, at)| {
+                    let age = now.signed_duration_since(at.0);
+                    (set.as_str(), age.num_milliseconds().max(0) as f64 / 1000.0)
+                })
+                .collect(),
+        }
+    }
+
+    fn pool(&self) -> (u32, u32, u32) {
+        self.store.pool_state()
     }
 }
