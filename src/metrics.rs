@@ -367,7 +367,9 @@ impl Metrics {
 /// template with one lookup in a map that is never written again. Counters by method and status
 /// are made on first use under a lock taken for writing only then.
 pub struct HttpMetrics {
-    routes: HashMap<String, RouteMetrics>,
+    /// Hashed with foldhash rather than SipHash: the keys are the fixed route templates, so there
+    /// is no flooding to resist, and it is a third of the cost on every request.
+    routes: HashMap<String, RouteMetrics, foldhash::fast::FixedState>,
     unmatched: RouteMetrics,
 }
 
@@ -417,7 +419,7 @@ impl RouteMetrics {
 
 impl HttpMetrics {
     fn new(routes: &[(String, String)]) -> Self {
-        let mut by_template = HashMap::new();
+        let mut by_template = HashMap::with_hasher(foldhash::fast::FixedState::default());
         for (_, template) in routes {
             by_template
                 .entry(template.clone())

@@ -67,11 +67,11 @@ pub struct Counted<S> {
     metrics: Arc<HttpMetrics>,
 }
 
-impl<S> Service<Request<Body>> for Counted<S>
+impl<S, B> Service<Request<Body>> for Counted<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>>,
+    S: Service<Request<Body>, Response = Response<B>>,
 {
-    type Response = Response<Body>;
+    type Response = Response<B>;
     type Error = S::Error;
     type Future = CountedFuture<S::Future>;
 
@@ -110,9 +110,9 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, E> Future for CountedFuture<F>
+impl<F, B, E> Future for CountedFuture<F>
 where
-    F: Future<Output = Result<Response<Body>, E>>,
+    F: Future<Output = Result<Response<B>, E>>,
 {
     type Output = F::Output;
 
