@@ -27,9 +27,12 @@ USER 10001:10001
 # Without DATABASE_URL the service keeps an embedded store in ./data: here, on a volume.
 WORKDIR /var/lib/access-tokens
 VOLUME /var/lib/access-tokens
+# Metrics on every interface of the container, where only the monitoring network should reach
+# them: publish 9464 to Prometheus alone, never beside the public port.
 ENV LISTEN_ADDR=0.0.0.0:8080 \
+    METRICS_ADDR=0.0.0.0:9464 \
     LOG_FORMAT=json
-EXPOSE 8080
+EXPOSE 8080 9464
 # DATABASE_URL (PostgreSQL in production), KEY_ENCRYPTION_KEY, PUBLIC_URL and TRUSTED_ISSUERS
 # come from the environment.
 ENTRYPOINT ["/usr/local/bin/access-tokens"]

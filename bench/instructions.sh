@@ -7,6 +7,7 @@
 #   bench/instructions.sh                                  # builds and counts target/release/access-tokens
 #   INSTR_BIN=/path/to/access-tokens bench/instructions.sh # counts another build (an older commit)
 #   INSTR_KEEP=/some/folder bench/instructions.sh          # keeps each phase's dumps (callgrind_annotate)
+#   INSTR_METRICS=off bench/instructions.sh                # metrics off (METRICS_ADDR empty); default on
 #
 # The service runs on PostgreSQL (scripts/lib/postgres.sh, a throwaway database `at_instr`) with a
 # dev-token caller. Each phase runs its requests on one keep-alive connection after a warm-up, with
@@ -49,6 +50,12 @@ KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
 export KEY_ENCRYPTION_KEY PUBLIC_URL="http://127.0.0.1:$PORT" LISTEN_ADDR="127.0.0.1:$PORT"
 export INTROSPECTION_CLIENTS="bench:bench-secret-0123456789" RUST_LOG=warn
 export RATE_LIMIT_CREATE_PER_ORG=0 RATE_LIMIT_CREATE_PER_CALLER=0
+# Metrics on a port of this run (as in production, where Prometheus scrapes them), or off.
+if [ "${INSTR_METRICS:-on}" = off ]; then
+    export METRICS_ADDR=""
+else
+    export METRICS_ADDR="127.0.0.1:$((PORT + 1))"
+fi
 CALLER=$("$BIN" dev-token --org 1 --user bench --role owner --allow-production 2>/dev/null)
 
 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.%p" --dump-instr=no \

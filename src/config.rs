@@ -186,7 +186,21 @@ pub struct SettingsArgs {
         default_value_t = 600
     )]
     pub rate_limit_failed_introspection_per_client: u32,
+    /// Address of the metrics listener, which serves Prometheus metrics at /metrics and nothing
+    /// else (never on LISTEN_ADDR). Empty: no metrics listener.
+    #[arg(
+        long,
+        env = "METRICS_ADDR",
+        default_value = DEFAULT_METRICS_ADDR,
+        hide_env_values = true
+    )]
+    pub metrics_addr: String,
 }
+
+/// Where Prometheus scrapes a replica unless `METRICS_ADDR` says otherwise (9464: the port
+/// registered for Prometheus exporters of this kind); loopback, so that nothing is exposed
+/// before an operator decides where.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
 /// Limits per minute; 0 is no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +244,8 @@ pub struct Settings {
     pub shutdown_drain: Duration,
     pub intervals: Intervals,
     pub rate_limits: RateLimitSettings,
+    /// The metrics listener's address (`METRICS_ADDR`); `None`: metrics are off.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// How often a replica does its background work: fixed in a deployment, short in the tests.
@@ -479,6 +495,7 @@ impl SettingsArgs {
             );
         }
         let shutdown_drain = parse_duration("SHUTDOWN_DRAIN", &self.shutdown_drain)?;
+        let metrics_addr = metrics_addr(&self.metrics_addr)?;
         // Last: on a new embedded store this creates the key file, only once all else is valid.
         let key_encryption_key = self.store.key_encryption_key(&database)?;
         Ok(Settings {
@@ -502,6 +519,7 @@ impl SettingsArgs {
                 failed_auth_per_address: self.rate_limit_failed_auth_per_address,
                 failed_introspection_per_client: self.rate_limit_failed_introspection_per_client,
             },
+            metrics_addr,
         })
     }
 }
@@ -578,6 +596,20 @@ impl SettingsArgs {
 }
 
 /// The non-empty, trimmed entries of a comma-separated setting.
+/// `METRICS_ADDR`: an address to bind, or empty for no metrics listener.
+fn metrics_addr(text: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse() {
+        Ok(addr) => Ok(Some(addr)),
+        Err(_) => err(format!(
+            "METRICS_ADDR {text:?} is not an address: use host:port, e.g. {DEFAULT_METRICS_ADDR}, or set it empty to turn metrics off"
+        )),
+    }
+}
+
 fn listed(values: &[String]) -> Vec<String> {
     values
         .iter()
@@ -763,6 +795,25 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.0.contains("CORS_ALLOWED_ORIGINS"), "{e}");
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_unless_turned_off_and_a_bad_address_names_the_variable() {
+        let s = args(&[]).validate().unwrap();
+        assert_eq!(s.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+        let s = args(&["--metrics-addr", "0.0.0.0:9100"])
+            .validate()
+            .unwrap();
+        assert_eq!(s.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
+        for off in ["", " "] {
+            let s = args(&["--metrics-addr", off]).validate().unwrap();
+            assert_eq!(s.metrics_addr, None, "{off:?}");
+        }
+        for bad in ["9464", "localhost:9464", "127.0.0.1", "127.0.0.1:99999"] {
+            let e = args(&["--metrics-addr", bad]).validate().unwrap_err();
+            assert!(e.0.starts_with("METRICS_ADDR"), "{bad}: {e}");
+            assert!(e.0.contains("empty to turn metrics off"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod issuers;
 pub mod keys;
+pub mod metrics;
 pub mod rate_limit;
 pub mod service;
 pub mod store;
@@ -21,6 +22,7 @@ pub mod telemetry;
 pub mod tokens;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -39,6 +41,10 @@ pub enum StartError {
     Keys(#[from] keys::KeyError),
     #[error("cannot listen on {0}: {1} (set LISTEN_ADDR to a free address)")]
     Bind(SocketAddr, std::io::Error),
+    #[error(
+        "cannot listen for metrics on {0}: {1} (set METRICS_ADDR to a free address, or empty to turn metrics off)"
+    )]
+    MetricsBind(SocketAddr, std::io::Error),
     #[error(transparent)]
     OwnIssuer(#[from] issuers::OwnIssuer),
 }
@@ -47,6 +53,8 @@ pub enum StartError {
 pub struct App {
     listener: TcpListener,
     address: SocketAddr,
+    /// The metrics listener and its address, unless metrics are off.
+    metrics: Option<(TcpListener, SocketAddr)>,
     state: AppState,
 }
 
@@ -60,6 +68,18 @@ impl App {
         let address = listener
             .local_addr()
             .map_err(|e| StartError::Bind(settings.listen_addr, e))?;
+        let metrics_listener = match settings.metrics_addr {
+            Some(addr) => {
+                let bound = TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartError::MetricsBind(addr, e))?;
+                let local = bound
+                    .local_addr()
+                    .map_err(|e| StartError::MetricsBind(addr, e))?;
+                Some((bound, local))
+            }
+            None => None,
+        };
         let public_url = settings.public_url_for(address);
         issuers::refuse_own_issuers(&settings.trusted_issuers, &public_url)?;
         let store = Store::open(&settings.database, Purpose::Service).await?;
@@ -72,7 +92,19 @@ impl App {
         }
         let keys =
             KeyRing::load_or_create(&store, &settings.key_encryption_key, &public_url).await?;
-        let state = AppState::new(Service::new(settings, store, keys));
+        let operations: Vec<(String, String)> = http::routes()
+            .operations()
+            .iter()
+            .map(|(method, path)| (method.to_string(), path.clone()))
+            .collect();
+        let token_types = tokens::TokenType::ALL.map(tokens::TokenType::as_str);
+        let metrics = Arc::new(metrics::Metrics::new(
+            &operations,
+            &token_types,
+            &settings.trusted_issuers,
+            store.metrics(),
+        ));
+        let state = AppState::new(Service::new(settings, store, keys, metrics));
         // Served from the first request on; should this fail, the background work renders them
         // within a second and the lists answer 503 until then.
         if let Err(error) = state.status_lists.render_all().await {
@@ -81,12 +113,18 @@ impl App {
         Ok(Self {
             listener,
             address,
+            metrics: metrics_listener,
             state,
         })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The address the metrics listener is bound to; `None` when metrics are off.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, address)| *address)
     }
 
     /// The URL issuers and `jwks_uri`s derive from.
@@ -126,11 +164,25 @@ impl App {
                 }
             }
         };
+        // Scraped until the service stops; nothing of it needs draining.
+        let metrics = self.metrics.map(|(listener, address)| {
+            tracing::info!(%address, "serving metrics at /metrics");
+            let router = http::metrics::router(state.metrics.clone());
+            tokio::spawn(http::server::serve(
+                listener,
+                router,
+                header_read_timeout,
+                std::future::pending(),
+            ))
+        });
         let router = http::router(self.state);
         let served =
             http::server::serve(self.listener, router, header_read_timeout, shutdown).await;
         background.abort();
         revocations.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         state.close().await;
         served
     }

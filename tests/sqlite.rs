@@ -37,6 +37,8 @@ mod lifecycle;
 mod limits;
 #[path = "api/list_revoke.rs"]
 mod list_revoke;
+#[path = "api/metrics.rs"]
+mod metrics;
 #[path = "api/offline_verifier.rs"]
 mod offline_verifier;
 #[path = "api/openapi.rs"]

@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::keys::KeySetName;
 use crate::keys::jws::{self, Rules, VerifyingKey, unverified_issuer};
 use crate::keys::verify::{MAX_TOKEN_BYTES, verify_own};
+use crate::metrics::AuthFailure;
 use crate::tokens::claims::OwnTokenClaims;
 use crate::tokens::{Caller, Refused};
 
@@ -38,12 +39,16 @@ impl FromRequestParts<AppState> for Caller {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip().to_string());
         // An address that failed too often is turned away before any signature is checked.
-        if let Some(ip) = &source_ip {
-            state.rate_limits.check_address(ip)?;
+        if let Some(ip) = &source_ip
+            && let Err(limited) = state.rate_limits.check_address(ip)
+        {
+            state.metrics.auth_failure(AuthFailure::RateLimited);
+            return Err(limited);
         }
         let refused = |error: Error, detail: &'static str| {
             // The reason, never the token.
             tracing::info!(reason = %error, detail, "caller refused");
+            state.metrics.auth_failure(failure_of(detail));
             if let Some(ip) = &source_ip {
                 state.rate_limits.failed_authentication(ip);
             }
@@ -130,6 +135,28 @@ fn reason_for(detail: &'static str) -> &'static str {
         }
         // No issuer, not a compact JWS, a header or claims that do not parse, no kid, no sub.
         _ => "malformed token",
+    }
+}
+
+/// The metrics' reason of a refusal, from the checks' words (`detail`): a few fixed labels.
+fn failure_of(detail: &'static str) -> AuthFailure {
+    match detail {
+        "no bearer token" => AuthFailure::NoToken,
+        "expired" | "not yet valid" => AuthFailure::Expired,
+        "token revoked" => AuthFailure::Revoked,
+        "token suspended" => AuthFailure::Suspended,
+        "untrusted issuer" | "iss is not the expected issuer" => AuthFailure::UntrustedIssuer,
+        "kid not published"
+        | "unknown kid of trusted issuer"
+        | "own key under a trusted issuer" => AuthFailure::UnknownKey,
+        "signature invalid" => AuthFailure::BadSignature,
+        "token_use not accepted"
+        | "no token_use"
+        | "audience not accepted"
+        | "not of the api key set"
+        | "token type cannot call the API" => AuthFailure::NotAccepted,
+        // Too large, not RS256, no exp, and whatever `reason_for` calls a malformed token.
+        _ => AuthFailure::Malformed,
     }
 }
 
@@ -375,6 +402,26 @@ mod tests {
         }
         assert_eq!(reason_for("no kid"), "malformed token");
         assert_eq!(reason_for("something new"), "malformed token");
+    }
+
+    #[test]
+    fn metrics_group_the_reasons_as_the_client_is_told_them() {
+        for (detail, failure) in [
+            ("no bearer token", AuthFailure::NoToken),
+            ("token too large", AuthFailure::Malformed),
+            ("algorithm is not RS256", AuthFailure::Malformed),
+            ("no kid", AuthFailure::Malformed),
+            ("expired", AuthFailure::Expired),
+            ("not yet valid", AuthFailure::Expired),
+            ("kid not published", AuthFailure::UnknownKey),
+            ("signature invalid", AuthFailure::BadSignature),
+            ("untrusted issuer", AuthFailure::UntrustedIssuer),
+            ("audience not accepted", AuthFailure::NotAccepted),
+            ("token revoked", AuthFailure::Revoked),
+            ("token suspended", AuthFailure::Suspended),
+        ] {
+            assert_eq!(failure_of(detail), failure, "{detail}");
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ use super::state::AppState;
 use crate::config::{IntrospectionClient, sha256};
 use crate::error::{Error, Result};
 use crate::keys::verify::verify_own;
+use crate::metrics::Introspection;
 use crate::tokens::TokenType;
 
 pub async fn introspect(
@@ -34,12 +35,21 @@ pub async fn introspect(
     body: Bytes,
 ) -> Result<Response> {
     let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
-    authenticate_client(&state, address.as_deref(), &headers)?;
+    if let Err(refused) = authenticate_client(&state, address.as_deref(), &headers) {
+        state.metrics.introspection(Introspection::ClientRefused);
+        return Err(refused);
+    }
     let token = token_of(&headers, &body)?;
     let answer = match evaluate(&state, &token).await? {
-        Some(claims) => serde_json::to_vec(&Active(&claims))
-            .map_err(|e| Error::internal("rendering the introspection answer", e))?,
-        None => br#"{"active":false}"#.to_vec(),
+        Some(claims) => {
+            state.metrics.introspection(Introspection::Active);
+            serde_json::to_vec(&Active(&claims))
+                .map_err(|e| Error::internal("rendering the introspection answer", e))?
+        }
+        None => {
+            state.metrics.introspection(Introspection::Inactive);
+            br#"{"active":false}"#.to_vec()
+        }
     };
     let headers = [
         (CONTENT_TYPE, HeaderValue::from_static("application/json")),

@@ -8,6 +8,7 @@ pub mod caller;
 pub mod health;
 pub mod introspect;
 pub mod json;
+pub mod metrics;
 pub mod pagination;
 pub mod policy;
 pub mod server;
@@ -157,7 +158,13 @@ pub fn router(state: AppState) -> Router {
         ])
         .expose_headers([ETAG, LINK])
         .max_age(Duration::from_secs(600));
+    // Outermost, so that it counts what the client got (a 408 or 413 of the layers included). In
+    // this one stack, not a layer of its own: each `Router::layer` wraps every route once more,
+    // which costs a clone of the stack per request.
+    let counted = (state.settings.metrics_addr.is_some())
+        .then(|| metrics::CountRequests(state.metrics.http.clone()));
     let layers = ServiceBuilder::new()
+        .option_layer(counted)
         // Marks credentials so that no debug output of the headers can show them.
         .layer(SetSensitiveRequestHeadersLayer::new([
             AUTHORIZATION,

@@ -21,6 +21,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::keys::jws::VerifyingKey;
+use crate::metrics::IssuerFetches;
 use crate::tokens::KeySetName;
 use reqwest::header::{CACHE_CONTROL, HeaderMap};
 use serde::Deserialize;
@@ -189,6 +190,7 @@ struct Issuer {
     cached: RwLock<Arc<Cached>>,
     /// When the last fetch started; held while fetching so that fetches do not pile up.
     last_fetch: Arc<Mutex<Option<Instant>>>,
+    fetches: IssuerFetches,
 }
 
 /// The keys of one fetch and how long they may be used.
@@ -222,6 +224,15 @@ struct JwksDoc {
 
 impl TrustedIssuers {
     pub fn new(issuers: &[String], policy: Policy) -> Self {
+        Self::counted(issuers, policy, |_| IssuerFetches::default())
+    }
+
+    /// As `new`, with each issuer's fetches counted in the handles `fetches` gives for it.
+    pub fn counted(
+        issuers: &[String],
+        policy: Policy,
+        fetches: impl Fn(&str) -> IssuerFetches,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(FETCH_TIMEOUT)
@@ -246,6 +257,7 @@ impl TrustedIssuers {
                         usable_until: now,
                     })),
                     last_fetch: Arc::new(Mutex::new(None)),
+                    fetches: fetches(iss),
                 };
                 (iss.clone(), Arc::new(issuer))
             })
@@ -327,6 +339,7 @@ async fn refetch(
     *last_fetch = Some(started);
     match fetch(http, &issuer.jwks_url).await {
         Ok(fetched) => {
+            issuer.fetches.ok.inc();
             let ttl = policy.ttl(fetched.max_age);
             tracing::info!(
                 issuer = issuer.name,
@@ -346,6 +359,7 @@ async fn refetch(
             }
         }
         Err(error) => {
+            issuer.fetches.failed.inc();
             let cached = issuer.snapshot();
             let usable_for = cached
                 .usable_until

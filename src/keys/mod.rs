@@ -29,6 +29,7 @@ pub mod verify;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::store::types::Timestamp;
 use crate::store::{KeyRow, Queries, Store};
 /// The key set names live in the domain; re-exported where the keys are.
 pub use crate::tokens::{KeySetName, KeyState};
@@ -62,6 +63,8 @@ pub struct Keys {
     sets: [KeySet; 4],
     /// (kid, state) of every key, to notice changes cheaply.
     fingerprint: Vec<(String, KeyState)>,
+    /// (set, state, activated_at) of every stored key, as the metrics show them.
+    states: Vec<(String, KeyState, Option<Timestamp>)>,
 }
 
 impl Keys {
@@ -82,10 +85,35 @@ impl Keys {
         build_keys(&kek, public_url, &rows).map(|(keys, _)| keys)
     }
 
+    /// How many stored keys each set has in each state, and when each set's active key became
+    /// active, as loaded (start-up and every key change).
+    pub fn states(&self) -> KeyStates {
+        let mut states = KeyStates::default();
+        for set in KeySetName::ALL {
+            let of_set = || self.states.iter().filter(|(s, ..)| s == set.as_str());
+            for state in KeyState::ALL {
+                let n = of_set().filter(|(_, st, _)| *st == state).count() as u64;
+                states.counts.push((set, state, n));
+            }
+            if let Some((_, _, Some(at))) = of_set().find(|(_, st, _)| *st == KeyState::Active) {
+                states.activated.push((set, *at));
+            }
+        }
+        states
+    }
+
     /// The set that publishes `kid`, if any.
     pub fn set_of_kid(&self, kid: &str) -> Option<&KeySet> {
         self.sets.iter().find(|s| s.verifying.contains_key(kid))
     }
+}
+
+/// What the stored keys are, for the metrics: `(set, state, how many)` for every set and state,
+/// and `(set, when it became active)` of each set's active key.
+#[derive(Debug, Default)]
+pub struct KeyStates {
+    pub counts: Vec<(KeySetName, KeyState, u64)>,
+    pub activated: Vec<(KeySetName, Timestamp)>,
 }
 
 /// The key sets in memory, swapped whole when the stored keys change.
@@ -164,8 +192,12 @@ async fn load(
     kek: &KeyEncryptionKey,
     public_url: &str,
 ) -> Result<(Keys, Vec<Unbound>), KeyError> {
-    let rows = store.acquire().await?.db().all_keys().await?;
-    build_keys(kek, public_url, &rows)
+    let mut conn = store.acquire().await?;
+    let rows = conn.db().all_keys().await?;
+    let states = conn.db().key_states().await?;
+    let (mut keys, unbound) = build_keys(kek, public_url, &rows)?;
+    keys.states = states;
+    Ok((keys, unbound))
 }
 
 /// A stored key that does not count, and why (no key material).
@@ -193,7 +225,15 @@ fn build_keys(
     let sets: [KeySet; 4] = sets
         .try_into()
         .map_err(|_| KeyError::Corrupt("key ring".into()))?;
-    Ok((Keys { sets, fingerprint }, unbound))
+    let states = Vec::new();
+    Ok((
+        Keys {
+            sets,
+            fingerprint,
+            states,
+        },
+        unbound,
+    ))
 }
 
 /// One set from its published rows. Unbound rows are left out (and listed in `unbound`); a set

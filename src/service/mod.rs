@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::issuers::TrustedIssuers;
 use crate::keys::KeyRing;
+use crate::metrics::{KeyGauges, Metrics, StateSource};
 use crate::rate_limit::RateLimits;
 /// What the audit trail answers: one event, as stored.
 pub use crate::store::{AuditEvent, Identified};
@@ -42,16 +43,23 @@ pub struct Service {
     pub rate_limits: RateLimits,
     /// Set once the replica is told to stop: its readiness check fails from then on.
     stopping: AtomicBool,
+    /// What this replica counts, and the gauges read from its keys and pool at each scrape.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Service {
-    pub fn new(settings: Settings, store: Store, keys: KeyRing) -> Self {
+    pub fn new(settings: Settings, store: Store, keys: KeyRing, metrics: Arc<Metrics>) -> Self {
         let keys = Arc::new(keys);
         let changed = Arc::new(Notify::new());
+        metrics.register(Arc::new(Gauges {
+            keys: keys.clone(),
+            store: store.clone(),
+        }));
         Self {
-            issuers: Arc::new(TrustedIssuers::new(
+            issuers: Arc::new(TrustedIssuers::counted(
                 &settings.trusted_issuers,
                 settings.issuer_policy.clone(),
+                |issuer| metrics.issuer_fetches(issuer),
             )),
             rate_limits: RateLimits::new(settings.rate_limits),
             status_lists: Arc::new(StatusLists::new(
@@ -63,9 +71,14 @@ impl Service {
             settings: Arc::new(settings),
             keys,
             usage: Arc::new(UsageTracker::default()),
-            revocations: Arc::new(Revocations::new(store.clone(), changed)),
+            revocations: Arc::new(Revocations::new(
+                store.clone(),
+                changed,
+                metrics.revocations.clone(),
+            )),
             store,
             stopping: AtomicBool::new(false),
+            metrics,
         }
     }
 
@@ -85,14 +98,17 @@ impl Service {
     pub async fn create_token(&self, caller: &Caller, body: CreateTokenBody) -> Result<Created> {
         self.rate_limits.create(caller)?;
         let new = NewToken::parse(body)?;
-        tokens::create(
+        let created = tokens::create(
             &self.store,
             &self.keys,
             &self.settings.authority,
             caller,
             new,
         )
-        .await
+        .await?;
+        self.metrics
+            .token_created(created.record.token_type.as_str());
+        Ok(created)
     }
 
     pub async fn get_token(&self, caller: &Caller, id: &str) -> Result<TokenRecord> {
@@ -116,6 +132,9 @@ impl Service {
         for descendant in &revoked.descendants {
             self.revocations.insert(&descendant.id);
         }
+        self.metrics
+            .tokens_revoked
+            .inc_by(1 + revoked.descendants.len() as u64);
         Ok(revoked)
     }
 
@@ -132,6 +151,11 @@ impl Service {
                 .await?;
         if changed {
             self.revocations.set_suspended(&record.id, suspend);
+            if suspend {
+                self.metrics.tokens_suspended.inc();
+            } else {
+                self.metrics.tokens_resumed.inc();
+            }
         }
         Ok(record)
     }
@@ -150,6 +174,9 @@ impl Service {
         if let Some(old) = &created.record.rotated_from {
             self.revocations.insert(old);
         }
+        self.metrics.tokens_rotated.inc();
+        self.metrics
+            .token_created(created.record.token_type.as_str());
         Ok(created)
     }
 
@@ -242,5 +269,38 @@ impl Service {
             tracing::warn!(%error, "could not write the last usage marks");
         }
         self.store.close().await;
+    }
+}
+
+/// The gauges of state, read when Prometheus scrapes: the key ring as loaded and the pool, from
+/// memory (no query per scrape).
+struct Gauges {
+    keys: Arc<KeyRing>,
+    store: Store,
+}
+
+impl StateSource for Gauges {
+    fn keys(&self) -> KeyGauges {
+        let states = self.keys.current().states();
+        let now = chrono::Utc::now();
+        KeyGauges {
+            counts: states
+                .counts
+                .into_iter()
+                .map(|(set, state, n)| (set.as_str(), state.as_str(), n))
+                .collect(),
+            active_ages: states
+                .activated
+                .into_iter()
+                .map(|(set, at)| {
+                    let age = now.signed_duration_since(at.0);
+                    (set.as_str(), age.num_milliseconds().max(0) as f64 / 1000.0)
+                })
+                .collect(),
+        }
+    }
+
+    fn pool(&self) -> (u32, u32, u32) {
+        self.store.pool_state()
     }
 }

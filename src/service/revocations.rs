@@ -24,6 +24,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::error::Error;
+use crate::metrics::RevocationMetrics;
 use crate::store::{Change, Queries, RevocationFeed, Store};
 use crate::tokens::Refused;
 
@@ -37,16 +38,24 @@ pub struct Revocations {
     refused: RwLock<HashMap<String, Refused>>,
     /// True while the set is complete and the feed is connected.
     current: AtomicBool,
+    metrics: RevocationMetrics,
 }
 
 impl Revocations {
-    pub fn new(store: Store, changed: Arc<Notify>) -> Self {
+    pub fn new(store: Store, changed: Arc<Notify>, metrics: RevocationMetrics) -> Self {
         Self {
             store,
             changed,
             refused: RwLock::default(),
             current: AtomicBool::new(false),
+            metrics,
         }
+    }
+
+    /// Marks the set current (the feed connected and the set loaded) or stale.
+    fn set_current(&self, current: bool) {
+        self.current.store(current, Ordering::Release);
+        self.metrics.listener_up.set(i64::from(current));
     }
 
     /// Why the token is refused, or `None` when it is usable: from memory when the set is
@@ -117,14 +126,14 @@ impl Revocations {
     /// feed (the embedded one) returns at once, and the set stays unused.
     pub async fn follow(&self) {
         loop {
-            self.current.store(false, Ordering::Release);
+            self.set_current(false);
             let Some(feed) = self.store.revocation_feed().await else {
                 return;
             };
             if let Err(error) = self.apply(feed).await {
                 tracing::warn!(%error, "revocation listener lost its connection; checking rows until it is back");
             }
-            self.current.store(false, Ordering::Release);
+            self.set_current(false);
             tokio::time::sleep(RETRY).await;
         }
     }
@@ -133,12 +142,13 @@ impl Revocations {
         let mut feed = feed?;
         // Loaded once the feed listens, so that no revocation falls between the two.
         let count = self.reload().await?;
-        self.current.store(true, Ordering::Release);
+        self.set_current(true);
         // Changes missed while the feed was down reach the status lists too.
         self.changed.notify_one();
         tracing::debug!(refused = count, "revocation set loaded");
         loop {
             let change = feed.next().await?;
+            self.metrics.notifications.inc();
             self.change(change);
         }
     }

@@ -18,6 +18,8 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::postgres;
 use super::queries::{Queries, Result};
+use super::timed_acquire;
+use crate::metrics::StoreMetrics;
 use crate::tokens::{Actor, TokenRecord};
 
 /// Writers, and so statements in flight at once: one writes while the next group gathers.
@@ -41,11 +43,11 @@ pub struct Creates {
 
 impl Creates {
     /// Starts the writers on the current runtime.
-    pub fn start(pool: PgPool) -> Self {
+    pub fn start(pool: PgPool, metrics: StoreMetrics) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
         let waiting = Arc::new(Mutex::new(waiting));
         for _ in 0..WRITERS {
-            tokio::spawn(writer(pool.clone(), Arc::clone(&waiting)));
+            tokio::spawn(writer(pool.clone(), metrics.clone(), Arc::clone(&waiting)));
         }
         Self { queue }
     }
@@ -66,7 +68,7 @@ impl Creates {
     }
 }
 
-async fn writer(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+async fn writer(pool: PgPool, metrics: StoreMetrics, waiting: Arc<Mutex<mpsc::Receiver<Pending>>>) {
     loop {
         let group = {
             let mut waiting = waiting.lock().await;
@@ -82,21 +84,22 @@ async fn writer(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Pending>>>) {
             }
             group
         };
-        write(&pool, group).await;
+        metrics.group_sizes.observe(group.len() as f64);
+        write(&pool, &metrics, group).await;
     }
 }
 
-async fn write(pool: &PgPool, mut group: Vec<Pending>) {
+async fn write(pool: &PgPool, metrics: &StoreMetrics, mut group: Vec<Pending>) {
     if group.len() == 1 {
         if let Some(pending) = group.pop() {
-            write_one(pool.clone(), pending).await;
+            write_one(pool.clone(), metrics.clone(), pending).await;
         }
         return;
     }
     let written = async {
         let items: Vec<(&TokenRecord, &Actor)> =
             group.iter().map(|p| (&p.record, &p.actor)).collect();
-        let mut conn = pool.acquire().await?;
+        let mut conn = timed_acquire(pool, metrics).await?;
         postgres::insert_token_group(&mut conn, &items).await
     }
     .await;
@@ -117,15 +120,15 @@ async fn write(pool: &PgPool, mut group: Vec<Pending>) {
         Err(error) => {
             tracing::debug!(%error, rows = group.len(), "a group of creations failed; writing them one by one");
             for pending in group {
-                tokio::spawn(write_one(pool.clone(), pending));
+                tokio::spawn(write_one(pool.clone(), metrics.clone(), pending));
             }
         }
     }
 }
 
-async fn write_one(pool: PgPool, pending: Pending) {
+async fn write_one(pool: PgPool, metrics: StoreMetrics, pending: Pending) {
     let written = async {
-        let mut conn = pool.acquire().await?;
+        let mut conn = timed_acquire(&pool, &metrics).await?;
         conn.insert_token(&pending.record, &pending.actor).await
     }
     .await;

@@ -27,6 +27,7 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::error::Error;
+use crate::metrics::StoreMetrics;
 use crate::tokens::{Actor, TokenRecord};
 pub use listen::{Change, RevocationFeed};
 use pool::pg_pool;
@@ -51,22 +52,39 @@ pub enum Store {
     Sqlite(SqlitePool),
 }
 
-/// The PostgreSQL pool and the writers that group token creations ([`creates`]).
+/// The PostgreSQL pool, the writers that group token creations ([`creates`]), and what they
+/// count: waits for a connection and the size of each group.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
     creates: creates::Creates,
+    metrics: StoreMetrics,
 }
 
 impl PgStore {
     fn new(pool: PgPool) -> Self {
-        let creates = creates::Creates::start(pool.clone());
-        Self { pool, creates }
+        let metrics = StoreMetrics::default();
+        let creates = creates::Creates::start(pool.clone(), metrics.clone());
+        Self {
+            pool,
+            creates,
+            metrics,
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
+
+/// Waits for a connection of `pool`, observed in `metrics`.
+async fn timed_acquire(pool: &PgPool, metrics: &StoreMetrics) -> Result<PoolConnection<Postgres>> {
+    let started = std::time::Instant::now();
+    let conn = pool.acquire().await;
+    metrics
+        .acquire_seconds
+        .observe(started.elapsed().as_secs_f64());
+    conn
 }
 
 impl Store {
@@ -98,7 +116,7 @@ impl Store {
     /// A connection for one or more statements outside a transaction.
     pub async fn acquire(&self) -> Result<Conn> {
         Ok(match self {
-            Store::Postgres(pg) => Conn::Postgres(pg.pool.acquire().await?),
+            Store::Postgres(pg) => Conn::Postgres(timed_acquire(&pg.pool, &pg.metrics).await?),
             Store::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
         })
     }
@@ -107,7 +125,15 @@ impl Store {
     /// transaction that reads before it writes never fails to upgrade its lock.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Store::Postgres(pg) => Tx::Postgres(pg.pool.begin().await?),
+            Store::Postgres(pg) => {
+                // Timed with its BEGIN: sqlx opens a pooled transaction in one call.
+                let started = std::time::Instant::now();
+                let tx = pg.pool.begin().await;
+                pg.metrics
+                    .acquire_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                Tx::Postgres(tx?)
+            }
             Store::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
@@ -137,6 +163,34 @@ impl Store {
         match self {
             Store::Postgres(pg) => sqlx::query("select 1").execute(&pg.pool).await.map(|_| ()),
             Store::Sqlite(pool) => sqlx::query("select 1").execute(pool).await.map(|_| ()),
+        }
+    }
+
+    /// What the store counts (on the embedded store, handles that stay at zero: it has no pool
+    /// worth waiting for and no grouped writes).
+    pub fn metrics(&self) -> StoreMetrics {
+        match self {
+            Store::Postgres(pg) => pg.metrics.clone(),
+            Store::Sqlite(_) => StoreMetrics::default(),
+        }
+    }
+
+    /// `(connections open, idle, maximum)` of the pool, from memory.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        fn count(n: usize) -> u32 {
+            u32::try_from(n).unwrap_or(u32::MAX)
+        }
+        match self {
+            Store::Postgres(pg) => (
+                pg.pool.size(),
+                count(pg.pool.num_idle()),
+                pg.pool.options().get_max_connections(),
+            ),
+            Store::Sqlite(pool) => (
+                pool.size(),
+                count(pool.num_idle()),
+                pool.options().get_max_connections(),
+            ),
         }
     }
 

@@ -457,6 +457,11 @@ macro_rules! portable_queries {
             .fetch_optional(self)
             .await
         }
+        async fn key_states(&mut self) -> Result<Vec<(String, KeyState, Option<Timestamp>)>> {
+            sqlx::query_as("select key_set, state, activated_at from signing_keys")
+                .fetch_all(self)
+                .await
+        }
         async fn key_fingerprint(&mut self) -> Result<Vec<(String, KeyState)>> {
             sqlx::query_as("select kid, state from signing_keys order by created_at, kid")
                 .fetch_all(self)
@@ -808,6 +813,8 @@ queries! {
     /// Every key, oldest first.
     async fn all_keys(&mut self) -> Result<Vec<KeyRow>>;
     async fn get_key(&mut self, kid: &str) -> Result<Option<KeyRow>>;
+    /// (key set, state, activated_at) of every key: what the metrics show of them.
+    async fn key_states(&mut self) -> Result<Vec<(String, KeyState, Option<Timestamp>)>>;
     /// (kid, state) of every key: what replicas compare to notice a rotation or revocation.
     async fn key_fingerprint(&mut self) -> Result<Vec<(String, KeyState)>>;
     async fn insert_key(&mut self, row: &KeyRow) -> Result<()>;

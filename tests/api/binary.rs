@@ -12,9 +12,11 @@ use crate::helpers::fresh_database;
 
 const BIN: &str = env!("CARGO_BIN_EXE_access-tokens");
 
-/// The binary with none of the service's variables inherited from the test's environment.
+/// The binary with none of the service's variables inherited from the test's environment, and
+/// its metrics on a free port (the default, 9464, is one port for every binary a test starts).
 pub fn command() -> Command {
     let mut command = Command::new(BIN);
+    command.env("METRICS_ADDR", "127.0.0.1:0");
     for variable in [
         "DATABASE_URL",
         "KEY_ENCRYPTION_KEY",
@@ -47,6 +49,28 @@ fn a_key_encryption_key_of_the_wrong_length_stops_start_up() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
         stderr.contains("KEY_ENCRYPTION_KEY") && stderr.contains("32"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_metrics_address_that_is_not_one_stops_start_up_naming_the_variable() {
+    let output = command()
+        .args([
+            "serve",
+            "--database-url",
+            "postgres://postgres@127.0.0.1/x",
+            "--key-encryption-key",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ])
+        .env("METRICS_ADDR", "localhost:metrics")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("METRICS_ADDR") && stderr.contains("empty to turn metrics off"),
         "{stderr}"
     );
 }

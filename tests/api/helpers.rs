@@ -214,6 +214,8 @@ impl TestIssuer {
 
 pub struct TestApp {
     pub base: String,
+    /// `http://` and the metrics listener's address, when metrics are on.
+    pub metrics_base: Option<String>,
     pub public_url: String,
     pub client: reqwest::Client,
     pub issuer: TestIssuer,
@@ -274,6 +276,8 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
         },
         // Off, so that tests creating many tokens are not throttled; `rate_limits.rs` sets them.
         rate_limits: access_tokens::config::RateLimitSettings::OFF,
+        // On, as in production: every test's requests pass through the counting layer.
+        metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
     }
 }
 
@@ -314,6 +318,7 @@ impl TestApp {
         let kek = settings.key_encryption_key.clone();
         let app = App::build(settings).await.expect("the app starts");
         let base = format!("http://{}", app.address());
+        let metrics_base = app.metrics_address().map(|a| format!("http://{a}"));
         let public_url = app.public_url().to_owned();
         let (tx, rx) = oneshot::channel::<()>();
         let stopped = tokio::spawn(app.run_until(async {
@@ -321,6 +326,7 @@ impl TestApp {
         }));
         Self {
             base,
+            metrics_base,
             public_url,
             client: reqwest::Client::builder()
                 .user_agent(USER_AGENT)
