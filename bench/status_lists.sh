@@ -8,6 +8,9 @@
 # 10,000 revoked rows are written into list 0 of the api set at indices below 1,000,000 spread as
 # the criterion bench spreads them (the other 990,000 indices are valid, 0, as unused ones are:
 # the list's bytes are those of a million tokens with 1 % revoked), and the service starts again.
+# Each round prints the rates and, beside them, the CPU time of the service and wrk together per
+# request: where the two have the cores to themselves, the rates' ratio is about the inverse of
+# these times' ratio; on a busy machine the times move far less than the rates.
 # Not part of CI; about a minute after the build; everything listens on 127.0.0.1 only.
 #
 # With BENCH_COUNT=instructions the service runs under valgrind's callgrind instead of wrk's load,
@@ -140,11 +143,34 @@ revoked = sum(((b >> s) & 3) == 1 for b in raw for s in (0, 2, 4, 6))
 print(f"list 0: {len(raw) * 4} indices, {revoked} of them 1 (revoked); lst {len(lst)} characters", file=sys.stderr)
 PY
 
-run() { wrk -t2 -c64 -d"${SECS}s" "$@" > "$WORK/wrk.txt"; rate "$WORK/wrk.txt"; }
+# One wrk run: its rate, and the CPU time per request of the service and wrk together (utime and
+# stime of both; on a machine shared with other work, throughput follows the others' load while
+# the CPU spent per request moves far less).
+ticks() { sed 's/.*) //' "/proc/$SERVICE_PID/stat" | awk '{print $12 + $13}'; }
+run() {
+    local before after
+    before=$(ticks)
+    /usr/bin/time -f '%U %S' -o "$WORK/time.txt" wrk -t2 -c64 -d"${SECS}s" "$@" > "$WORK/wrk.txt"
+    after=$(ticks)
+    python3 - "$before" "$after" "$(getconf CLK_TCK)" "$(cat "$WORK/time.txt")" \
+        "$(awk '/requests in/ {print $1}' "$WORK/wrk.txt")" "$(rate "$WORK/wrk.txt")" <<'PY'
+import sys
+before, after, hz, wrk, requests, rate = sys.argv[1:]
+service = (int(after) - int(before)) / int(hz)
+user, system = map(float, wrk.split())
+print(rate, (service + user + system) / int(requests) * 1e6)
+PY
+}
+command -v /usr/bin/time >/dev/null || { log "/usr/bin/time is missing: install Debian's time package"; exit 1; }
 log "wrk -t2 -c64 -d${SECS}s, three rounds, alternating..."
 for round in 1 2 3; do
     j=$(run "$JWKS"); l=$(run "$LIST"); g=$(run -H 'accept-encoding: gzip' "$LIST")
-    printf 'round %s: JWKS %s req/s, list %s req/s (%s), list gzip %s req/s (%s)\n' "$round" "$j" "$l" \
-        "$(python3 -c "print(f'{$l/$j:.2f}x')")" "$g" "$(python3 -c "print(f'{$g/$j:.2f}x')")"
+    python3 - "$round" $j $l $g <<'PY'
+import sys
+r, jr, jc, lr, lc, gr, gc = sys.argv[1], *map(float, sys.argv[2:])
+print(f"round {r}: JWKS {jr:,.0f} req/s {jc:.1f} us CPU/req; "
+      f"list {lr:,.0f} req/s ({lr / jr:.2f}x) {lc:.1f} us ({jc / lc:.2f}x); "
+      f"gzip {gr:,.0f} req/s ({gr / jr:.2f}x) {gc:.1f} us ({jc / gc:.2f}x)")
+PY
 done
 printf 'sizes: list %s bytes, gzip %s bytes; JWKS %s bytes\n' "$plain" "$gzip" "$jwks"
