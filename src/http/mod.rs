@@ -135,8 +135,8 @@ pub fn routes() -> Routes {
                 })
                 .get(
                     &format!("{base}/{{list}}"),
-                    move |state: State<AppState>, headers: HeaderMap, list| {
-                        status_lists::list(state, headers, set, list)
+                    move |state: State<AppState>, request: Request<Body>| {
+                        status_lists::list(state, set, request)
                     },
                 );
         }

@@ -1,11 +1,11 @@
 //! The `.well-known` documents of each key set: JWKS and OpenID discovery, served from bytes
 //! rendered once per key change, with `ETag`, `Cache-Control` and 304 on `If-None-Match`.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
 
 use super::state::AppState;
 use crate::keys::KeySetName;
@@ -13,6 +13,12 @@ use crate::keys::jwks::Rendered;
 
 /// Verifiers may cache keys for five minutes; a new key is published before it signs.
 const CACHE: HeaderValue = HeaderValue::from_static("public, max-age=300");
+
+/// Headers the router's layers add to every answer (`x-request-id`, `x-content-type-options`,
+/// CORS's `access-control-expose-headers`, and `vary` where the answer has none) or a handler
+/// adds after (`content-encoding`): room for them is made with the answer's own, so that the
+/// header map is allocated once per answer, not grown.
+const ADDED_LATER: usize = 4;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Document {
@@ -36,33 +42,46 @@ pub async fn serve(
 }
 
 fn respond(rendered: &Rendered, request: &HeaderMap) -> Response {
-    let mut response = conditional(request, &rendered.body, &rendered.etag, "application/json");
-    response.headers_mut().insert(CACHE_CONTROL, CACHE);
-    response
+    conditional(
+        request,
+        &rendered.body,
+        &rendered.etag,
+        "application/json",
+        [(CACHE_CONTROL, CACHE)],
+    )
 }
 
 /// A document rendered once, answered to a (conditional) GET: 304 when `If-None-Match` matches
-/// `etag`, else `body` as `content_type`; the `ETag` on both.
-pub(super) fn conditional(
+/// `etag`, else `body` as `content_type`; the `ETag` and `headers` on both. The body is a
+/// reference count on the rendered bytes, never a copy.
+pub(super) fn conditional<const N: usize>(
     request: &HeaderMap,
     body: &Bytes,
     etag: &HeaderValue,
     content_type: &'static str,
+    headers: [(HeaderName, HeaderValue); N],
 ) -> Response {
     let not_modified = request
         .get_all(IF_NONE_MATCH)
         .iter()
         .any(|value| etag_matches(value, etag));
     let mut response = if not_modified {
-        StatusCode::NOT_MODIFIED.into_response()
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
     } else {
-        let mut response = body.clone().into_response();
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        response
+        Response::new(Body::from(body.clone()))
     };
-    response.headers_mut().insert(ETAG, etag.clone());
+    let answer = response.headers_mut();
+    // Without the room the map is only short of growing, never wrong.
+    let _ = answer.try_reserve(2 + N + ADDED_LATER);
+    if !not_modified {
+        answer.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    answer.insert(ETAG, etag.clone());
+    for (name, value) in headers {
+        answer.insert(name, value);
+    }
     response
 }
 

@@ -20,8 +20,10 @@ use serde::Serialize;
 pub const BITS: u8 = 2;
 
 /// Indices per list: 2^20, the size the draft's test vectors use. At two bits that is 256 KiB
-/// uncompressed; a list of a million tokens with one percent revoked compresses to about 40 KB
-/// (see bench/RESULTS.md).
+/// uncompressed; a list of a million tokens with one percent revoked compresses to 13.8 KB, a
+/// 25 KB list token (see bench/RESULTS.md). Smaller lists would be smaller downloads but
+/// smaller herds (a verifier's fetch tells the service which list its token is in), and the
+/// size is part of every index already handed out (`n / 2^20`, `n % 2^20`).
 pub const LIST_SIZE: u32 = 1 << 20;
 
 /// The largest uncompressed list [`StatusList::decode`] accepts: a hostile `lst` of a few

@@ -318,6 +318,7 @@ async fn an_unknown_list_is_a_404_with_the_contract_body() {
     for path in [
         "/v1/access-tokens/status-lists/1",
         "/v1/access-tokens/status-lists/00",
+        "/v1/access-tokens/status-lists/%30",
         "/v1/access-tokens/status-lists/x",
         "/v1/access-tokens/status-lists/99999999999999999999",
         "/v1/access-tokens/public/status-lists/-1",
