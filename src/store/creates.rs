@@ -16,8 +16,10 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::pool::Pooler;
 use super::postgres;
-use super::queries::{Queries, Result};
+use super::queries::{Db, Queries, Result};
+use super::statements::Pg;
 use crate::tokens::{Actor, TokenRecord};
 
 /// Writers, and so statements in flight at once: one writes while the next group gathers.
@@ -41,11 +43,11 @@ pub struct Creates {
 
 impl Creates {
     /// Starts the writers on the current runtime.
-    pub fn start(pool: PgPool) -> Self {
+    pub fn start(pool: PgPool, pooler: Pooler) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
         let waiting = Arc::new(Mutex::new(waiting));
         for _ in 0..WRITERS {
-            tokio::spawn(writer(pool.clone(), Arc::clone(&waiting)));
+            tokio::spawn(writer(pool.clone(), pooler, Arc::clone(&waiting)));
         }
         Self { queue }
     }
@@ -66,7 +68,7 @@ impl Creates {
     }
 }
 
-async fn writer(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+async fn writer(pool: PgPool, pooler: Pooler, waiting: Arc<Mutex<mpsc::Receiver<Pending>>>) {
     loop {
         let group = {
             let mut waiting = waiting.lock().await;
@@ -82,14 +84,14 @@ async fn writer(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Pending>>>) {
             }
             group
         };
-        write(&pool, group).await;
+        write(&pool, pooler, group).await;
     }
 }
 
-async fn write(pool: &PgPool, mut group: Vec<Pending>) {
+async fn write(pool: &PgPool, pooler: Pooler, mut group: Vec<Pending>) {
     if group.len() == 1 {
         if let Some(pending) = group.pop() {
-            write_one(pool.clone(), pending).await;
+            write_one(pool.clone(), pooler, pending).await;
         }
         return;
     }
@@ -97,7 +99,15 @@ async fn write(pool: &PgPool, mut group: Vec<Pending>) {
         let items: Vec<(&TokenRecord, &Actor)> =
             group.iter().map(|p| (&p.record, &p.actor)).collect();
         let mut conn = pool.acquire().await?;
-        postgres::insert_token_group(&mut conn, &items).await
+        let mut pg = Pg::new(&mut conn, pooler, false);
+        if pg.needs_transaction() {
+            let mut tx = pg.begin().await?;
+            let records = postgres::insert_token_group(&mut tx.pg(), &items).await?;
+            tx.commit().await?;
+            Ok(records)
+        } else {
+            postgres::insert_token_group(&mut pg, &items).await
+        }
     }
     .await;
     match written {
@@ -117,16 +127,18 @@ async fn write(pool: &PgPool, mut group: Vec<Pending>) {
         Err(error) => {
             tracing::debug!(%error, rows = group.len(), "a group of creations failed; writing them one by one");
             for pending in group {
-                tokio::spawn(write_one(pool.clone(), pending));
+                tokio::spawn(write_one(pool.clone(), pooler, pending));
             }
         }
     }
 }
 
-async fn write_one(pool: PgPool, pending: Pending) {
+async fn write_one(pool: PgPool, pooler: Pooler, pending: Pending) {
     let written = async {
         let mut conn = pool.acquire().await?;
-        conn.insert_token(&pending.record, &pending.actor).await
+        Db::Postgres(Pg::new(&mut conn, pooler, false))
+            .insert_token(&pending.record, &pending.actor)
+            .await
     }
     .await;
     let _ = pending.reply.send(written);
