@@ -8,6 +8,8 @@
 #   INSTR_BIN=/path/to/access-tokens bench/instructions.sh # counts another build (an older commit)
 #   INSTR_KEEP=/some/folder bench/instructions.sh          # keeps each phase's dumps (callgrind_annotate)
 #   INSTR_METRICS=off bench/instructions.sh                # metrics off (METRICS_ADDR empty); default on
+#   INSTR_PGBOUNCER_PORT=64342 bench/instructions.sh       # the pool through PgBouncer in transaction mode
+#                                                          # (DATABASE_POOLER=transaction), started on that port
 #
 # The service runs on PostgreSQL (scripts/lib/postgres.sh, a throwaway database `at_instr`) with a
 # dev-token caller. Each phase runs its requests on one keep-alive connection after a warm-up, with
@@ -20,16 +22,22 @@ cd "$(dirname "$0")/.."
 source bench/lib/binary.sh
 # shellcheck source=../scripts/lib/postgres.sh
 source scripts/lib/postgres.sh
+# shellcheck source=../scripts/scale/lib/postgres.sh
+source scripts/scale/lib/postgres.sh
 
 PORT="${INSTR_PORT:-18490}"
 DB=at_instr
 WORK=$(mktemp -d)
 SERVICE_PID=""
 cleanup() {
+    local status=$?
+    [ "$status" != 0 ] && [ -f "$WORK/service.log" ] && tail -n 20 "$WORK/service.log" >&2
     [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null && wait "$SERVICE_PID" 2>/dev/null
     if [ -n "${PG_ADMIN_URL:-}" ]; then
         psql "$PG_ADMIN_URL" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
     fi
+    scale_stop_all
+    [ -n "${SCALE_WORK:-}" ] && rm -rf "$SCALE_WORK"
     stop_throwaway_postgres
     rm -rf "$WORK"
 }
@@ -46,6 +54,14 @@ psql "$PG_ADMIN_URL" -qc "drop database if exists $DB with (force)" >/dev/null
 psql "$PG_ADMIN_URL" -qc "create database $DB" >/dev/null
 export DATABASE_URL
 DATABASE_URL=$(database_url "$DB")
+if [ -n "${INSTR_PGBOUNCER_PORT:-}" ]; then
+    install_pgbouncer
+    scale_workdir
+    start_pgbouncer "$INSTR_PGBOUNCER_PORT" "$(printf '%s' "$PG_ADMIN_URL" | sed -E 's#.*@[^/]*:([0-9]+)/.*#\1#')"
+    export DATABASE_LISTEN_URL="$DATABASE_URL" DATABASE_POOLER=transaction
+    DATABASE_URL="postgres://postgres@127.0.0.1:$INSTR_PGBOUNCER_PORT/$DB?sslmode=disable"
+    log "the pool goes through PgBouncer on 127.0.0.1:$INSTR_PGBOUNCER_PORT (DATABASE_POOLER=transaction)"
+fi
 KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
 export KEY_ENCRYPTION_KEY PUBLIC_URL="http://127.0.0.1:$PORT" LISTEN_ADDR="127.0.0.1:$PORT"
 export INTROSPECTION_CLIENTS="bench:bench-secret-0123456789" RUST_LOG=warn

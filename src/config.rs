@@ -13,7 +13,7 @@ use sqlx::postgres::PgConnectOptions;
 
 pub use crate::issuers::{KeysPolicy, Policy as IssuerPolicy};
 use crate::keys::KeyEncryptionKey;
-pub use crate::store::Database;
+pub use crate::store::{Database, PgDatabase, Pooler};
 pub use crate::tokens::Authority;
 
 /// Where keys and records live: what every command that touches the store needs.
@@ -28,6 +28,20 @@ pub struct StoreArgs {
     /// database (created with the database, mode 0600).
     #[arg(long, env = "KEY_ENCRYPTION_KEY", hide_env_values = true)]
     pub key_encryption_key: Option<String>,
+    /// PostgreSQL directly, for what needs a session of its own: the revocation listener's
+    /// LISTEN and the migrations. Unset: DATABASE_URL. Required with DATABASE_POOLER=transaction.
+    #[arg(long, env = "DATABASE_LISTEN_URL", hide_env_values = true)]
+    pub database_listen_url: Option<String>,
+    /// A streaming standby of the primary that serves token lists and gets, audit events and
+    /// policy reads once it has replayed the caller's writes; the primary serves them when it
+    /// lags or is away. Unset: the primary serves every read.
+    #[arg(long, env = "DATABASE_READ_URL", hide_env_values = true)]
+    pub database_read_url: Option<String>,
+    /// What stands between the service and PostgreSQL at DATABASE_URL and DATABASE_READ_URL:
+    /// `none` (or a pooler in session mode), or `transaction` for a pooler in transaction mode
+    /// (PgBouncer's pool_mode = transaction): no statement stays prepared across transactions.
+    #[arg(long, env = "DATABASE_POOLER", default_value = "none")]
+    pub database_pooler: String,
 }
 
 /// Where the service listens and is reached: what `serve` binds and what every issuer derives
@@ -346,7 +360,7 @@ impl StoreArgs {
         let url = SecretString::from(self.database_url.clone().unwrap_or_default());
         let url = url.expose_secret().trim();
         if url.is_empty() {
-            return Ok(Database::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH)));
+            return self.embedded(PathBuf::from(DEFAULT_SQLITE_PATH));
         }
         if let Some(path) = url
             .strip_prefix("sqlite://")
@@ -357,19 +371,40 @@ impl StoreArgs {
                     "DATABASE_URL sqlite:// needs a file path and no options, e.g. sqlite://data/access-tokens.db",
                 );
             }
-            return Ok(Database::Sqlite(PathBuf::from(path)));
+            return self.embedded(PathBuf::from(path));
         }
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return err(
                 "DATABASE_URL must be a PostgreSQL URL (postgres://user:password@host:port/database) or sqlite://path for the embedded store",
             );
         }
-        // The parse error may quote the URL, password included: report it without the details.
-        PgConnectOptions::from_str(url)
-            .map(|options| Database::Postgres(Box::new(options)))
-            .or_else(|_| {
-                err("DATABASE_URL is not a valid PostgreSQL URL (postgres://user:password@host:port/database)")
-            })
+        let options = postgres_options("DATABASE_URL", url)?;
+        let Some(pooler) = Pooler::parse(&self.database_pooler) else {
+            return err(format!(
+                "DATABASE_POOLER {:?} is not a pooling mode: use none, or transaction for PgBouncer in pool_mode = transaction",
+                self.database_pooler
+            ));
+        };
+        let optional = |variable: &str, value: &Option<String>| {
+            let url = SecretString::from(value.clone().unwrap_or_default());
+            match url.expose_secret().trim() {
+                "" => Ok(None),
+                url => postgres_options(variable, url).map(Some),
+            }
+        };
+        let session = optional("DATABASE_LISTEN_URL", &self.database_listen_url)?;
+        let read = optional("DATABASE_READ_URL", &self.database_read_url)?;
+        if pooler == Pooler::Transaction && session.is_none() {
+            return err(
+                "DATABASE_POOLER=transaction needs DATABASE_LISTEN_URL: the revocation listener's LISTEN and the migrations need a session, so point it at PostgreSQL itself, not at the pooler",
+            );
+        }
+        Ok(Database::Postgres(Box::new(PgDatabase {
+            options,
+            session,
+            read,
+            pooler,
+        })))
     }
 
     /// The key-encryption key: KEY_ENCRYPTION_KEY, or on the embedded store its key file, which
@@ -384,6 +419,39 @@ impl StoreArgs {
             ),
         }
     }
+}
+
+impl StoreArgs {
+    /// The embedded store at `path`; the settings of PostgreSQL's servers have no meaning there.
+    fn embedded(&self, path: PathBuf) -> Result<Database, ConfigError> {
+        let set = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
+        if set(&self.database_listen_url) || set(&self.database_read_url) {
+            return err(
+                "DATABASE_LISTEN_URL and DATABASE_READ_URL name PostgreSQL servers: set DATABASE_URL to postgres://... too, or unset them for the embedded store",
+            );
+        }
+        if Pooler::parse(&self.database_pooler) != Some(Pooler::None) {
+            return err(
+                "DATABASE_POOLER is for PostgreSQL behind a pooler: set DATABASE_URL to postgres://... too, or unset it for the embedded store",
+            );
+        }
+        Ok(Database::Sqlite(path))
+    }
+}
+
+/// A PostgreSQL URL of `variable`. The parse error may quote the URL, password included: it is
+/// reported without the details.
+fn postgres_options(variable: &str, url: &str) -> Result<PgConnectOptions, ConfigError> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return err(format!(
+            "{variable} must be a PostgreSQL URL (postgres://user:password@host:port/database)"
+        ));
+    }
+    PgConnectOptions::from_str(url).or_else(|_| {
+        err(format!(
+            "{variable} is not a valid PostgreSQL URL (postgres://user:password@host:port/database)"
+        ))
+    })
 }
 
 /// The embedded store's key-encryption key, from the file next to the database. A new database
@@ -700,10 +768,8 @@ mod tests {
 
     fn with_store(database_url: Option<&str>, kek: Option<&str>) -> SettingsArgs {
         let mut a = args(&[]);
-        a.store = StoreArgs {
-            database_url: database_url.map(str::to_owned),
-            key_encryption_key: kek.map(str::to_owned),
-        };
+        a.store.database_url = database_url.map(str::to_owned);
+        a.store.key_encryption_key = kek.map(str::to_owned);
         a
     }
 
@@ -951,6 +1017,77 @@ mod tests {
             with_store(Some(DB), None).store.database(),
             Ok(Database::Postgres(_))
         ));
+    }
+
+    #[test]
+    fn postgres_servers_for_sessions_reads_and_behind_a_pooler() {
+        let database = |extra: &[&str]| args(extra).validate().map(|s| s.database);
+        // Nothing set: one server for everything, statements cached.
+        let Ok(Database::Postgres(pg)) = database(&[]) else {
+            panic!("DATABASE_URL names PostgreSQL")
+        };
+        assert_eq!(pg.pooler, Pooler::None);
+        assert!(pg.session.is_none() && pg.read.is_none());
+        assert_eq!(pg.session_options().get_port(), 5432);
+
+        // DATABASE_URL (port 5432) is the pooler here.
+        let Ok(Database::Postgres(pg)) = database(&[
+            "--database-pooler",
+            "Transaction",
+            "--database-listen-url",
+            "postgres://postgres@127.0.0.1:5433/db",
+            "--database-read-url",
+            "postgres://postgres@127.0.0.1:5434/db",
+        ]) else {
+            panic!("a pooler, a session server and a standby")
+        };
+        assert_eq!(pg.pooler, Pooler::Transaction);
+        assert_eq!(pg.options.get_port(), 5432);
+        assert_eq!(pg.session_options().get_port(), 5433);
+        assert_eq!(pg.read.as_ref().map(|r| r.get_port()), Some(5434));
+        // An empty value is unset, as for DATABASE_URL.
+        let Ok(Database::Postgres(pg)) =
+            database(&["--database-read-url", " ", "--database-pooler", "none"])
+        else {
+            panic!("empty values")
+        };
+        assert!(pg.read.is_none());
+
+        let refused = [
+            (
+                &["--database-pooler", "statement"][..],
+                "DATABASE_POOLER \"statement\" is not a pooling mode",
+            ),
+            // LISTEN through a transaction pooler would hear nothing: a session server is required.
+            (
+                &["--database-pooler", "transaction"][..],
+                "DATABASE_POOLER=transaction needs DATABASE_LISTEN_URL",
+            ),
+            (
+                &["--database-read-url", "mysql://x/db"][..],
+                "DATABASE_READ_URL must be a PostgreSQL URL",
+            ),
+            (
+                &["--database-listen-url", "postgres://u:secret@h:notaport/db"][..],
+                "DATABASE_LISTEN_URL is not a valid PostgreSQL URL",
+            ),
+        ];
+        for (extra, message) in refused {
+            let e = database(extra).unwrap_err();
+            assert!(e.0.starts_with(message), "{extra:?}: {e}");
+            assert!(!e.0.contains("secret"), "{e}");
+        }
+        // They name PostgreSQL servers: the embedded store refuses them.
+        for extra in [
+            &["--database-read-url", "postgres://h/db"][..],
+            &["--database-listen-url", "postgres://h/db"][..],
+            &["--database-pooler", "transaction"][..],
+        ] {
+            let mut a = args(extra);
+            a.store.database_url = Some("sqlite://d/t.db".to_owned());
+            let e = a.store.database().unwrap_err();
+            assert!(e.0.starts_with("DATABASE_"), "{extra:?}: {e}");
+        }
     }
 
     #[test]

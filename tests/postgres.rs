@@ -48,6 +48,8 @@ mod policy;
 mod postgres_only;
 #[path = "api/replicas.rs"]
 mod replicas;
+#[path = "api/standby.rs"]
+mod standby;
 #[path = "api/status_lists.rs"]
 mod status_lists;
 #[path = "api/suspension.rs"]

@@ -17,9 +17,9 @@ use crate::issuers::TrustedIssuers;
 use crate::keys::KeyRing;
 use crate::metrics::{KeyGauges, Metrics, StateSource};
 use crate::rate_limit::RateLimits;
+use crate::store::Store;
 /// What the audit trail answers: one event, as stored.
 pub use crate::store::{AuditEvent, Identified};
-use crate::store::{Queries, Store};
 use crate::tokens::policy::PolicyBody;
 use crate::tokens::request::{CreateTokenBody, NewToken};
 use crate::tokens::{Caller, Policy, TokenRecord};
@@ -200,16 +200,10 @@ impl Service {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEvent>> {
-        let mut conn = self.store.acquire().await?;
-        Ok(conn
-            .db()
-            .list_events(
-                &caller.org_id,
-                token_id,
-                self.settings.authority.owner_filter(caller),
-                before,
-                limit,
-            )
+        let owner = self.settings.authority.owner_filter(caller);
+        Ok(self
+            .store
+            .read_events(&caller.org_id, token_id, owner, before, limit)
             .await?)
     }
 

@@ -243,16 +243,9 @@ pub async fn get(
     id: &str,
 ) -> Result<TokenRecord> {
     TokenId::parse(id).ok_or_else(not_found)?;
+    let owner = authority.owner_filter(caller);
     store
-        .acquire()
-        .await?
-        .db()
-        .get_token(
-            &caller.org_id,
-            id,
-            authority.owner_filter(caller),
-            Lock::None,
-        )
+        .read_token(&caller.org_id, id, owner)
         .await?
         .ok_or_else(not_found)
 }
@@ -297,7 +290,7 @@ pub async fn list(
         after: params.after.as_ref().map(|(t, id)| (*t, id.as_str())),
         limit: i64::from(params.limit),
     };
-    Ok(store.acquire().await?.db().list_tokens(&query).await?)
+    Ok(store.read_tokens(&query).await?)
 }
 
 /// A revocation: the token, and with `cascade` every token below it (oldest first).

@@ -16,8 +16,10 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::pool::Pooler;
 use super::postgres;
-use super::queries::{Queries, Result};
+use super::queries::{Db, Queries, Result};
+use super::statements::Pg;
 use super::timed_acquire;
 use crate::metrics::StoreMetrics;
 use crate::tokens::{Actor, TokenRecord};
@@ -43,11 +45,16 @@ pub struct Creates {
 
 impl Creates {
     /// Starts the writers on the current runtime.
-    pub fn start(pool: PgPool, metrics: StoreMetrics) -> Self {
+    pub fn start(pool: PgPool, pooler: Pooler, metrics: StoreMetrics) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
         let waiting = Arc::new(Mutex::new(waiting));
         for _ in 0..WRITERS {
-            tokio::spawn(writer(pool.clone(), metrics.clone(), Arc::clone(&waiting)));
+            tokio::spawn(writer(
+                pool.clone(),
+                pooler,
+                metrics.clone(),
+                Arc::clone(&waiting),
+            ));
         }
         Self { queue }
     }
@@ -68,7 +75,12 @@ impl Creates {
     }
 }
 
-async fn writer(pool: PgPool, metrics: StoreMetrics, waiting: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+async fn writer(
+    pool: PgPool,
+    pooler: Pooler,
+    metrics: StoreMetrics,
+    waiting: Arc<Mutex<mpsc::Receiver<Pending>>>,
+) {
     loop {
         let group = {
             let mut waiting = waiting.lock().await;
@@ -85,14 +97,14 @@ async fn writer(pool: PgPool, metrics: StoreMetrics, waiting: Arc<Mutex<mpsc::Re
             group
         };
         metrics.group_sizes.observe(group.len() as f64);
-        write(&pool, &metrics, group).await;
+        write(&pool, pooler, &metrics, group).await;
     }
 }
 
-async fn write(pool: &PgPool, metrics: &StoreMetrics, mut group: Vec<Pending>) {
+async fn write(pool: &PgPool, pooler: Pooler, metrics: &StoreMetrics, mut group: Vec<Pending>) {
     if group.len() == 1 {
         if let Some(pending) = group.pop() {
-            write_one(pool.clone(), metrics.clone(), pending).await;
+            write_one(pool.clone(), pooler, metrics.clone(), pending).await;
         }
         return;
     }
@@ -100,7 +112,15 @@ async fn write(pool: &PgPool, metrics: &StoreMetrics, mut group: Vec<Pending>) {
         let items: Vec<(&TokenRecord, &Actor)> =
             group.iter().map(|p| (&p.record, &p.actor)).collect();
         let mut conn = timed_acquire(pool, metrics).await?;
-        postgres::insert_token_group(&mut conn, &items).await
+        let mut pg = Pg::new(&mut conn, pooler, false);
+        if pg.needs_transaction() {
+            let mut tx = pg.begin().await?;
+            let records = postgres::insert_token_group(&mut tx.pg(), &items).await?;
+            tx.commit().await?;
+            Ok(records)
+        } else {
+            postgres::insert_token_group(&mut pg, &items).await
+        }
     }
     .await;
     match written {
@@ -120,16 +140,18 @@ async fn write(pool: &PgPool, metrics: &StoreMetrics, mut group: Vec<Pending>) {
         Err(error) => {
             tracing::debug!(%error, rows = group.len(), "a group of creations failed; writing them one by one");
             for pending in group {
-                tokio::spawn(write_one(pool.clone(), metrics.clone(), pending));
+                tokio::spawn(write_one(pool.clone(), pooler, metrics.clone(), pending));
             }
         }
     }
 }
 
-async fn write_one(pool: PgPool, metrics: StoreMetrics, pending: Pending) {
+async fn write_one(pool: PgPool, pooler: Pooler, metrics: StoreMetrics, pending: Pending) {
     let written = async {
         let mut conn = timed_acquire(&pool, &metrics).await?;
-        conn.insert_token(&pending.record, &pending.actor).await
+        Db::Postgres(Pg::new(&mut conn, pooler, false))
+            .insert_token(&pending.record, &pending.actor)
+            .await
     }
     .await;
     let _ = pending.reply.send(written);

@@ -10,39 +10,73 @@
 //! a record comes from the application's clock, and the SQL that reads the same on both is written
 //! once ([`portable_queries`]). The store also owns what is particular to a database: which of its
 //! errors mean "unavailable" ([`is_unavailable`]) and the feed of revocations ([`listen`]).
+//!
+//! On PostgreSQL the store may use three servers (`pool::PgDatabase`): the pool's, perhaps a
+//! transaction pooler in front of the primary (`pool::Pooler`); sessions direct to the primary,
+//! for LISTEN and the migrations; and a read standby for [`Store::read_tokens`] and the other
+//! unlocked reads ([`standby`]). Which serves what is decided here: the floors above ask for a
+//! read, a connection or a transaction.
 
 mod creates;
+mod errors;
 pub mod listen;
 pub mod pool;
 pub mod postgres;
 pub mod queries;
 pub mod sqlite;
+pub mod standby;
+pub mod statements;
 pub mod types;
 
 use std::path::PathBuf;
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool, PgSeverity};
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::error::Error;
 use crate::metrics::StoreMetrics;
 use crate::tokens::{Actor, TokenRecord};
+pub use errors::is_unavailable;
 pub use listen::{Change, RevocationFeed};
-use pool::pg_pool;
-pub use pool::{OpenError, Purpose};
+pub use pool::{OpenError, PgDatabase, Pooler, Purpose};
+use pool::{pg_pool, session_pool, standby_pool};
 pub use queries::{
     Action, AuditEvent, Db, Identified, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result,
     StatusEntry,
 };
+use standby::Standby;
+pub use statements::Pg;
 
 /// Where the records live, as the settings name it.
 #[derive(Debug, Clone)]
 pub enum Database {
-    Postgres(Box<PgConnectOptions>),
+    Postgres(Box<PgDatabase>),
     /// The embedded store: one SQLite file, for one process.
     Sqlite(PathBuf),
+}
+
+/// A read that needs no lock and may be served by the read standby (`DATABASE_READ_URL`): there
+/// once it has replayed every write acknowledged before the read began (read-your-writes, see
+/// [`standby`]), else by the primary, as without a standby. A standby that lags, fails or is away
+/// never fails the read: the primary serves it.
+macro_rules! routed_read {
+    ($store:ident, $db:ident => $call:expr) => {{
+        if let Store::Postgres(pg) = $store
+            && let Some(standby) = &pg.standby
+            && let Some(mut conn) = standby.caught_up(&pg.pool).await?
+        {
+            let mut $db = Db::Postgres(Pg::new(&mut conn, standby.pooler, false));
+            match $call.await {
+                Ok(answer) => return Ok(answer),
+                Err(e) => standby.failed(&e),
+            }
+        }
+        let mut conn = $store.acquire().await?;
+        let mut $db = conn.db();
+        $call.await
+    }};
 }
 
 /// A pool on one of the two stores.
@@ -52,28 +86,52 @@ pub enum Store {
     Sqlite(SqlitePool),
 }
 
-/// The PostgreSQL pool, the writers that group token creations ([`creates`]), and what they
-/// count: waits for a connection and the size of each group.
+/// The PostgreSQL pools (the service's, the sessions', the read standby's), the writers that
+/// group token creations ([`creates`]), and what they count: waits for a connection and the size
+/// of each group.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    pooler: Pooler,
+    /// LISTEN and migrations: direct to the primary (the service's pool when no other is named).
+    sessions: PgPool,
+    standby: Option<std::sync::Arc<Standby>>,
     creates: creates::Creates,
     metrics: StoreMetrics,
 }
 
 impl PgStore {
-    fn new(pool: PgPool) -> Self {
+    fn new(database: &PgDatabase, purpose: Purpose) -> Self {
+        let pool = pg_pool(database.options.clone(), database.pooler, purpose);
+        let sessions = match &database.session {
+            Some(options) => session_pool(options.clone()),
+            None => pool.clone(),
+        };
+        let standby = database.read.as_ref().map(|options| {
+            std::sync::Arc::new(Standby::new(
+                standby_pool(options.clone(), database.pooler),
+                database.pooler,
+            ))
+        });
         let metrics = StoreMetrics::default();
-        let creates = creates::Creates::start(pool.clone(), metrics.clone());
+        let creates = creates::Creates::start(pool.clone(), database.pooler, metrics.clone());
         Self {
             pool,
+            pooler: database.pooler,
+            sessions,
+            standby,
             creates,
             metrics,
         }
     }
 
+    /// The service's pool: through the pooler, when there is one.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    pub fn pooler(&self) -> Pooler {
+        self.pooler
     }
 }
 
@@ -94,9 +152,8 @@ impl Store {
         purpose: Purpose,
     ) -> std::result::Result<Self, OpenError> {
         let store = match database {
-            Database::Postgres(options) => {
-                let pool = pg_pool(PgConnectOptions::clone(options), purpose);
-                let store = Store::Postgres(PgStore::new(pool));
+            Database::Postgres(database) => {
+                let store = Store::Postgres(PgStore::new(database, purpose));
                 store.ping().await.map_err(OpenError::Postgres)?;
                 store
             }
@@ -108,7 +165,8 @@ impl Store {
 
     pub async fn migrate(&self) -> std::result::Result<(), sqlx::migrate::MigrateError> {
         match self {
-            Store::Postgres(pg) => postgres::MIGRATOR.run(&pg.pool).await,
+            // sqlx holds a session advisory lock while it migrates: direct, never through a pooler.
+            Store::Postgres(pg) => postgres::MIGRATOR.run(&pg.sessions).await,
             Store::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await,
         }
     }
@@ -116,7 +174,9 @@ impl Store {
     /// A connection for one or more statements outside a transaction.
     pub async fn acquire(&self) -> Result<Conn> {
         Ok(match self {
-            Store::Postgres(pg) => Conn::Postgres(timed_acquire(&pg.pool, &pg.metrics).await?),
+            Store::Postgres(pg) => {
+                Conn::Postgres(timed_acquire(&pg.pool, &pg.metrics).await?, pg.pooler)
+            }
             Store::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
         })
     }
@@ -132,7 +192,7 @@ impl Store {
                 pg.metrics
                     .acquire_seconds
                     .observe(started.elapsed().as_secs_f64());
-                Tx::Postgres(tx?)
+                Tx::Postgres(tx?, pg.pooler)
             }
             Store::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
@@ -149,11 +209,46 @@ impl Store {
         }
     }
 
-    /// Revocations committed from now on, by any replica: LISTEN/NOTIFY on PostgreSQL. `None` on
-    /// the embedded store, which has no notifications (its readers check the row instead).
+    /// A page of the organization's tokens ([`Queries::list_tokens`]), perhaps from the standby.
+    pub async fn read_tokens(&self, q: &ListQuery<'_>) -> Result<Vec<TokenRecord>> {
+        routed_read!(self, db => db.list_tokens(q))
+    }
+
+    /// One token of the organization, unlocked ([`Queries::get_token`]), perhaps from the standby.
+    pub async fn read_token(
+        &self,
+        org_id: &str,
+        id: &str,
+        owner: Option<&str>,
+    ) -> Result<Option<TokenRecord>> {
+        routed_read!(self, db => db.get_token(org_id, id, owner, Lock::None))
+    }
+
+    /// A page of the organization's audit events ([`Queries::list_events`]), perhaps from the
+    /// standby.
+    pub async fn read_events(
+        &self,
+        org_id: &str,
+        token_id: Option<&str>,
+        owner: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
+        routed_read!(self, db => db.list_events(org_id, token_id, owner, before, limit))
+    }
+
+    /// The organization's stored policy ([`Queries::get_policy`]), perhaps from the standby. (A
+    /// creation checks the policy on the primary, in its own request.)
+    pub async fn read_policy(&self, org_id: &str) -> Result<Option<String>> {
+        routed_read!(self, db => db.get_policy(org_id))
+    }
+
+    /// Revocations committed from now on, by any replica: LISTEN/NOTIFY on PostgreSQL, on a
+    /// session of its own (direct: a transaction pooler would drop it between transactions).
+    /// `None` on the embedded store, which has no notifications (its readers check the row).
     pub async fn revocation_feed(&self) -> Option<Result<RevocationFeed>> {
         match self {
-            Store::Postgres(pg) => Some(RevocationFeed::connect(&pg.pool).await),
+            Store::Postgres(pg) => Some(RevocationFeed::connect(&pg.sessions).await),
             Store::Sqlite(_) => None,
         }
     }
@@ -161,7 +256,11 @@ impl Store {
     /// Whether the database answers (readiness).
     pub async fn ping(&self) -> Result<()> {
         match self {
-            Store::Postgres(pg) => sqlx::query("select 1").execute(&pg.pool).await.map(|_| ()),
+            // The simple protocol: one exchange, safe behind any pooler.
+            Store::Postgres(pg) => sqlx::raw_sql("select 1")
+                .execute(&pg.pool)
+                .await
+                .map(|_| ()),
             Store::Sqlite(pool) => sqlx::query("select 1").execute(pool).await.map(|_| ()),
         }
     }
@@ -196,31 +295,15 @@ impl Store {
 
     pub async fn close(&self) {
         match self {
-            Store::Postgres(pg) => pg.pool.close().await,
+            Store::Postgres(pg) => {
+                pg.pool.close().await;
+                pg.sessions.close().await;
+                if let Some(standby) = &pg.standby {
+                    standby.close().await;
+                }
+            }
             Store::Sqlite(pool) => pool.close().await,
         }
-    }
-}
-
-/// Failures that mean the database is away or overloaded, not that the request was wrong: the
-/// client may retry (503). Everything else from the database is a 500.
-pub fn is_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(db) => {
-            if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
-                // FATAL ends the session (a database that refuses connections, a server shutting
-                // down); SQLSTATE classes 08 connection, 53 resources, 57 operator, 58 system.
-                return matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)
-                    || matches!(pg.code().get(..2), Some("08" | "53" | "57" | "58"));
-            }
-            // SQLite: another writer held the database past the busy timeout (BUSY, LOCKED).
-            matches!(sqlite::primary_code(db.as_ref()), Some(5 | 6))
-        }
-        _ => false,
     }
 }
 
@@ -236,14 +319,14 @@ impl From<sqlx::Error> for Error {
 
 /// A pooled connection of either store.
 pub enum Conn {
-    Postgres(PoolConnection<Postgres>),
+    Postgres(PoolConnection<Postgres>, Pooler),
     Sqlite(PoolConnection<Sqlite>),
 }
 
 impl Conn {
     pub fn db(&mut self) -> Db<'_> {
         match self {
-            Conn::Postgres(c) => Db::Postgres(c),
+            Conn::Postgres(c, pooler) => Db::Postgres(Pg::new(c, *pooler, false)),
             Conn::Sqlite(c) => Db::Sqlite(c),
         }
     }
@@ -251,21 +334,21 @@ impl Conn {
 
 /// A transaction of either store; dropped without `commit`, it rolls back.
 pub enum Tx {
-    Postgres(Transaction<'static, Postgres>),
+    Postgres(Transaction<'static, Postgres>, Pooler),
     Sqlite(Transaction<'static, Sqlite>),
 }
 
 impl Tx {
     pub fn db(&mut self) -> Db<'_> {
         match self {
-            Tx::Postgres(t) => Db::Postgres(t),
+            Tx::Postgres(t, pooler) => Db::Postgres(Pg::new(t, *pooler, true)),
             Tx::Sqlite(t) => Db::Sqlite(t),
         }
     }
 
     pub async fn commit(self) -> Result<()> {
         match self {
-            Tx::Postgres(t) => t.commit().await,
+            Tx::Postgres(t, _) => t.commit().await,
             Tx::Sqlite(t) => t.commit().await,
         }
     }

@@ -1,5 +1,6 @@
 //! How the stores' pools are opened: who opens them (the service or an operator command), how long
-//! a request waits for a connection, and why opening failed.
+//! a request waits for a connection, which PostgreSQL servers serve what (the pool, perhaps
+//! through a transaction pooler; sessions; a read standby), and why opening failed.
 
 use std::time::Duration;
 
@@ -9,6 +10,63 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Operator commands wait longer than requests: nobody is queueing behind them.
 pub(super) const COMMAND_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a read waits for a connection to the standby before it is served by the primary:
+/// a standby that is down refuses connections, and sqlx retries those until this runs out.
+pub(super) const STANDBY_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// What stands between the service's pool and PostgreSQL (`DATABASE_POOLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooler {
+    /// Nothing, or a pooler in session mode: a connection is one server session. Statements are
+    /// prepared once per connection and cached (sqlx's default).
+    #[default]
+    None,
+    /// A pooler in transaction mode (PgBouncer's `pool_mode = transaction`): the server session
+    /// may change after every transaction. Statements are unnamed and every call runs in a
+    /// transaction (see `postgres::Pg`); LISTEN and migrations go to `DATABASE_LISTEN_URL`.
+    Transaction,
+}
+
+impl Pooler {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "none" | "session" => Some(Pooler::None),
+            "transaction" => Some(Pooler::Transaction),
+            _ => None,
+        }
+    }
+}
+
+/// The PostgreSQL servers of the store, as the settings name them.
+#[derive(Debug, Clone)]
+pub struct PgDatabase {
+    /// The service's pool (`DATABASE_URL`): PostgreSQL, or a pooler in front of it.
+    pub options: PgConnectOptions,
+    /// What needs a session of its own, direct to PostgreSQL (`DATABASE_LISTEN_URL`): the
+    /// revocation feed's LISTEN and the migrations (sqlx holds a session advisory lock while it
+    /// migrates). `None`: the pool's server.
+    pub session: Option<PgConnectOptions>,
+    /// A streaming standby for the reads that may be served by one (`DATABASE_READ_URL`).
+    pub read: Option<PgConnectOptions>,
+    pub pooler: Pooler,
+}
+
+impl PgDatabase {
+    /// One server for everything, nothing in between.
+    pub fn direct(options: PgConnectOptions) -> Self {
+        Self {
+            options,
+            session: None,
+            read: None,
+            pooler: Pooler::None,
+        }
+    }
+
+    /// Where sessions go: `session`, else the pool's server.
+    pub fn session_options(&self) -> &PgConnectOptions {
+        self.session.as_ref().unwrap_or(&self.options)
+    }
+}
 
 /// Who opens the store: the service (many short requests) or an operator command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +87,11 @@ pub enum OpenError {
 }
 
 /// The service's pool on PostgreSQL. Connections open lazily: a database that is away later is
-/// reported by the query that needs it (503), not by a hang.
-pub(super) fn pg_pool(options: PgConnectOptions, purpose: Purpose) -> PgPool {
+/// reported by the query that needs it (503), not by a hang. Behind a transaction pooler no
+/// statement is cached, and `extra_float_digits` (which the service never needs) is not sent:
+/// PgBouncer refuses start-up parameters it does not know unless told to ignore them.
+pub(super) fn pg_pool(options: PgConnectOptions, pooler: Pooler, purpose: Purpose) -> PgPool {
+    let options = behind(pooler, options);
     let (connections, acquire) = match purpose {
         Purpose::Service => (16, ACQUIRE_TIMEOUT),
         Purpose::Command => (2, COMMAND_ACQUIRE_TIMEOUT),
@@ -40,4 +101,32 @@ pub(super) fn pg_pool(options: PgConnectOptions, purpose: Purpose) -> PgPool {
         .min_connections(0)
         .acquire_timeout(acquire)
         .connect_lazy_with(options)
+}
+
+/// The pool of what needs a session (LISTEN, migrations): a few connections, direct.
+pub(super) fn session_pool(options: PgConnectOptions) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .min_connections(0)
+        .acquire_timeout(COMMAND_ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options)
+}
+
+/// The pool on the read standby: as many connections as the primary's, a short wait for one.
+pub(super) fn standby_pool(options: PgConnectOptions, pooler: Pooler) -> PgPool {
+    let options = behind(pooler, options);
+    PgPoolOptions::new()
+        .max_connections(16)
+        .min_connections(0)
+        .acquire_timeout(STANDBY_ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options)
+}
+
+fn behind(pooler: Pooler, options: PgConnectOptions) -> PgConnectOptions {
+    match pooler {
+        Pooler::None => options,
+        Pooler::Transaction => options
+            .statement_cache_capacity(0)
+            .extra_float_digits(None::<i8>),
+    }
 }

@@ -1,14 +1,15 @@
 //! The production store: PostgreSQL. Role arrays are `text[]`, times `timestamptz`; revocations
 //! are announced to every replica by a trigger (LISTEN/NOTIFY, see [`super::listen`]); key
-//! operations are serialized across replicas by an advisory lock.
+//! operations are serialized across replicas by an advisory lock, held until the transaction
+//! ends (a session lock would outlive the transaction on a pooler's shared server connection).
 
 use chrono::NaiveDate;
-use sqlx::PgConnection;
 
 use super::queries::{
     Action, AuditEvent, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry, TokenRow,
     columns, key_columns, list_page_sql, list_sql_fn, portable_queries,
 };
+use super::statements::{Pg, Statements};
 use super::types::{TextList, Timestamp};
 use crate::tokens::{Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus};
 
@@ -33,7 +34,7 @@ list_sql_fn!(
 /// its key set's status list sequence in the same statement (`status_list_next_index`, once per
 /// row), so a group of any size allocates in its one round trip.
 pub(super) async fn insert_token_group(
-    conn: &mut PgConnection,
+    pg: &mut Pg<'_>,
     group: &[(&TokenRecord, &Actor)],
 ) -> Result<Vec<TokenRecord>> {
     let column = |f: fn(&TokenRecord, &Actor) -> Option<String>| -> Vec<Option<String>> {
@@ -109,12 +110,13 @@ pub(super) async fn insert_token_group(
             .is_stored()
             .then(|| t.token_type.key_set().as_str().to_owned())
     }))
-    .fetch_all(conn)
+    .persistent(pg.named())
+    .fetch_all(pg.conn())
     .await?;
     Ok(rows.into_iter().map(TokenRecord::from).collect())
 }
 
-impl Queries for PgConnection {
+impl Queries for Pg<'_> {
     portable_queries!(for_update: " for update", id_in_list: "id = any($1)");
 
     async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor) -> Result<TokenRecord> {
@@ -128,7 +130,8 @@ impl Queries for PgConnection {
     async fn lock_key_sets(&mut self) -> Result<()> {
         sqlx::query("select pg_advisory_xact_lock($1)")
             .bind(KEY_SETS_LOCK)
-            .execute(self)
+            .persistent(self.named())
+            .execute(self.conn())
             .await
             .map(|_| ())
     }

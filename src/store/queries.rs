@@ -3,9 +3,9 @@
 //! store's `impl Queries`.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 
+pub use super::statements::Pg;
 use super::types::{TextList, Timestamp};
 use crate::tokens::status_list::StatusRef;
 use crate::tokens::{
@@ -93,7 +93,7 @@ macro_rules! portable_queries {
                 .bind(q.limit)
                 .bind(Timestamp::now())
                 .bind(q.created_by)
-                .fetch_all(self)
+                .persistent(self.named()).fetch_all(self.conn())
                 .await?;
             Ok(rows.into_iter().map(TokenRecord::from).collect())
         }
@@ -104,7 +104,7 @@ macro_rules! portable_queries {
             ))
             .bind(TextList::of(ids))
             .bind(day)
-            .execute(self)
+            .persistent(self.named()).execute(self.conn())
             .await
             .map(|_| ())
         }
@@ -130,7 +130,7 @@ macro_rules! portable_queries {
                 .bind(org_id)
                 .bind(id)
                 .bind(owner)
-                .fetch_optional(self)
+                .persistent(self.named()).fetch_optional(self.conn())
                 .await?;
             Ok(row.map(TokenRecord::from))
         }
@@ -151,7 +151,7 @@ macro_rules! portable_queries {
             .bind(id)
             .bind(Timestamp::now())
             .bind(owner)
-            .fetch_optional(&mut *self)
+            .persistent(self.named()).fetch_optional(self.conn())
             .await?;
             match row {
                 Some(row) => Ok(Some((row.into(), true))),
@@ -183,7 +183,7 @@ macro_rules! portable_queries {
             .bind(org_id)
             .bind(id)
             .bind(Timestamp::now())
-            .fetch_all(self)
+            .persistent(self.named()).fetch_all(self.conn())
             .await?;
             let mut records: Vec<TokenRecord> = rows.into_iter().map(TokenRecord::from).collect();
             records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -196,7 +196,7 @@ macro_rules! portable_queries {
             )
             .bind(org_id)
             .bind(id)
-            .fetch_optional(self)
+            .persistent(self.named()).fetch_optional(self.conn())
             .await?;
             Ok(match row {
                 // No row: never stored here, or deleted, which counts as revoked.
@@ -216,7 +216,7 @@ macro_rules! portable_queries {
                  select id, false from deleted_tokens where expires_at is null or expires_at > $1",
             )
             .bind(Timestamp::now())
-            .fetch_all(self)
+            .persistent(self.named()).fetch_all(self.conn())
             .await?;
             Ok(rows
                 .into_iter()
@@ -243,7 +243,7 @@ macro_rules! portable_queries {
             .bind(id)
             .bind(suspended)
             .bind(Timestamp::now())
-            .fetch_optional(self)
+            .persistent(self.named()).fetch_optional(self.conn())
             .await?;
             Ok(row.map(TokenRecord::from))
         }
@@ -266,7 +266,7 @@ macro_rules! portable_queries {
                  where status_key_set = $1 and status_list is not null",
             )
             .bind(key_set.as_str())
-            .fetch_all(self)
+            .persistent(self.named()).fetch_all(self.conn())
             .await
         }
         async fn last_status_list(&mut self, key_set: KeySetName) -> Result<i64> {
@@ -280,7 +280,7 @@ macro_rules! portable_queries {
                  ) as lists",
             )
             .bind(key_set.as_str())
-            .fetch_one(self)
+            .persistent(self.named()).fetch_one(self.conn())
             .await?;
             Ok(last.unwrap_or(0))
         }
@@ -320,7 +320,7 @@ macro_rules! portable_queries {
             .bind(&actor.user_agent)
             .bind(&t.created_by)
             .bind(&actor.home_org_id)
-            .execute(self)
+            .persistent(self.named()).execute(self.conn())
             .await
             .map(|_| ())
         }
@@ -347,13 +347,13 @@ macro_rules! portable_queries {
             .bind(before.unwrap_or(i64::MAX))
             .bind(limit)
             .bind(owner)
-            .fetch_all(self)
+            .persistent(self.named()).fetch_all(self.conn())
             .await
         }
         async fn get_policy(&mut self, org_id: &str) -> Result<Option<String>> {
             sqlx::query_scalar("select policy from org_policies where org_id = $1")
                 .bind(org_id)
-                .fetch_optional(self)
+                .persistent(self.named()).fetch_optional(self.conn())
                 .await
         }
         async fn lock_policy(
@@ -374,14 +374,14 @@ macro_rules! portable_queries {
             .bind(default_policy)
             .bind(Timestamp::now())
             .bind(updated_by)
-            .execute(&mut *self)
+            .persistent(self.named()).execute(self.conn())
             .await?;
             sqlx::query_scalar(concat!(
                 "select policy from org_policies where org_id = $1",
                 $for_update
             ))
             .bind(org_id)
-            .fetch_one(self)
+            .persistent(self.named()).fetch_one(self.conn())
             .await
         }
         async fn update_policy(
@@ -398,7 +398,7 @@ macro_rules! portable_queries {
             .bind(policy)
             .bind(Timestamp::now())
             .bind(updated_by)
-            .execute(self)
+            .persistent(self.named()).execute(self.conn())
             .await
             .map(|_| ())
         }
@@ -423,7 +423,7 @@ macro_rules! portable_queries {
             .bind(&actor.token_id)
             .bind(&actor.source_ip)
             .bind(&actor.user_agent)
-            .execute(self)
+            .persistent(self.named()).execute(self.conn())
             .await
             .map(|_| ())
         }
@@ -435,7 +435,7 @@ macro_rules! portable_queries {
                   order by created_at, kid"
             ))
             .bind(key_set.as_str())
-            .fetch_all(self)
+            .persistent(self.named()).fetch_all(self.conn())
             .await
         }
         async fn all_keys(&mut self) -> Result<Vec<KeyRow>> {
@@ -444,7 +444,7 @@ macro_rules! portable_queries {
                 key_columns!(),
                 " from signing_keys order by created_at, kid"
             ))
-            .fetch_all(self)
+            .persistent(self.named()).fetch_all(self.conn())
             .await
         }
         async fn get_key(&mut self, kid: &str) -> Result<Option<KeyRow>> {
@@ -454,17 +454,17 @@ macro_rules! portable_queries {
                 " from signing_keys where kid = $1"
             ))
             .bind(kid)
-            .fetch_optional(self)
+            .persistent(self.named()).fetch_optional(self.conn())
             .await
         }
         async fn key_states(&mut self) -> Result<Vec<(String, KeyState, Option<Timestamp>)>> {
             sqlx::query_as("select key_set, state, activated_at from signing_keys")
-                .fetch_all(self)
+                .persistent(self.named()).fetch_all(self.conn())
                 .await
         }
         async fn key_fingerprint(&mut self) -> Result<Vec<(String, KeyState)>> {
             sqlx::query_as("select kid, state from signing_keys order by created_at, kid")
-                .fetch_all(self)
+                .persistent(self.named()).fetch_all(self.conn())
                 .await
         }
         async fn insert_key(&mut self, row: &KeyRow) -> Result<()> {
@@ -481,7 +481,7 @@ macro_rules! portable_queries {
             .bind(&row.private_key_sealed)
             .bind(&row.nonce)
             .bind(Timestamp::now())
-            .execute(self)
+            .persistent(self.named()).execute(self.conn())
             .await
             .map(|_| ())
         }
@@ -496,7 +496,7 @@ macro_rules! portable_queries {
             .bind(kid)
             .bind(state)
             .bind(Timestamp::now())
-            .execute(self)
+            .persistent(self.named()).execute(self.conn())
             .await
             .map(|_| ())
         }
@@ -505,7 +505,7 @@ macro_rules! portable_queries {
                 .bind(kid)
                 .bind(nonce)
                 .bind(sealed)
-                .execute(self)
+                .persistent(self.named()).execute(self.conn())
                 .await
                 .map(|_| ())
         }
@@ -518,7 +518,7 @@ macro_rules! portable_queries {
                  from signing_keys k
                  order by k.key_set, k.created_at, k.kid",
             )
-            .fetch_all(self)
+            .persistent(self.named()).fetch_all(self.conn())
             .await
         }
     };
@@ -735,6 +735,14 @@ macro_rules! queries {
             $(
                 async fn $name(&mut self $(, $arg: $ty)*) -> $ret {
                     match self {
+                        // Behind a transaction pooler, a call outside a transaction is one of its
+                        // own, so that its statements' Parse and Bind reach the same server.
+                        Db::Postgres(c) if c.needs_transaction() => {
+                            let mut tx = c.begin().await?;
+                            let out = tx.pg().$name($($arg),*).await?;
+                            tx.commit().await?;
+                            Ok(out)
+                        }
                         Db::Postgres(c) => c.$name($($arg),*).await,
                         Db::Sqlite(c) => c.$name($($arg),*).await,
                     }
@@ -746,7 +754,7 @@ macro_rules! queries {
 
 /// A connection (or transaction) of either store, to run [`Queries`] on.
 pub enum Db<'c> {
-    Postgres(&'c mut PgConnection),
+    Postgres(Pg<'c>),
     Sqlite(&'c mut SqliteConnection),
 }
 

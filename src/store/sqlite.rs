@@ -21,6 +21,7 @@ use super::queries::{
     Action, AuditEvent, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry, TokenRow,
     columns, key_columns, list_page_sql, list_sql_fn, portable_queries,
 };
+use super::statements::Statements;
 use super::types::{TextList, Timestamp};
 use crate::tokens::status_list::StatusRef;
 use crate::tokens::{Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus};

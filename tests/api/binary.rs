@@ -162,13 +162,13 @@ impl Drop for Served {
 #[tokio::test]
 async fn logs_never_carry_a_token_and_sigterm_exits_cleanly() {
     let database = fresh_database().await;
-    let url = crate::helpers::database_url(&database);
+    let database_env = crate::helpers::database_env(&database);
     let issuer = crate::helpers::TestIssuer::spawn().await;
     let kek = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
     let mut command = command();
     command
         .arg("serve")
-        .env("DATABASE_URL", url)
+        .envs(database_env)
         .env("KEY_ENCRYPTION_KEY", &kek)
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("TRUSTED_ISSUERS", &issuer.url)

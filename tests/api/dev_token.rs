@@ -6,14 +6,14 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::binary::command;
-use crate::helpers::{StoreKind, TestApp, database_url, test_kek_base64};
+use crate::helpers::{StoreKind, TestApp, database_env, test_kek_base64};
 
 async fn dev_token(app: &TestApp, args: &[&str]) -> Output {
     let mut command = command();
     command
         .arg("dev-token")
         .args(args)
-        .env("DATABASE_URL", database_url(&app.database))
+        .envs(database_env(&app.database))
         .env("KEY_ENCRYPTION_KEY", test_kek_base64())
         .env("PUBLIC_URL", &app.public_url);
     run(command).await
@@ -129,7 +129,7 @@ async fn a_dev_token_for_an_address_where_the_service_does_not_answer_warns() {
             "owner",
         ])
         .arg("--allow-production")
-        .env("DATABASE_URL", database_url(&app.database))
+        .envs(database_env(&app.database))
         .env("KEY_ENCRYPTION_KEY", test_kek_base64())
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"));
     let output = run(command).await;

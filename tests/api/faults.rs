@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::binary::{Served, command};
-use crate::helpers::{TestApp, database_url, eventually, fresh_database, test_kek_base64};
+use crate::helpers::{TestApp, database_env, eventually, fresh_database, test_kek_base64};
 
 /// Creations the load must have answered before the kill: enough for requests to be in flight
 /// at every stage when it comes.
@@ -110,7 +110,7 @@ async fn after_kill_9_under_load_every_token_a_client_received_has_its_row() {
         command
             .arg("serve")
             .current_dir(&folder)
-            .env("DATABASE_URL", database_url(&database))
+            .envs(database_env(&database))
             .env("KEY_ENCRYPTION_KEY", test_kek_base64())
             .env("LISTEN_ADDR", "127.0.0.1:0")
             // The same issuer before and after the restart, whatever port each run gets.
@@ -132,7 +132,7 @@ async fn after_kill_9_under_load_every_token_a_client_received_has_its_row() {
             "owner",
             "--allow-production",
         ])
-        .env("DATABASE_URL", database_url(&database))
+        .envs(database_env(&database))
         .env("KEY_ENCRYPTION_KEY", test_kek_base64())
         .env("PUBLIC_URL", "http://tokens.test")
         .output()

@@ -1,6 +1,13 @@
 //! `TestApp`: the real service bound on port 0 against a fresh database of the store under test
 //! (`crate::STORE`: a PostgreSQL database, or an embedded SQLite file), plus a trusted issuer of
 //! its own (a small HTTP server publishing a JWKS) to mint callers with.
+//!
+//! On PostgreSQL two variables change where the service's connections go (`scripts/scale/db.sh`
+//! sets both): `TEST_PGBOUNCER_URL`, a PgBouncer in transaction mode in front of the test server
+//! (its wildcard database reaching every test database): the service's pool goes through it
+//! (`DATABASE_POOLER=transaction`), its listener and migrations go direct. `TEST_STANDBY_URL`, a
+//! streaming standby of the test server: the service's reads go to it (`DATABASE_READ_URL`).
+//! The tests' own SQL always goes direct to the test server.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use access_tokens::App;
-use access_tokens::config::{Database, Settings};
+use access_tokens::config::{Database, PgDatabase, Pooler, Settings};
 use access_tokens::keys::jwks::PublicJwk;
 use access_tokens::keys::{KeyEncryptionKey, SigningKey};
 use access_tokens::store::{Purpose, Store};
@@ -37,18 +44,78 @@ pub enum StoreKind {
     Sqlite,
 }
 
-/// The URL of `database`, as an operator passes it to the binary.
+/// The URL of `database` (the service's pool's), as an operator passes it to the binary.
 pub fn database_url(database: &Database) -> String {
     match database {
-        Database::Postgres(options) => format!(
-            "postgres://{}@{}:{}/{}",
-            options.get_username(),
-            options.get_host(),
-            options.get_port(),
-            options.get_database().unwrap()
-        ),
+        Database::Postgres(pg) => url_of(&pg.options),
         Database::Sqlite(path) => format!("sqlite://{}", path.display()),
     }
+}
+
+fn url_of(options: &PgConnectOptions) -> String {
+    format!(
+        "postgres://{}@{}:{}/{}?sslmode=disable",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap()
+    )
+}
+
+/// The variables that name `database` to the binary: DATABASE_URL, and on PostgreSQL
+/// DATABASE_LISTEN_URL, DATABASE_READ_URL and DATABASE_POOLER when the test mode sets them.
+pub fn database_env(database: &Database) -> Vec<(&'static str, String)> {
+    let mut env = vec![("DATABASE_URL", database_url(database))];
+    if let Database::Postgres(pg) = database {
+        if let Some(session) = &pg.session {
+            env.push(("DATABASE_LISTEN_URL", url_of(session)));
+        }
+        if let Some(read) = &pg.read {
+            env.push(("DATABASE_READ_URL", url_of(read)));
+        }
+        if pg.pooler == Pooler::Transaction {
+            env.push(("DATABASE_POOLER", "transaction".to_owned()));
+        }
+    }
+    env
+}
+
+/// The test server itself, whatever the service's pool goes through: for the tests' own SQL.
+pub fn direct_options(database: &Database) -> PgConnectOptions {
+    match database {
+        Database::Postgres(pg) => pg.session_options().clone(),
+        Database::Sqlite(_) => panic!("a PostgreSQL test ran on the embedded store"),
+    }
+}
+
+/// `TEST_PGBOUNCER_URL` or `TEST_STANDBY_URL`, when set: a server URL whose database is replaced.
+fn test_server(variable: &str) -> Option<PgConnectOptions> {
+    let url = std::env::var(variable)
+        .ok()
+        .filter(|u| !u.trim().is_empty())?;
+    Some(
+        PgConnectOptions::from_str(&url)
+            .unwrap_or_else(|_| panic!("{variable} is a PostgreSQL URL")),
+    )
+}
+
+/// The standby of the test server (`TEST_STANDBY_URL`), when one is given.
+pub fn standby_options() -> Option<PgConnectOptions> {
+    test_server("TEST_STANDBY_URL")
+}
+
+/// The PostgreSQL servers a test app uses for database `direct` of the test server, as the test
+/// mode says (see the module's comment).
+pub fn test_postgres(direct: PgConnectOptions) -> PgDatabase {
+    let name = direct.get_database().unwrap().to_owned();
+    let mut pg = PgDatabase::direct(direct.clone());
+    if let Some(bouncer) = test_server("TEST_PGBOUNCER_URL") {
+        pg.options = bouncer.database(&name);
+        pg.session = Some(direct);
+        pg.pooler = Pooler::Transaction;
+    }
+    pg.read = standby_options().map(|standby| standby.database(&name));
+    pg
 }
 
 pub fn admin_options() -> PgConnectOptions {
@@ -66,7 +133,9 @@ fn test_name() -> String {
 /// A new, empty database of the store under test.
 pub async fn fresh_database() -> Database {
     match crate::STORE {
-        StoreKind::Postgres => Database::Postgres(Box::new(fresh_postgres_database().await)),
+        StoreKind::Postgres => {
+            Database::Postgres(Box::new(test_postgres(fresh_postgres_database().await)))
+        }
         StoreKind::Sqlite => Database::Sqlite(fresh_folder().join("access-tokens.db")),
     }
 }
@@ -462,20 +531,15 @@ impl TestApp {
         Store::open(&self.database, Purpose::Command).await.unwrap()
     }
 
-    /// A pool on the app's PostgreSQL database, for tests of PostgreSQL itself.
+    /// A pool on the app's PostgreSQL database (direct), for tests of PostgreSQL itself.
     pub fn pool(&self) -> sqlx::PgPool {
-        match &self.database {
-            Database::Postgres(options) => {
-                sqlx::PgPool::connect_lazy_with(PgConnectOptions::clone(options))
-            }
-            Database::Sqlite(_) => panic!("a PostgreSQL test ran on the embedded store"),
-        }
+        sqlx::PgPool::connect_lazy_with(direct_options(&self.database))
     }
 
     /// Runs one statement that reads the same on both stores.
     pub async fn execute(&self, sql: &'static str) {
         match self.store().await {
-            Store::Postgres(pg) => drop(sqlx::query(sql).execute(pg.pool()).await.unwrap()),
+            Store::Postgres(_) => drop(sqlx::query(sql).execute(&self.pool()).await.unwrap()),
             Store::Sqlite(pool) => drop(sqlx::query(sql).execute(&pool).await.unwrap()),
         }
     }
@@ -483,10 +547,10 @@ impl TestApp {
     /// Runs one statement that reads the same on both stores (one text parameter).
     pub async fn execute_with(&self, sql: &'static str, bind: &str) {
         match self.store().await {
-            Store::Postgres(pg) => drop(
+            Store::Postgres(_) => drop(
                 sqlx::query(sql)
                     .bind(bind)
-                    .execute(pg.pool())
+                    .execute(&self.pool())
                     .await
                     .unwrap(),
             ),
@@ -497,10 +561,10 @@ impl TestApp {
     /// A count that reads the same on both stores (one text parameter).
     pub async fn count(&self, sql: &'static str, bind: &str) -> i64 {
         match self.store().await {
-            Store::Postgres(pg) => {
+            Store::Postgres(_) => {
                 sqlx::query_scalar(sql)
                     .bind(bind)
-                    .fetch_one(pg.pool())
+                    .fetch_one(&self.pool())
                     .await
             }
             Store::Sqlite(pool) => sqlx::query_scalar(sql).bind(bind).fetch_one(&pool).await,
@@ -513,7 +577,7 @@ impl TestApp {
         const SQL: &str =
             "select kid, state from signing_keys where key_set = $1 order by created_at, kid";
         match self.store().await {
-            Store::Postgres(pg) => sqlx::query_as(SQL).bind(set).fetch_all(pg.pool()).await,
+            Store::Postgres(_) => sqlx::query_as(SQL).bind(set).fetch_all(&self.pool()).await,
             Store::Sqlite(pool) => sqlx::query_as(SQL).bind(set).fetch_all(&pool).await,
         }
         .unwrap()
@@ -523,7 +587,7 @@ impl TestApp {
     pub async fn sealed_keys(&self) -> Vec<Vec<u8>> {
         const SQL: &str = "select private_key_sealed from signing_keys";
         match self.store().await {
-            Store::Postgres(pg) => sqlx::query_scalar(SQL).fetch_all(pg.pool()).await,
+            Store::Postgres(_) => sqlx::query_scalar(SQL).fetch_all(&self.pool()).await,
             Store::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_all(&pool).await,
         }
         .unwrap()
@@ -534,7 +598,7 @@ impl TestApp {
     /// one second apart from 2026-01-01.
     pub async fn seed(&self, org: &str, count: i64) {
         match self.store().await {
-            Store::Postgres(pg) => sqlx::query(
+            Store::Postgres(_) => sqlx::query(
                 "insert into access_tokens (id, org_id, created_by, token_type, name, key_id, created_at)
                  select 'api_seed' || lpad(g::text, 16, '0') || $1, $1, 'seed', 'api', 'seeded ' || g,
                         (select kid from signing_keys where key_set = 'api' and state = 'active'),
@@ -543,7 +607,7 @@ impl TestApp {
             )
             .bind(org)
             .bind(count)
-            .execute(pg.pool())
+            .execute(&self.pool())
             .await
             .map(drop),
             Store::Sqlite(pool) => sqlx::query(
@@ -566,12 +630,12 @@ impl TestApp {
     /// Moves a token's creation two hours back and its expiry to an hour ago.
     pub async fn expire(&self, id: &str) {
         match self.store().await {
-            Store::Postgres(pg) => sqlx::query(
+            Store::Postgres(_) => sqlx::query(
                 "update access_tokens set created_at = created_at - interval '2 hours',
                      expires_at = now() - interval '1 hour' where id = $1",
             )
             .bind(id)
-            .execute(pg.pool())
+            .execute(&self.pool())
             .await
             .map(drop),
             Store::Sqlite(pool) => sqlx::query(

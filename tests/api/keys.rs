@@ -171,11 +171,11 @@ async fn rewrap_moves_every_key_under_a_new_key_encryption_key() {
 }
 
 fn cli(app: &TestApp, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let url = crate::helpers::database_url(&app.database);
+    let database_env = crate::helpers::database_env(&app.database);
     let kek = crate::helpers::test_kek_base64();
     let mut child = Command::new(env!("CARGO_BIN_EXE_access-tokens"))
         .args(args)
-        .env("DATABASE_URL", url)
+        .envs(database_env)
         .env("KEY_ENCRYPTION_KEY", kek)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())

@@ -2,7 +2,6 @@
 //! racing to create the first keys. (The embedded store serves one process on a local file.)
 
 use access_tokens::App;
-use access_tokens::config::Database;
 use access_tokens::keys::KeyEncryptionKey;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -94,10 +93,7 @@ async fn replicas_starting_together_on_an_empty_database_agree_on_one_key_per_se
     for start in starts {
         start.await.unwrap().expect("every replica starts");
     }
-    let Database::Postgres(options) = database else {
-        unreachable!()
-    };
-    let pool = sqlx::PgPool::connect_lazy_with(*options);
+    let pool = sqlx::PgPool::connect_lazy_with(crate::helpers::direct_options(&database));
     let keys: Vec<(String, i64)> = sqlx::query_as(
         "select key_set, count(*) from signing_keys group by key_set order by key_set",
     )
@@ -119,10 +115,10 @@ async fn a_database_that_goes_away_answers_503_promptly_and_the_service_recovers
 
     // The database goes away: live stays up, ready says 503 with the JSON body.
     let admin = sqlx::PgPool::connect_lazy_with(crate::helpers::admin_options());
-    let Database::Postgres(options) = &app.database else {
-        unreachable!()
-    };
-    let name = options.get_database().unwrap().to_owned();
+    let name = crate::helpers::direct_options(&app.database)
+        .get_database()
+        .unwrap()
+        .to_owned();
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "alter database {name} with allow_connections false"
     )))

@@ -1,0 +1,27 @@
+//! Which of the databases' errors mean "unavailable": the client may retry (503).
+
+use sqlx::postgres::{PgDatabaseError, PgSeverity};
+
+use super::sqlite;
+
+/// Failures that mean the database is away or overloaded, not that the request was wrong: the
+/// client may retry (503). Everything else from the database is a 500.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
+                // FATAL ends the session (a database that refuses connections, a server shutting
+                // down); SQLSTATE classes 08 connection, 53 resources, 57 operator, 58 system.
+                return matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)
+                    || matches!(pg.code().get(..2), Some("08" | "53" | "57" | "58"));
+            }
+            // SQLite: another writer held the database past the busy timeout (BUSY, LOCKED).
+            matches!(sqlite::primary_code(db.as_ref()), Some(5 | 6))
+        }
+        _ => false,
+    }
+}
