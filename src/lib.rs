@@ -7,7 +7,7 @@
 //! The floors, each importing only those below it (README, "Architecture"): `http` (routes,
 //! extractors, pagination) over `service` (the use cases) over `keys` (everything JWS) and
 //! `issuers` over `store` (both databases) over `tokens` (the domain); `config`, `error`,
-//! `telemetry` and `rate_limit` serve every floor.
+//! `telemetry`, `rate_limit` and `metrics` serve the floors (the domain needs only `error`).
 
 pub mod config;
 pub mod error;
@@ -220,12 +220,13 @@ mod floors {
     use std::path::Path;
 
     /// Each floor and the modules of the crate its files may name: itself, the floors below it,
-    /// and (from the use cases up) the shared settings, rate limits and telemetry.
+    /// the metrics' handles (above the domain), and from the use cases up the shared settings,
+    /// rate limits and telemetry.
     const FLOORS: [(&str, &[&str]); 6] = [
         ("tokens", &["error"]),
-        ("store", &["tokens", "error"]),
-        ("keys", &["store", "tokens", "error"]),
-        ("issuers", &["keys", "store", "tokens", "error"]),
+        ("store", &["tokens", "error", "metrics"]),
+        ("keys", &["store", "tokens", "error", "metrics"]),
+        ("issuers", &["keys", "store", "tokens", "error", "metrics"]),
         (
             "service",
             &[
@@ -237,6 +238,7 @@ mod floors {
                 "config",
                 "rate_limit",
                 "telemetry",
+                "metrics",
             ],
         ),
         (
@@ -250,6 +252,7 @@ mod floors {
                 "config",
                 "rate_limit",
                 "telemetry",
+                "metrics",
             ],
         ),
     ];
