@@ -188,6 +188,14 @@ pub trait StateSource: Send + Sync + 'static {
     fn pool(&self) -> (u32, u32, u32);
 }
 
+/// Registers each `name, help, handle;` of the list in `registry` (the handles are shared: the
+/// registry gets a clone of each).
+macro_rules! register {
+    ($registry:expr, $($name:literal, $help:literal, $handle:expr;)*) => {
+        $($registry.register($name, $help, $handle.clone());)*
+    };
+}
+
 /// One replica's metrics: the handles counted with and the registry that renders them.
 pub struct Metrics {
     registry: RwLock<Registry>,
@@ -262,60 +270,19 @@ impl Metrics {
         root.register_collector(Box::new(Process));
         let r = root.sub_registry_with_prefix("access_tokens");
         r.register_collector(Box::new(HttpCollector(self.http.clone())));
-        r.register(
-            "tokens_created",
-            "Tokens created (and rotated in), by token type.",
-            self.tokens_created.clone(),
-        );
-        r.register(
-            "tokens_revoked",
-            "Tokens revoked, cascaded revocations included.",
-            self.tokens_revoked.clone(),
-        );
-        r.register(
-            "tokens_rotated",
-            "Tokens replaced by a new one (rotate).",
-            self.tokens_rotated.clone(),
-        );
-        r.register(
-            "tokens_suspended",
-            "Tokens suspended.",
-            self.tokens_suspended.clone(),
-        );
-        r.register(
-            "tokens_resumed",
-            "Suspended tokens resumed.",
-            self.tokens_resumed.clone(),
-        );
-        r.register(
-            "introspections",
-            "Introspection requests, by result: active, inactive, or client_refused (no answer given).",
-            self.introspections.clone(),
-        );
-        r.register(
-            "auth_failures",
-            "Callers of the management API refused, by reason.",
-            self.auth_failures.clone(),
-        );
-        r.register(
-            "db_pool_acquire_duration_seconds",
-            "Time waited for a database connection (PostgreSQL).",
-            self.store.acquire_seconds.clone(),
-        );
-        r.register(
-            "token_create_group_size",
-            "Token creations written by one statement (grouped writes on PostgreSQL).",
-            self.store.group_sizes.clone(),
-        );
-        r.register(
-            "revocation_listener_up",
-            "1 while the revocation listener is connected and its set loaded (PostgreSQL), else 0.",
-            self.revocations.listener_up.clone(),
-        );
-        r.register(
-            "revocation_notifications",
-            "Revocations, suspensions and resumptions announced by the revocation feed.",
-            self.revocations.notifications.clone(),
+        // Name, help, handle: each family counted by a handle of its own.
+        register!(r,
+            "tokens_created", "Tokens created (and rotated in), by token type.", self.tokens_created;
+            "tokens_revoked", "Tokens revoked, cascaded revocations included.", self.tokens_revoked;
+            "tokens_rotated", "Tokens replaced by a new one (rotate).", self.tokens_rotated;
+            "tokens_suspended", "Tokens suspended.", self.tokens_suspended;
+            "tokens_resumed", "Suspended tokens resumed.", self.tokens_resumed;
+            "introspections", "Introspection requests, by result: active, inactive, or client_refused (no answer given).", self.introspections;
+            "auth_failures", "Callers of the management API refused, by reason.", self.auth_failures;
+            "db_pool_acquire_duration_seconds", "Time waited for a database connection (PostgreSQL).", self.store.acquire_seconds;
+            "token_create_group_size", "Token creations written by one statement (grouped writes on PostgreSQL).", self.store.group_sizes;
+            "revocation_listener_up", "1 while the revocation listener is connected and its set loaded (PostgreSQL), else 0.", self.revocations.listener_up;
+            "revocation_notifications", "Revocations, suspensions and resumptions announced by the revocation feed.", self.revocations.notifications;
         );
         r.register_collector(Box::new(IssuerCollector(
             self.issuer_fetches
@@ -584,15 +551,20 @@ impl Collector for StateCollector {
                 max,
             ),
         ] {
-            ConstGauge::new(i64::from(value)).encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                MetricType::Gauge,
-            )?)?;
+            gauge(&mut encoder, name, help, i64::from(value))?;
         }
         Ok(())
     }
+}
+
+/// One gauge of one value, without labels, as a collector writes it at a scrape.
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: i64,
+) -> Result<(), std::fmt::Error> {
+    ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
 }
 
 /// The process's resident memory, CPU time and file descriptors, read from `/proc/self` at each
@@ -614,29 +586,25 @@ impl Collector for Process {
                 MetricType::Counter,
             )?)?;
         }
-        if let Some(bytes) = resident_bytes() {
-            ConstGauge::new(bytes as i64).encode(encoder.encode_descriptor(
+        let open_fds = std::fs::read_dir("/proc/self/fd")
+            .ok()
+            .map(|fds| fds.count() as u64);
+        for (name, help, value) in [
+            (
                 "process_resident_memory_bytes",
                 "Resident memory size in bytes.",
-                None,
-                MetricType::Gauge,
-            )?)?;
-        }
-        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-            ConstGauge::new(fds.count() as i64).encode(encoder.encode_descriptor(
-                "process_open_fds",
-                "Open file descriptors.",
-                None,
-                MetricType::Gauge,
-            )?)?;
-        }
-        if let Some(max) = max_fds() {
-            ConstGauge::new(max as i64).encode(encoder.encode_descriptor(
+                resident_bytes(),
+            ),
+            ("process_open_fds", "Open file descriptors.", open_fds),
+            (
                 "process_max_fds",
                 "The most file descriptors the process may open.",
-                None,
-                MetricType::Gauge,
-            )?)?;
+                max_fds(),
+            ),
+        ] {
+            if let Some(value) = value {
+                gauge(&mut encoder, name, help, value as i64)?;
+            }
         }
         Ok(())
     }
