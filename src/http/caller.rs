@@ -48,7 +48,7 @@ impl FromRequestParts<AppState> for Caller {
         let refused = |error: Error, detail: &'static str| {
             // The reason, never the token.
             tracing::info!(reason = %error, detail, "caller refused");
-            state.metrics.auth_failure(failure_of(detail));
+            state.metrics.auth_failure(explain(detail).1);
             if let Some(ip) = &source_ip {
                 state.rate_limits.failed_authentication(ip);
             }
@@ -59,7 +59,7 @@ impl FromRequestParts<AppState> for Caller {
         let mut caller = match authenticate(state, token).await {
             Ok(caller) => caller,
             Err(Refusal::Unauthorized(detail)) => {
-                return Err(refused(Error::InvalidToken(reason_for(detail)), detail));
+                return Err(refused(Error::InvalidToken(explain(detail).0), detail));
             }
             Err(Refusal::Other(error)) => return Err(error),
         };
@@ -111,57 +111,46 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// What the client is told of a refusal: a few words from a fixed list, so that nothing read from
-/// the token, no key material and nothing about other organizations' tokens reaches it. The
-/// checks' own words (`detail`) go to the log beside it.
-fn reason_for(detail: &'static str) -> &'static str {
+/// What a refusal tells, from the checks' own words (`detail`, which go to the log beside it): the
+/// client's reason, a few words from a fixed list, so that nothing read from the token, no key
+/// material and nothing about other organizations' tokens reaches it; and the metrics' reason, one
+/// of a few fixed labels.
+fn explain(detail: &'static str) -> (&'static str, AuthFailure) {
+    use AuthFailure::*;
     match detail {
-        "token too large" => "the token is larger than 8 KiB",
-        "expired" => "the token has expired",
-        "not yet valid" => "the token is not valid yet (nbf)",
-        "token revoked" => "the token has been revoked",
-        "token suspended" => "the token is suspended",
-        "untrusted issuer" | "iss is not the expected issuer" => "untrusted issuer",
-        "kid not published"
-        | "unknown kid of trusted issuer"
-        | "own key under a trusted issuer" => "unknown signing key (kid)",
-        "signature invalid" => "the signature does not verify",
-        "algorithm is not RS256" => "the token's algorithm is not RS256",
-        "no exp" => "the token has no exp claim",
-        "token_use not accepted" | "no token_use" => "the token's token_use is not accepted",
-        "audience not accepted" => "the token's app client (aud or client_id) is not accepted",
-        "not of the api key set" | "token type cannot call the API" => {
-            "this token type cannot call the management API"
+        "no bearer token" => ("no bearer token", NoToken),
+        "token too large" => ("the token is larger than 8 KiB", Malformed),
+        "expired" => ("the token has expired", Expired),
+        "not yet valid" => ("the token is not valid yet (nbf)", Expired),
+        "token revoked" => ("the token has been revoked", Revoked),
+        "token suspended" => ("the token is suspended", Suspended),
+        "untrusted issuer" | "iss is not the expected issuer" => {
+            ("untrusted issuer", UntrustedIssuer)
         }
-        // No issuer, not a compact JWS, a header or claims that do not parse, no kid, no sub.
-        _ => "malformed token",
-    }
-}
-
-/// The metrics' reason of a refusal, from the checks' words (`detail`): a few fixed labels.
-fn failure_of(detail: &'static str) -> AuthFailure {
-    match detail {
-        "no bearer token" => AuthFailure::NoToken,
-        "expired" | "not yet valid" => AuthFailure::Expired,
-        "token revoked" => AuthFailure::Revoked,
-        "token suspended" => AuthFailure::Suspended,
-        "untrusted issuer" | "iss is not the expected issuer" => AuthFailure::UntrustedIssuer,
         "kid not published"
         | "unknown kid of trusted issuer"
-        | "own key under a trusted issuer" => AuthFailure::UnknownKey,
-        "signature invalid" => AuthFailure::BadSignature,
-        "token_use not accepted"
-        | "no token_use"
-        | "audience not accepted"
-        | "not of the api key set"
-        | "token type cannot call the API" => AuthFailure::NotAccepted,
-        // Too large, not RS256, no exp, and whatever `reason_for` calls a malformed token.
-        _ => AuthFailure::Malformed,
+        | "own key under a trusted issuer" => ("unknown signing key (kid)", UnknownKey),
+        "signature invalid" => ("the signature does not verify", BadSignature),
+        "algorithm is not RS256" => ("the token's algorithm is not RS256", Malformed),
+        "no exp" => ("the token has no exp claim", Malformed),
+        "token_use not accepted" | "no token_use" => {
+            ("the token's token_use is not accepted", NotAccepted)
+        }
+        "audience not accepted" => (
+            "the token's app client (aud or client_id) is not accepted",
+            NotAccepted,
+        ),
+        "not of the api key set" | "token type cannot call the API" => (
+            "this token type cannot call the management API",
+            NotAccepted,
+        ),
+        // No issuer, not a compact JWS, a header or claims that do not parse, no kid, no sub.
+        _ => ("malformed token", Malformed),
     }
 }
 
 enum Refusal {
-    /// Why, in the checks' words: logged, and turned into the client's reason by `reason_for`.
+    /// Why, in the checks' words: logged, and turned into the client's reason by `explain`.
     Unauthorized(&'static str),
     Other(Error),
 }
@@ -373,25 +362,27 @@ mod tests {
     }
 
     #[test]
-    fn reasons_are_fixed_phrases_an_error_description_may_hold() {
-        for detail in [
-            "token too large",
-            "expired",
-            "not yet valid",
-            "token revoked",
-            "token suspended",
-            "untrusted issuer",
-            "kid not published",
-            "signature invalid",
-            "algorithm is not RS256",
-            "no exp",
-            "no token_use",
-            "audience not accepted",
-            "token type cannot call the API",
-            "no kid",
-            "something new",
+    fn reasons_are_fixed_phrases_an_error_description_may_hold_and_fixed_metric_labels() {
+        use AuthFailure::*;
+        for (detail, failure) in [
+            ("no bearer token", NoToken),
+            ("token too large", Malformed),
+            ("expired", Expired),
+            ("not yet valid", Expired),
+            ("token revoked", Revoked),
+            ("token suspended", Suspended),
+            ("untrusted issuer", UntrustedIssuer),
+            ("kid not published", UnknownKey),
+            ("signature invalid", BadSignature),
+            ("algorithm is not RS256", Malformed),
+            ("no exp", Malformed),
+            ("no token_use", NotAccepted),
+            ("audience not accepted", NotAccepted),
+            ("token type cannot call the API", NotAccepted),
+            ("no kid", Malformed),
+            ("something new", Malformed),
         ] {
-            let reason = reason_for(detail);
+            let (reason, counted) = explain(detail);
             // RFC 6750 section 3: %x20-21 / %x23-5B / %x5D-7E.
             assert!(
                 reason
@@ -399,29 +390,10 @@ mod tests {
                     .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)),
                 "{reason}"
             );
+            assert_eq!(counted, failure, "{detail}");
         }
-        assert_eq!(reason_for("no kid"), "malformed token");
-        assert_eq!(reason_for("something new"), "malformed token");
-    }
-
-    #[test]
-    fn metrics_group_the_reasons_as_the_client_is_told_them() {
-        for (detail, failure) in [
-            ("no bearer token", AuthFailure::NoToken),
-            ("token too large", AuthFailure::Malformed),
-            ("algorithm is not RS256", AuthFailure::Malformed),
-            ("no kid", AuthFailure::Malformed),
-            ("expired", AuthFailure::Expired),
-            ("not yet valid", AuthFailure::Expired),
-            ("kid not published", AuthFailure::UnknownKey),
-            ("signature invalid", AuthFailure::BadSignature),
-            ("untrusted issuer", AuthFailure::UntrustedIssuer),
-            ("audience not accepted", AuthFailure::NotAccepted),
-            ("token revoked", AuthFailure::Revoked),
-            ("token suspended", AuthFailure::Suspended),
-        ] {
-            assert_eq!(failure_of(detail), failure, "{detail}");
-        }
+        assert_eq!(explain("no kid").0, "malformed token");
+        assert_eq!(explain("something new").0, "malformed token");
     }
 
     #[test]
