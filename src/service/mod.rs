@@ -17,9 +17,9 @@ use crate::issuers::TrustedIssuers;
 use crate::keys::KeyRing;
 use crate::metrics::{KeyGauges, Metrics, StateSource};
 use crate::rate_limit::RateLimits;
-use crate::store::Store;
 /// What the audit trail answers: one event, as stored.
 pub use crate::store::{AuditEvent, Identified};
+use crate::store::{EventQuery, Store};
 use crate::tokens::policy::PolicyBody;
 use crate::tokens::request::{CreateTokenBody, NewToken};
 use crate::tokens::{Caller, Policy, TokenRecord};
@@ -200,11 +200,14 @@ impl Service {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEvent>> {
-        let owner = self.settings.authority.owner_filter(caller);
-        Ok(self
-            .store
-            .read_events(&caller.org_id, token_id, owner, before, limit)
-            .await?)
+        let query = EventQuery {
+            org_id: &caller.org_id,
+            token_id,
+            owner: self.settings.authority.owner_filter(caller),
+            before,
+            limit,
+        };
+        Ok(self.store.read_events(&query).await?)
     }
 
     /// Whether the database answers (readiness).

@@ -43,8 +43,8 @@ pub use listen::{Change, RevocationFeed};
 pub use pool::{OpenError, PgDatabase, Pooler, Purpose};
 use pool::{pg_pool, session_pool, standby_pool};
 pub use queries::{
-    Action, AuditEvent, Db, Identified, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result,
-    StatusEntry,
+    Action, AuditEvent, Db, EventQuery, Identified, KeyInfo, KeyRow, ListQuery, Lock, Queries,
+    Result, StatusEntry,
 };
 use standby::Standby;
 pub use statements::Pg;
@@ -226,15 +226,8 @@ impl Store {
 
     /// A page of the organization's audit events ([`Queries::list_events`]), perhaps from the
     /// standby.
-    pub async fn read_events(
-        &self,
-        org_id: &str,
-        token_id: Option<&str>,
-        owner: Option<&str>,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<AuditEvent>> {
-        routed_read!(self, db => db.list_events(org_id, token_id, owner, before, limit))
+    pub async fn read_events(&self, q: &EventQuery<'_>) -> Result<Vec<AuditEvent>> {
+        routed_read!(self, db => db.list_events(q))
     }
 
     /// The organization's stored policy ([`Queries::get_policy`]), perhaps from the standby. (A

@@ -6,8 +6,8 @@
 use chrono::NaiveDate;
 
 use super::queries::{
-    Action, AuditEvent, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry, TokenRow,
-    columns, key_columns, list_page_sql, list_sql_fn, portable_queries,
+    Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry,
+    TokenRow, columns, key_columns, list_page_sql, list_sql_fn, portable_queries,
 };
 use super::statements::{Pg, Statements};
 use super::types::{TextList, Timestamp};

@@ -324,14 +324,7 @@ macro_rules! portable_queries {
             .await
             .map(|_| ())
         }
-        async fn list_events(
-            &mut self,
-            org_id: &str,
-            token_id: Option<&str>,
-            owner: Option<&str>,
-            before: Option<i64>,
-            limit: i64,
-        ) -> Result<Vec<AuditEvent>> {
+        async fn list_events(&mut self, q: &EventQuery<'_>) -> Result<Vec<AuditEvent>> {
             sqlx::query_as(
                 "select id, org_id, occurred_at, action, token_id, related_token_id,
                         actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent,
@@ -342,11 +335,11 @@ macro_rules! portable_queries {
                  order by id desc
                  limit $4",
             )
-            .bind(org_id)
-            .bind(token_id)
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(limit)
-            .bind(owner)
+            .bind(q.org_id)
+            .bind(q.token_id)
+            .bind(q.before.unwrap_or(i64::MAX))
+            .bind(q.limit)
+            .bind(q.owner)
             .persistent(self.named()).fetch_all(self.conn())
             .await
         }
@@ -677,6 +670,17 @@ pub struct Identified {
     pub surface_id: Option<String>,
 }
 
+/// A page of an organization's audit events: optionally of one token, optionally only about
+/// tokens `owner` created, before event `before`.
+#[derive(Debug, Clone, Copy)]
+pub struct EventQuery<'a> {
+    pub org_id: &'a str,
+    pub token_id: Option<&'a str>,
+    pub owner: Option<&'a str>,
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
 /// A page of the token list: filters, and the position after which it starts.
 pub struct ListQuery<'a> {
     pub org_id: &'a str,
@@ -797,10 +801,8 @@ queries! {
     /// identification) is written alone: it is the token's only trace.
     async fn record_event(&mut self, action: Action, t: &TokenRecord,
         related_token_id: Option<&str>, actor: &Actor) -> Result<()>;
-    /// A page of the organization's events, newest first, optionally of one token, optionally
-    /// only about tokens `owner` created, before event `before`.
-    async fn list_events(&mut self, org_id: &str, token_id: Option<&str>, owner: Option<&str>,
-        before: Option<i64>, limit: i64) -> Result<Vec<AuditEvent>>;
+    /// A page of the organization's events, newest first ([`EventQuery`]).
+    async fn list_events(&mut self, q: &EventQuery<'_>) -> Result<Vec<AuditEvent>>;
     /// The organization's policy as stored (JSON, see `tokens::policy`); `None`: it never set one.
     async fn get_policy(&mut self, org_id: &str) -> Result<Option<String>>;
     /// The organization's stored policy, its row locked until the transaction ends; an

@@ -18,8 +18,8 @@ use sqlx::{Connection, SqliteConnection};
 
 use super::pool::{ACQUIRE_TIMEOUT, COMMAND_ACQUIRE_TIMEOUT, OpenError, Purpose};
 use super::queries::{
-    Action, AuditEvent, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry, TokenRow,
-    columns, key_columns, list_page_sql, list_sql_fn, portable_queries,
+    Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry,
+    TokenRow, columns, key_columns, list_page_sql, list_sql_fn, portable_queries,
 };
 use super::statements::Statements;
 use super::types::{TextList, Timestamp};
