@@ -238,9 +238,7 @@ impl RateLimitSettings {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database: Database,
-    pub listen_addr: SocketAddr,
-    /// Without a trailing slash; `None` derives it from the bound address (`http://{address}`).
-    pub public_url: Option<String>,
+    pub http: HttpSettings,
     pub trusted_issuers: Vec<String>,
     /// What trusted issuers' tokens must claim, and how long their keys are cached.
     pub issuer_policy: IssuerPolicy,
@@ -248,18 +246,27 @@ pub struct Settings {
     /// Which role slugs make an admin, a creator, an impersonator.
     pub authority: Authority,
     pub key_encryption_key: KeyEncryptionKey,
-    pub cors_allowed_origins: Vec<HeaderValue>,
     pub introspection_clients: Vec<IntrospectionClient>,
-    /// How long a client may take to send a request's headers before its connection is closed.
-    pub header_read_timeout: Duration,
     /// The status lists' `ttl` (`STATUS_LIST_TTL`); at least a second.
     pub status_list_ttl: Duration,
-    /// How long a stopping replica serves with its readiness check failing (`SHUTDOWN_DRAIN`).
-    pub shutdown_drain: Duration,
     pub intervals: Intervals,
     pub rate_limits: RateLimitSettings,
+}
+
+/// Where and how the service listens: its addresses, the URL it is reached at, which browser
+/// origins may call it, how long a client may dawdle, and how it stops.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub listen_addr: SocketAddr,
+    /// Without a trailing slash; `None` derives it from the bound address (`http://{address}`).
+    pub public_url: Option<String>,
     /// The metrics listener's address (`METRICS_ADDR`); `None`: metrics are off.
     pub metrics_addr: Option<SocketAddr>,
+    pub cors_allowed_origins: Vec<HeaderValue>,
+    /// How long a client may take to send a request's headers before its connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long a stopping replica serves with its readiness check failing (`SHUTDOWN_DRAIN`).
+    pub shutdown_drain: Duration,
 }
 
 /// How often a replica does its background work: fixed in a deployment, short in the tests.
@@ -286,7 +293,8 @@ impl Settings {
     /// The URL issuers and `jwks_uri`s derive from: `PUBLIC_URL`, else `http://{address}` of the
     /// address the service listens on.
     pub fn public_url_for(&self, address: SocketAddr) -> String {
-        self.public_url
+        self.http
+            .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{address}"))
     }
@@ -568,18 +576,21 @@ impl SettingsArgs {
         let key_encryption_key = self.store.key_encryption_key(&database)?;
         Ok(Settings {
             database,
-            listen_addr,
-            public_url,
+            http: HttpSettings {
+                listen_addr,
+                public_url,
+                metrics_addr,
+                cors_allowed_origins,
+                header_read_timeout: HEADER_READ_TIMEOUT,
+                shutdown_drain,
+            },
             trusted_issuers,
             issuer_policy,
             roles_claim: self.roles_claim.trim().to_owned(),
             authority,
             key_encryption_key,
-            cors_allowed_origins,
             introspection_clients,
-            header_read_timeout: HEADER_READ_TIMEOUT,
             status_list_ttl,
-            shutdown_drain,
             intervals: Intervals::DEFAULT,
             rate_limits: RateLimitSettings {
                 create_per_org: self.rate_limit_create_per_org,
@@ -587,7 +598,6 @@ impl SettingsArgs {
                 failed_auth_per_address: self.rate_limit_failed_auth_per_address,
                 failed_introspection_per_client: self.rate_limit_failed_introspection_per_client,
             },
-            metrics_addr,
         })
     }
 }
@@ -782,8 +792,8 @@ mod tests {
     #[test]
     fn defaults_derive_the_public_url_from_the_listen_address() {
         let s = args(&[]).validate().unwrap();
-        assert_eq!(s.public_url, None);
-        assert_eq!(s.listen_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.http.public_url, None);
+        assert_eq!(s.http.listen_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.roles_claim, "assignments");
         let s = args(&[
             "--public-url",
@@ -793,7 +803,10 @@ mod tests {
         ])
         .validate()
         .unwrap();
-        assert_eq!(s.public_url.as_deref(), Some("https://tokens.example.com"));
+        assert_eq!(
+            s.http.public_url.as_deref(),
+            Some("https://tokens.example.com")
+        );
         assert_eq!(
             s.trusted_issuers,
             ["https://a.example/pool", "https://b.example"]
@@ -866,14 +879,14 @@ mod tests {
     #[test]
     fn metrics_listen_on_loopback_unless_turned_off_and_a_bad_address_names_the_variable() {
         let s = args(&[]).validate().unwrap();
-        assert_eq!(s.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(s.http.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
         let s = args(&["--metrics-addr", "0.0.0.0:9100"])
             .validate()
             .unwrap();
-        assert_eq!(s.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
+        assert_eq!(s.http.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
         for off in ["", " "] {
             let s = args(&["--metrics-addr", off]).validate().unwrap();
-            assert_eq!(s.metrics_addr, None, "{off:?}");
+            assert_eq!(s.http.metrics_addr, None, "{off:?}");
         }
         for bad in ["9464", "localhost:9464", "127.0.0.1", "127.0.0.1:99999"] {
             let e = args(&["--metrics-addr", bad]).validate().unwrap_err();
@@ -943,9 +956,12 @@ mod tests {
 
     #[test]
     fn shutdown_drain_defaults_to_none_and_takes_a_duration() {
-        assert_eq!(args(&[]).validate().unwrap().shutdown_drain, Duration::ZERO);
+        assert_eq!(
+            args(&[]).validate().unwrap().http.shutdown_drain,
+            Duration::ZERO
+        );
         let drain = args(&["--shutdown-drain", "2s"]).validate().unwrap();
-        assert_eq!(drain.shutdown_drain, Duration::from_secs(2));
+        assert_eq!(drain.http.shutdown_drain, Duration::from_secs(2));
         let error = args(&["--shutdown-drain", "soon"]).validate().unwrap_err();
         assert!(error.to_string().contains("SHUTDOWN_DRAIN"), "{error}");
     }

@@ -119,6 +119,11 @@ pub fn cause_chain(error: &dyn std::error::Error) -> String {
     chain
 }
 
+/// Marks a 5xx answer that is no failure of the service (a stopping replica's readiness), so
+/// that the request log writes it at the request's own level instead of `warn`.
+#[derive(Debug, Clone, Copy)]
+pub struct NotAFailure;
+
 #[derive(Serialize)]
 pub struct ErrorBody<'a> {
     pub status: u16,
@@ -168,7 +173,9 @@ impl IntoResponse for Error {
         let status = self.status();
         if let Error::Stopping = self {
             // Not a failure: the replica logged once that it is stopping.
-            return error_response(status, &self.to_string());
+            let mut response = error_response(status, &self.to_string());
+            response.extensions_mut().insert(NotAFailure);
+            return response;
         }
         if status.is_server_error() {
             // The cause chain goes to the log, inside the request span; the client sees nothing internal.

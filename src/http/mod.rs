@@ -41,7 +41,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::{Level, Span};
 
-use crate::error::{Error, error_response};
+use crate::error::{Error, NotAFailure, error_response};
 use crate::tokens::KeySetName;
 pub use state::AppState;
 use well_known::Document;
@@ -148,7 +148,7 @@ pub fn routes() -> Routes {
 pub fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(
-            state.settings.cors_allowed_origins.clone(),
+            state.settings.http.cors_allowed_origins.clone(),
         ))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([
@@ -161,7 +161,7 @@ pub fn router(state: AppState) -> Router {
     // Outermost, so that it counts what the client got (a 408 or 413 of the layers included). In
     // this one stack, not a layer of its own: each `Router::layer` wraps every route once more,
     // which costs a clone of the stack per request.
-    let counted = (state.settings.metrics_addr.is_some())
+    let counted = (state.settings.http.metrics_addr.is_some())
         .then(|| metrics::CountRequests(state.metrics.http.clone()));
     let layers = ServiceBuilder::new()
         .option_layer(counted)
@@ -180,7 +180,9 @@ pub fn router(state: AppState) -> Router {
                 .on_response(|response: &Response, latency: Duration, span: &Span| {
                     span.record("status", response.status().as_u16());
                     span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-                    if response.status().is_server_error() {
+                    if response.status().is_server_error()
+                        && response.extensions().get::<NotAFailure>().is_none()
+                    {
                         tracing::warn!("request failed");
                     } else if span.metadata().is_some_and(|m| *m.level() == Level::INFO) {
                         tracing::info!("request finished");

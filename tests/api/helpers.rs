@@ -320,23 +320,27 @@ pub const INTROSPECTION_SECRET: &str = "gateway-secret-0123456789";
 pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>) -> Settings {
     Settings {
         database,
-        listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        public_url: None,
+        http: access_tokens::config::HttpSettings {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            // On, as in production: every test's requests pass through the counting layer.
+            metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            cors_allowed_origins: vec!["https://portal.example.com".parse().unwrap()],
+            header_read_timeout: access_tokens::config::HEADER_READ_TIMEOUT,
+            shutdown_drain: std::time::Duration::ZERO,
+        },
         trusted_issuers: issuers,
         issuer_policy: access_tokens::config::IssuerPolicy::default(),
         roles_claim: "assignments".to_owned(),
         authority: access_tokens::config::Authority::default(),
         key_encryption_key: kek,
-        cors_allowed_origins: vec!["https://portal.example.com".parse().unwrap()],
         introspection_clients: vec![
             access_tokens::config::IntrospectionClient::parse(&format!(
                 "{INTROSPECTION_CLIENT}:{INTROSPECTION_SECRET}"
             ))
             .unwrap(),
         ],
-        header_read_timeout: access_tokens::config::HEADER_READ_TIMEOUT,
         status_list_ttl: std::time::Duration::from_secs(60),
-        shutdown_drain: std::time::Duration::ZERO,
         // Short, so that tests see background work promptly.
         intervals: access_tokens::config::Intervals {
             usage_flush: std::time::Duration::from_millis(100),
@@ -345,8 +349,6 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
         },
         // Off, so that tests creating many tokens are not throttled; `rate_limits.rs` sets them.
         rate_limits: access_tokens::config::RateLimitSettings::OFF,
-        // On, as in production: every test's requests pass through the counting layer.
-        metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
     }
 }
 
@@ -378,7 +380,7 @@ impl TestApp {
             self.kek.clone(),
             vec![issuer.url.clone()],
         );
-        settings.public_url = Some(self.public_url.clone());
+        settings.http.public_url = Some(self.public_url.clone());
         Self::start(settings, issuer).await
     }
 

@@ -198,7 +198,7 @@ async fn health_checks_report_liveness_and_database_readiness() {
 #[tokio::test]
 async fn a_stopping_replica_fails_readiness_while_it_drains_then_stops_accepting() {
     let mut app =
-        TestApp::spawn_with(|s| s.shutdown_drain = std::time::Duration::from_secs(20)).await;
+        TestApp::spawn_with(|s| s.http.shutdown_drain = std::time::Duration::from_secs(20)).await;
     app.stop();
     let draining = eventually(30, || async {
         app.get("/health/ready").await.status() == StatusCode::SERVICE_UNAVAILABLE

@@ -332,7 +332,7 @@ async fn start_up_refuses_the_services_own_issuers_as_trusted() {
                 set.issuer(public_url),
             ],
         );
-        s.public_url = Some(public_url.to_owned());
+        s.http.public_url = Some(public_url.to_owned());
         let Err(error) = App::build(s).await else {
             panic!("the {set} issuer was accepted as trusted");
         };
@@ -385,7 +385,7 @@ async fn own_keys_under_another_trusted_issuer_name_are_refused() {
         (app.database.clone(), app.public_url.clone(), alias.clone());
     let replica = TestApp::spawn_with(|s| {
         s.database = database;
-        s.public_url = Some(public_url);
+        s.http.public_url = Some(public_url);
         s.trusted_issuers.push(issuer);
     })
     .await;

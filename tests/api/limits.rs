@@ -86,7 +86,8 @@ async fn an_address_that_fails_authentication_too_often_is_turned_away_for_a_whi
 
 #[tokio::test]
 async fn a_client_that_sends_its_headers_too_slowly_is_disconnected() {
-    let app = TestApp::spawn_with(|s| s.header_read_timeout = Duration::from_millis(500)).await;
+    let app =
+        TestApp::spawn_with(|s| s.http.header_read_timeout = Duration::from_millis(500)).await;
     let address = app.base.trim_start_matches("http://").to_owned();
     let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
     slow.write_all(b"GET /health/live HTTP/1.1\r\nHost: test\r\n")

@@ -352,7 +352,7 @@ async fn the_public_port_does_not_serve_metrics() {
 
 #[tokio::test]
 async fn metrics_off_binds_no_listener() {
-    let app = TestApp::spawn_with(|s| s.metrics_addr = None).await;
+    let app = TestApp::spawn_with(|s| s.http.metrics_addr = None).await;
     assert!(app.metrics_base.is_none());
     assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
     assert_eq!(
@@ -369,7 +369,7 @@ async fn a_metrics_address_in_use_stops_start_up_naming_the_variable() {
     let database = crate::helpers::fresh_database().await;
     let kek = access_tokens::keys::KeyEncryptionKey::generate();
     let mut s = settings(database, kek, vec![TestIssuer::url_only()]);
-    s.metrics_addr = Some(address);
+    s.http.metrics_addr = Some(address);
     let error = access_tokens::App::build(s)
         .await
         .err()
