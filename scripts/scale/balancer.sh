@@ -120,7 +120,11 @@ export RATE_LIMIT_CREATE_PER_ORG=0 RATE_LIMIT_CREATE_PER_CALLER=0 RATE_LIMIT_FAI
 
 start_replica() {
     local n="$1"
-    LISTEN_ADDR="127.0.0.1:${REPLICA_PORTS[$((n - 1))]}" target/release/access-tokens serve \
+    local port="${REPLICA_PORTS[$((n - 1))]}"
+    # Each replica its own metrics listener, 1000 above its port (the default one port would be
+    # taken by the first).
+    LISTEN_ADDR="127.0.0.1:$port" METRICS_ADDR="127.0.0.1:$((port + 1000))" \
+        target/release/access-tokens serve \
         >>"$WORK/replica$n.log" 2>&1 &
     REPLICA_PIDS[n]=$!
 }

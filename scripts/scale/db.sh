@@ -91,7 +91,7 @@ log "Running the PostgreSQL suite through PgBouncer (log: the last lines are sho
 if RUST_BACKTRACE=0 TEST_DATABASE_URL="$PRIMARY/postgres?$NO_TLS" \
     TEST_PGBOUNCER_URL="$BOUNCER/postgres?$NO_TLS" \
     TEST_STANDBY_URL="$STANDBY/postgres?$NO_TLS" \
-    cargo test --locked --test postgres -- ${SCALE_SUITE_FILTER:-} >"$suite_log" 2>&1; then
+    cargo test --locked --workspace --all-features --test postgres -- ${SCALE_SUITE_FILTER:-} >"$suite_log" 2>&1; then
     summary=$(grep -E '^test result:' "$suite_log" | tail -n 1)
     ok "the PostgreSQL suite through PgBouncer in transaction mode, listener and migrations direct, reads on the standby (${summary#test result: })"
 else
@@ -102,7 +102,7 @@ sweep
 
 # 2. The binary, as an operator would run it: pool through PgBouncer, listener direct, reads on the standby.
 psql "$PRIMARY/postgres?$NO_TLS" -qc "create database at_scale" >/dev/null
-cargo build --locked --bin access-tokens >&2
+cargo build --locked --workspace --all-features --bin access-tokens >&2
 BIN=target/debug/access-tokens
 export DATABASE_URL="$BOUNCER/at_scale?$NO_TLS"
 export DATABASE_LISTEN_URL="$PRIMARY/at_scale?$NO_TLS"
@@ -110,12 +110,18 @@ export DATABASE_READ_URL="$STANDBY/at_scale?$NO_TLS"
 export DATABASE_POOLER=transaction
 KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
 export KEY_ENCRYPTION_KEY LISTEN_ADDR="127.0.0.1:$SERVICE_PORT" PUBLIC_URL="http://127.0.0.1:$SERVICE_PORT" RUST_LOG=warn
+# No metrics listener: the checks do not read it, and the default port may be another's.
+export METRICS_ADDR=
 "$BIN" serve >"$SCALE_WORK/service.log" 2>&1 &
 SERVICE_PID=$!
 for _ in $(seq 1 600); do
     curl -sf -o /dev/null "http://127.0.0.1:$SERVICE_PORT/health/ready" && break
     sleep 0.1
 done
+if ! curl -sf -o /dev/null "http://127.0.0.1:$SERVICE_PORT/health/ready"; then
+    fail "the service starts through PgBouncer with reads on the standby" "not ready after 60 s: $(tail -n 3 "$SCALE_WORK/service.log")"
+    exit 1
+fi
 CALLER=$("$BIN" dev-token --org 1 --user scale --role owner --allow-production 2>/dev/null)
 API="http://127.0.0.1:$SERVICE_PORT/v1/access-tokens"
 call() { curl -sS -o "$SCALE_WORK/body" -w '%{http_code}' -H "Authorization: Bearer $CALLER" "$@"; }

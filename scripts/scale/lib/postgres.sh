@@ -81,6 +81,9 @@ stop_cluster() {
 # start_pgbouncer PORT PRIMARY_PORT: PgBouncer in transaction mode on 127.0.0.1:PORT, whose
 # wildcard database reaches every database of the primary. Short server_idle_timeout: every test
 # makes a database of its own, and idle server connections to finished ones must not pile up.
+# Short query_wait_timeout: a client waiting for a server connection that cannot be had (the
+# database away) gets an error within seconds, which the service answers as 503, instead of
+# waiting PgBouncer's default 120 s, past the service's own 30 s request timeout.
 start_pgbouncer() {
     local port="$1" primary="$2"
     local dir="$SCALE_WORK/pgbouncer"
@@ -101,6 +104,7 @@ pool_mode = transaction
 max_client_conn = 4000
 default_pool_size = 20
 server_idle_timeout = 5
+query_wait_timeout = 5
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 INI
