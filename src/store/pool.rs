@@ -23,7 +23,7 @@ pub enum Pooler {
     None,
     /// A pooler in transaction mode (PgBouncer's `pool_mode = transaction`): the server session
     /// may change after every transaction. Statements are unnamed and every call runs in a
-    /// transaction (see `postgres::Pg`); LISTEN and migrations go to `DATABASE_LISTEN_URL`.
+    /// transaction (see `statements::Pg`); LISTEN and migrations go to `DATABASE_LISTEN_URL`.
     Transaction,
 }
 
@@ -91,34 +91,37 @@ pub enum OpenError {
 /// statement is cached, and `extra_float_digits` (which the service never needs) is not sent:
 /// PgBouncer refuses start-up parameters it does not know unless told to ignore them.
 pub(super) fn pg_pool(options: PgConnectOptions, pooler: Pooler, purpose: Purpose) -> PgPool {
-    let options = behind(pooler, options);
     let (connections, acquire) = match purpose {
-        Purpose::Service => (16, ACQUIRE_TIMEOUT),
+        Purpose::Service => (SERVICE_CONNECTIONS, ACQUIRE_TIMEOUT),
         Purpose::Command => (2, COMMAND_ACQUIRE_TIMEOUT),
     };
-    PgPoolOptions::new()
-        .max_connections(connections)
-        .min_connections(0)
-        .acquire_timeout(acquire)
-        .connect_lazy_with(options)
+    lazy_pool(behind(pooler, options), connections, acquire)
 }
 
 /// The pool of what needs a session (LISTEN, migrations): a few connections, direct.
 pub(super) fn session_pool(options: PgConnectOptions) -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(2)
-        .min_connections(0)
-        .acquire_timeout(COMMAND_ACQUIRE_TIMEOUT)
-        .connect_lazy_with(options)
+    lazy_pool(options, 2, COMMAND_ACQUIRE_TIMEOUT)
 }
 
 /// The pool on the read standby: as many connections as the primary's, a short wait for one.
 pub(super) fn standby_pool(options: PgConnectOptions, pooler: Pooler) -> PgPool {
-    let options = behind(pooler, options);
+    lazy_pool(
+        behind(pooler, options),
+        SERVICE_CONNECTIONS,
+        STANDBY_ACQUIRE_TIMEOUT,
+    )
+}
+
+/// The service's connections to the primary, and as many to the standby.
+const SERVICE_CONNECTIONS: u32 = 16;
+
+/// A pool that opens its connections when they are first needed, at most `connections`, and
+/// gives up waiting for one after `acquire`.
+fn lazy_pool(options: PgConnectOptions, connections: u32, acquire: Duration) -> PgPool {
     PgPoolOptions::new()
-        .max_connections(16)
+        .max_connections(connections)
         .min_connections(0)
-        .acquire_timeout(STANDBY_ACQUIRE_TIMEOUT)
+        .acquire_timeout(acquire)
         .connect_lazy_with(options)
 }
 
