@@ -137,12 +137,18 @@ impl PgStore {
 
 /// Waits for a connection of `pool`, observed in `metrics`.
 async fn timed_acquire(pool: &PgPool, metrics: &StoreMetrics) -> Result<PoolConnection<Postgres>> {
+    timed_wait(metrics, pool.acquire()).await
+}
+
+/// Waits for `waiting` (a connection, or a pooled transaction with its `BEGIN`), observed in
+/// `metrics` as a wait for a connection.
+async fn timed_wait<T>(metrics: &StoreMetrics, waiting: impl Future<Output = T>) -> T {
     let started = std::time::Instant::now();
-    let conn = pool.acquire().await;
+    let answer = waiting.await;
     metrics
         .acquire_seconds
         .observe(started.elapsed().as_secs_f64());
-    conn
+    answer
 }
 
 impl Store {
@@ -185,14 +191,9 @@ impl Store {
     /// transaction that reads before it writes never fails to upgrade its lock.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
+            // Timed with its BEGIN: sqlx opens a pooled transaction in one call.
             Store::Postgres(pg) => {
-                // Timed with its BEGIN: sqlx opens a pooled transaction in one call.
-                let started = std::time::Instant::now();
-                let tx = pg.pool.begin().await;
-                pg.metrics
-                    .acquire_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                Tx::Postgres(tx?, pg.pooler)
+                Tx::Postgres(timed_wait(&pg.metrics, pg.pool.begin()).await?, pg.pooler)
             }
             Store::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
