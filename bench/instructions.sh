@@ -43,10 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v valgrind >/dev/null 2>&1; then
-    [ "$(id -u)" = 0 ] || { log "valgrind is missing: install Debian's valgrind package"; exit 1; }
-    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >&2
-fi
+command -v valgrind >/dev/null 2>&1 || install_packages valgrind
 BIN=$(bench_binary "${INSTR_BIN:-}")
 
 ensure_postgres
@@ -84,7 +81,11 @@ done
 curl -sf -o /dev/null "http://127.0.0.1:$PORT/health/ready" || { log "the service never answered"; cat "$WORK/service.log" >&2; exit 1; }
 
 PORT="$PORT" CALLER="$CALLER" SERVICE_PID="$SERVICE_PID" WORK="$WORK" KEEP="${INSTR_KEEP:-}" python3 - <<'PY'
-import glob, http.client, json, os, shutil, subprocess
+import http.client, json, os, subprocess
+import sys
+
+sys.path.insert(0, "bench/lib")
+import callgrind  # noqa: E402
 
 port, caller, pid, work = int(os.environ["PORT"]), os.environ["CALLER"], os.environ["SERVICE_PID"], os.environ["WORK"]
 auth = {"Authorization": f"Bearer {caller}"}
@@ -93,20 +94,7 @@ def control(*args):
     subprocess.run(["callgrind_control", *args, pid], check=True, capture_output=True)
 
 def dumped_total(label=None):
-    # Each dump writes one file per thread (callgrind.<pid>.<n>-<thread>); the totals add up.
-    keep = os.environ["KEEP"]
-    total = 0
-    for path in glob.glob(f"{work}/callgrind.{pid}*"):
-        with open(path) as f:
-            for line in f:
-                if line.startswith(("summary:", "totals:")):
-                    total += int(line.split()[1])
-                    break
-        if keep and label:
-            os.makedirs(keep, exist_ok=True)
-            shutil.copy(path, os.path.join(keep, label.split()[0] + "." + os.path.basename(path)))
-        os.remove(path)
-    return total
+    return callgrind.dumped_total(work, pid, os.environ["KEEP"], label and label.split()[0])
 
 def phase(label, n, request):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)

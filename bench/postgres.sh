@@ -125,7 +125,7 @@ l, n, p, s, b = sys.argv[1], int(sys.argv[2]), *(float(x) for x in sys.argv[3:])
 print(f'{l:<58} primary {p / n * 1e3:6.3f} ms  standby {s / n * 1e3:6.3f} ms  pgbouncer {b / n * 1e3:6.3f} ms  (CPU per request, {n} requests)')
 " "$label" "$count" "$(echo "$p1 - $p0" | bc -l)" "$(echo "$s1 - $s0" | bc -l)" "$(echo "$b1 - $b0" | bc -l)"
 }
-command -v bc >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bc >&2; }
+command -v bc >/dev/null 2>&1 || install_packages bc
 
 DIRECT="$PRIMARY/at_bench?$NO_TLS"
 serve DATABASE_URL="$DIRECT"

@@ -45,8 +45,7 @@ for tool in wrk nginx python3 openssl curl; do
     command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-    [ "$(id -u)" = 0 ] || { log "missing: ${missing[*]} (install them, or run as root)"; exit 1; }
-    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+    install_packages "${missing[@]}"
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 for port in $PORT $ISSUER_PORT $NGINX_PORT $PEER_PORT; do

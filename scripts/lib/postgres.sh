@@ -13,6 +13,8 @@ PG_THROWAWAY_PORT="${PG_THROWAWAY_PORT:-54329}"
 PG_STARTED_HERE=""
 
 log() { printf '%s\n' "$*" >&2; }
+# shellcheck source=packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/packages.sh"
 
 pg_bin() {
     local dir
@@ -32,10 +34,7 @@ install_postgres_tools() {
         log "PostgreSQL tools (initdb, pg_ctl, psql) are missing: install Debian's postgresql package, or set DATABASE_URL to a server that answers."
         return 1
     fi
-    log "Installing PostgreSQL (Debian package postgresql)..."
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends postgresql postgresql-client >&2
+    install_packages postgresql postgresql-client
 }
 
 # The `postgres` database on the same server as URL $1 (keeps user, password, host, port and query).

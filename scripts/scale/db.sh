@@ -44,10 +44,7 @@ trap cleanup EXIT
 
 install_postgres_tools
 install_pgbouncer
-command -v curl >/dev/null 2>&1 || {
-    [ "$(id -u)" = 0 ] || { log "curl is missing"; exit 1; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >&2
-}
+command -v curl >/dev/null 2>&1 || install_packages curl
 for port in "$PRIMARY_PORT" "$STANDBY_PORT" "$BOUNCER_PORT" "$SERVICE_PORT"; do
     if port_taken "$port"; then
         log "127.0.0.1:$port is in use: stop what listens there, or choose other SCALE_*_PORT values"

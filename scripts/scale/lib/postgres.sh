@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Throwaway PostgreSQL servers on loopback for scripts/scale/: a primary, a streaming standby of
 # it, and PgBouncer in transaction mode in front of the primary. Sourced, not run; needs
-# scripts/lib/postgres.sh (pg_bin, log, install_postgres_tools) sourced first.
+# scripts/lib/postgres.sh (pg_bin, log, install_postgres_tools, install_packages) sourced first.
 #
 # Every server runs as the `postgres` user when we are root (PostgreSQL and PgBouncer refuse
 # root), with trust authentication, listening on 127.0.0.1 only, its files under $SCALE_WORK.
@@ -29,15 +29,7 @@ scale_workdir() {
 }
 
 install_pgbouncer() {
-    command -v pgbouncer >/dev/null 2>&1 && return 0
-    if [ "$(id -u)" != 0 ]; then
-        log "pgbouncer is missing: install Debian's pgbouncer package (apt-get install pgbouncer)."
-        return 1
-    fi
-    log "Installing PgBouncer (Debian package pgbouncer)..."
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends pgbouncer >&2
+    command -v pgbouncer >/dev/null 2>&1 || install_packages pgbouncer
 }
 
 # Whether anything accepts TCP connections on 127.0.0.1:$1.
