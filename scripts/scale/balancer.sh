@@ -89,10 +89,7 @@ command -v haproxy >/dev/null 2>&1 || needed+=(haproxy)
 command -v python3 >/dev/null 2>&1 || needed+=(python3)
 command -v curl >/dev/null 2>&1 || needed+=(curl)
 if [ "${#needed[@]}" -gt 0 ]; then
-    [ "$(id -u)" = 0 ] || die "missing ${needed[*]}: install them (Debian: apt-get install ${needed[*]}), or run as root"
-    log "installing ${needed[*]} (apt-get)..."
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${needed[@]}" >&2
+    install_packages "${needed[@]}" || die "cannot install ${needed[*]}"
 fi
 
 log "building the service and the load generator (release)..."
@@ -127,6 +124,31 @@ start_replica() {
         target/release/access-tokens serve \
         >>"$WORK/replica$n.log" 2>&1 &
     REPLICA_PIDS[n]=$!
+}
+
+# restart_replica N WHAT AFTER: starts replica N again, checks that HAProxy marks it UP and sends it
+# requests (WHAT names it in the checks), then waits for PHASE_ROWS more tokens (AFTER names that
+# phase). Sets RESTARTED_AT, and UP_SEEN_AT (empty when HAProxy never marked it UP).
+restart_replica() {
+    local n="$1" what="$2" after="$3" served rows_then
+    RESTARTED_AT=$(now_ms)
+    start_replica "$n"
+    UP_SEEN_AT=""
+    if wait_for "HAProxy to mark replica $n UP" server_is "$n" UP; then
+        UP_SEEN_AT=$(now_ms)
+        ok "HAProxy marked $what UP, $(since "$RESTARTED_AT" "$UP_SEEN_AT") after its restart"
+    else
+        fail "HAProxy marks $what UP" "still $(server_state "$n") ${BOUND}s after the restart"
+    fi
+    served=$(server_stat "$n" stot)
+    rows_then=$(rows)
+    if wait_for "replica $n to serve 100 requests" served_at_least "$n" "$((served + 100))"; then
+        ok "$what serves requests through the balancer again"
+    else
+        fail "$what serves requests again" "HAProxy sent it $(($(server_stat "$n" stot) - served)) in ${BOUND}s"
+    fi
+    wait_for "$PHASE_ROWS tokens $after" rows_at_least "$((rows_then + PHASE_ROWS))" ||
+        die "the load stopped $after"
 }
 
 # Polls `$2...` every 50 ms until it succeeds, at most BOUND seconds; $1 says what is awaited.
@@ -327,25 +349,8 @@ ROWS_AT_DOWN=$(rows)
 wait_for "$PHASE_ROWS tokens while replica $KILLED is down" rows_at_least "$((ROWS_AT_DOWN + PHASE_ROWS))" ||
     die "the load stopped while replica $KILLED was down"
 
-RESTART_AT=$(now_ms)
-start_replica "$KILLED"
-UP_AT=""
-if wait_for "HAProxy to mark replica $KILLED UP" server_is "$KILLED" UP; then
-    UP_AT=$(now_ms)
-    ok "HAProxy marked the restarted replica UP, $(since "$RESTART_AT" "$UP_AT") after its restart"
-else
-    fail "HAProxy marks the restarted replica UP" "still $(server_state "$KILLED") ${BOUND}s after the restart"
-fi
-
-SERVED_AT_UP=$(server_stat "$KILLED" stot)
-ROWS_AT_UP=$(rows)
-if wait_for "replica $KILLED to serve 100 requests" served_at_least "$KILLED" "$((SERVED_AT_UP + 100))"; then
-    ok "the restarted replica serves requests through the balancer again"
-else
-    fail "the restarted replica serves requests again" "HAProxy sent it $(($(server_stat "$KILLED" stot) - SERVED_AT_UP)) in ${BOUND}s"
-fi
-wait_for "$PHASE_ROWS tokens after the restart" rows_at_least "$((ROWS_AT_UP + PHASE_ROWS))" ||
-    die "the load stopped after the restart"
+restart_replica "$KILLED" "the restarted replica" "after the restart"
+RESTART_AT=$RESTARTED_AT UP_AT=$UP_SEEN_AT
 
 # A rolling restart of replica DRAINED under the same load: SIGTERM, HAProxy takes it out while it
 # drains, it exits by itself, it is started again. No client may see an error from here on.
@@ -387,24 +392,8 @@ ROWS_AT_EXIT=$(rows)
 wait_for "$PHASE_ROWS tokens while replica $DRAINED is stopped" rows_at_least "$((ROWS_AT_EXIT + PHASE_ROWS))" ||
     die "the load stopped while replica $DRAINED was stopped"
 
-DRAIN_RESTART_AT=$(now_ms)
-start_replica "$DRAINED"
-DRAIN_UP_AT=""
-if wait_for "HAProxy to mark replica $DRAINED UP" server_is "$DRAINED" UP; then
-    DRAIN_UP_AT=$(now_ms)
-    ok "HAProxy marked the replica restarted after its SIGTERM UP, $(since "$DRAIN_RESTART_AT" "$DRAIN_UP_AT") after its restart"
-else
-    fail "HAProxy marks the replica restarted after its SIGTERM UP" "still $(server_state "$DRAINED") ${BOUND}s after the restart"
-fi
-SERVED_AT_UP=$(server_stat "$DRAINED" stot)
-ROWS_AT_UP=$(rows)
-if wait_for "replica $DRAINED to serve 100 requests" served_at_least "$DRAINED" "$((SERVED_AT_UP + 100))"; then
-    ok "the replica restarted after its SIGTERM serves requests through the balancer again"
-else
-    fail "the replica restarted after its SIGTERM serves requests again" "HAProxy sent it $(($(server_stat "$DRAINED" stot) - SERVED_AT_UP)) in ${BOUND}s"
-fi
-wait_for "$PHASE_ROWS tokens after the second restart" rows_at_least "$((ROWS_AT_UP + PHASE_ROWS))" ||
-    die "the load stopped after the second restart"
+restart_replica "$DRAINED" "the replica restarted after its SIGTERM" "after the second restart"
+DRAIN_RESTART_AT=$RESTARTED_AT DRAIN_UP_AT=$UP_SEEN_AT
 
 log "stopping the load (its revocation checks finish first)..."
 kill -TERM "$LOAD_PID"
