@@ -83,24 +83,16 @@ if [ "$COUNT" = instructions ]; then
     start counted
     log "counting instructions under callgrind..."
     PORT="$PORT" SERVICE_PID="$SERVICE_PID" WORK="$WORK" KEEP="${BENCH_KEEP:-}" python3 - <<'PY'
-import glob, http.client, os, shutil, subprocess
+import http.client, os, subprocess
+import sys
+
+sys.path.insert(0, "bench/lib")
+import callgrind  # noqa: E402
 
 port, pid, work = int(os.environ["PORT"]), os.environ["SERVICE_PID"], os.environ["WORK"]
 
 def dumped_total(label=None):
-    # Each dump writes one file per thread (callgrind.<pid>.<n>-<thread>); the totals add up.
-    keep, total = os.environ["KEEP"], 0
-    for path in glob.glob(f"{work}/callgrind.{pid}*"):
-        with open(path) as f:
-            for line in f:
-                if line.startswith(("summary:", "totals:")):
-                    total += int(line.split()[1])
-                    break
-        if keep and label:
-            os.makedirs(keep, exist_ok=True)
-            shutil.copy(path, os.path.join(keep, label.replace(" ", "-") + "." + os.path.basename(path)))
-        os.remove(path)
-    return total
+    return callgrind.dumped_total(work, pid, os.environ["KEEP"], label and label.replace(" ", "-"))
 
 def phase(label, n, path, headers):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
