@@ -33,20 +33,27 @@ pub fn command() -> Command {
     command
 }
 
-#[test]
-fn a_key_encryption_key_of_the_wrong_length_stops_start_up() {
+/// What `serve` writes to stderr when it refuses to start with `kek` and the variables `env` (it
+/// must refuse: nothing answers at its database URL, and it stops before it would connect).
+fn refused_start(kek: &str, env: &[(&str, &str)]) -> String {
     let output = command()
         .args([
             "serve",
             "--database-url",
             "postgres://postgres@127.0.0.1/x",
             "--key-encryption-key",
-            "c2hvcnQ=",
+            kek,
         ])
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn a_key_encryption_key_of_the_wrong_length_stops_start_up() {
+    let stderr = refused_start("c2hvcnQ=", &[]);
     assert!(
         stderr.contains("KEY_ENCRYPTION_KEY") && stderr.contains("32"),
         "{stderr}"
@@ -55,19 +62,10 @@ fn a_key_encryption_key_of_the_wrong_length_stops_start_up() {
 
 #[test]
 fn a_metrics_address_that_is_not_one_stops_start_up_naming_the_variable() {
-    let output = command()
-        .args([
-            "serve",
-            "--database-url",
-            "postgres://postgres@127.0.0.1/x",
-            "--key-encryption-key",
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        ])
-        .env("METRICS_ADDR", "localhost:metrics")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let stderr = refused_start(
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        &[("METRICS_ADDR", "localhost:metrics")],
+    );
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(
         stderr.contains("METRICS_ADDR") && stderr.contains("empty to turn metrics off"),
