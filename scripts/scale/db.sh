@@ -13,6 +13,7 @@
 #     and its reads on the standby (TEST_PGBOUNCER_URL, TEST_STANDBY_URL: see tests/api/helpers.rs);
 #   - the binary, configured the same way: a caller that creates a token and lists at once sees it,
 #     with the reads served by the standby;
+#   - the standby lagging (its replay paused): a creation is still listed at once, by the primary;
 #   - the standby stopped: list, get, audit events and policy still answer 200, from the primary.
 # Ports (SCALE_PRIMARY_PORT, SCALE_STANDBY_PORT, SCALE_PGBOUNCER_PORT): 54342, 54352, 64342.
 set -euo pipefail
@@ -138,6 +139,41 @@ if [ "$missed" = 0 ] && [ "${standby_connections:-0}" -gt 0 ]; then
     ok "read-your-writes through the standby: $rounds creations each listed at once ($standby_connections service connections on the standby)"
 else
     fail "read-your-writes through the standby" "$missed of $rounds creations not listed at once; $standby_connections service connections on the standby"
+fi
+
+# 2b. The standby lags (its replay paused): a creation is still listed at once, by the primary
+# once the standby has had its wait (store::standby::REPLAY_WAIT) to catch up, and the standby
+# itself lacks the row until its replay resumes.
+on_standby() { psql "$STANDBY/$1?$NO_TLS" -Atqc "$2"; }
+on_standby postgres "select pg_wal_replay_pause()" >/dev/null
+for _ in $(seq 1 100); do
+    [ "$(on_standby postgres "select pg_get_wal_replay_pause_state()")" = paused ] && break
+    sleep 0.1
+done
+missed=0
+unseen=0
+lagging_rounds=5
+for i in $(seq 1 "$lagging_rounds"); do
+    status=$(call -X POST -H 'Content-Type: application/json' -d "{\"name\": \"while lagging $i\"}" "$API")
+    [ "$status" = 201 ] || { missed=$((missed + 1)); continue; }
+    id=$(id_of)
+    status=$(call "$API?limit=1")
+    { [ "$status" = 200 ] && grep -q "\"$id\"" "$SCALE_WORK/body"; } || missed=$((missed + 1))
+    [ "$(on_standby at_scale "select count(*) from access_tokens where id = '$id'")" = 0 ] && unseen=$((unseen + 1))
+done
+on_standby postgres "select pg_wal_replay_resume()" >/dev/null
+caught_up=false
+for _ in $(seq 1 300); do
+    if [ "$(on_standby at_scale "select count(*) from access_tokens where id = '$id'")" = 1 ]; then
+        caught_up=true
+        break
+    fi
+    sleep 0.1
+done
+if [ "$missed" = 0 ] && [ "$unseen" = "$lagging_rounds" ] && [ "$caught_up" = true ]; then
+    ok "standby lagging (replay paused): $lagging_rounds creations each listed at once from the primary, none yet on the standby; it caught up once resumed"
+else
+    fail "standby lagging" "$missed of $lagging_rounds creations not listed at once; $unseen of them absent from the paused standby; caught up after resume: $caught_up"
 fi
 
 # 3. The standby stops: reads are served by the primary, never a 5xx.
