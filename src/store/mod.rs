@@ -8,7 +8,7 @@
 //!
 //! One row type serves both databases ([`types`] encodes times and lists for each), every time of
 //! a record comes from the application's clock, and the SQL that reads the same on both is written
-//! once ([`portable_queries`]). The store also owns what is particular to a database: which of its
+//! once (the `portable_queries!` macro of [`queries`]). The store also owns what is particular to a database: which of its
 //! errors mean "unavailable" ([`is_unavailable`]) and the feed of revocations ([`listen`]).
 //!
 //! On PostgreSQL the store may use three servers (`pool::PgDatabase`): the pool's, perhaps a
@@ -87,7 +87,7 @@ pub enum Store {
 }
 
 /// The PostgreSQL pools (the service's, the sessions', the read standby's), the writers that
-/// group token creations ([`creates`]), and what they count: waits for a connection and the size
+/// group token creations (`store/creates.rs`), and what they count: waits for a connection and the size
 /// of each group.
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -201,7 +201,7 @@ impl Store {
 
     /// Writes a new token's record with its `created` audit event, atomically, and returns the
     /// record as stored. On PostgreSQL concurrent creations share one statement and one commit
-    /// ([`creates`]); each is answered only after its row is committed. (Inside a transaction,
+    /// (`store/creates.rs`); each is answered only after its row is committed. (Inside a transaction,
     /// [`Queries::insert_token`] writes the same, alone.)
     pub async fn create_token(&self, record: TokenRecord, actor: Actor) -> Result<TokenRecord> {
         match self {

@@ -1,5 +1,5 @@
 //! What a store does ([`Queries`]), the rows and records it reads and writes, and the SQL that
-//! reads the same on both databases, written once ([`portable_queries`]) and expanded in each
+//! reads the same on both databases, written once (the `portable_queries!` macro) and expanded in each
 //! store's `impl Queries`.
 
 use chrono::{DateTime, NaiveDate, Utc};
