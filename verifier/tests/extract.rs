@@ -1,4 +1,5 @@
-//! The axum extractor (feature `axum`): claims for a valid bearer token, 401 otherwise.
+//! The axum extractor (feature `axum`): claims for a valid bearer token, 401 for a refused one, 503
+//! when the token's status cannot be learnt.
 #![cfg(feature = "axum")]
 
 mod common;
@@ -8,6 +9,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
 use common::TestIssuer;
+use std::time::Duration;
 
 #[derive(Clone)]
 struct AppState {
@@ -24,17 +26,22 @@ async fn me(Bearer(claims): Bearer) -> String {
     claims.user_id.unwrap_or_default()
 }
 
+/// Serves `/me` behind the extractor with `verifier`; its URL.
+async fn serve(verifier: Verifier) -> String {
+    let app = Router::new()
+        .route("/me", get(me))
+        .with_state(AppState { verifier });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/me", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
 #[tokio::test]
 async fn the_extractor_gives_claims_or_a_401_with_a_bearer_challenge() {
     let issuer = TestIssuer::start().await;
     issuer.set_status("1", 1, 1);
-    let state = AppState {
-        verifier: issuer.verifier().await,
-    };
-    let app = Router::new().route("/me", get(me)).with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/me", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = serve(issuer.verifier().await).await;
     let client = reqwest::Client::new();
 
     let ok = client
@@ -77,4 +84,52 @@ async fn the_extractor_gives_claims_or_a_401_with_a_bearer_challenge() {
         assert_eq!(missing.status(), 401);
         assert_eq!(missing.headers()["www-authenticate"], "Bearer");
     }
+}
+
+#[tokio::test]
+async fn a_token_whose_status_list_is_unavailable_is_a_503_to_retry_not_a_401() {
+    let issuer = TestIssuer::start().await;
+    let url = serve(
+        issuer
+            .builder()
+            .status_ttl_bounds(Duration::from_secs(2), Duration::from_secs(60))
+            .build()
+            .await
+            .unwrap(),
+    )
+    .await;
+    issuer.with(|s| s.unavailable = true);
+    let client = reqwest::Client::new();
+    let refused = client
+        .get(&url)
+        .header("Authorization", format!("Bearer {}", issuer.token(0)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "2");
+    assert!(
+        !refused.headers().contains_key("www-authenticate"),
+        "the token was not found invalid"
+    );
+
+    // The list back, once the verifier tries it again: the same token passes.
+    issuer.with(|s| s.unavailable = false);
+    let issuer = &issuer;
+    let url = &url;
+    let client = &client;
+    assert!(
+        common::eventually(Duration::from_secs(30), async || {
+            client
+                .get(url)
+                .header("Authorization", format!("Bearer {}", issuer.token(0)))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 200
+        })
+        .await,
+        "the token is accepted once its list answers again"
+    );
 }
