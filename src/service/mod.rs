@@ -239,7 +239,11 @@ impl Service {
                     }
                 }
                 _ = lists.tick() => {
-                    if let Err(error) = self.status_lists.refresh().await {
+                    // While the revocation feed is down, no other replica's change reaches this
+                    // one: the lists are read again every interval, as the caller checks read
+                    // the rows meanwhile, so that a verifier's staleness stays within the bound.
+                    let reread = self.revocations.feed_down();
+                    if let Err(error) = self.status_lists.refresh(reread).await {
                         tracing::warn!(%error, "could not refresh the status lists");
                     }
                 }

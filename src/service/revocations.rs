@@ -58,6 +58,13 @@ impl Revocations {
         self.metrics.listener_up.set(i64::from(current));
     }
 
+    /// Whether the store has a feed of revocations and it is down (or not yet connected): then
+    /// other replicas' changes are announced to no one here, and whatever follows them (the
+    /// caller checks, the status lists) must read the rows.
+    pub fn feed_down(&self) -> bool {
+        self.store.has_revocation_feed() && !self.current.load(Ordering::Acquire)
+    }
+
     /// Why the token is refused, or `None` when it is usable: from memory when the set is
     /// current, else from its row.
     pub async fn refusal(&self, org_id: &str, token_id: &str) -> Result<Option<Refused>, Error> {

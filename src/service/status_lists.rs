@@ -10,7 +10,9 @@
 //! `STATUS_LIST_REFRESH_INTERVAL` (1 s) a replica also asks the store for each set's newest list
 //! number, so a list that another replica started is served here within that interval, and
 //! renders again the lists whose `exp` is half gone (when the store does not answer, it signs
-//! the lists it holds again as they are).
+//! the lists it holds again as they are). While the revocation feed is down, other replicas'
+//! changes are announced to no one here, so every interval reads every list again instead: a
+//! verifier's staleness stays within `ttl` plus that interval, feed or no feed.
 //!
 //! A list token is valid for [`VALIDITY_TTLS`] times `ttl` (10 minutes at the default 60 s) and
 //! re-signed when half of that is gone, so a verifier always gets a list with at least half its
@@ -205,13 +207,16 @@ impl StatusLists {
 
     /// The periodic part of the work: renders a set again when another replica started a list
     /// or the signing key changed, and signs a set's lists again when half their validity is
-    /// gone.
-    pub async fn refresh(&self) -> Result<()> {
-        if self.stale.load(Ordering::Acquire) {
-            return self.render_all().await;
-        }
+    /// gone. `reread`: read every set's statuses again now, as after a change (the revocation
+    /// feed is down, so changes are announced to no one); a set whose render after a change
+    /// failed is read again too. When the store does not answer, a set whose lists are half
+    /// gone is signed again as it is, so that verifiers keep a current list through an outage.
+    pub async fn refresh(&self, reread: bool) -> Result<()> {
+        let stale = self.stale.load(Ordering::Acquire);
+        let reread = reread || stale;
         let now = chrono::Utc::now().timestamp();
         let keys = self.keys.current();
+        let mut outcome = Ok(());
         for name in KeySetName::ALL {
             if !name.has_status_lists() {
                 continue;
@@ -220,35 +225,48 @@ impl StatusLists {
                 self.render(name).await?;
                 continue;
             };
-            let last = self
-                .store
-                .acquire()
-                .await?
-                .db()
-                .last_status_list(name)
-                .await?;
-            let kid = keys.set(name).signing.kid();
-            if last >= current.lists.len() as i64 || kid != current.kid {
-                self.render(name).await?;
-            } else if now - current.signed_at >= resign_after(self.ttl) {
-                // Read again, so that changes no feed announced (a row edited by hand on the
-                // embedded store) are in the lists within half their validity; when the store
-                // does not answer, the lists in memory are signed again as they are, so that
-                // verifiers keep a current list through a database outage.
-                if let Err(error) = self.render(name).await {
-                    tracing::warn!(%error, key_set = name.as_str(), "could not read the status lists; signing them again as they are");
-                    let keys = keys.clone();
-                    let ttl = self.ttl;
-                    let resigned = tokio::task::spawn_blocking(move || {
-                        resign_set(&keys, name, &current, ttl, now)
-                    })
-                    .await
-                    .map_err(|e| Error::internal("signing status lists", e))??;
-                    self.replace(name, resigned);
+            let due = now - current.signed_at >= resign_after(self.ttl);
+            if !reread {
+                let last = self
+                    .store
+                    .acquire()
+                    .await?
+                    .db()
+                    .last_status_list(name)
+                    .await?;
+                let kid = keys.set(name).signing.kid();
+                if last >= current.lists.len() as i64 || kid != current.kid {
+                    self.render(name).await?;
+                    continue;
+                }
+                if !due {
+                    continue;
                 }
             }
+            // Read again, so that changes no feed announced (another replica's while the feed is
+            // down, a row edited by hand on the embedded store) are in the lists.
+            let Err(error) = self.render(name).await else {
+                continue;
+            };
+            if due {
+                tracing::warn!(%error, key_set = name.as_str(), "could not read the status lists; signing them again as they are");
+                let keys = keys.clone();
+                let ttl = self.ttl;
+                let resigned = tokio::task::spawn_blocking(move || {
+                    resign_set(&keys, name, &current, ttl, now)
+                })
+                .await
+                .map_err(|e| Error::internal("signing status lists", e))??;
+                self.replace(name, resigned);
+            }
+            if outcome.is_ok() {
+                outcome = Err(error);
+            }
         }
-        Ok(())
+        if stale && outcome.is_ok() {
+            self.stale.store(false, Ordering::Release);
+        }
+        outcome
     }
 }
 

@@ -247,6 +247,11 @@ impl Store {
         }
     }
 
+    /// Whether the store has a feed of revocations (PostgreSQL); the embedded store has none.
+    pub fn has_revocation_feed(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
     /// Whether the database answers (readiness).
     pub async fn ping(&self) -> Result<()> {
         match self {

@@ -374,6 +374,11 @@ impl TestApp {
     /// Starts another instance on the same database, key-encryption key and public URL, as a
     /// second replica behind the same load balancer would be.
     pub async fn replica(&self) -> Self {
+        self.replica_with(|_| {}).await
+    }
+
+    /// [`TestApp::replica`] with settings changed by `customize`.
+    pub async fn replica_with(&self, customize: impl FnOnce(&mut Settings)) -> Self {
         let issuer = TestIssuer::spawn().await;
         let mut settings = settings(
             self.database.clone(),
@@ -381,6 +386,7 @@ impl TestApp {
             vec![issuer.url.clone()],
         );
         settings.http.public_url = Some(self.public_url.clone());
+        customize(&mut settings);
         Self::start(settings, issuer).await
     }
 
@@ -836,4 +842,45 @@ pub async fn assert_throttled(response: Response) -> String {
 /// The public JWK of issuer key `index` (0 or 1), as an issuer publishes it.
 pub fn issuer_public_jwk(index: usize) -> Value {
     issuer_jwk(index)
+}
+
+/// A TCP forwarder on loopback to `target`, for a connection the test takes away: once
+/// [`Forwarder::cut`], every connection through it is closed and new ones are refused.
+pub struct Forwarder {
+    pub port: u16,
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Forwarder {
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let connections = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let connection = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                connections.lock().unwrap().push(connection);
+            }
+        });
+        tasks.lock().unwrap().push(accept);
+        Self { port, tasks }
+    }
+
+    /// Closes every connection through the forwarder and its listening socket.
+    pub fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.cut();
+    }
 }

@@ -1,12 +1,13 @@
-//! What only PostgreSQL has: query plans, row versions, a server that can go away, and replicas
-//! racing to create the first keys. (The embedded store serves one process on a local file.)
+//! What only PostgreSQL has: query plans, row versions, a server that can go away, replicas
+//! racing to create the first keys, and a revocation feed that can be lost. (The embedded store serves one process on a local file.)
 
 use access_tokens::App;
 use access_tokens::keys::KeyEncryptionKey;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, eventually, fresh_database, settings};
+use crate::helpers::{Forwarder, TestApp, assert_error, eventually, fresh_database, settings};
+use crate::status_lists::{status_at, status_of_token};
 
 #[tokio::test]
 async fn a_page_is_one_index_range_scan_however_large_the_table() {
@@ -107,6 +108,30 @@ async fn replicas_starting_together_on_an_empty_database_agree_on_one_key_per_se
     );
 }
 
+/// Takes `app`'s database away (no connection allowed, every one closed), or brings it back.
+async fn database_away(app: &TestApp, away: bool) {
+    let admin = sqlx::PgPool::connect_lazy_with(crate::helpers::admin_options());
+    let name = crate::helpers::direct_options(&app.database)
+        .get_database()
+        .unwrap()
+        .to_owned();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "alter database {name} with allow_connections {}",
+        !away
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    if away {
+        sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1")
+            .bind(&name)
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    admin.close().await;
+}
+
 #[tokio::test]
 async fn a_database_that_goes_away_answers_503_promptly_and_the_service_recovers_by_itself() {
     let app = TestApp::spawn().await;
@@ -114,22 +139,7 @@ async fn a_database_that_goes_away_answers_503_promptly_and_the_service_recovers
     assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
 
     // The database goes away: live stays up, ready says 503 with the JSON body.
-    let admin = sqlx::PgPool::connect_lazy_with(crate::helpers::admin_options());
-    let name = crate::helpers::direct_options(&app.database)
-        .get_database()
-        .unwrap()
-        .to_owned();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "alter database {name} with allow_connections false"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
-    sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1")
-        .bind(&name)
-        .execute(&admin)
-        .await
-        .unwrap();
+    database_away(&app, true).await;
     assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
     assert_error(
         app.get("/health/ready").await,
@@ -161,12 +171,7 @@ async fn a_database_that_goes_away_answers_503_promptly_and_the_service_recovers
     }
 
     // The database comes back: the service recovers by itself, without a restart.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "alter database {name} with allow_connections true"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    database_away(&app, false).await;
     assert!(
         eventually(30, || async {
             app.get("/health/ready").await.status() == StatusCode::OK
@@ -344,4 +349,108 @@ async fn a_truncated_token_table_leaves_every_token_revoked() {
         started_later.list(jwt, "").await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// `revocation_listener_up` as the replica's metrics listener shows it.
+async fn listener_up(app: &TestApp) -> bool {
+    let base = app.metrics_base.as_ref().expect("metrics are on in tests");
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .any(|line| line == "access_tokens_revocation_listener_up 1")
+}
+
+#[tokio::test]
+async fn while_its_revocation_feed_is_down_a_replica_still_lists_other_replicas_revocations() {
+    let first = TestApp::spawn().await;
+    // The second replica's sessions (its LISTEN) go through a forwarder the test can cut; its
+    // pool goes to the database as before.
+    let direct = crate::helpers::direct_options(&first.database);
+    let server: std::net::SocketAddr = format!("{}:{}", direct.get_host(), direct.get_port())
+        .parse()
+        .expect("the test server is an IP address and port");
+    let forwarder = Forwarder::start(server).await;
+    let port = forwarder.port;
+    let second = first
+        .replica_with(|settings| {
+            if let access_tokens::config::Database::Postgres(pg) = &mut settings.database {
+                pg.session = Some(pg.session_options().clone().host("127.0.0.1").port(port));
+            }
+        })
+        .await;
+    assert!(
+        eventually(30, || async { listener_up(&second).await }).await,
+        "the second replica's listener connects through the forwarder"
+    );
+
+    let owner = first.owner();
+    let created = first.create_ok(&owner, json!({"name": "gated"})).await;
+    let (idx, uri) = status_of_token(&first, "", &created).await;
+    assert_eq!(status_at(&second, "", &uri, idx).await, 0);
+
+    forwarder.cut();
+    assert!(
+        eventually(30, || async { !listener_up(&second).await }).await,
+        "the second replica sees its listener gone"
+    );
+    let response = first.revoke(&owner, created["id"].as_str().unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // No notification reaches the second replica, and its lists would otherwise wait for their
+    // next re-signing (five minutes at this ttl); it reads them again every refresh instead.
+    assert!(
+        eventually(30, || async {
+            status_at(&second, "", &uri, idx).await == 1
+        })
+        .await,
+        "the revocation is in the lists of the replica whose feed is down"
+    );
+    // And it refuses the token as a caller, reading the row.
+    let caller = created["token"].as_str().unwrap();
+    assert_eq!(
+        second.list(caller, "").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn through_a_database_outage_the_lists_are_signed_again_as_they_are() {
+    // Valid for ten ttls (10 s), signed again when half of that is gone.
+    let app = TestApp::spawn_with(|s| s.status_list_ttl = std::time::Duration::from_secs(1)).await;
+    let owner = app.owner();
+    let created = app
+        .create_ok(&owner, json!({"name": "revoked before"}))
+        .await;
+    let (idx, uri) = status_of_token(&app, "", &created).await;
+    let response = app.revoke(&owner, created["id"].as_str().unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(eventually(30, || async { status_at(&app, "", &uri, idx).await == 1 }).await);
+    let path = uri.strip_prefix(&app.public_url).unwrap().to_owned();
+    let iat = |jwt: &str| -> i64 {
+        use base64::Engine;
+        let payload = jwt.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()["iat"]
+            .as_i64()
+            .unwrap()
+    };
+    let before = iat(&app.get(&path).await.text().await.unwrap());
+
+    database_away(&app, true).await;
+    // Past the first list's exp: a list signed after the outage began is served, it verifies
+    // against the JWKS (served from memory) and still shows the revocation.
+    assert!(
+        eventually(60, || async {
+            iat(&app.get(&path).await.text().await.unwrap()) > before + 10
+        })
+        .await,
+        "the lists are signed again while the database is away"
+    );
+    assert_eq!(status_at(&app, "", &uri, idx).await, 1);
+    database_away(&app, false).await;
 }

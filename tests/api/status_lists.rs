@@ -53,7 +53,13 @@ async fn fetch_list(app: &TestApp, prefix: &str, uri: &str) -> (Value, StatusLis
         .expect("the list verifies against the key set's JWKS")
         .claims;
     assert_eq!(claims["sub"], uri, "sub is the URI byte for byte");
-    assert_eq!(claims["ttl"], 60);
+    // The test's STATUS_LIST_TTL (60 s unless a test sets another), and valid for ten of it.
+    let ttl = claims["ttl"].as_i64().expect("an integer ttl");
+    assert!(ttl > 0, "ttl {ttl}");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        10 * ttl
+    );
     assert_eq!(claims["status_list"]["bits"], 2);
     let list = StatusList::decode(2, claims["status_list"]["lst"].as_str().unwrap()).unwrap();
     (claims, list)
@@ -70,7 +76,7 @@ fn unverified_claims(jwt: &str) -> Value {
 }
 
 /// The status the list at `uri` shows for index `idx`.
-async fn status_at(app: &TestApp, prefix: &str, uri: &str, idx: u64) -> u8 {
+pub(crate) async fn status_at(app: &TestApp, prefix: &str, uri: &str, idx: u64) -> u8 {
     let (_, list) = fetch_list(app, prefix, uri).await;
     list.get(usize::try_from(idx).unwrap())
         .expect("the index is inside the list")
@@ -87,7 +93,7 @@ fn status_of(claims: &Value) -> (u64, String) {
 
 /// The status reference of a created token, read from its claims once they verify against the
 /// key set's published JWKS (`prefix`: the set's path, `""` for api).
-async fn status_of_token(app: &TestApp, prefix: &str, created: &Value) -> (u64, String) {
+pub(crate) async fn status_of_token(app: &TestApp, prefix: &str, created: &Value) -> (u64, String) {
     let claims = app
         .verify(prefix, created["token"].as_str().unwrap())
         .await
@@ -281,6 +287,7 @@ async fn lists_are_cached_compressed_and_open_to_any_origin() {
     assert!(headers.get("content-encoding").is_none());
     let etag = headers["etag"].clone();
     let jwt = plain.text().await.unwrap();
+    assert_eq!(unverified_claims(&jwt)["ttl"], 60, "STATUS_LIST_TTL");
 
     let again = client
         .get(app.url(path))
