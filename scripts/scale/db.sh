@@ -124,15 +124,21 @@ CALLER=$("$BIN" dev-token --org 1 --user scale --role owner --allow-production 2
 API="http://127.0.0.1:$SERVICE_PORT/v1/access-tokens"
 call() { curl -sS -o "$SCALE_WORK/body" -w '%{http_code}' -H "Authorization: Bearer $CALLER" "$@"; }
 id_of() { sed -E 's/.*"id":"([^"]+)".*/\1/' "$SCALE_WORK/body"; }
+# Creates a token named $1 and lists at once: fails unless it was created (its id in $id) and the
+# list's first item. Every check below is of a caller that creates and lists right after.
+create_then_list() {
+    local status
+    status=$(call -X POST -H 'Content-Type: application/json' -d "{\"name\": \"$1\"}" "$API")
+    [ "$status" = 201 ] || return 1
+    id=$(id_of)
+    status=$(call "$API?limit=1")
+    [ "$status" = 200 ] && grep -q "\"$id\"" "$SCALE_WORK/body"
+}
 
 missed=0
 rounds=25
 for i in $(seq 1 "$rounds"); do
-    status=$(call -X POST -H 'Content-Type: application/json' -d "{\"name\": \"read back $i\"}" "$API")
-    [ "$status" = 201 ] || { missed=$((missed + 1)); continue; }
-    id=$(id_of)
-    status=$(call "$API?limit=1")
-    { [ "$status" = 200 ] && grep -q "\"$id\"" "$SCALE_WORK/body"; } || missed=$((missed + 1))
+    create_then_list "read back $i" || missed=$((missed + 1))
 done
 standby_connections=$(psql "$STANDBY/postgres?$NO_TLS" -Atqc "select count(*) from pg_stat_activity where datname = 'at_scale'")
 if [ "$missed" = 0 ] && [ "${standby_connections:-0}" -gt 0 ]; then
@@ -154,12 +160,11 @@ missed=0
 unseen=0
 lagging_rounds=5
 for i in $(seq 1 "$lagging_rounds"); do
-    status=$(call -X POST -H 'Content-Type: application/json' -d "{\"name\": \"while lagging $i\"}" "$API")
-    [ "$status" = 201 ] || { missed=$((missed + 1)); continue; }
-    id=$(id_of)
-    status=$(call "$API?limit=1")
-    { [ "$status" = 200 ] && grep -q "\"$id\"" "$SCALE_WORK/body"; } || missed=$((missed + 1))
-    [ "$(on_standby at_scale "select count(*) from access_tokens where id = '$id'")" = 0 ] && unseen=$((unseen + 1))
+    id=""
+    create_then_list "while lagging $i" || missed=$((missed + 1))
+    if [ -n "$id" ] && [ "$(on_standby at_scale "select count(*) from access_tokens where id = '$id'")" = 0 ]; then
+        unseen=$((unseen + 1))
+    fi
 done
 on_standby postgres "select pg_wal_replay_resume()" >/dev/null
 caught_up=false
