@@ -44,6 +44,11 @@ pub const ACQUIRE_BUCKETS: [f64; 10] =
 /// Creations written by one statement: 1 to the most a group holds (64).
 pub const GROUP_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
+/// Renders of a key set's status lists, in seconds: a few lists take milliseconds, a million
+/// indices 25 ms, ten million about a quarter of a second (`docs/scaling.md`), a slow store more.
+pub const RENDER_BUCKETS: [f64; 10] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
 /// A label value from a fixed list, written as its `&'static str`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fixed(pub &'static str);
@@ -165,6 +170,23 @@ impl Default for StoreMetrics {
     }
 }
 
+/// What the status lists count: each render of a key set's lists (the statuses read, compressed,
+/// signed) that succeeded, and the renders that failed (the lists in memory are served meanwhile).
+#[derive(Debug, Clone)]
+pub struct StatusListMetrics {
+    pub render_seconds: Histogram,
+    pub render_failures: Counter,
+}
+
+impl Default for StatusListMetrics {
+    fn default() -> Self {
+        Self {
+            render_seconds: Histogram::new(RENDER_BUCKETS),
+            render_failures: Counter::default(),
+        }
+    }
+}
+
 /// The revocation feed's standing: whether the listener is connected, and the changes it saw.
 #[derive(Debug, Clone, Default)]
 pub struct RevocationMetrics {
@@ -209,6 +231,7 @@ pub struct Metrics {
     auth_failures: Family<Label, Counter>,
     pub store: StoreMetrics,
     pub revocations: RevocationMetrics,
+    pub status_lists: StatusListMetrics,
     issuer_fetches: HashMap<String, IssuerFetches>,
 }
 
@@ -256,6 +279,7 @@ impl Metrics {
             auth_failures,
             store,
             revocations: RevocationMetrics::default(),
+            status_lists: StatusListMetrics::default(),
             issuer_fetches,
         }
     }
@@ -283,6 +307,8 @@ impl Metrics {
             "token_create_group_size", "Token creations written by one statement (grouped writes on PostgreSQL).", self.store.group_sizes;
             "revocation_listener_up", "1 while the revocation listener is connected and its set loaded (PostgreSQL), else 0.", self.revocations.listener_up;
             "revocation_notifications", "Revocations, suspensions and resumptions announced by the revocation feed.", self.revocations.notifications;
+            "status_list_render_duration_seconds", "Time to render a key set's status lists (statuses read, compressed, signed), each render that succeeded.", self.status_lists.render_seconds;
+            "status_list_render_failures", "Renders of a key set's status lists that failed (the store did not answer); the lists in memory are served meanwhile.", self.status_lists.render_failures;
         );
         r.register_collector(Box::new(IssuerCollector(
             self.issuer_fetches

@@ -67,6 +67,7 @@ impl Service {
                 keys.clone(),
                 settings.status_list_ttl,
                 changed.clone(),
+                metrics.status_lists.clone(),
             )),
             settings: Arc::new(settings),
             keys,

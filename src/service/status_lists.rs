@@ -34,6 +34,7 @@ use tokio::sync::Notify;
 use crate::error::{Error, Result};
 use crate::keys::jwks::Rendered;
 use crate::keys::{KeyRing, Keys};
+use crate::metrics::StatusListMetrics;
 use crate::store::{Queries, StatusEntry, Store};
 use crate::tokens::KeySetName;
 use crate::tokens::status_list::{BITS, LIST_SIZE, StatusList, aggregation_uri, list_uri};
@@ -93,6 +94,7 @@ pub struct StatusLists {
     /// Set when a render after a change failed (the store did not answer): every refresh tries
     /// again until one succeeds, so no change waits for the next re-signing.
     stale: AtomicBool,
+    metrics: StatusListMetrics,
 }
 
 #[derive(Serialize)]
@@ -118,7 +120,13 @@ struct Aggregation<'a> {
 }
 
 impl StatusLists {
-    pub fn new(store: Store, keys: Arc<KeyRing>, ttl: Duration, changed: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Store,
+        keys: Arc<KeyRing>,
+        ttl: Duration,
+        changed: Arc<Notify>,
+        metrics: StatusListMetrics,
+    ) -> Self {
         let cache_control = HeaderValue::from_str(&format!("public, max-age={}", ttl.as_secs()))
             .unwrap_or(HeaderValue::from_static("public, max-age=60"));
         Self {
@@ -129,6 +137,7 @@ impl StatusLists {
             changed,
             sets: RwLock::new([None, None, None, None]),
             stale: AtomicBool::new(false),
+            metrics,
         }
     }
 
@@ -179,8 +188,23 @@ impl StatusLists {
     }
 
     /// Reads a key set's statuses from the store and renders its lists (compression, signing
-    /// and gzip off the async threads).
+    /// and gzip off the async threads), timed or counted as failed.
     pub async fn render(&self, name: KeySetName) -> Result<()> {
+        let started = std::time::Instant::now();
+        let rendered = self.read_and_render(name).await;
+        match rendered {
+            Ok(()) => self
+                .metrics
+                .render_seconds
+                .observe(started.elapsed().as_secs_f64()),
+            Err(_) => {
+                self.metrics.render_failures.inc();
+            }
+        }
+        rendered
+    }
+
+    async fn read_and_render(&self, name: KeySetName) -> Result<()> {
         let (entries, last) = {
             let mut conn = self.store.acquire().await?;
             let entries = conn.db().status_entries(name).await?;

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::helpers::{StoreKind, TestApp, TestIssuer, assert_error, settings};
 
 /// Every family the service exposes, as named in the exposition.
-const FAMILIES: [&str; 23] = [
+const FAMILIES: [&str; 25] = [
     "access_tokens_http_requests_total",
     "access_tokens_http_request_duration_seconds",
     "access_tokens_tokens_created_total",
@@ -30,6 +30,8 @@ const FAMILIES: [&str; 23] = [
     "access_tokens_token_create_group_size",
     "access_tokens_revocation_listener_up",
     "access_tokens_revocation_notifications_total",
+    "access_tokens_status_list_render_duration_seconds",
+    "access_tokens_status_list_render_failures_total",
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
     "process_open_fds",
@@ -320,6 +322,21 @@ async fn every_family_is_exposed_with_valid_names_and_plausible_values() {
     );
     let groups = sum(&scrape, "access_tokens_token_create_group_size", &[]);
     let listener = sum(&scrape, "access_tokens_revocation_listener_up", &[]);
+    // The first render of each set with lists at start-up, and the one after the revoke.
+    let renders = sum(
+        &scrape,
+        "access_tokens_status_list_render_duration_seconds",
+        &[],
+    );
+    assert!(renders >= 3.0, "{renders}");
+    assert_eq!(
+        sum(
+            &scrape,
+            "access_tokens_status_list_render_failures_total",
+            &[]
+        ),
+        0.0
+    );
     if crate::STORE == StoreKind::Postgres {
         assert!(acquired >= 1.0, "{acquired}");
         // Five creations and a rotation, in groups of one or more.

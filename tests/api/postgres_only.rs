@@ -351,8 +351,8 @@ async fn a_truncated_token_table_leaves_every_token_revoked() {
     );
 }
 
-/// `revocation_listener_up` as the replica's metrics listener shows it.
-async fn listener_up(app: &TestApp) -> bool {
+/// The value of the unlabelled series `name` on the replica's metrics listener.
+async fn metric(app: &TestApp, name: &str) -> f64 {
     let base = app.metrics_base.as_ref().expect("metrics are on in tests");
     let text = reqwest::get(format!("{base}/metrics"))
         .await
@@ -361,7 +361,12 @@ async fn listener_up(app: &TestApp) -> bool {
         .await
         .unwrap();
     text.lines()
-        .any(|line| line == "access_tokens_revocation_listener_up 1")
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not exposed"))
+}
+
+async fn listener_up(app: &TestApp) -> bool {
+    metric(app, "access_tokens_revocation_listener_up").await == 1.0
 }
 
 #[tokio::test]
@@ -452,5 +457,7 @@ async fn through_a_database_outage_the_lists_are_signed_again_as_they_are() {
         "the lists are signed again while the database is away"
     );
     assert_eq!(status_at(&app, "", &uri, idx).await, 1);
+    // The renders that failed meanwhile are counted.
+    assert!(metric(&app, "access_tokens_status_list_render_failures_total").await >= 1.0);
     database_away(&app, false).await;
 }
