@@ -107,7 +107,7 @@ impl App {
         let state = AppState::new(Service::new(settings, store, keys, metrics));
         // Served from the first request on; should this fail, the background work renders them
         // within a second and the lists answer 503 until then.
-        if let Err(error) = state.status_lists.render_all().await {
+        if let Err(error) = state.status_lists.refresh(true).await {
             tracing::warn!(%error, "could not render the status lists at start-up");
         }
         Ok(Self {

@@ -235,7 +235,7 @@ impl Service {
         loop {
             tokio::select! {
                 () = self.status_lists.changed() => {
-                    if let Err(error) = self.status_lists.render_all().await {
+                    if let Err(error) = self.status_lists.refresh(true).await {
                         tracing::warn!(%error, "could not render the status lists; trying again within a second");
                     }
                 }

@@ -91,8 +91,8 @@ pub struct StatusLists {
     changed: Arc<Notify>,
     /// By key set index; `None` for a set without lists and before the first render.
     sets: RwLock<[Option<Arc<SetLists>>; 4]>,
-    /// Set when a render after a change failed (the store did not answer): every refresh tries
-    /// again until one succeeds, so no change waits for the next re-signing.
+    /// Set when a reread failed (the store did not answer): every refresh reads again until one
+    /// succeeds, so no change waits for the next re-signing.
     stale: AtomicBool,
     metrics: StatusListMetrics,
 }
@@ -174,19 +174,6 @@ impl StatusLists {
         self.changed.notified().await;
     }
 
-    /// Reads every key set's statuses and renders its lists again. On failure the lists are
-    /// marked stale, and [`StatusLists::refresh`] tries again.
-    pub async fn render_all(&self) -> Result<()> {
-        self.stale.store(true, Ordering::Release);
-        for name in KeySetName::ALL {
-            if name.has_status_lists() {
-                self.render(name).await?;
-            }
-        }
-        self.stale.store(false, Ordering::Release);
-        Ok(())
-    }
-
     /// Reads a key set's statuses from the store and renders its lists (compression, signing
     /// and gzip off the async threads), timed or counted as failed.
     pub async fn render(&self, name: KeySetName) -> Result<()> {
@@ -229,15 +216,16 @@ impl StatusLists {
         Ok(())
     }
 
-    /// The periodic part of the work: renders a set again when another replica started a list
-    /// or the signing key changed, and signs a set's lists again when half their validity is
-    /// gone. `reread`: read every set's statuses again now, as after a change (the revocation
-    /// feed is down, so changes are announced to no one); a set whose render after a change
-    /// failed is read again too. When the store does not answer, a set whose lists are half
-    /// gone is signed again as it is, so that verifiers keep a current list through an outage.
+    /// The periodic part of the work, and the renders at start-up and after a change: renders a
+    /// set again when another replica started a list or the signing key changed, and when half
+    /// its lists' validity is gone. `reread`: read every set's statuses again now (at start-up,
+    /// after a change, and while the revocation feed is down, when changes are announced to no
+    /// one). A reread that failed leaves the lists stale, and every refresh reads them again
+    /// until one succeeds, so no change waits for the next re-signing. When the store does not
+    /// answer, a set whose lists are half gone is signed again as it is, so that verifiers keep
+    /// a current list through an outage.
     pub async fn refresh(&self, reread: bool) -> Result<()> {
-        let stale = self.stale.load(Ordering::Acquire);
-        let reread = reread || stale;
+        let reread = reread || self.stale.load(Ordering::Acquire);
         let now = chrono::Utc::now().timestamp();
         let keys = self.keys.current();
         let mut outcome = Ok(());
@@ -245,12 +233,11 @@ impl StatusLists {
             if !name.has_status_lists() {
                 continue;
             }
-            let Some(current) = self.set(name) else {
-                self.render(name).await?;
-                continue;
-            };
-            let due = now - current.signed_at >= resign_after(self.ttl);
-            if !reread {
+            let current = self.set(name);
+            let due = current
+                .as_ref()
+                .is_some_and(|c| now - c.signed_at >= resign_after(self.ttl));
+            if let Some(current) = current.as_ref().filter(|_| !reread && !due) {
                 let last = self
                     .store
                     .acquire()
@@ -259,11 +246,7 @@ impl StatusLists {
                     .last_status_list(name)
                     .await?;
                 let kid = keys.set(name).signing.kid();
-                if last >= current.lists.len() as i64 || kid != current.kid {
-                    self.render(name).await?;
-                    continue;
-                }
-                if !due {
+                if last < current.lists.len() as i64 && kid == current.kid {
                     continue;
                 }
             }
@@ -272,7 +255,7 @@ impl StatusLists {
             let Err(error) = self.render(name).await else {
                 continue;
             };
-            if due {
+            if let Some(current) = current.filter(|_| due) {
                 tracing::warn!(%error, key_set = name.as_str(), "could not read the status lists; signing them again as they are");
                 let keys = keys.clone();
                 let ttl = self.ttl;
@@ -287,8 +270,8 @@ impl StatusLists {
                 outcome = Err(error);
             }
         }
-        if stale && outcome.is_ok() {
-            self.stale.store(false, Ordering::Release);
+        if reread {
+            self.stale.store(outcome.is_err(), Ordering::Release);
         }
         outcome
     }
