@@ -20,7 +20,8 @@ async fn get_policy(app: &TestApp, bearer: &str) -> Response {
         .unwrap()
 }
 
-async fn policy_of(app: &TestApp, bearer: &str) -> Value {
+/// The organization's policy as `bearer` reads it (`GET /v1/access-tokens/policy`, a 200).
+pub(crate) async fn policy_of(app: &TestApp, bearer: &str) -> Value {
     let response = get_policy(app, bearer).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::helpers::{TestApp, direct_options, standby_options};
+use crate::policy::policy_of;
 
 /// Creates a token, changes the policy, and reads each back at once: list, get, audit, policy.
 async fn writes_then_reads(app: &TestApp) {
@@ -39,16 +40,7 @@ async fn writes_then_reads(app: &TestApp) {
         let limit = 86_400 * (round + 1);
         app.set_policy(json!({"max_expires_in": {"app": limit}}))
             .await;
-        let policy: Value = app
-            .client
-            .get(app.url("/v1/access-tokens/policy"))
-            .bearer_auth(&owner)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let policy = policy_of(app, &owner).await;
         assert_eq!(policy["max_expires_in"]["app"], limit, "round {round}");
     }
 }
