@@ -5,16 +5,21 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so that a change of the service's code does not rebuild them.
 COPY Cargo.toml Cargo.lock ./
-# The workspace's other member, the verifier crate: the image builds the service only, so the
-# verifier's manifest and an empty library stand in for it.
+# The workspace's other members: the crates under crates/ (which the service depends on) and the
+# verifier crate. Their manifests and empty libraries stand in for them while the dependencies build.
 COPY verifier/Cargo.toml verifier/
-RUN mkdir -p src verifier/src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs verifier/src/lib.rs \
+COPY crates/jose/Cargo.toml crates/jose/
+COPY crates/domain/Cargo.toml crates/domain/
+RUN mkdir -p src verifier/src crates/jose/src crates/domain/src \
+    && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs verifier/src/lib.rs crates/jose/src/lib.rs crates/domain/src/lib.rs \
     && cargo build --release --locked \
-    && rm -rf src
+    && rm -rf src crates/jose/src crates/domain/src
+COPY crates crates
 COPY src src
 COPY migrations migrations
 COPY openapi.yaml openapi.yaml
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+RUN touch src/main.rs src/lib.rs crates/*/src/lib.rs && cargo build --release --locked
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -107,6 +107,16 @@ impl Error {
     }
 }
 
+/// A rule of the domain refused the request: its kinds map to statuses here, and only here.
+impl From<crate::tokens::Error> for Error {
+    fn from(error: crate::tokens::Error) -> Self {
+        match error {
+            crate::tokens::Error::Invalid(message) => Error::BadRequest(message),
+            crate::tokens::Error::Forbidden(message) => Error::Forbidden(message),
+        }
+    }
+}
+
 /// The error and its causes, outermost first: `a: b: c`.
 pub fn cause_chain(error: &dyn std::error::Error) -> String {
     let mut chain = error.to_string();

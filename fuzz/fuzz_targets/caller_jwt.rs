@@ -13,9 +13,9 @@
 //!   claims unchanged.
 //!
 //! Checked: nothing panics; no token over `MAX_TOKEN_BYTES` verifies; a token that verifies has
-//! an RS256 header whose `kid` is published by the set it verified for, carries that set's issuer
-//! as its `iss` string, a string `sub` and no `exp` in the past, and the unverified issuer read
-//! gives that same issuer.
+//! an RS256 header without `crit` whose `kid` is published by the set it verified for, carries
+//! that set's issuer as its `iss` string, a string `sub` and no `exp` in the past, and the
+//! unverified issuer read gives that same issuer.
 
 #![no_main]
 
@@ -142,6 +142,18 @@ fn check(keys: &Keys, token: &str, genuine: Option<(KeySetName, Map<String, Valu
     let header = header.expect("a verified token has a header");
     assert_eq!(header.alg, Algorithm::RS256);
     let kid = header.kid.expect("a verified token names its key");
+    // RFC 7515 section 4.1.11: no extension is understood, so a verified header lists none.
+    let raw_header = token.split('.').next().expect("a header part");
+    let raw_header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(raw_header)
+            .expect("a verified header is base64url"),
+    )
+    .expect("a verified header is JSON");
+    assert!(
+        raw_header.get("crit").is_none(),
+        "a token with crit verified"
+    );
     assert_eq!(keys.set_of_kid(&kid).map(|s| s.name), Some(own.set));
     assert_eq!(
         own.claim_str("iss"),

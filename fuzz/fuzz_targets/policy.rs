@@ -11,7 +11,7 @@
 
 #![no_main]
 
-use access_tokens::error::Error;
+use access_tokens::tokens::Error;
 use access_tokens::tokens::policy::PolicyBody;
 use access_tokens::tokens::{Lifetime, MIN_LIFETIME, Policy, TokenType};
 use libfuzzer_sys::fuzz_target;
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     );
     let policy = match Policy::parse(body) {
         Ok(policy) => policy,
-        Err(Error::BadRequest(message)) => {
+        Err(Error::Invalid(message)) => {
             assert!(!message.is_empty());
             return;
         }
@@ -88,7 +88,7 @@ fuzz_target!(|data: &[u8]| {
             ] {
                 match result {
                     Ok(()) => assert!(!broken, "{t} {lifetime:?} under {json}"),
-                    Err(Error::BadRequest(message)) => {
+                    Err(Error::Invalid(message)) => {
                         assert!(broken, "{t} {lifetime:?} under {json}: {message}")
                     }
                     Err(other) => panic!("check failed with {other:?}, not a 400"),

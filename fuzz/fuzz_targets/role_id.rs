@@ -10,7 +10,7 @@
 
 #![no_main]
 
-use access_tokens::error::Error;
+use access_tokens::tokens::Error;
 use access_tokens::tokens::roles::{MAX_ASSIGNMENTS, RoleId, grant, parse_requested};
 use libfuzzer_sys::fuzz_target;
 
@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
             }
             ids
         }
-        Err(Error::BadRequest(_)) => {
+        Err(Error::Invalid(_)) => {
             assert!(parts.len() > MAX_ASSIGNMENTS || parts.iter().any(|p| !spec_allows(p)));
             Vec::new()
         }

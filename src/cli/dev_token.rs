@@ -111,9 +111,9 @@ pub async fn run(dev: DevToken) -> CliResult {
 /// makes the printed token a caller there.
 async fn probe(public_url: &str, jwt: &str) -> Result<(), String> {
     let url = format!("{public_url}/v1/access-tokens/.well-known/jwks.json");
-    let kid = access_tokens::keys::jws::rs256_header(jwt)
+    let kid = access_tokens::keys::jws::parse(jwt)
         .ok()
-        .and_then(|header| header.kid)
+        .and_then(|jws| jws.header.kid)
         .unwrap_or_default();
     let client = reqwest::Client::builder()
         .timeout(PROBE_TIMEOUT)

@@ -12,7 +12,7 @@ use super::state::AppState;
 use super::tokens::rfc3339;
 use crate::error::{Error, Result};
 use crate::service::{AuditEvent, Identified};
-use crate::tokens::{Caller, TokenId, TokenType};
+use crate::tokens::{Caller, TokenId};
 
 #[derive(Serialize)]
 struct Actor<'a> {
@@ -58,7 +58,7 @@ impl<'a> From<&'a AuditEvent> for EventItem<'a> {
             action: &e.action,
             token_id: e.token_id.as_deref(),
             related_token_id: e.related_token_id.as_deref(),
-            token_type: e.token_type.map(TokenType::as_str),
+            token_type: e.token_type.map(|t| t.0.as_str()),
             identified: &e.identified,
             actor: Actor {
                 org_id: &e.actor_org_id,

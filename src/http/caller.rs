@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 use super::state::AppState;
 use crate::error::Error;
 use crate::keys::KeySetName;
-use crate::keys::jws::{self, Rules, VerifyingKey, unverified_issuer};
+use crate::keys::VerifyingKey;
+use crate::keys::jws::{self, Compact, Rules, unverified_issuer};
 use crate::keys::verify::{MAX_TOKEN_BYTES, verify_own};
 use crate::metrics::AuthFailure;
 use crate::tokens::claims::OwnTokenClaims;
@@ -184,20 +185,20 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, Refusal> 
     }
     // The header parse refuses `none` and unknown algorithms; anything but RS256 stops here,
     // before any key of the issuer is looked up.
-    let header = jws::rs256_header(token).map_err(No)?;
-    let kid = header.kid.ok_or(No("no kid"))?;
+    let jws = jws::parse(token).map_err(|e| No(e.detail()))?;
+    let kid = jws.kid().map_err(|e| No(e.detail()))?;
     // A key of this service's own sets under a trusted issuer's name: an issuer that republishes
     // this service's JWKS (such as its own URL by another host name) must not turn its public or
     // contact-identification tokens into callers.
-    if keys.set_of_kid(&kid).is_some() {
+    if keys.set_of_kid(kid).is_some() {
         return Err(No("own key under a trusted issuer"));
     }
     let key = state
         .issuers
-        .key(&iss, &kid)
+        .key(&iss, kid)
         .await
         .ok_or(No("unknown kid of trusted issuer"))?;
-    let claims = verify_issuer_token(token, &key, &iss)?;
+    let claims = verify_issuer_token(&jws, &key, &iss)?;
     state.issuers.policy().admits(&claims).map_err(No)?;
     issuer_caller(&claims, &state.settings.roles_claim)
 }
@@ -205,7 +206,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, Refusal> 
 /// Verifies a trusted issuer's token: signature, algorithm, issuer, and an `exp` that must be there.
 /// `token_use` and the app client (`TRUSTED_AUDIENCES`) are the issuers' policy's to check.
 fn verify_issuer_token(
-    token: &str,
+    jws: &Compact<'_>,
     key: &VerifyingKey,
     iss: &str,
 ) -> Result<Map<String, Value>, Refusal> {
@@ -216,7 +217,8 @@ fn verify_issuer_token(
         check_nbf: true,
         leeway: ISSUER_LEEWAY_SECONDS,
     };
-    jws::verify(token, key, &rules).map_err(Refusal::Unauthorized)
+    jws.verify_with(key, &rules, jws::now())
+        .map_err(|e| Refusal::Unauthorized(e.detail()))
 }
 
 async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, Refusal> {

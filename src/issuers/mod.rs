@@ -20,11 +20,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::keys::jws::VerifyingKey;
+use crate::keys::VerifyingKey;
 use crate::metrics::IssuerFetches;
 use crate::tokens::KeySetName;
 use reqwest::header::{CACHE_CONTROL, HeaderMap};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -217,11 +216,6 @@ struct Fetched {
     max_age: Option<Duration>,
 }
 
-#[derive(Deserialize)]
-struct JwksDoc {
-    keys: Vec<serde_json::Value>,
-}
-
 impl TrustedIssuers {
     pub fn new(issuers: &[String], policy: Policy) -> Self {
         Self::counted(issuers, policy, |_| IssuerFetches::default())
@@ -403,9 +397,12 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<Fetched, String> {
         }
         body.extend_from_slice(&chunk);
     }
-    let doc: JwksDoc = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let keys = access_tokens_jose::jwk::rs256_keys(&body).map_err(|e| e.to_string())?;
     Ok(Fetched {
-        keys: rsa_signing_keys(&doc.keys),
+        keys: keys
+            .into_iter()
+            .map(|(kid, key)| (kid, Arc::new(key)))
+            .collect(),
         max_age,
     })
 }
@@ -433,44 +430,11 @@ fn max_age(headers: &HeaderMap) -> Option<Duration> {
     found
 }
 
-/// The RS256 signing keys of a JWKS; keys of other types or uses are skipped, not an error.
-fn rsa_signing_keys(keys: &[serde_json::Value]) -> HashMap<String, Arc<VerifyingKey>> {
-    keys.iter()
-        .filter_map(|jwk| {
-            let field = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
-            if field("kty") != Some("RSA")
-                || field("use").is_some_and(|u| u != "sig")
-                || field("alg").is_some_and(|a| a != "RS256")
-            {
-                return None;
-            }
-            let key = VerifyingKey::from_components(field("n")?, field("e")?)?;
-            Some((field("kid")?.to_owned(), Arc::new(key)))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
     use serde_json::json;
-
-    #[test]
-    fn only_rsa_signing_keys_with_a_kid_are_kept() {
-        let keys = [
-            json!({"kty": "RSA", "kid": "a", "n": "sXch", "e": "AQAB", "use": "sig", "alg": "RS256"}),
-            json!({"kty": "RSA", "kid": "b", "n": "sXch", "e": "AQAB"}),
-            json!({"kty": "RSA", "kid": "c", "n": "sXch", "e": "AQAB", "use": "enc"}),
-            json!({"kty": "RSA", "kid": "d", "n": "sXch", "e": "AQAB", "alg": "RS512"}),
-            json!({"kty": "EC", "kid": "e", "crv": "P-256", "x": "AA", "y": "AA"}),
-            json!({"kty": "RSA", "n": "sXch", "e": "AQAB"}),
-            json!("not a key"),
-        ];
-        let mut kids: Vec<_> = rsa_signing_keys(&keys).into_keys().collect();
-        kids.sort();
-        assert_eq!(kids, ["a", "b"]);
-    }
 
     #[test]
     fn the_ttl_is_max_age_within_the_bounds() {

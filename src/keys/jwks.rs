@@ -12,30 +12,8 @@ use serde::Serialize;
 use crate::tokens::KeySetName;
 use crate::tokens::status_list::aggregation_uri;
 
-/// The public half of an RSA key, base64url-encoded as in a JWK.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicJwk {
-    pub n: String,
-    pub e: String,
-}
-
-impl PublicJwk {
-    pub fn from_key_pair(pair: &aws_lc_rs::rsa::KeyPair) -> Self {
-        use aws_lc_rs::signature::KeyPair as _;
-        let public = pair.public_key();
-        Self {
-            n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
-            e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
-        }
-    }
-
-    /// The RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order,
-    /// base64url without padding. Any verifier can derive it from the published key.
-    pub fn thumbprint(&self) -> String {
-        let canonical = format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, self.e, self.n);
-        URL_SAFE_NO_PAD.encode(digest(&SHA256, canonical.as_bytes()))
-    }
-}
+pub use access_tokens_jose::PublicJwk;
+use access_tokens_jose::jwk::{JwkOut, JwksOut};
 
 /// A document rendered once, served many times.
 #[derive(Debug, Clone)]
@@ -56,35 +34,12 @@ impl Rendered {
     }
 }
 
-#[derive(Serialize)]
-struct JwkOut<'a> {
-    kty: &'static str,
-    #[serde(rename = "use")]
-    use_: &'static str,
-    alg: &'static str,
-    kid: &'a str,
-    n: &'a str,
-    e: &'a str,
-}
-
-#[derive(Serialize)]
-struct JwksOut<'a> {
-    keys: Vec<JwkOut<'a>>,
-}
-
 /// The JWKS of a key set: public members only, never a private one.
 pub fn render_jwks(keys: &[(String, PublicJwk)]) -> Rendered {
     Rendered::json(&JwksOut {
         keys: keys
             .iter()
-            .map(|(kid, jwk)| JwkOut {
-                kty: "RSA",
-                use_: "sig",
-                alg: "RS256",
-                kid,
-                n: &jwk.n,
-                e: &jwk.e,
-            })
+            .map(|(kid, jwk)| JwkOut::rs256(kid, jwk))
             .collect(),
     })
 }

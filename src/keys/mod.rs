@@ -20,10 +20,8 @@
 mod binding;
 mod error;
 pub mod jwks;
-pub mod jws;
 pub mod lifecycle;
 pub mod seal;
-pub mod signer;
 pub mod verify;
 
 use std::collections::{HashMap, HashSet};
@@ -33,12 +31,12 @@ use crate::store::types::Timestamp;
 use crate::store::{KeyRow, Queries, Store};
 /// The key set names live in the domain; re-exported where the keys are.
 pub use crate::tokens::{KeySetName, KeyState};
+/// JWS, signing and verifying keys are the JOSE crate's, shared with the verifier crate.
+pub use access_tokens_jose::{SigningKey, VerifyingKey, jws};
 use binding::bound_key_pair;
 pub use error::KeyError;
 use jwks::{PublicJwk, Rendered};
-use jws::VerifyingKey;
 pub use seal::KeyEncryptionKey;
-pub use signer::SigningKey;
 
 /// One key set, loaded: the signing key, the keys its tokens verify against, and the documents.
 pub struct KeySet {

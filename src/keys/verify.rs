@@ -1,11 +1,13 @@
 //! Verifying tokens of this service: against the published key its `kid` names, for the issuer of
-//! that key's set, with the algorithm pinned to RS256 and `exp` enforced without leeway (the
-//! service's own clock issued it). Used by the Caller extractor and by introspection.
+//! that key's set, with the algorithm pinned to RS256, a `crit` header refused and `exp` enforced
+//! without leeway (the service's own clock issued it). Used by the Caller extractor and by
+//! introspection.
 
 use serde_json::{Map, Value};
 
 use super::jws::{self, Rules};
 use crate::keys::{KeySetName, Keys};
+use access_tokens_jose::Error;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -23,16 +25,17 @@ impl OwnToken {
     }
 }
 
-pub use super::jws::Invalid;
+/// Why a token is not valid: a short fixed phrase, for the log and the client's reason.
+pub type Invalid = &'static str;
 
 pub fn verify_own(keys: &Keys, token: &str) -> Result<OwnToken, Invalid> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err("token too large");
     }
-    let header = jws::rs256_header(token)?;
-    let kid = header.kid.ok_or("no kid")?;
-    let set = keys.set_of_kid(&kid).ok_or("kid not published")?;
-    let key = set.verifying_key(&kid).ok_or("kid not published")?;
+    let jws = jws::parse(token).map_err(|e| e.detail())?;
+    let kid = jws.kid().map_err(|e| e.detail())?;
+    let set = keys.set_of_kid(kid).ok_or("kid not published")?;
+    let key = set.verifying_key(kid).ok_or("kid not published")?;
     // The issuer is the set's, as a single string (an array merely holding it is refused); `exp`
     // is optional (api tokens may live until revoked) and has no leeway: this service's clock set it.
     let rules = Rules {
@@ -42,7 +45,9 @@ pub fn verify_own(keys: &Keys, token: &str) -> Result<OwnToken, Invalid> {
         check_nbf: false,
         leeway: 0,
     };
-    let claims = jws::verify(token, key, &rules)?;
+    let claims = jws
+        .verify_with(key, &rules, jws::now())
+        .map_err(|e: Error| e.detail())?;
     Ok(OwnToken {
         set: set.name,
         claims,
@@ -68,6 +73,18 @@ mod tests {
 
         let own = verify_own(&keys, &token(json!(set.issuer))).unwrap();
         assert_eq!(own.set, KeySetName::Api);
+        // RFC 7515 section 4.1.11: a `crit` member, whatever it lists, refuses the token.
+        let crit = set
+            .signing
+            .sign_with_members(
+                json!({"crit": ["exp"], "exp": 1}).as_object().unwrap(),
+                &json!({ "iss": set.issuer, "sub": "u-1" }),
+            )
+            .unwrap();
+        assert_eq!(
+            verify_own(&keys, &crit).unwrap_err(),
+            "header has crit extensions"
+        );
         for iss in [
             json!([set.issuer]),
             json!([set.issuer, "https://other.example"]),

@@ -311,7 +311,7 @@ pub fn render_set(
     for entry in entries {
         let (Ok(list), Ok(idx), Ok(status)) = (
             usize::try_from(entry.list),
-            usize::try_from(entry.idx),
+            u64::try_from(entry.idx),
             u8::try_from(entry.status),
         ) else {
             continue;
@@ -403,6 +403,7 @@ fn served(jwt: String, lst: String) -> Result<ServedList> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::status_list::MAX_DECODED_BYTES;
 
     #[test]
     fn lists_cover_the_newest_list_and_every_entry_and_show_their_statuses() {
@@ -435,10 +436,10 @@ mod tests {
             "https://t.example/v1/access-tokens/public/status-lists/2"
         );
         let lst = &set.lists[2].lst;
-        let list = StatusList::decode(BITS, lst).unwrap();
+        let list = StatusList::decode(BITS, lst, MAX_DECODED_BYTES).unwrap();
         assert_eq!(list.get(7), Some(1));
         assert_eq!(list.get(6), Some(0));
-        assert_eq!(list.len(), LIST_SIZE as usize);
+        assert_eq!(list.len(), u64::from(LIST_SIZE));
     }
 
     #[test]

@@ -70,7 +70,11 @@ async fn lock_managed(
 fn grant_again(caller: &Caller, token: &TokenRecord) -> Result<Vec<String>> {
     let requested = roles::parse_requested(&token.assignments)
         .map_err(|_| Error::forbidden("the token holds roles that cannot be granted again"))?;
-    roles::grant(&caller.org_id, &caller.roles, Some(requested))
+    Ok(roles::grant(
+        &caller.org_id,
+        &caller.roles,
+        Some(requested),
+    )?)
 }
 
 /// What a new token is, before it gets an id, a key and its times.

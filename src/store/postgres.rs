@@ -10,7 +10,7 @@ use super::queries::{
     TokenRow, columns, key_columns, list_page_sql, list_sql_fn, portable_queries,
 };
 use super::statements::{Pg, Statements};
-use super::types::{TextList, Timestamp};
+use super::types::{Named, TextList, Timestamp};
 use crate::tokens::{Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::SqliteConnection;
 
 pub use super::statements::Pg;
-use super::types::{TextList, Timestamp};
+use super::types::{Named, TextList, Timestamp};
 use crate::tokens::status_list::StatusRef;
 use crate::tokens::{
     Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus, TokenType, TypeFields,
@@ -310,7 +310,7 @@ macro_rules! portable_queries {
             .bind(action.as_str())
             .bind(&t.id)
             .bind(related_token_id)
-            .bind(t.token_type)
+            .bind(Named(t.token_type))
             .bind(&t.fields.contact_id)
             .bind(&t.fields.surface_id)
             .bind(&actor.org_id)
@@ -451,14 +451,18 @@ macro_rules! portable_queries {
             .await
         }
         async fn key_states(&mut self) -> Result<Vec<(String, KeyState, Option<Timestamp>)>> {
-            sqlx::query_as("select key_set, state, activated_at from signing_keys")
-                .persistent(self.named()).fetch_all(self.conn())
-                .await
+            let rows: Vec<(String, Named<KeyState>, Option<Timestamp>)> =
+                sqlx::query_as("select key_set, state, activated_at from signing_keys")
+                    .persistent(self.named()).fetch_all(self.conn())
+                    .await?;
+            Ok(rows.into_iter().map(|(set, state, at)| (set, state.0, at)).collect())
         }
         async fn key_fingerprint(&mut self) -> Result<Vec<(String, KeyState)>> {
-            sqlx::query_as("select kid, state from signing_keys order by created_at, kid")
-                .persistent(self.named()).fetch_all(self.conn())
-                .await
+            let rows: Vec<(String, Named<KeyState>)> =
+                sqlx::query_as("select kid, state from signing_keys order by created_at, kid")
+                    .persistent(self.named()).fetch_all(self.conn())
+                    .await?;
+            Ok(rows.into_iter().map(|(kid, state)| (kid, state.0)).collect())
         }
         async fn insert_key(&mut self, row: &KeyRow) -> Result<()> {
             sqlx::query(
@@ -468,7 +472,7 @@ macro_rules! portable_queries {
             )
             .bind(&row.kid)
             .bind(&row.key_set)
-            .bind(row.state)
+            .bind(Named(row.state))
             .bind(&row.n)
             .bind(&row.e)
             .bind(&row.private_key_sealed)
@@ -487,7 +491,7 @@ macro_rules! portable_queries {
                  where kid = $1",
             )
             .bind(kid)
-            .bind(state)
+            .bind(Named(state))
             .bind(Timestamp::now())
             .persistent(self.named()).execute(self.conn())
             .await
@@ -524,6 +528,7 @@ pub(super) struct TokenRow {
     id: String,
     org_id: String,
     created_by: String,
+    #[sqlx(try_from = "Named<TokenType>")]
     token_type: TokenType,
     name: String,
     assignments: TextList,
@@ -591,6 +596,7 @@ pub struct StatusEntry {
 pub struct KeyRow {
     pub kid: String,
     pub key_set: String,
+    #[sqlx(try_from = "Named<KeyState>")]
     pub state: KeyState,
     pub n: String,
     pub e: String,
@@ -603,6 +609,7 @@ pub struct KeyRow {
 pub struct KeyInfo {
     pub key_set: String,
     pub kid: String,
+    #[sqlx(try_from = "Named<KeyState>")]
     pub state: KeyState,
     pub created_at: Timestamp,
     pub activated_at: Option<Timestamp>,
@@ -653,7 +660,7 @@ pub struct AuditEvent {
     pub actor_home_org_id: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
-    pub token_type: Option<TokenType>,
+    pub token_type: Option<Named<TokenType>>,
     #[sqlx(flatten)]
     pub identified: Identified,
     /// JSON, on events that change more than a token: `{"old": ..., "new": ...}` policies of

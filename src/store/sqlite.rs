@@ -22,7 +22,7 @@ use super::queries::{
     TokenRow, columns, key_columns, list_page_sql, list_sql_fn, portable_queries,
 };
 use super::statements::Statements;
-use super::types::{TextList, Timestamp};
+use super::types::{Named, TextList, Timestamp};
 use crate::tokens::status_list::StatusRef;
 use crate::tokens::{Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus};
 
@@ -171,7 +171,7 @@ impl Queries for SqliteConnection {
         .bind(&t.id)
         .bind(&t.org_id)
         .bind(&t.created_by)
-        .bind(t.token_type)
+        .bind(Named(t.token_type))
         .bind(&t.name)
         .bind(TextList::of(&t.assignments))
         .bind(t.read_only)

@@ -81,16 +81,25 @@ column_type!(TextList, Sqlite,
     sent: String, |l: &TextList| serde_json::to_string(&l.0).map_err(BoxDynError::from),
     read: &str, |text| serde_json::from_str(text).map(TextList).map_err(Into::into));
 
-/// The domain's enums stored by name; a check constraint keeps the stored names ones the
-/// service knows.
+/// A domain enum as the stores keep it: by name, as text; a check constraint keeps the stored
+/// names ones the service knows. (The domain knows no database, so the column types are the
+/// store's, around the domain's values.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Named<T>(pub T);
+
 macro_rules! text_enum {
     ($ty:ty) => {
-        column_type!($ty, Postgres,
-            sent: &'static str, |v: &$ty| Ok::<_, BoxDynError>(v.as_str()),
-            read: &str, |text: &str| text.parse::<$ty>().map_err(Into::into));
-        column_type!($ty, Sqlite,
-            sent: &'static str, |v: &$ty| Ok::<_, BoxDynError>(v.as_str()),
-            read: &str, |text: &str| text.parse::<$ty>().map_err(Into::into));
+        column_type!(Named<$ty>, Postgres,
+            sent: &'static str, |v: &Named<$ty>| Ok::<_, BoxDynError>(v.0.as_str()),
+            read: &str, |text: &str| text.parse::<$ty>().map(Named).map_err(Into::into));
+        column_type!(Named<$ty>, Sqlite,
+            sent: &'static str, |v: &Named<$ty>| Ok::<_, BoxDynError>(v.0.as_str()),
+            read: &str, |text: &str| text.parse::<$ty>().map(Named).map_err(Into::into));
+        impl From<Named<$ty>> for $ty {
+            fn from(named: Named<$ty>) -> Self {
+                named.0
+            }
+        }
     };
 }
 

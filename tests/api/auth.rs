@@ -132,7 +132,11 @@ async fn callers_without_a_valid_token_get_401() {
         (Some("Bearer".to_owned()), None, "empty bearer"),
         (Some("Bearer not.a.jwt".to_owned()), MALFORMED, "malformed"),
         (Some("Bearer abc".to_owned()), MALFORMED, "no dots"),
-        (Some(format!("Bearer {alg_none}")), MALFORMED, "alg none"),
+        (
+            Some(format!("Bearer {alg_none}")),
+            Some("the token's algorithm is not RS256"),
+            "alg none",
+        ),
         (
             Some(format!("Bearer {hs256}")),
             Some("the token's algorithm is not RS256"),
@@ -216,6 +220,66 @@ async fn an_own_token_past_its_exp_is_refused() {
         StatusCode::OK,
         "only exp made the difference"
     );
+}
+
+/// RFC 7515 section 4.1.11: a JWS whose header lists `crit` extensions, none of which the service
+/// understands, is refused, though its signature, issuer and claims hold: as a caller (own token
+/// and trusted issuer's) and at introspection.
+#[tokio::test]
+async fn a_token_whose_header_carries_crit_is_refused_everywhere() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .create_ok(&app.owner(), json!({"name": "crit", "token_type": "api"}))
+        .await;
+    let jwt = created["token"].as_str().unwrap();
+    let claims = app.verify("", jwt).await.unwrap();
+    let ring = app.key_ring().await;
+    let keys = ring.current();
+    let signing = &keys.set(access_tokens::keys::KeySetName::Api).signing;
+    let with_header = |members: serde_json::Value, claims: &serde_json::Value| {
+        signing
+            .sign_with_members(members.as_object().unwrap(), claims)
+            .unwrap()
+    };
+    let plain = with_header(json!({"typ": "JWT"}), &claims);
+    assert_eq!(app.list(&plain, "").await.status(), StatusCode::OK);
+    assert_eq!(app.introspect(&plain).await["active"], json!(true));
+
+    for crit in [json!(["exp"]), json!([]), json!(["b64"])] {
+        let members = json!({"typ": "JWT", "crit": crit, "exp": 1, "b64": true});
+        let token = with_header(members, &claims);
+        assert_refused(
+            &app,
+            Some(format!("Bearer {token}")),
+            MALFORMED,
+            "own, crit",
+        )
+        .await;
+        assert_eq!(
+            app.introspect(&token).await,
+            json!({"active": false}),
+            "introspection, crit {crit}"
+        );
+    }
+
+    let user = app.issuer.user("123", "u-1", &["123:owner"]);
+    assert_eq!(app.list(&user, "").await.status(), StatusCode::OK);
+    let payload = user.split('.').nth(1).unwrap();
+    let issuer_claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let issuer_token = issuer_signer(0)
+        .sign_with_members(
+            json!({"crit": ["exp"], "exp": 1}).as_object().unwrap(),
+            &issuer_claims,
+        )
+        .unwrap();
+    assert_refused(
+        &app,
+        Some(format!("Bearer {issuer_token}")),
+        MALFORMED,
+        "trusted issuer, crit",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::io::Read;
 
-use access_tokens::tokens::status_list::StatusList;
+use access_tokens::tokens::status_list::{MAX_DECODED_BYTES, StatusList};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -61,7 +61,12 @@ async fn fetch_list(app: &TestApp, prefix: &str, uri: &str) -> (Value, StatusLis
         10 * ttl
     );
     assert_eq!(claims["status_list"]["bits"], 2);
-    let list = StatusList::decode(2, claims["status_list"]["lst"].as_str().unwrap()).unwrap();
+    let list = StatusList::decode(
+        2,
+        claims["status_list"]["lst"].as_str().unwrap(),
+        MAX_DECODED_BYTES,
+    )
+    .unwrap();
     (claims, list)
 }
 
@@ -78,8 +83,7 @@ fn unverified_claims(jwt: &str) -> Value {
 /// The status the list at `uri` shows for index `idx`.
 pub(crate) async fn status_at(app: &TestApp, prefix: &str, uri: &str, idx: u64) -> u8 {
     let (_, list) = fetch_list(app, prefix, uri).await;
-    list.get(usize::try_from(idx).unwrap())
-        .expect("the index is inside the list")
+    list.get(idx).expect("the index is inside the list")
 }
 
 /// The `status_list` member of a token's `status` claim, as a verifier reads it.
@@ -227,7 +231,7 @@ async fn public_tokens_are_in_the_public_sets_lists_signed_by_its_key() {
         "{uri}"
     );
     let (list_claims, list) = fetch_list(&app, "/public", &uri).await;
-    assert_eq!(list.get(idx as usize), Some(0));
+    assert_eq!(list.get(idx), Some(0));
     assert_eq!(
         list_claims["iss"],
         format!("{}/v1/access-tokens/public", app.public_url)

@@ -1,5 +1,22 @@
 //! Why a token was refused, or why a verifier could not be built.
 
+impl From<access_tokens_jose::Error> for Error {
+    fn from(error: access_tokens_jose::Error) -> Self {
+        use access_tokens_jose::Error as Jose;
+        match error {
+            Jose::Malformed(why) => Error::Malformed(why),
+            Jose::Algorithm(alg) => Error::Algorithm(alg),
+            Jose::Critical => Error::Malformed("header has crit extensions"),
+            Jose::NoKid => Error::Malformed("header has no kid"),
+            Jose::Signature => Error::Signature,
+            Jose::Issuer => Error::Issuer,
+            Jose::Expired => Error::Expired,
+            Jose::NotYetValid => Error::NotYetValid,
+            other => Error::Malformed(other.detail()),
+        }
+    }
+}
+
 /// Why a token is not accepted (or, for [`Error::Discovery`], why [`crate::Verifier`] could not
 /// be built). The messages name the rule broken, never the token.
 #[derive(Debug, thiserror::Error)]

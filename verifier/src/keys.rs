@@ -5,10 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-
 use crate::http;
-use crate::jws::VerifyingKey;
+use access_tokens_jose::VerifyingKey;
 
 type KeyMap = HashMap<String, Arc<VerifyingKey>>;
 
@@ -21,36 +19,13 @@ pub(crate) struct Keys {
     cooldown: Duration,
 }
 
-#[derive(Deserialize)]
-struct Jwks {
-    keys: Vec<Jwk>,
-}
-
-#[derive(Deserialize)]
-struct Jwk {
-    kty: String,
-    kid: Option<String>,
-    #[serde(rename = "use")]
-    use_: Option<String>,
-    alg: Option<String>,
-    n: Option<String>,
-    e: Option<String>,
-}
-
-/// The RS256 signing keys of a JWKS document; other keys (another `kty`, `use` or `alg`, or no
-/// `kid`) are left out, since no token this crate accepts can name them.
+/// The RS256 signing keys of a JWKS document, each parsed once (the JOSE crate's rule: other
+/// keys, keys without a `kid` and keys under 2048 bits are left out).
 fn parse_jwks(body: &[u8]) -> Result<KeyMap, String> {
-    let jwks: Jwks = serde_json::from_slice(body).map_err(|e| format!("JWKS: {e}"))?;
-    Ok(jwks
-        .keys
+    let keys = access_tokens_jose::jwk::rs256_keys(body).map_err(|e| format!("JWKS: {e}"))?;
+    Ok(keys
         .into_iter()
-        .filter(|k| k.kty == "RSA")
-        .filter(|k| k.use_.as_deref().is_none_or(|u| u == "sig"))
-        .filter(|k| k.alg.as_deref().is_none_or(|a| a == "RS256"))
-        .filter_map(|k| {
-            let key = VerifyingKey::from_components(k.n.as_deref()?, k.e.as_deref()?)?;
-            Some((k.kid?, Arc::new(key)))
-        })
+        .map(|(kid, key)| (kid, Arc::new(key)))
         .collect())
 }
 
@@ -111,30 +86,5 @@ impl Keys {
             },
             Err(_) => None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_rs256_signing_keys_with_a_kid_are_kept() {
-        // The RSA key of RFC 7517 appendix A.1.
-        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
-        let jwks = serde_json::json!({"keys": [
-            {"kty": "RSA", "kid": "a", "use": "sig", "alg": "RS256", "n": n, "e": "AQAB"},
-            {"kty": "RSA", "kid": "b", "n": n, "e": "AQAB"},
-            {"kty": "RSA", "kid": "enc", "use": "enc", "n": n, "e": "AQAB"},
-            {"kty": "RSA", "kid": "ps", "alg": "PS256", "n": n, "e": "AQAB"},
-            {"kty": "RSA", "n": n, "e": "AQAB"},
-            {"kty": "RSA", "kid": "short", "n": "AQAB", "e": "AQAB"},
-            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "x", "y": "y"},
-            {"kty": "oct", "kid": "hs", "k": "c2VjcmV0"},
-        ]});
-        let keys = parse_jwks(jwks.to_string().as_bytes()).unwrap();
-        let mut kids: Vec<_> = keys.keys().map(String::as_str).collect();
-        kids.sort_unstable();
-        assert_eq!(kids, ["a", "b"]);
     }
 }

@@ -25,10 +25,8 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod http;
-mod jws;
 mod keys;
 mod status;
-mod status_list;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,11 +34,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use access_tokens_jose::jws;
+/// The Token Status List codec, the JOSE crate's (shared with the service that writes the lists).
+pub use access_tokens_jose::{DecodeError, StatusList};
 pub use claims::{Claims, StatusRef};
 pub use error::Error;
 #[cfg(feature = "axum")]
 pub use extract::{Bearer, Rejection};
-pub use status_list::{DecodeError, StatusList};
 
 /// Clock skew allowed on `exp` and `nbf`, of tokens and of status lists: the issuer's clock and
 /// the verifier's may differ by this much without a valid token being refused.
@@ -250,11 +250,7 @@ impl Verifier {
     pub async fn verify(&self, token: &str) -> Result<Claims, Error> {
         let inner = &*self.inner;
         let jws = jws::parse(token)?;
-        let kid = jws
-            .header
-            .kid
-            .as_deref()
-            .ok_or(Error::Malformed("header has no kid"))?;
+        let kid = jws.kid()?;
         let key = inner
             .keys
             .get(&inner.http, kid, inner.config.max_document_bytes)

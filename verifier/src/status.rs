@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::status_list::StatusList;
-use crate::{Inner, http, jws};
+use access_tokens_jose::{Error as JoseError, StatusList, jws};
+
+use crate::{Inner, http};
 
 /// The media type of a Status List Token in JWT format (section 8.1).
 pub(crate) const MEDIA_TYPE: &str = "application/statuslist+jwt";
@@ -145,7 +146,7 @@ async fn fetch(inner: &Inner, uri: &str) -> Result<Cached, ListError> {
         .map_err(|_| ListError::Invalid("not a compact JWS"))?
         .trim();
     let jws = jws::parse(body).map_err(|e| match e {
-        crate::Error::Algorithm(_) => ListError::Invalid("not signed with RS256"),
+        JoseError::Algorithm(_) => ListError::Invalid("not signed with RS256"),
         _ => ListError::Invalid("not a compact JWS"),
     })?;
     // RFC 7515 section 4.1.9 lets `typ` drop the "application/" prefix; media types compare
@@ -171,7 +172,7 @@ async fn fetch(inner: &Inner, uri: &str) -> Result<Cached, ListError> {
             "signed by a key not in the issuer's JWKS",
         ))?;
     let claims = jws.verify(&key).map_err(|e| match e {
-        crate::Error::Signature => ListError::Invalid("signature does not verify"),
+        JoseError::Signature => ListError::Invalid("signature does not verify"),
         _ => ListError::Invalid("claims are not a JSON object"),
     })?;
     // Section 8.3 step 4a: the list is the one the token points at, byte for byte.
@@ -187,8 +188,8 @@ async fn fetch(inner: &Inner, uri: &str) -> Result<Cached, ListError> {
     let now = jws::now();
     let leeway = config.leeway.as_secs();
     let (exp, iat) = jws::check_times(&claims, now, leeway).map_err(|e| match e {
-        crate::Error::Expired => ListError::Invalid("the list has expired"),
-        crate::Error::NotYetValid => ListError::Invalid("the list is not valid yet"),
+        JoseError::Expired => ListError::Invalid("the list has expired"),
+        JoseError::NotYetValid => ListError::Invalid("the list is not valid yet"),
         _ => ListError::Invalid("a date claim is not a NumericDate"),
     })?;
     if iat.is_none() {
@@ -214,6 +215,7 @@ async fn fetch(inner: &Inner, uri: &str) -> Result<Cached, ListError> {
         .get("lst")
         .and_then(Value::as_str)
         .ok_or(ListError::Invalid("status_list.lst is not a string"))?;
+    let bits = u8::try_from(bits).unwrap_or(0);
     let list = StatusList::decode(bits, lst, config.max_status_list_bytes).map_err(|e| {
         ListError::Invalid(match e {
             crate::DecodeError::Bits => "status_list.bits is not 1, 2, 4 or 8",

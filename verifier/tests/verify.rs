@@ -202,6 +202,27 @@ async fn alg_none_hs256_and_others_are_refused_before_any_key_lookup() {
 }
 
 #[tokio::test]
+async fn a_signed_token_with_a_crit_header_is_refused() {
+    // RFC 7515 section 4.1.11: a recipient that does not understand a listed extension must
+    // reject the JWS. The token is otherwise valid and signed by the issuer's key.
+    let issuer = TestIssuer::start().await;
+    let verifier = issuer.verifier().await;
+    for crit in [json!(["exp"]), json!([]), json!(null)] {
+        let header = json!({"alg": "RS256", "kid": issuer.signer.kid, "crit": crit, "exp": 1});
+        let token = issuer.signer.sign(&header, &issuer.claims(0));
+        assert!(
+            matches!(verifier.verify(&token).await, Err(Error::Malformed(_))),
+            "{crit}"
+        );
+    }
+    let header = json!({"alg": "RS256", "kid": issuer.signer.kid});
+    verifier
+        .verify(&issuer.signer.sign(&header, &issuer.claims(0)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn a_tampered_token_fails_its_signature() {
     let issuer = TestIssuer::start().await;
     let verifier = issuer.verifier().await;

@@ -112,7 +112,7 @@ pub struct OwnTokenClaims {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::TypeFields;
+    use crate::TypeFields;
     use chrono::{TimeZone, Utc};
     use serde_json::json;
 

@@ -35,14 +35,14 @@ impl RoleId {
 /// Parses the requested role ids of a create request (400 on malformed input).
 pub fn parse_requested(ids: &[String]) -> Result<Vec<RoleId>, Error> {
     if ids.len() > MAX_ASSIGNMENTS {
-        return Err(Error::bad_request(format!(
+        return Err(Error::invalid(format!(
             "assignments holds {} role ids; at most {MAX_ASSIGNMENTS} are allowed",
             ids.len()
         )));
     }
     // Each id within RoleId's 255 characters: with the count, the token's size budget.
     ids.iter()
-        .map(|id| RoleId::parse(id).map_err(Error::BadRequest))
+        .map(|id| RoleId::parse(id).map_err(Error::Invalid))
         .collect()
 }
 
@@ -70,7 +70,7 @@ pub fn grant(
                 }
             }
             if granted.len() > MAX_ASSIGNMENTS {
-                return Err(Error::bad_request(format!(
+                return Err(Error::invalid(format!(
                     "you hold {} roles in organization {caller_org} and a token inherits all of \
                      them when assignments is omitted, but it can carry at most \
                      {MAX_ASSIGNMENTS}: name the roles it needs in assignments",
@@ -130,7 +130,7 @@ mod tests {
             MAX_ASSIGNMENTS
         );
         for n in [MAX_ASSIGNMENTS + 1, 550] {
-            let Err(Error::BadRequest(message)) = grant("1", &held(n), None) else {
+            let Err(Error::Invalid(message)) = grant("1", &held(n), None) else {
                 panic!("{n} inherited roles must be a 400");
             };
             assert!(message.contains("assignments"), "{message}");
@@ -208,9 +208,6 @@ mod tests {
             assert!(RoleId::parse(bad).is_err(), "{bad:?}");
         }
         let too_many: Vec<String> = (0..=MAX_ASSIGNMENTS).map(|i| format!("1:r{i}")).collect();
-        assert!(matches!(
-            parse_requested(&too_many),
-            Err(Error::BadRequest(_))
-        ));
+        assert!(matches!(parse_requested(&too_many), Err(Error::Invalid(_))));
     }
 }

@@ -193,7 +193,7 @@ enum Source {
 impl Policy {
     /// A policy from a request body; a 400 names the field and the rule it breaks.
     pub fn parse(body: PolicyBody) -> Result<Self> {
-        Self::build(body, Source::Request).map_err(Error::BadRequest)
+        Self::build(body, Source::Request).map_err(Error::Invalid)
     }
 
     /// A policy as the store keeps it (see [`Policy::to_json`]).
@@ -271,14 +271,14 @@ impl Policy {
     /// the type's own rules.
     pub fn check(&self, token_type: TokenType, lifetime: Option<u64>) -> Result<()> {
         self.violation(token_type, lifetime)
-            .map_or(Ok(()), |rule| Err(Error::BadRequest(rule)))
+            .map_or(Ok(()), |rule| Err(Error::Invalid(rule)))
     }
 
     /// As [`Policy::check`], for a token that a rotation would make: the old token's type and
     /// lifetime, under the policy of now.
     pub fn check_rotation(&self, token_type: TokenType, lifetime: Option<u64>) -> Result<()> {
         self.violation(token_type, lifetime).map_or(Ok(()), |rule| {
-            Err(Error::BadRequest(format!(
+            Err(Error::Invalid(format!(
                 "{rule}; this token cannot be rotated into one that breaks the policy: \
                  create a new token that follows it, then revoke this one"
             )))
@@ -356,13 +356,13 @@ mod tests {
 
     fn parse(body: Value) -> Result<Policy> {
         let body: PolicyBody =
-            serde_json::from_value(body).map_err(|e| Error::bad_request(e.to_string()))?;
+            serde_json::from_value(body).map_err(|e| Error::invalid(e.to_string()))?;
         Policy::parse(body)
     }
 
     fn message(result: Result<()>) -> String {
         match result {
-            Err(Error::BadRequest(m)) => m,
+            Err(Error::Invalid(m)) => m,
             other => panic!("expected a 400, got {other:?}"),
         }
     }
@@ -457,7 +457,7 @@ mod tests {
         ];
         for (body, why) in cases {
             match parse(body.clone()) {
-                Err(Error::BadRequest(m)) => assert!(m.contains(why), "{body}: {m}"),
+                Err(Error::Invalid(m)) => assert!(m.contains(why), "{body}: {m}"),
                 other => panic!("{body} must fail ({why}), gave {other:?}"),
             }
         }

@@ -1,11 +1,7 @@
-//! Token Status Lists (draft-ietf-oauth-status-list-21): the bit array that says, for every index
-//! handed out to a stored token, whether the token is valid, revoked or suspended, and its wire
-//! form, `lst`: the array compressed with DEFLATE in the ZLIB format (RFC 1950) and base64url
-//! encoded without padding (section 4.1, "Compressed Byte Array", and 4.2).
-//!
-//! Each index takes [`BITS`] bits; indices are packed from the least significant bit of each
-//! byte to the most significant one, so index 0 is bits 0-1 of byte 0 (section 4.1). A list
-//! holds [`LIST_SIZE`] indices; the store hands them out and starts a new list when one is full.
+//! The Token Status List (draft-ietf-oauth-status-list, section 4): `bits` per index, packed
+//! from the least significant bit of each byte (so index 0 is the lowest bits of byte 0), and its
+//! wire form `lst`: the bytes compressed with DEFLATE in the ZLIB format (RFC 1950) and base64url
+//! encoded without padding (sections 4.1 and 4.2). Checked against the draft's test vectors.
 
 use std::io::{Read, Write};
 
@@ -14,84 +10,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
-use serde::Serialize;
-
-/// Bits per token: two, so that a list can say `suspended` (0x02) besides valid and invalid.
-pub const BITS: u8 = 2;
-
-/// Indices per list: 2^20, the size the draft's test vectors use. At two bits that is 256 KiB
-/// uncompressed; a list of a million tokens with one percent revoked compresses to 13.8 KB, a
-/// 25 KB list token (see bench/RESULTS.md). Smaller lists would be smaller downloads but
-/// smaller herds (a verifier's fetch tells the service which list its token is in), and the
-/// size is part of every index already handed out (`n / 2^20`, `n % 2^20`).
-pub const LIST_SIZE: u32 = 1 << 20;
-
-/// The largest uncompressed list [`StatusList::decode`] accepts: a hostile `lst` of a few
-/// kilobytes must not make a reader inflate gigabytes.
-pub const MAX_DECODED_BYTES: usize = 16 << 20;
-
-/// What a token's index says (section 7.1, "Status Types Values").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Status {
-    /// 0x00: the token is valid.
-    Valid = 0,
-    /// 0x01: revoked, or its record deleted; for good.
-    Invalid = 1,
-    /// 0x02: suspended; may become valid again.
-    Suspended = 2,
-}
-
-/// Where a stored token's status is: list number and index within the list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct StatusRef {
-    pub list: u32,
-    pub idx: u32,
-}
-
-impl StatusRef {
-    /// The place of the `n`th index a key set handed out (0-based): lists fill one after the other.
-    pub fn from_sequence(n: u64) -> Option<Self> {
-        let list = u32::try_from(n / u64::from(LIST_SIZE)).ok()?;
-        let idx = u32::try_from(n % u64::from(LIST_SIZE)).ok()?;
-        Some(Self { list, idx })
-    }
-}
-
-/// The URI of list `list` of the key set whose issuer is `issuer`: `{issuer}/status-lists/{list}`.
-/// The `uri` of the tokens' `status` claim and the `sub` of the list token, byte for byte.
-pub fn list_uri(issuer: &str, list: u32) -> String {
-    format!("{issuer}/status-lists/{list}")
-}
-
-/// The URI of a key set's status list aggregation (section 9): `{issuer}/status-lists`,
-/// answering `{"status_lists": [uri, ...]}`.
-pub fn aggregation_uri(issuer: &str) -> String {
-    format!("{issuer}/status-lists")
-}
-
-/// The `status` claim of a token (section 6.2): `{"status_list": {"idx": .., "uri": ..}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StatusClaim {
-    pub status_list: StatusListRef,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StatusListRef {
-    pub idx: u32,
-    pub uri: String,
-}
-
-impl StatusClaim {
-    pub fn new(issuer: &str, at: StatusRef) -> Self {
-        Self {
-            status_list: StatusListRef {
-                idx: at.idx,
-                uri: list_uri(issuer, at.list),
-            },
-        }
-    }
-}
 
 /// A status list in memory: `bits` per index, packed least significant bits first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +26,7 @@ pub enum DecodeError {
     Base64,
     #[error("lst is not ZLIB-compressed DEFLATE data")]
     Zlib,
-    #[error("lst decompresses to more than {MAX_DECODED_BYTES} bytes")]
+    #[error("lst decompresses to more than the limit")]
     TooLarge,
 }
 
@@ -141,34 +59,37 @@ impl StatusList {
         &self.bytes
     }
 
-    /// How many indices the list holds.
-    pub fn len(&self) -> usize {
-        self.bytes.len() * (8 / usize::from(self.bits))
+    /// How many indices the list holds (every bit of its bytes belongs to one).
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64 * u64::from(8 / self.bits)
     }
 
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
 
-    fn position(&self, idx: usize) -> Option<(usize, u32, u8)> {
-        let per_byte = 8 / usize::from(self.bits);
-        let byte = idx / per_byte;
+    /// The byte, shift and mask of `idx`; `None` outside the list.
+    fn position(&self, idx: u64) -> Option<(usize, u32, u8)> {
+        let per_byte = u64::from(8 / self.bits);
+        let byte = usize::try_from(idx / per_byte).ok()?;
         if byte >= self.bytes.len() {
             return None;
         }
-        let shift = ((idx % per_byte) * usize::from(self.bits)) as u32;
-        let mask = ((1u16 << self.bits) - 1) as u8;
+        // Both below 8: the index within its byte times bits per index.
+        let shift = u32::try_from((idx % per_byte) * u64::from(self.bits)).ok()?;
+        let mask = u8::MAX >> (8 - self.bits);
         Some((byte, shift, mask))
     }
 
-    /// The value at `idx`; `None` outside the list (which a verifier must treat as a rejection).
-    pub fn get(&self, idx: usize) -> Option<u8> {
+    /// The value at `idx`; `None` outside the list (which says nothing about the token: a
+    /// verifier must reject it, section 8.3 step 6).
+    pub fn get(&self, idx: u64) -> Option<u8> {
         let (byte, shift, mask) = self.position(idx)?;
         Some((self.bytes[byte] >> shift) & mask)
     }
 
     /// Sets the value at `idx` (only its low `bits` bits count). Returns false outside the list.
-    pub fn set(&mut self, idx: usize, value: u8) -> bool {
+    pub fn set(&mut self, idx: u64, value: u8) -> bool {
         let Some((byte, shift, mask)) = self.position(idx) else {
             return false;
         };
@@ -193,9 +114,11 @@ impl StatusList {
         URL_SAFE_NO_PAD.encode(compressed)
     }
 
-    /// Reads `bits` and `lst` as a list token carries them. Whitespace is not allowed in `lst`
-    /// (the draft's printed examples wrap lines; callers strip them first).
-    pub fn decode(bits: u8, lst: &str) -> Result<Self, DecodeError> {
+    /// Reads `bits` and `lst` as a list token carries them; the decompressed bytes may be at most
+    /// `max_bytes` long (a small `lst` can inflate to a great deal). Neither padding nor
+    /// whitespace is allowed in `lst` (the draft's printed examples wrap lines; callers strip
+    /// them first).
+    pub fn decode(bits: u8, lst: &str, max_bytes: usize) -> Result<Self, DecodeError> {
         if !matches!(bits, 1 | 2 | 4 | 8) {
             return Err(DecodeError::Bits);
         }
@@ -204,10 +127,14 @@ impl StatusList {
             .map_err(|_| DecodeError::Base64)?;
         let mut bytes = Vec::new();
         let read = ZlibDecoder::new(compressed.as_slice())
-            .take(MAX_DECODED_BYTES as u64 + 1)
+            .take(
+                u64::try_from(max_bytes)
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(1),
+            )
             .read_to_end(&mut bytes)
             .map_err(|_| DecodeError::Zlib)?;
-        if read > MAX_DECODED_BYTES {
+        if read > max_bytes {
             return Err(DecodeError::TooLarge);
         }
         Ok(Self { bits, bytes })
@@ -217,6 +144,10 @@ impl StatusList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The draft's test vectors hold 2^20 indices.
+    const LIST_SIZE: u32 = 1 << 20;
+    const MAX_DECODED_BYTES: usize = 16 << 20;
 
     fn unwrap_lines(lst: &str) -> String {
         lst.split_whitespace().collect()
@@ -228,14 +159,14 @@ mod tests {
     fn one_bit_example_of_section_4_1() {
         let values = [1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1];
         let mut list = StatusList::new(1, 16);
-        for (i, v) in values.iter().enumerate() {
+        for (i, v) in (0u64..).zip(values.iter()) {
             assert!(list.set(i, *v));
         }
         assert_eq!(list.bytes(), [0xB9, 0xA3]);
         assert_eq!(list.encode(), "eNrbuRgAAhcBXQ");
-        let decoded = StatusList::decode(1, "eNrbuRgAAhcBXQ").unwrap();
+        let decoded = StatusList::decode(1, "eNrbuRgAAhcBXQ", MAX_DECODED_BYTES).unwrap();
         assert_eq!(decoded, list);
-        for (i, v) in values.iter().enumerate() {
+        for (i, v) in (0u64..).zip(values.iter()) {
             assert_eq!(decoded.get(i), Some(*v), "index {i}");
         }
     }
@@ -246,20 +177,20 @@ mod tests {
     fn two_bit_example_of_section_4_1() {
         let values = [1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3];
         let mut list = StatusList::new(2, 12);
-        for (i, v) in values.iter().enumerate() {
+        for (i, v) in (0u64..).zip(values.iter()) {
             assert!(list.set(i, *v));
         }
         assert_eq!(list.bytes(), [0xC9, 0x44, 0xF9]);
         assert_eq!(list.encode(), "eNo76fITAAPfAgc");
-        let decoded = StatusList::decode(2, "eNo76fITAAPfAgc").unwrap();
+        let decoded = StatusList::decode(2, "eNo76fITAAPfAgc", MAX_DECODED_BYTES).unwrap();
         assert_eq!(decoded, list);
-        for (i, v) in values.iter().enumerate() {
+        for (i, v) in (0u64..).zip(values.iter()) {
             assert_eq!(decoded.get(i), Some(*v), "index {i}");
         }
     }
 
     /// Appendix C.1, "1-bit Status List": 2^20 entries, these set to 1.
-    const ONE_BIT: [(usize, u8); 11] = [
+    const ONE_BIT: [(u64, u8); 11] = [
         (0, 1),
         (1993, 1),
         (25460, 1),
@@ -279,7 +210,7 @@ mod tests {
   ACAZC8L2AEb";
 
     /// Appendix C.2, "2-bit Status List": 2^20 entries, these set.
-    const TWO_BIT: [(usize, u8); 11] = [
+    const TWO_BIT: [(u64, u8); 11] = [
         (0, 1),
         (1993, 2),
         (25460, 1),
@@ -300,12 +231,12 @@ mod tests {
   AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAwJEuAQAAAAAAAAAAAAAAAAAAAAAAAMB9S
   wIAAAAAAAAAAAAAAAAAAACoYUoAAAAAAAAAAAAAAEBqH81gAQw";
 
-    fn check_vector(bits: u8, set: &[(usize, u8)], lst: &str) {
+    fn check_vector(bits: u8, set: &[(u64, u8)], lst: &str) {
         let lst = unwrap_lines(lst);
         // The decoder reads the draft's encoding...
-        let decoded = StatusList::decode(bits, &lst).unwrap();
-        assert_eq!(decoded.len(), LIST_SIZE as usize);
-        let nonzero: Vec<(usize, u8)> = (0..decoded.len())
+        let decoded = StatusList::decode(bits, &lst, MAX_DECODED_BYTES).unwrap();
+        assert_eq!(decoded.len(), u64::from(LIST_SIZE));
+        let nonzero: Vec<(u64, u8)> = (0..decoded.len())
             .filter_map(|i| decoded.get(i).filter(|v| *v != 0).map(|v| (i, v)))
             .collect();
         let mut expected = set.to_vec();
@@ -318,7 +249,10 @@ mod tests {
         }
         assert_eq!(list, decoded);
         let encoded = list.encode();
-        assert_eq!(StatusList::decode(bits, &encoded).unwrap(), decoded);
+        assert_eq!(
+            StatusList::decode(bits, &encoded, MAX_DECODED_BYTES).unwrap(),
+            decoded
+        );
         // Compressed as the draft's implementation compresses (ZLIB at its highest level); a
         // different DEFLATE encoder may choose other, equally valid, bytes, so the test holds the
         // size to the draft's rather than the bytes.
@@ -342,7 +276,7 @@ mod tests {
 
     #[test]
     fn indices_outside_the_list_are_refused() {
-        let mut list = StatusList::new(BITS, 8);
+        let mut list = StatusList::new(2, 8);
         assert!(!list.set(8, 1));
         assert_eq!(list.get(8), None);
         assert_eq!(list.get(7), Some(0));
@@ -351,31 +285,24 @@ mod tests {
     #[test]
     fn bad_encodings_are_errors_not_panics() {
         assert_eq!(
-            StatusList::decode(3, "eNo76fITAAPfAgc"),
+            StatusList::decode(3, "eNo76fITAAPfAgc", MAX_DECODED_BYTES),
             Err(DecodeError::Bits)
         );
-        assert_eq!(StatusList::decode(2, "eNo7=="), Err(DecodeError::Base64));
-        assert_eq!(StatusList::decode(2, "AAAA"), Err(DecodeError::Zlib));
+        assert_eq!(
+            StatusList::decode(2, "eNo7==", MAX_DECODED_BYTES),
+            Err(DecodeError::Base64)
+        );
+        assert_eq!(
+            StatusList::decode(2, "AAAA", MAX_DECODED_BYTES),
+            Err(DecodeError::Zlib)
+        );
         // 32 MiB of zeros compress to a few kilobytes: refused, not inflated.
         let bomb = StatusList::from_bytes(8, vec![0; 2 * MAX_DECODED_BYTES])
             .unwrap()
             .encode();
-        assert_eq!(StatusList::decode(8, &bomb), Err(DecodeError::TooLarge));
-    }
-
-    #[test]
-    fn sequence_numbers_fill_lists_one_after_the_other() {
         assert_eq!(
-            StatusRef::from_sequence(0),
-            Some(StatusRef { list: 0, idx: 0 })
-        );
-        assert_eq!(
-            StatusRef::from_sequence(u64::from(LIST_SIZE) + 5),
-            Some(StatusRef { list: 1, idx: 5 })
-        );
-        assert_eq!(
-            list_uri("https://t/v1/access-tokens/public", 3),
-            "https://t/v1/access-tokens/public/status-lists/3"
+            StatusList::decode(8, &bomb, MAX_DECODED_BYTES),
+            Err(DecodeError::TooLarge)
         );
     }
 }

@@ -248,7 +248,7 @@ impl NewToken {
     pub fn parse(body: CreateTokenBody) -> Result<Self, Error> {
         let token_type = match body.token_type.as_deref() {
             None => TokenType::Api,
-            Some(t) => t.parse().map_err(Error::BadRequest)?,
+            Some(t) => t.parse().map_err(Error::Invalid)?,
         };
         let (required, optional) = fields_of(token_type);
         let present = body.present_fields();
@@ -261,13 +261,13 @@ impl NewToken {
             let mut takes = vec!["name", "token_type"];
             takes.extend(required);
             takes.extend(optional);
-            return Err(Error::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "{extra} is not a field of {token_type} tokens, which take {}",
                 takes.join(", ")
             )));
         }
         if let Some(missing) = required.iter().find(|f| !present.contains(f)) {
-            return Err(Error::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "{missing} is required for {token_type} tokens"
             )));
         }
@@ -275,7 +275,7 @@ impl NewToken {
         let name = parse_name(body.name.as_deref())?;
         let requested_roles = match (body.assignments, body.assume_roles) {
             (Some(_), Some(_)) => {
-                return Err(Error::bad_request(
+                return Err(Error::invalid(
                     "send assignments or assume_roles (another name for it), not both",
                 ));
             }
@@ -286,11 +286,11 @@ impl NewToken {
             None => None,
             // Contact identification takes an integer of seconds only.
             Some(v) if token_type == TokenType::ContactIdentification && !v.is_u64() => {
-                return Err(Error::bad_request(
+                return Err(Error::invalid(
                     "expires_in of contact_identification tokens is an integer number of seconds (60-900)",
                 ));
             }
-            Some(v) => Some(ExpiresIn::parse(v).map_err(Error::BadRequest)?),
+            Some(v) => Some(ExpiresIn::parse(v).map_err(Error::Invalid)?),
         };
         // A bare number string is milliseconds (as the `ms` package reads it): say so where it
         // bites, since `"3600"` is rarely meant as 3.6 s.
@@ -301,11 +301,11 @@ impl NewToken {
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
         let lifetime = token_type.resolve_lifetime(expires_in).map_err(
             |message| match bare_number {
-                Some(digits) => Error::BadRequest(format!(
+                Some(digits) => Error::Invalid(format!(
                     "{message}: a string of digits alone, such as \"{digits}\", is milliseconds; \
                      send {digits} as a number, or \"{digits}s\", for seconds"
                 )),
-                None => Error::BadRequest(message),
+                None => Error::Invalid(message),
             },
         )?;
 
@@ -317,7 +317,7 @@ impl NewToken {
             surface_id: text_field("surface_id", body.surface_id, 64)?,
             origin: match body.origin {
                 Some(o) if !ORIGINS.contains(&o.as_str()) => {
-                    return Err(Error::bad_request(format!(
+                    return Err(Error::invalid(format!(
                         "origin {o:?} must be END_CUSTOMER_PORTAL or INSTALLER_PORTAL"
                     )));
                 }
@@ -353,18 +353,16 @@ fn is_space(c: char) -> bool {
 
 fn parse_name(name: Option<&str>) -> Result<String, Error> {
     let name = name
-        .ok_or_else(|| Error::bad_request("name is required"))?
+        .ok_or_else(|| Error::invalid("name is required"))?
         .trim_matches(is_space);
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS {
-        return Err(Error::bad_request(format!(
+        return Err(Error::invalid(format!(
             "name must be 1 to {MAX_NAME_CHARS} characters after trimming"
         )));
     }
     if name.chars().any(char::is_control) {
-        return Err(Error::bad_request(
-            "name must not contain control characters",
-        ));
+        return Err(Error::invalid("name must not contain control characters"));
     }
     Ok(name.to_owned())
 }
@@ -377,7 +375,7 @@ fn text_field(field: &str, value: Option<String>, max: usize) -> Result<Option<S
         || value.chars().any(char::is_control)
         || value.trim_matches(is_space) != value
     {
-        return Err(Error::bad_request(format!(
+        return Err(Error::invalid(format!(
             "{field} must be 1 to {max} characters, without control characters or surrounding spaces"
         )));
     }
@@ -386,7 +384,7 @@ fn text_field(field: &str, value: Option<String>, max: usize) -> Result<Option<S
 
 fn parse_operations(ops: Vec<String>) -> Result<Vec<String>, Error> {
     if ops.len() > MAX_ALLOWED_OPERATIONS {
-        return Err(Error::bad_request(format!(
+        return Err(Error::invalid(format!(
             "allowed_operations holds at most {MAX_ALLOWED_OPERATIONS} entries"
         )));
     }
@@ -403,7 +401,7 @@ fn parse_email(email: String) -> Result<String, Error> {
             .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if !valid {
-        return Err(Error::bad_request("email is not an email address"));
+        return Err(Error::invalid("email is not an email address"));
     }
     Ok(email)
 }
@@ -415,7 +413,7 @@ mod tests {
 
     fn parse(body: Value) -> Result<NewToken, Error> {
         let body: CreateTokenBody =
-            serde_json::from_value(body).map_err(|e| Error::bad_request(e.to_string()))?;
+            serde_json::from_value(body).map_err(|e| Error::invalid(e.to_string()))?;
         NewToken::parse(body)
     }
 
@@ -532,7 +530,7 @@ mod tests {
         for (body, why) in cases {
             let result = parse(body.clone());
             assert!(
-                matches!(result, Err(Error::BadRequest(_))),
+                matches!(result, Err(Error::Invalid(_))),
                 "{why}: {body} gave {result:?}"
             );
         }
