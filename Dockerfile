@@ -10,14 +10,16 @@ COPY Cargo.toml Cargo.lock ./
 COPY verifier/Cargo.toml verifier/
 COPY crates/jose/Cargo.toml crates/jose/
 COPY crates/domain/Cargo.toml crates/domain/
-RUN mkdir -p src verifier/src crates/jose/src crates/domain/src \
+COPY crates/store/Cargo.toml crates/store/
+RUN mkdir -p src verifier/src crates/jose/src crates/domain/src crates/store/src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs verifier/src/lib.rs crates/jose/src/lib.rs crates/domain/src/lib.rs \
+        crates/store/src/lib.rs \
     && cargo build --release --locked \
-    && rm -rf src crates/jose/src crates/domain/src
+    && rm -rf src crates/jose/src crates/domain/src crates/store/src
+# The store's crate brings its migrations (crates/store/migrations), embedded at compile time.
 COPY crates crates
 COPY src src
-COPY migrations migrations
 COPY openapi.yaml openapi.yaml
 RUN touch src/main.rs src/lib.rs crates/*/src/lib.rs && cargo build --release --locked
 

@@ -117,6 +117,17 @@ impl From<crate::tokens::Error> for Error {
     }
 }
 
+/// A database error: unavailable (503, the client may retry) or not (500), as the store decides.
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        if crate::store::is_unavailable(&e) {
+            Error::DatabaseUnavailable(e)
+        } else {
+            Error::Database(e)
+        }
+    }
+}
+
 /// The error and its causes, outermost first: `a: b: c`.
 pub fn cause_chain(error: &dyn std::error::Error) -> String {
     let mut chain = error.to_string();

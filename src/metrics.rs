@@ -38,11 +38,6 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0,
 ];
-/// Waits for a database connection, in seconds, up to the acquire timeout (2 s).
-pub const ACQUIRE_BUCKETS: [f64; 10] =
-    [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0];
-/// Creations written by one statement: 1 to the most a group holds (64).
-pub const GROUP_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
 /// Renders of a key set's status lists, in seconds: a few lists take milliseconds, a million
 /// indices 25 ms, ten million about a quarter of a second (`docs/scaling.md`), a slow store more.
@@ -154,21 +149,9 @@ pub struct IssuerFetches {
     pub failed: Counter,
 }
 
-/// What the store counts: waits for a connection and the size of each group of creations.
-#[derive(Debug, Clone)]
-pub struct StoreMetrics {
-    pub acquire_seconds: Histogram,
-    pub group_sizes: Histogram,
-}
-
-impl Default for StoreMetrics {
-    fn default() -> Self {
-        Self {
-            acquire_seconds: Histogram::new(ACQUIRE_BUCKETS),
-            group_sizes: Histogram::new(GROUP_BUCKETS),
-        }
-    }
-}
+/// What the store counts (waits for a connection, the size of each group of creations): the
+/// store crate's handles, registered here with the others.
+pub use crate::store::StoreMetrics;
 
 /// What the status lists count: each render of a key set's lists (the statuses read, compressed,
 /// signed) that succeeded, and the renders that failed (the lists in memory are served meanwhile).

@@ -1,5 +1,8 @@
-//! Where token records, keys and audit events live: PostgreSQL in production, or an embedded
-//! SQLite file for a first run and development.
+//! The store of `access-tokens`: where token records, keys and audit events live, PostgreSQL in
+//! production or an embedded SQLite file for a first run and development, with the migrations of
+//! both (`migrations/`, embedded at compile time). It depends on the domain and on sqlx, never on
+//! an HTTP crate (`scripts/check-crates`); which of its errors mean "unavailable" it says itself
+//! ([`is_unavailable`]), and the server maps them to statuses.
 //!
 //! Both implement one interface, [`Queries`], on their connection type; [`Store`], [`Conn`] and
 //! [`Tx`] hold whichever the settings chose, and [`Db`] dispatches to it. The rest of the service
@@ -20,6 +23,7 @@
 mod creates;
 mod errors;
 pub mod listen;
+pub mod metrics;
 pub mod pool;
 pub mod postgres;
 pub mod queries;
@@ -35,11 +39,12 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Postgres, Sqlite, Transaction};
 
-use crate::error::Error;
-use crate::metrics::StoreMetrics;
 use crate::tokens::{Actor, TokenRecord};
+/// The domain, under the name the service gives it.
+pub(crate) use access_tokens_domain as tokens;
 pub use errors::is_unavailable;
 pub use listen::{Change, RevocationFeed};
+pub use metrics::StoreMetrics;
 pub use pool::{OpenError, PgDatabase, Pooler, Purpose};
 use pool::{pg_pool, session_pool, standby_pool};
 pub use queries::{
@@ -302,16 +307,6 @@ impl Store {
                 }
             }
             Store::Sqlite(pool) => pool.close().await,
-        }
-    }
-}
-
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        if is_unavailable(&e) {
-            Error::DatabaseUnavailable(e)
-        } else {
-            Error::Database(e)
         }
     }
 }
