@@ -773,6 +773,46 @@ mod tests {
         settings: SettingsArgs,
     }
 
+    /// docs/configuration.md's table, `.env.example` and the command line name the same
+    /// settings: one added to one of them and not the others fails here. `RUST_LOG` and
+    /// `LOG_FORMAT` are read by the logging, before the command line.
+    #[test]
+    fn configuration_table_names_every_setting() {
+        use clap::CommandFactory;
+        use std::collections::BTreeSet;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut flags: BTreeSet<String> = Cli::command()
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        flags.extend(["RUST_LOG".to_owned(), "LOG_FORMAT".to_owned()]);
+
+        let doc = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+        let table: BTreeSet<String> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split(" |").next())
+            .flat_map(|cell| cell.split(", ").map(|n| n.trim_matches('`').to_owned()))
+            .collect();
+        assert_eq!(
+            table, flags,
+            "docs/configuration.md against the command line"
+        );
+
+        let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
+        let listed: BTreeSet<String> = example
+            .lines()
+            .map(|l| l.trim_start_matches("# "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(name, _)| name.to_owned())
+            .filter(|name| {
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+            })
+            .collect();
+        assert_eq!(listed, flags, ".env.example against the command line");
+    }
+
     const DB: &str = "postgres://postgres@127.0.0.1/db";
     const KEK: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
