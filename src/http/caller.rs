@@ -156,6 +156,13 @@ enum Refusal {
     Other(Error),
 }
 
+/// A JWS refused by the JOSE crate: its fixed phrase is the detail.
+impl From<access_tokens_jose::Error> for Refusal {
+    fn from(error: access_tokens_jose::Error) -> Self {
+        Refusal::Unauthorized(error.detail())
+    }
+}
+
 impl From<Error> for Refusal {
     fn from(error: Error) -> Self {
         Refusal::Other(error)
@@ -185,8 +192,8 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, Refusal> 
     }
     // The header parse refuses `none` and unknown algorithms; anything but RS256 stops here,
     // before any key of the issuer is looked up.
-    let jws = jws::parse(token).map_err(|e| No(e.detail()))?;
-    let kid = jws.kid().map_err(|e| No(e.detail()))?;
+    let jws = jws::parse(token)?;
+    let kid = jws.kid()?;
     // A key of this service's own sets under a trusted issuer's name: an issuer that republishes
     // this service's JWKS (such as its own URL by another host name) must not turn its public or
     // contact-identification tokens into callers.
@@ -217,8 +224,7 @@ fn verify_issuer_token(
         check_nbf: true,
         leeway: ISSUER_LEEWAY_SECONDS,
     };
-    jws.verify_with(key, &rules, jws::now())
-        .map_err(|e| Refusal::Unauthorized(e.detail()))
+    Ok(jws.verify_with(key, &rules, jws::now())?)
 }
 
 async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, Refusal> {

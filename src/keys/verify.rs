@@ -7,7 +7,6 @@ use serde_json::{Map, Value};
 
 use super::jws::{self, Rules};
 use crate::keys::{KeySetName, Keys};
-use access_tokens_jose::Error;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -47,7 +46,7 @@ pub fn verify_own(keys: &Keys, token: &str) -> Result<OwnToken, Invalid> {
     };
     let claims = jws
         .verify_with(key, &rules, jws::now())
-        .map_err(|e: Error| e.detail())?;
+        .map_err(|e| e.detail())?;
     Ok(OwnToken {
         set: set.name,
         claims,

@@ -215,6 +215,7 @@ async fn fetch(inner: &Inner, uri: &str) -> Result<Cached, ListError> {
         .get("lst")
         .and_then(Value::as_str)
         .ok_or(ListError::Invalid("status_list.lst is not a string"))?;
+    // Past a byte is no allowed value either: 0 is refused as `Bits` like any other.
     let bits = u8::try_from(bits).unwrap_or(0);
     let list = StatusList::decode(bits, lst, config.max_status_list_bytes).map_err(|e| {
         ListError::Invalid(match e {

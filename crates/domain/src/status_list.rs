@@ -19,8 +19,8 @@ pub const BITS: u8 = 2;
 /// size is part of every index already handed out (`n / 2^20`, `n % 2^20`).
 pub const LIST_SIZE: u32 = 1 << 20;
 
-/// The largest uncompressed list [`StatusList::decode`] accepts: a hostile `lst` of a few
-/// kilobytes must not make a reader inflate gigabytes.
+/// The largest uncompressed list a reader of this service's lists passes to
+/// [`StatusList::decode`]: a hostile `lst` of a few kilobytes must not make it inflate gigabytes.
 pub const MAX_DECODED_BYTES: usize = 16 << 20;
 
 /// What a token's index says (section 7.1, "Status Types Values").
