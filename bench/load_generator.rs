@@ -1,4 +1,4 @@
-//! A mixed load for `bench/load.sh` and `scripts/scale/balancer.sh`: N concurrent clients, each
+//! A mixed load for `bench/load.sh` and `scripts/scale/test-balancer.sh`: N concurrent clients, each
 //! looping create, list, and revoke of one of its own tokens, for at most a given time or until
 //! SIGTERM/SIGINT (each client finishes the round it is in). Prints what it was answered as one
 //! JSON object: counts per operation and status, latencies, the ids of the tokens created and

@@ -36,7 +36,7 @@ async fn a_dev_token_is_a_stored_caller_the_api_accepts_and_can_revoke() {
     let args = [
         "--org", "7", "--user", "dev", "--role", "owner", "--role", "7:admin",
     ];
-    let output = if crate::STORE == StoreKind::Postgres {
+    let output = if crate::helpers::store() == StoreKind::Postgres {
         let refused = dev_token(&app, &args).await;
         assert!(!refused.status.success());
         let message = stderr(&refused);

@@ -40,6 +40,9 @@ async fn jwks(base: &str) -> Value {
 
 #[tokio::test]
 async fn serve_with_no_settings_runs_on_data_and_keeps_it_across_restarts() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Sqlite) {
+        return;
+    }
     let folder = fresh_folder();
     let served = Served::start(serve_in(&folder));
     let notice = served
@@ -78,6 +81,9 @@ async fn serve_with_no_settings_runs_on_data_and_keeps_it_across_restarts() {
 
 #[test]
 fn a_data_path_that_is_not_a_folder_stops_start_up() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Sqlite) {
+        return;
+    }
     let folder = fresh_folder();
     std::fs::write(folder.join("data"), b"not a folder").unwrap();
     let message = failed_start(&folder);
@@ -90,6 +96,9 @@ fn a_data_path_that_is_not_a_folder_stops_start_up() {
 
 #[test]
 fn a_corrupt_database_file_stops_start_up_and_stays_as_it_was() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Sqlite) {
+        return;
+    }
     let folder = fresh_folder();
     let data = folder.join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -113,6 +122,9 @@ fn a_corrupt_database_file_stops_start_up_and_stays_as_it_was() {
 
 #[tokio::test]
 async fn a_wrong_or_malformed_key_file_stops_start_up_and_loses_nothing() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Sqlite) {
+        return;
+    }
     let folder = fresh_folder();
     let served = Served::start(serve_in(&folder));
     let keys = jwks(&served.base).await;

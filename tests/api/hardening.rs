@@ -164,7 +164,7 @@ async fn a_clients_request_id_is_echoed_only_when_short_and_plain() {
 #[tokio::test]
 async fn the_embedded_stores_files_are_readable_by_the_service_user_alone() {
     use std::os::unix::fs::PermissionsExt;
-    if crate::STORE != StoreKind::Sqlite {
+    if crate::helpers::store() != StoreKind::Sqlite {
         return;
     }
     let folder = crate::helpers::fresh_folder();

@@ -1,8 +1,8 @@
 //! `TestApp`: the real service bound on port 0 against a fresh database of the store under test
-//! (`crate::STORE`: a PostgreSQL database, or an embedded SQLite file), plus a trusted issuer of
+//! (`store()`, from `TEST_STORE`: a PostgreSQL database, or an embedded SQLite file), plus a trusted issuer of
 //! its own (a small HTTP server publishing a JWKS) to mint callers with.
 //!
-//! On PostgreSQL two variables change where the service's connections go (`scripts/scale/db.sh`
+//! On PostgreSQL two variables change where the service's connections go (`scripts/scale/test-database.sh`
 //! sets both): `TEST_PGBOUNCER_URL`, a PgBouncer in transaction mode in front of the test server
 //! (its wildcard database reaching every test database): the service's pool goes through it
 //! (`DATABASE_POOLER=transaction`), its listener and migrations go direct. `TEST_STANDBY_URL`, a
@@ -37,11 +37,34 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// Which store a test binary runs the suite on.
+/// Which store the suite runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
     Postgres,
     Sqlite,
+}
+
+/// The store under test: `TEST_STORE` (`postgres`, the default, or `sqlite`).
+pub fn store() -> StoreKind {
+    static STORE: OnceLock<StoreKind> = OnceLock::new();
+    *STORE.get_or_init(|| match std::env::var("TEST_STORE").as_deref() {
+        Err(_) | Ok("" | "postgres") => StoreKind::Postgres,
+        Ok("sqlite") => StoreKind::Sqlite,
+        Ok(other) => panic!("TEST_STORE is `postgres` or `sqlite`, not `{other}`"),
+    })
+}
+
+/// Whether the store under test is `needed`; when it is not, says that the calling test is
+/// skipped (a test of one store's own behaviour returns at once on the other).
+pub fn runs_on(needed: StoreKind) -> bool {
+    let runs = store() == needed;
+    if !runs {
+        eprintln!(
+            "skipped: this test needs TEST_STORE={needed:?}, not {:?}",
+            store()
+        );
+    }
+    runs
 }
 
 /// The URL of `database` (the service's pool's), as an operator passes it to the binary.
@@ -132,7 +155,7 @@ fn test_name() -> String {
 
 /// A new, empty database of the store under test.
 pub async fn fresh_database() -> Database {
-    match crate::STORE {
+    match store() {
         StoreKind::Postgres => {
             Database::Postgres(Box::new(test_postgres(fresh_postgres_database().await)))
         }
@@ -152,7 +175,7 @@ pub async fn fresh_postgres_database() -> PgConnectOptions {
     let admin = admin_options();
     let mut conn = PgConnection::connect_with(&admin)
         .await
-        .expect("PostgreSQL answers at TEST_DATABASE_URL (run the tests with scripts/test)");
+        .expect("PostgreSQL answers at TEST_DATABASE_URL (run the tests with scripts/test.sh)");
     let name = test_name();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
         .execute(&mut conn)

@@ -358,7 +358,7 @@ async fn a_key_written_into_the_database_without_the_key_encryption_key_is_never
         .await;
     let jwt = created["token"].as_str().unwrap();
     assert_eq!(app.list(jwt, "").await.status(), StatusCode::OK);
-    if crate::STORE == crate::helpers::StoreKind::Postgres {
+    if crate::helpers::store() == crate::helpers::StoreKind::Postgres {
         let replica = app.replica().await;
         assert_eq!(replica.jwks("").await, app.jwks("").await);
         assert_eq!(replica.list(jwt, "").await.status(), StatusCode::OK);

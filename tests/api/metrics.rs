@@ -337,7 +337,7 @@ async fn every_family_is_exposed_with_valid_names_and_plausible_values() {
         ),
         0.0
     );
-    if crate::STORE == StoreKind::Postgres {
+    if crate::helpers::store() == StoreKind::Postgres {
         assert!(acquired >= 1.0, "{acquired}");
         // Five creations and a rotation, in groups of one or more.
         assert!((1.0..=6.0).contains(&groups), "{groups}");

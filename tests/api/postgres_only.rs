@@ -11,6 +11,9 @@ use crate::status_lists::{status_at, status_of_token};
 
 #[tokio::test]
 async fn a_page_is_one_index_range_scan_however_large_the_table() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
     let app = TestApp::spawn().await;
     app.seed("1", 10_000).await;
     for org in 2..12 {
@@ -85,6 +88,9 @@ async fn a_page_is_one_index_range_scan_however_large_the_table() {
 
 #[tokio::test]
 async fn replicas_starting_together_on_an_empty_database_agree_on_one_key_per_set() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
     let database = fresh_database().await;
     let kek = KeyEncryptionKey::generate();
     let starts = (0..3).map(|_| {
@@ -134,6 +140,9 @@ async fn database_away(app: &TestApp, away: bool) {
 
 #[tokio::test]
 async fn a_database_that_goes_away_answers_503_promptly_and_the_service_recovers_by_itself() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
     assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
@@ -184,6 +193,9 @@ async fn a_database_that_goes_away_answers_503_promptly_and_the_service_recovers
 
 #[tokio::test]
 async fn last_used_is_written_once_a_day_however_many_uses() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
     let app = TestApp::spawn().await;
     let created = app.create_ok(&app.owner(), json!({"name": "busy"})).await;
     let jwt = created["token"].as_str().unwrap();
@@ -238,6 +250,9 @@ async fn inserts_waiting(pool: &sqlx::PgPool) -> i64 {
 
 #[tokio::test]
 async fn creations_that_arrive_together_share_a_commit_and_a_refused_row_fails_alone() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
     let app = TestApp::spawn().await;
     let owner = app.owner();
     let pool = app.pool();
@@ -329,6 +344,9 @@ async fn creations_that_arrive_together_share_a_commit_and_a_refused_row_fails_a
 
 #[tokio::test]
 async fn a_truncated_token_table_leaves_every_token_revoked() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
     let a = TestApp::spawn().await;
     let b = a.replica().await;
     let created = a.create_ok(&a.owner(), json!({"name": "truncated"})).await;
@@ -371,6 +389,9 @@ async fn listener_up(app: &TestApp) -> bool {
 
 #[tokio::test]
 async fn while_its_revocation_feed_is_down_a_replica_still_lists_other_replicas_revocations() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
     let first = TestApp::spawn().await;
     // The second replica's sessions (its LISTEN) go through a forwarder the test can cut; its
     // pool goes to the database as before.
@@ -423,6 +444,9 @@ async fn while_its_revocation_feed_is_down_a_replica_still_lists_other_replicas_
 
 #[tokio::test]
 async fn through_a_database_outage_the_lists_are_signed_again_as_they_are() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
     // Valid for ten ttls (10 s), signed again when half of that is gone.
     let app = TestApp::spawn_with(|s| s.status_list_ttl = std::time::Duration::from_secs(1)).await;
     let owner = app.owner();

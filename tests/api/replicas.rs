@@ -97,7 +97,7 @@ async fn private_keys_are_sealed_at_rest_and_a_wrong_kek_stops_start_up() {
 async fn a_deleted_row_counts_as_revoked_on_every_replica_and_after_a_restart() {
     let mut a = TestApp::spawn().await;
     // The embedded store is one process's; on PostgreSQL a second replica must learn of it too.
-    let b = match crate::STORE {
+    let b = match crate::helpers::store() {
         StoreKind::Postgres => Some(a.replica().await),
         StoreKind::Sqlite => None,
     };

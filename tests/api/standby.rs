@@ -1,7 +1,7 @@
 //! Reads served by a read standby (`DATABASE_READ_URL`): token lists and gets, audit events and
 //! the policy read there once the standby has replayed the caller's writes, and served by the
 //! primary when the standby is away. The first test needs a real streaming standby of the test
-//! server (`TEST_STANDBY_URL`; `scripts/scale/db.sh` gives it one) and says so when it has none.
+//! server (`TEST_STANDBY_URL`; `scripts/scale/test-database.sh` gives it one) and says so when it has none.
 
 use std::time::Duration;
 
@@ -61,10 +61,13 @@ async fn connections(server: &PgConnectOptions, name: &str) -> i64 {
 
 #[tokio::test]
 async fn a_caller_reads_its_own_writes_at_once_from_the_standby() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
     let Some(standby) = standby_options() else {
         eprintln!(
             "skipped: TEST_STANDBY_URL names no standby of the test server \
-             (scripts/scale/db.sh runs this test with one)"
+             (scripts/scale/test-database.sh runs this test with one)"
         );
         return;
     };
@@ -89,6 +92,9 @@ async fn a_caller_reads_its_own_writes_at_once_from_the_standby() {
 
 #[tokio::test]
 async fn reads_are_served_by_the_primary_while_the_standby_is_away() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
     // A standby address where nothing listens: every attempt is refused.
     let away = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -191,7 +191,7 @@ async fn concurrent_creations_never_share_an_index() {
 async fn a_new_token_shows_valid_and_a_revoked_one_invalid_on_another_replica() {
     let a = TestApp::spawn().await;
     // On PostgreSQL a second replica; the embedded store is one process, so the same one.
-    let b = match crate::STORE {
+    let b = match crate::helpers::store() {
         StoreKind::Postgres => Some(a.replica().await),
         StoreKind::Sqlite => None,
     };
@@ -262,7 +262,7 @@ async fn public_tokens_are_in_the_public_sets_lists_signed_by_its_key() {
 async fn a_deleted_row_shows_invalid() {
     // A row deleted by hand is announced by the revocation feed on PostgreSQL; the embedded store
     // has no feed and sees it when the lists are next signed (half their validity).
-    if crate::STORE == StoreKind::Sqlite {
+    if crate::helpers::store() == StoreKind::Sqlite {
         return;
     }
     let app = TestApp::spawn().await;
@@ -402,13 +402,13 @@ async fn lists_are_signed_again_before_they_expire() {
 #[tokio::test]
 async fn a_full_list_is_followed_by_a_new_one_that_every_replica_serves() {
     let a = TestApp::spawn().await;
-    let b = match crate::STORE {
+    let b = match crate::helpers::store() {
         StoreKind::Postgres => Some(a.replica().await),
         StoreKind::Sqlite => None,
     };
     let other = b.as_ref().unwrap_or(&a);
     // As if 2^20 api tokens had been created: the next index is the first of list 1.
-    match crate::STORE {
+    match crate::helpers::store() {
         StoreKind::Postgres => {
             a.execute("select setval('status_index_api', 1048575)")
                 .await
@@ -447,7 +447,7 @@ async fn a_full_list_is_followed_by_a_new_one_that_every_replica_serves() {
 #[tokio::test]
 async fn a_suspended_token_shows_suspended_on_another_replica_and_valid_once_resumed() {
     let a = TestApp::spawn().await;
-    let b = match crate::STORE {
+    let b = match crate::helpers::store() {
         StoreKind::Postgres => Some(a.replica().await),
         StoreKind::Sqlite => None,
     };

@@ -1,7 +1,7 @@
 //! The domain of `access-tokens`: token types and their rules, who the caller is, the key set
 //! names, parsing of requests and the claims of a token. It is the ground floor: it depends on
 //! the JOSE crate alone of the workspace, and on no HTTP or database crate (Cargo refuses an
-//! upward dependency; `scripts/check-crates` refuses axum and sqlx). Its [`Error`] is a kind and a
+//! upward dependency; `scripts/check-crates.sh` refuses axum and sqlx). Its [`Error`] is a kind and a
 //! message, which the server maps to a status. This file only names the rooms; each type lives in
 //! its own.
 

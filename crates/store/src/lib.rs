@@ -1,7 +1,7 @@
 //! The store of `access-tokens`: where token records, keys and audit events live, PostgreSQL in
 //! production or an embedded SQLite file for a first run and development, with the migrations of
 //! both (`migrations/`, embedded at compile time). It depends on the domain and on sqlx, never on
-//! an HTTP crate (`scripts/check-crates`); which of its errors mean "unavailable" it says itself
+//! an HTTP crate (`scripts/check-crates.sh`); which of its errors mean "unavailable" it says itself
 //! ([`is_unavailable`]), and the server maps them to statuses.
 //!
 //! Both implement one interface, [`Queries`], on their connection type; [`Store`], [`Conn`] and

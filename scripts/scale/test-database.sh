@@ -4,11 +4,11 @@
 # `FAIL <check>: why`), and everything it started is stopped and removed. Exits non-zero when any
 # check fails. Installs what it needs when run as root (Debian's postgresql and pgbouncer).
 #
-#   scripts/scale/db.sh                 # the whole PostgreSQL suite through PgBouncer, then the service's own checks
-#   SCALE_SUITE_FILTER=standby:: scripts/scale/db.sh   # a part of the suite (cargo test filter)
+#   scripts/scale/test-database.sh                 # the whole PostgreSQL suite through PgBouncer, then the service's own checks
+#   SCALE_SUITE_FILTER=standby:: scripts/scale/test-database.sh   # a part of the suite (cargo test filter)
 #
 # The checks:
-#   - the integration suite on PostgreSQL (tests/postgres.rs) with the service's pool going through
+#   - the integration suite on PostgreSQL (tests/api, TEST_STORE=postgres) with the service's pool going through
 #     PgBouncer (DATABASE_POOLER=transaction), its listener and migrations direct to the primary,
 #     and its reads on the standby (TEST_PGBOUNCER_URL, TEST_STANDBY_URL: see tests/api/helpers.rs);
 #   - the binary, configured the same way: a caller that creates a token and lists at once sees it,
@@ -89,7 +89,7 @@ log "Running the PostgreSQL suite through PgBouncer (log: the last lines are sho
 if RUST_BACKTRACE=0 TEST_DATABASE_URL="$PRIMARY/postgres?$NO_TLS" \
     TEST_PGBOUNCER_URL="$BOUNCER/postgres?$NO_TLS" \
     TEST_STANDBY_URL="$STANDBY/postgres?$NO_TLS" \
-    cargo test --locked --workspace --all-features --test postgres -- ${SCALE_SUITE_FILTER:-} >"$suite_log" 2>&1; then
+    TEST_STORE=postgres cargo test --locked --all-features --test api -- ${SCALE_SUITE_FILTER:-} >"$suite_log" 2>&1; then
     summary=$(grep -E '^test result:' "$suite_log" | tail -n 1)
     ok "the PostgreSQL suite through PgBouncer in transaction mode, listener and migrations direct, reads on the standby (${summary#test result: })"
 else

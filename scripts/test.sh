@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: brings up PostgreSQL (scripts/lib/postgres.sh), then `cargo test` over
-# the workspace: the service, and the verifier crate (verifier/) with all its features (its tests
-# need no database).
+# the workspace (the service, the crates, and the verifier crate with all its features) with the
+# integration suite (tests/api, one binary) on PostgreSQL, then that binary again on the embedded
+# store (TEST_STORE=sqlite). Both runs go ahead even if the first fails; the exit status says
+# whether both passed.
 # Each integration test creates its own database (at_test_*: a PostgreSQL database, or a folder
 # under target/tmp for the embedded store); they are swept before and after.
-# Extra arguments go to `cargo test`, e.g. `scripts/test create::` or `scripts/test -- --nocapture`.
+# Extra arguments go to `cargo test`, e.g. `scripts/test.sh create::` or `scripts/test.sh -- --nocapture`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/postgres.sh
@@ -23,4 +25,9 @@ ensure_postgres
 trap 'sweep_test_databases; stop_throwaway_postgres' EXIT
 sweep_test_databases
 export TEST_DATABASE_URL="$PG_ADMIN_URL"
-cargo test --locked --workspace --all-features "$@"
+status=0
+echo "== the workspace, with the integration suite on PostgreSQL" >&2
+TEST_STORE=postgres cargo test --locked --workspace --all-features "$@" || status=$?
+echo "== the integration suite on the embedded store (TEST_STORE=sqlite)" >&2
+TEST_STORE=sqlite cargo test --locked --all-features --test api "$@" || status=$?
+exit "$status"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets of fuzz/ one after another, FUZZ_SECONDS each (default 600), and
 # fails on the first crash, panic or timeout. Names as arguments run only those targets:
-#   scripts/fuzz caller_jwt expiry
-#   FUZZ_SECONDS=60 scripts/fuzz
+#   scripts/fuzz.sh caller_jwt expiry
+#   FUZZ_SECONDS=60 scripts/fuzz.sh
 # Not part of CI: a run takes FUZZ_SECONDS times the number of targets, plus the build.
 # cargo-fuzz needs nightly compiler flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
 # Findings land in fuzz/artifacts/<target>/; the corpus grows in fuzz/corpus/<target>/; a

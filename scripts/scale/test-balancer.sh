@@ -25,10 +25,10 @@
 # private PostgreSQL cluster (its own initdb in a temporary folder) on BALANCER_PG_PORT (54343).
 # Everything it started is stopped and removed on exit.
 #
-#   scripts/scale/balancer.sh
-#   BALANCER_CLIENTS=64 BALANCER_PHASE_ROWS=1000 scripts/scale/balancer.sh
-#   BALANCER_KEEP=/some/folder scripts/scale/balancer.sh   # keeps the logs, the load's report, the times
-#   BALANCER_DRAIN=10 scripts/scale/balancer.sh             # the replicas' SHUTDOWN_DRAIN (default 5: HAProxy needs two failed checks, 0.5 s, to take a replica out; the margin is for a loaded machine)
+#   scripts/scale/test-balancer.sh
+#   BALANCER_CLIENTS=64 BALANCER_PHASE_ROWS=1000 scripts/scale/test-balancer.sh
+#   BALANCER_KEEP=/some/folder scripts/scale/test-balancer.sh   # keeps the logs, the load's report, the times
+#   BALANCER_DRAIN=10 scripts/scale/test-balancer.sh             # the replicas' SHUTDOWN_DRAIN (default 5: HAProxy needs two failed checks, 0.5 s, to take a replica out; the margin is for a loaded machine)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=../lib/postgres.sh

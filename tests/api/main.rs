@@ -1,0 +1,32 @@
+//! The integration suite: the real service, bound on port 0, against a fresh database per test,
+//! spoken to over HTTP. One binary runs on either store, as `TEST_STORE` says: `postgres` (the
+//! default; a database per test on `TEST_DATABASE_URL`'s server) or `sqlite` (an embedded SQLite
+//! file per test). `scripts/test.sh` runs it once per store. The few tests that need one store
+//! (`postgres_only`, `standby`, `embedded_only`) return at once on the other, saying so.
+
+mod auth;
+mod authority;
+mod binary;
+mod create;
+mod dev_token;
+mod embedded_only;
+mod faults;
+mod hardening;
+mod helpers;
+mod http_errors;
+mod introspection;
+mod issuers;
+mod keys;
+mod lifecycle;
+mod limits;
+mod list_revoke;
+mod metrics;
+mod offline_verifier;
+mod openapi;
+mod policy;
+mod postgres_only;
+mod replicas;
+mod standby;
+mod status_lists;
+mod suspension;
+mod well_known;
