@@ -32,6 +32,11 @@ pub fn verify_own(keys: &Keys, token: &str) -> Result<OwnToken, Invalid> {
         return Err("token too large");
     }
     let jws = jws::parse(token).map_err(|e| e.detail())?;
+    // RFC 8725 section 3.11: the status lists are signed by the same keys for the same issuer,
+    // and are public; only a token's `typ` passes.
+    if !jws.header.typ_is(jws::TYP_JWT) {
+        return Err("typ is not JWT");
+    }
     let kid = jws.kid().map_err(|e| e.detail())?;
     let set = keys.set_of_kid(kid).ok_or("kid not published")?;
     let key = set.verifying_key(kid).ok_or("kid not published")?;
@@ -92,5 +97,14 @@ mod tests {
         ] {
             assert!(verify_own(&keys, &token(iss.clone())).is_err(), "{iss}");
         }
+        // A status list's typ, or none, is not a token of this service.
+        let claims = json!({ "iss": set.issuer, "sub": "u-1" });
+        let typed = set.signing.sign_typed("statuslist+jwt", &claims).unwrap();
+        assert_eq!(verify_own(&keys, &typed).unwrap_err(), "typ is not JWT");
+        let untyped = set
+            .signing
+            .sign_with_members(json!({"typ": null}).as_object().unwrap(), &claims)
+            .unwrap();
+        assert!(verify_own(&keys, &untyped).is_err());
     }
 }

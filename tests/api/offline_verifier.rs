@@ -93,3 +93,72 @@ async fn an_offline_verifier_refuses_revoked_and_suspended_tokens_after_the_list
         .await
     );
 }
+
+#[tokio::test]
+async fn the_services_own_status_list_is_refused_as_an_access_token_everywhere() {
+    // A list is signed with the key set's key and `iss`, and anyone may fetch it.
+    let app = TestApp::spawn().await;
+    let token = app.create_ok(&app.owner(), json!({"name": "listed"})).await;
+    let claims = app
+        .verify("", token["token"].as_str().unwrap())
+        .await
+        .unwrap();
+    let uri = claims["status"]["status_list"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let list = app
+        .client
+        .get(&uri)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let verifier = Verifier::builder(format!("{}/v1/access-tokens", app.public_url))
+        .build()
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            verifier.verify(&list).await,
+            Err(Error::NotAnAccessToken(_))
+        ),
+        "the verifier refuses the list"
+    );
+    let response = app
+        .client
+        .get(app.url("/v1/access-tokens"))
+        .bearer_auth(&list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(app.introspect(&list).await, json!({"active": false}));
+    // The token itself, with its status, verifies; the service's contact identification tokens
+    // (never stored, no status) verify with the default rules too.
+    verifier
+        .verify(token["token"].as_str().unwrap())
+        .await
+        .unwrap();
+    let contact = app
+        .create_ok(
+            &app.owner(),
+            json!({"name": "c", "token_type": "contact_identification", "portal_id": "p",
+                   "contact_id": "c1", "surface_id": "s", "allowed_operations": ["read"],
+                   "expires_in": 300}),
+        )
+        .await;
+    let contacts = Verifier::builder(format!(
+        "{}/v1/access-tokens/contact-identification",
+        app.public_url
+    ))
+    .build()
+    .await
+    .unwrap();
+    contacts
+        .verify(contact["token"].as_str().unwrap())
+        .await
+        .unwrap();
+}

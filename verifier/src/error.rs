@@ -40,6 +40,14 @@ pub enum Error {
     /// `iss` is not the configured issuer, byte for byte.
     #[error("iss is not the expected issuer")]
     Issuer,
+    /// A JWT of the issuer that is not one of its access tokens: a `typ` other than `JWT` (a
+    /// status list is `statuslist+jwt`), or no `token_type` or `token_id` claim.
+    #[error("not an access token of the issuer: {0}")]
+    NotAnAccessToken(&'static str),
+    /// The token carries no `status` claim while [`crate::Builder::require_status`] is on (the
+    /// default).
+    #[error("token has no status claim, so its revocation cannot be checked")]
+    NoStatus,
     /// `exp` has passed (beyond the leeway).
     #[error("token has expired")]
     Expired,

@@ -41,7 +41,7 @@ pub(crate) async fn get(
     accept: &str,
     max_bytes: usize,
 ) -> Result<Fetched, String> {
-    let response = client
+    let mut response = client
         .get(url)
         .header(ACCEPT, accept)
         .send()
@@ -64,15 +64,18 @@ pub(crate) async fn get(
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    let body = response
-        .bytes()
+    // Read in chunks and stopped at the limit: a body without Content-Length (chunked) is never
+    // held whole before its size is known.
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    if body.len() > max_bytes {
-        return Err(format!("GET {url}: body larger than {max_bytes} bytes"));
+        .map_err(|e| format!("GET {url}: {e}"))?
+    {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(format!("GET {url}: body larger than {max_bytes} bytes"));
+        }
+        body.extend_from_slice(&chunk);
     }
-    Ok(Fetched {
-        media_type,
-        body: body.to_vec(),
-    })
+    Ok(Fetched { media_type, body })
 }

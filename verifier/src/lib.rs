@@ -77,6 +77,8 @@ pub(crate) struct Config {
     pub timeout: Duration,
     pub max_document_bytes: usize,
     pub max_status_list_bytes: usize,
+    pub require_status: bool,
+    pub require_list_exp: bool,
 }
 
 impl Builder {
@@ -109,6 +111,24 @@ impl Builder {
     /// revoked or suspended, still refuses it.
     pub fn fail_open_when_status_unavailable(mut self, fail_open: bool) -> Self {
         self.config.fail_open = fail_open;
+        self
+    }
+
+    /// Refuse a token that carries no `status` ([`Error::NoStatus`]): `true` by default, since
+    /// every token the issuer stores carries one, so a token without it was not made to be
+    /// revocable here. `contact_identification` tokens are never stored (they live 15 minutes at
+    /// most) and carry none; they are accepted without it either way. Turn this off only for
+    /// tokens minted before the issuer had status lists.
+    pub fn require_status(mut self, require: bool) -> Self {
+        self.config.require_status = require;
+        self
+    }
+
+    /// Refuse a status list without `exp` (`true` by default: the issuer's lists always carry
+    /// one, so that a copy held past it is never used). Without `exp`, a cached list could
+    /// be used for as long as fetching it fails.
+    pub fn require_status_list_exp(mut self, require: bool) -> Self {
+        self.config.require_list_exp = require;
         self
     }
 
@@ -228,6 +248,8 @@ impl Verifier {
                 timeout: DEFAULT_TIMEOUT,
                 max_document_bytes: 4 << 20,
                 max_status_list_bytes: 16 << 20,
+                require_status: true,
+                require_list_exp: true,
             },
             http: None,
         }
@@ -243,13 +265,20 @@ impl Verifier {
     ///
     /// # Errors
     /// The first rule the token breaks, in this order: [`Error::Malformed`],
-    /// [`Error::Algorithm`], [`Error::UnknownKey`], [`Error::Signature`], [`Error::Issuer`],
-    /// [`Error::Expired`] / [`Error::NotYetValid`], then for its status [`Error::StatusUri`],
+    /// [`Error::Algorithm`], [`Error::NotAnAccessToken`] (its header's `typ`),
+    /// [`Error::UnknownKey`], [`Error::Signature`], [`Error::Issuer`], [`Error::Expired`] /
+    /// [`Error::NotYetValid`], [`Error::NotAnAccessToken`] (its claims), [`Error::NoStatus`],
+    /// then for its status [`Error::StatusUri`],
     /// [`Error::StatusUnavailable`], [`Error::StatusListInvalid`], [`Error::StatusIndex`],
     /// [`Error::Revoked`], [`Error::Suspended`], [`Error::InvalidStatus`].
     pub async fn verify(&self, token: &str) -> Result<Claims, Error> {
         let inner = &*self.inner;
         let jws = jws::parse(token)?;
+        // RFC 8725 section 3.11: the issuer signs its status lists with the same keys and `iss`
+        // as its tokens, and they are public; only its access tokens' `typ` passes here.
+        if !jws.header.typ_is(jws::TYP_JWT) {
+            return Err(Error::NotAnAccessToken("its typ is not JWT"));
+        }
         let kid = jws.kid()?;
         let key = inner
             .keys
@@ -261,8 +290,19 @@ impl Verifier {
             return Err(Error::Issuer);
         }
         let (exp, iat) = jws::check_times(&raw, jws::now(), inner.config.leeway.as_secs())?;
+        // Every token of the issuer names its type and id; nothing else it signs does.
+        let token_type = raw
+            .get("token_type")
+            .and_then(Value::as_str)
+            .ok_or(Error::NotAnAccessToken("it has no token_type claim"))?;
+        if !raw.get("token_id").is_some_and(Value::is_string) {
+            return Err(Error::NotAnAccessToken("it has no token_id claim"));
+        }
         // Section 8.3: the status is looked at only once the token itself is valid.
         let status = status_ref(&raw)?;
+        if status.is_none() && inner.config.require_status && token_type != UNSTORED_TYPE {
+            return Err(Error::NoStatus);
+        }
         if let Some(status) = &status {
             self.check_status(status).await?;
         }
@@ -294,6 +334,9 @@ impl Verifier {
         }
     }
 }
+
+/// The one token type the issuer never stores, and so never gives a status.
+const UNSTORED_TYPE: &str = "contact_identification";
 
 /// `status.status_list` of a token (section 6.2): `None` when the token has no `status`, or one
 /// without `status_list` (another status mechanism, which this crate does not know).

@@ -149,14 +149,7 @@ async fn fetch(inner: &Inner, uri: &str) -> Result<Cached, ListError> {
         JoseError::Algorithm(_) => ListError::Invalid("not signed with RS256"),
         _ => ListError::Invalid("not a compact JWS"),
     })?;
-    // RFC 7515 section 4.1.9 lets `typ` drop the "application/" prefix; media types compare
-    // without regard to case.
-    let typ = jws.header.typ.as_deref().unwrap_or_default();
-    let typ = typ
-        .get(..12)
-        .filter(|p| p.eq_ignore_ascii_case("application/"))
-        .map_or(typ, |_| &typ[12..]);
-    if !typ.eq_ignore_ascii_case("statuslist+jwt") {
+    if !jws.header.typ_is(jws::TYP_STATUS_LIST) {
         return Err(ListError::Invalid("typ is not statuslist+jwt"));
     }
     let kid = jws
@@ -194,6 +187,9 @@ async fn fetch(inner: &Inner, uri: &str) -> Result<Cached, ListError> {
     })?;
     if iat.is_none() {
         return Err(ListError::Invalid("no iat"));
+    }
+    if exp.is_none() && config.require_list_exp {
+        return Err(ListError::Invalid("the list has no exp"));
     }
     let ttl = match claims.get("ttl") {
         None => None,

@@ -32,9 +32,14 @@ async fn a_valid_token_passes_with_its_claims() {
 }
 
 #[tokio::test]
-async fn a_token_without_status_is_checked_without_a_list() {
+async fn a_token_without_status_is_checked_without_a_list_when_allowed() {
     let issuer = TestIssuer::start().await;
-    let verifier = issuer.verifier().await;
+    let verifier = issuer
+        .builder()
+        .require_status(false)
+        .build()
+        .await
+        .unwrap();
     let mut claims = issuer.claims(0);
     claims.as_object_mut().unwrap().remove("status");
     claims["exp"] = json!(now() + 600);
@@ -208,14 +213,15 @@ async fn a_signed_token_with_a_crit_header_is_refused() {
     let issuer = TestIssuer::start().await;
     let verifier = issuer.verifier().await;
     for crit in [json!(["exp"]), json!([]), json!(null)] {
-        let header = json!({"alg": "RS256", "kid": issuer.signer.kid, "crit": crit, "exp": 1});
+        let header =
+            json!({"alg": "RS256", "typ": "JWT", "kid": issuer.signer.kid, "crit": crit, "exp": 1});
         let token = issuer.signer.sign(&header, &issuer.claims(0));
         assert!(
             matches!(verifier.verify(&token).await, Err(Error::Malformed(_))),
             "{crit}"
         );
     }
-    let header = json!({"alg": "RS256", "kid": issuer.signer.kid});
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": issuer.signer.kid});
     verifier
         .verify(&issuer.signer.sign(&header, &issuer.claims(0)))
         .await
@@ -296,6 +302,127 @@ async fn an_expired_token_is_refused_before_its_list_is_fetched() {
 }
 
 #[tokio::test]
+async fn a_status_list_is_not_an_access_token() {
+    // The issuer signs its lists with its tokens' key and `iss`, and serves them to anyone.
+    let issuer = TestIssuer::start().await;
+    let verifier = issuer.verifier().await;
+    let list = reqwest::get(issuer.list_uri("1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(matches!(
+        verifier.verify(&list).await,
+        Err(Error::NotAnAccessToken(why)) if why.contains("typ")
+    ));
+
+    // The same claims under an access token's typ, or a token's claims under another typ.
+    let list_claims = json!({"iss": issuer.issuer, "sub": issuer.list_uri("1"), "iat": now(),
+        "exp": now() + 60, "status_list": {"bits": 2, "lst": common::encode_list(2, &[0; 8])}});
+    assert!(matches!(
+        verifier.verify(&issuer.signer.token(&list_claims)).await,
+        Err(Error::NotAnAccessToken(why)) if why.contains("token_type")
+    ));
+    for typ in [json!("statuslist+jwt"), json!("at+jwt"), json!(null)] {
+        let mut header = json!({"alg": "RS256", "kid": issuer.signer.kid});
+        if !typ.is_null() {
+            header["typ"] = typ.clone();
+        }
+        assert!(
+            matches!(
+                verifier
+                    .verify(&issuer.signer.sign(&header, &issuer.claims(0)))
+                    .await,
+                Err(Error::NotAnAccessToken(_))
+            ),
+            "{typ}"
+        );
+    }
+    let header = json!({"alg": "RS256", "typ": "application/jwt", "kid": issuer.signer.kid});
+    verifier
+        .verify(&issuer.signer.sign(&header, &issuer.claims(0)))
+        .await
+        .expect("application/jwt is JWT (RFC 7515 section 4.1.9)");
+
+    let mut claims = issuer.claims(0);
+    claims.as_object_mut().unwrap().remove("token_id");
+    assert!(matches!(
+        verifier.verify(&issuer.signer.token(&claims)).await,
+        Err(Error::NotAnAccessToken(why)) if why.contains("token_id")
+    ));
+}
+
+#[tokio::test]
+async fn a_token_without_status_is_refused_unless_its_type_is_never_stored() {
+    let issuer = TestIssuer::start().await;
+    let verifier = issuer.verifier().await;
+    let mut claims = issuer.claims(0);
+    claims.as_object_mut().unwrap().remove("status");
+    claims["exp"] = json!(now() + 600);
+    assert!(matches!(
+        verifier.verify(&issuer.signer.token(&claims)).await,
+        Err(Error::NoStatus)
+    ));
+    // contact_identification tokens are never stored and carry no status.
+    claims["token_type"] = json!("contact_identification");
+    verifier
+        .verify(&issuer.signer.token(&claims))
+        .await
+        .unwrap();
+    assert_eq!(issuer.list_hits(), 0);
+}
+
+#[tokio::test]
+async fn a_list_without_exp_is_refused_unless_allowed() {
+    let issuer = TestIssuer::start().await;
+    issuer.with(|s| s.exp_in = None);
+    let verifier = issuer.verifier().await;
+    assert!(matches!(
+        verifier.verify(&issuer.token(0)).await,
+        Err(Error::StatusListInvalid(why)) if why.contains("exp")
+    ));
+    let lenient = issuer
+        .builder()
+        .require_status_list_exp(false)
+        .build()
+        .await
+        .unwrap();
+    lenient.verify(&issuer.token(0)).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_endless_chunked_body_is_cut_at_the_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An issuer whose discovery document never ends, sent without Content-Length.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}/v1/access-tokens", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
+                while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    let built = Verifier::builder(&issuer)
+        .size_limits(1 << 20, 1 << 20)
+        .timeout(BOUND)
+        .build()
+        .await;
+    assert!(
+        matches!(&built, Err(Error::Discovery(why)) if why.contains("larger than 1048576 bytes")),
+        "{built:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_list_whose_sub_is_not_the_uri_is_refused() {
     let issuer = TestIssuer::start().await;
     let other = issuer.list_uri("2");
@@ -356,7 +483,7 @@ async fn an_index_outside_the_list_is_refused() {
 #[tokio::test]
 async fn a_list_unavailable_past_its_exp_fails_closed() {
     let issuer = TestIssuer::start().await;
-    issuer.with(|s| s.exp_in = 2);
+    issuer.with(|s| s.exp_in = Some(2));
     let verifier = issuer.verifier().await;
     let token = issuer.token(0);
     verifier.verify(&token).await.unwrap();

@@ -23,6 +23,28 @@ pub struct Header {
     crit: bool,
 }
 
+/// The `typ` of this service's access tokens (and what [`crate::SigningKey::sign`] writes).
+pub const TYP_JWT: &str = "JWT";
+/// The `typ` of a Status List Token (draft-ietf-oauth-status-list section 5.1).
+pub const TYP_STATUS_LIST: &str = "statuslist+jwt";
+
+impl Header {
+    /// Whether `typ` is `expected`: compared without regard to case, and with the
+    /// `application/` prefix RFC 7515 section 4.1.9 lets a sender drop (either way). A header
+    /// without `typ` is no type. RFC 8725 section 3.11: a recipient that checks `typ` cannot
+    /// take one kind of JWT of an issuer (a status list) for another (an access token).
+    pub fn typ_is(&self, expected: &str) -> bool {
+        fn bare(typ: &str) -> &str {
+            typ.get(..12)
+                .filter(|p| p.eq_ignore_ascii_case("application/"))
+                .map_or(typ, |_| &typ[12..])
+        }
+        self.typ
+            .as_deref()
+            .is_some_and(|typ| bare(typ).eq_ignore_ascii_case(bare(expected)))
+    }
+}
+
 /// True for a member that is there, whatever its value (`null` included).
 fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
@@ -237,6 +259,33 @@ mod tests {
         let parsed = parse(&ok).unwrap();
         assert_eq!(parsed.kid(), Ok("k"));
         assert_eq!(parsed.header.typ.as_deref(), Some("JWT"));
+    }
+
+    #[test]
+    fn typ_compares_without_case_and_the_application_prefix() {
+        let typ_of = |typ: &str| {
+            let header = if typ == "-" {
+                r#"{"alg":"RS256"}"#.to_owned()
+            } else {
+                format!(r#"{{"alg":"RS256","typ":"{typ}"}}"#)
+            };
+            parse(&token_with_header(&header)).unwrap().header
+        };
+        for typ in ["JWT", "jwt", "application/jwt", "Application/JWT"] {
+            assert!(typ_of(typ).typ_is(TYP_JWT), "{typ}");
+            assert!(!typ_of(typ).typ_is(TYP_STATUS_LIST), "{typ}");
+        }
+        for typ in [
+            "statuslist+jwt",
+            "application/statuslist+jwt",
+            "STATUSLIST+JWT",
+        ] {
+            assert!(typ_of(typ).typ_is(TYP_STATUS_LIST), "{typ}");
+            assert!(!typ_of(typ).typ_is(TYP_JWT), "{typ}");
+        }
+        for typ in ["-", "", "at+jwt", "JWS", "application/", "jwt "] {
+            assert!(!typ_of(typ).typ_is(TYP_JWT), "{typ}");
+        }
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub enum SignError {
 
 impl SigningKey {
     pub fn new(kid: String, pair: KeyPair) -> Self {
-        let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": kid });
+        let header = serde_json::json!({ "alg": "RS256", "typ": crate::jws::TYP_JWT, "kid": kid });
         let header_b64 = URL_SAFE_NO_PAD.encode(header.to_string());
         Self {
             kid,

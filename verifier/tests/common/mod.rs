@@ -114,8 +114,8 @@ pub struct Served {
     /// Status values per list name, 2 bits each.
     pub lists: HashMap<String, Vec<u8>>,
     pub ttl: Option<u64>,
-    /// `exp` of a list, seconds after it is served.
-    pub exp_in: u64,
+    /// `exp` of a list, seconds after it is served; `None`: no `exp`.
+    pub exp_in: Option<u64>,
     /// `sub` of every list instead of its URI.
     pub sub: Option<String>,
     pub typ: String,
@@ -155,7 +155,7 @@ impl TestIssuer {
         let served = Served {
             lists: HashMap::from([("1".to_owned(), vec![0; 64])]),
             ttl: Some(1),
-            exp_in: 300,
+            exp_in: Some(300),
             sub: None,
             typ: "statuslist+jwt".into(),
             unavailable: false,
@@ -267,9 +267,11 @@ async fn status_list(State(state): State<AppState>, Path(name): Path<String>) ->
         "sub": served.sub.clone().unwrap_or(uri),
         "iss": state.issuer,
         "iat": now,
-        "exp": now + served.exp_in,
         "status_list": {"bits": 2, "lst": encode_list(2, statuses)},
     });
+    if let Some(exp_in) = served.exp_in {
+        claims["exp"] = json!(now + exp_in);
+    }
     if let Some(ttl) = served.ttl {
         claims["ttl"] = json!(ttl);
     }
