@@ -82,10 +82,18 @@ pub const ORG_HEADER: &str = "x-epilot-org-id";
 /// `x-epilot-org-id: X`: a caller holding roles of organization X (`X:<slug>`) acts in X, with its
 /// X roles only; holding none there, 403. The caller's own organization stays on record (its
 /// audit events name both). Absent, empty or the caller's own organization: nothing changes.
+/// Sent twice, it names no one organization: 400 (a proxy that appends its own copy must not
+/// decide which one counts).
 fn act_in_requested_organization(caller: &mut Caller, parts: &Parts) -> Result<(), Error> {
-    let Some(value) = parts.headers.get(ORG_HEADER) else {
+    let mut values = parts.headers.get_all(ORG_HEADER).iter();
+    let Some(value) = values.next() else {
         return Ok(());
     };
+    if values.next().is_some() {
+        return Err(Error::bad_request(format!(
+            "{ORG_HEADER} is sent more than once: send it once, naming one organization"
+        )));
+    }
     // Bytes that are not UTF-8 name no organization any role id can be of.
     let org = std::str::from_utf8(value.as_bytes())
         .unwrap_or("\u{fffd}")
@@ -264,9 +272,9 @@ async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, 
 
 /// A trusted issuer's caller: organization `custom:ivy_org_id` (else `org_id`), user
 /// `custom:ivy_user_id` (else `user_id`, else `sub`), roles from `ROLES_CLAIM`. The `email` is the
-/// caller's only when `email_verified` is not false (Cognito writes it as a boolean, custom
-/// pipelines sometimes as a string): an unverified address names no one and is not copied into
-/// the tokens the caller creates.
+/// caller's only when `email_verified` is `true` (Cognito writes it as a boolean, custom
+/// pipelines sometimes as the string `"true"`): an address not marked verified (`false`, absent,
+/// `0`, `"no"`, `null`) names no one and is not copied into the tokens the caller creates.
 fn issuer_caller(claims: &Map<String, Value>, roles_claim: &str) -> Result<Caller, Refusal> {
     let text = |name: &str| match claims.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -282,15 +290,15 @@ fn issuer_caller(claims: &Map<String, Value>, roles_claim: &str) -> Result<Calle
         .ok_or(Refusal::Unauthorized("no user"))?;
     Ok(Caller {
         username: text("cognito:username"),
-        email: text("email").filter(|_| !email_unverified(claims)),
+        email: text("email").filter(|_| email_verified(claims)),
         ..Caller::user(org_id, user_id, roles_of(claims.get(roles_claim)))
     })
 }
 
-fn email_unverified(claims: &Map<String, Value>) -> bool {
+fn email_verified(claims: &Map<String, Value>) -> bool {
     match claims.get("email_verified") {
-        Some(Value::Bool(verified)) => !verified,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("false"),
+        Some(Value::Bool(verified)) => *verified,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
         _ => false,
     }
 }
@@ -355,15 +363,22 @@ mod tests {
             issuer_caller(&c, "assignments").ok().unwrap().email
         };
         for verified in [
-            json!({}),
             json!({"email_verified": true}),
             json!({"email_verified": "true"}),
+            json!({"email_verified": "TRUE"}),
         ] {
             assert_eq!(email(verified).as_deref(), Some("a@example.com"));
         }
         for unverified in [
+            json!({}),
             json!({"email_verified": false}),
             json!({"email_verified": "false"}),
+            json!({"email_verified": 0}),
+            json!({"email_verified": 1}),
+            json!({"email_verified": "0"}),
+            json!({"email_verified": "no"}),
+            json!({"email_verified": null}),
+            json!({"email_verified": [true]}),
         ] {
             assert_eq!(email(unverified.clone()), None, "{unverified}");
         }

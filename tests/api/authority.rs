@@ -424,6 +424,23 @@ async fn x_epilot_org_id_acts_in_another_organization_with_the_roles_held_there(
             .status(),
         StatusCode::CREATED
     );
+    // Sent twice (whatever the values, the same one too), the header names no one organization.
+    let before = app.written().await;
+    for (first, second) in [("2", "1"), ("1", "2"), ("2", "2")] {
+        let twice = app
+            .client
+            .post(app.url("/v1/access-tokens"))
+            .bearer_auth(&traveller)
+            .header("x-epilot-org-id", first)
+            .header("x-epilot-org-id", second)
+            .json(&json!({"name": "twice"}))
+            .send()
+            .await
+            .unwrap();
+        let message = assert_error(twice, StatusCode::BAD_REQUEST).await;
+        assert!(message.contains("more than once"), "{message}");
+    }
+    assert_eq!(app.written().await, before);
 }
 
 #[tokio::test]

@@ -299,6 +299,7 @@ impl TestIssuer {
             "custom:ivy_user_id": user,
             "cognito:username": format!("{user}@example.com"),
             "email": format!("{user}@example.com"),
+            "email_verified": true,
             "assignments": roles,
         }))
     }

@@ -516,14 +516,18 @@ async fn only_the_accepted_token_uses_may_call() {
 }
 
 #[tokio::test]
-async fn a_callers_email_is_copied_only_when_not_marked_unverified() {
+async fn a_callers_email_is_copied_only_when_marked_verified() {
     let app = TestApp::spawn().await;
     let cases = [
-        (json!({}), true),
         (json!({"email_verified": true}), true),
         (json!({"email_verified": "true"}), true),
+        (json!({}), false),
         (json!({"email_verified": false}), false),
         (json!({"email_verified": "false"}), false),
+        (json!({"email_verified": 0}), false),
+        (json!({"email_verified": "0"}), false),
+        (json!({"email_verified": "no"}), false),
+        (json!({"email_verified": null}), false),
     ];
     for (verified, copied) in cases {
         let mut claims = json!({"email": "jane@example.com", "cognito:username": "jane"});
