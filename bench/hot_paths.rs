@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the hot pure functions, so that regressions show up in numbers:
 //! claim building + signing (every issuance), JWKS rendering (every key change), verifying
 //! one of the service's own tokens (every caller check and introspection), and rendering a status
-//! list of a million tokens with 1 % revoked (every revocation), whose size as served it prints.
+//! list of a million tokens with 1 % revoked (every revocation), whose size as served it prints,
+//! and parsing a create body: a normal one, and a hostile 63 KB one of 7,000 keys.
 //!
 //! `cargo bench --bench hot_paths`
 
@@ -13,6 +14,7 @@ use access_tokens::keys::{KeySetName, Keys};
 use access_tokens::service::status_lists::render_set;
 use access_tokens::store::StatusEntry;
 use access_tokens::tokens::claims::Claims;
+use access_tokens::tokens::request::CreateTokenBody;
 use access_tokens::tokens::status_list::StatusRef;
 use access_tokens::tokens::{Caller, TokenId, TokenRecord, TokenType, TypeFields};
 use chrono::Utc;
@@ -146,11 +148,30 @@ fn hot_paths(c: &mut Criterion) {
     );
 }
 
+fn create_bodies(c: &mut Criterion) {
+    let normal = br#"{"name": "CI pipeline", "assignments": ["123:owner"], "expires_in": "90d"}"#;
+    let mut hostile = String::from("{");
+    for i in 0..7_000 {
+        hostile.push_str(&format!(r#""{i:x}":0,"#));
+    }
+    hostile.push_str(r#""name":"x"}"#);
+    eprintln!("hostile create body: {} bytes", hostile.len());
+    c.bench_function("parse a create body (3 fields)", |b| {
+        b.iter(|| serde_json::from_slice::<CreateTokenBody>(black_box(normal)).expect("parses"))
+    });
+    c.bench_function("parse a hostile create body (7,000 keys)", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<CreateTokenBody>(black_box(hostile.as_bytes()))
+                .expect("parses")
+        })
+    });
+}
+
 /// Nanoseconds this thread has spent on a CPU (Linux), if the kernel says.
 fn thread_cpu_ns() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     text.split_whitespace().next()?.parse().ok()
 }
 
-criterion_group!(benches, hot_paths);
+criterion_group!(benches, hot_paths, create_bodies);
 criterion_main!(benches);

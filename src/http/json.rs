@@ -25,8 +25,13 @@ impl From<JsonRejection> for Error {
             JsonRejection::JsonDataError(e) => Error::BadRequest(without_position(
                 &std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string()),
             )),
-            JsonRejection::JsonSyntaxError(_) => {
-                Error::bad_request("request body is not valid JSON")
+            // Where the JSON breaks, so that a hand-written body can be fixed: serde_json's
+            // message ends with its line and column.
+            JsonRejection::JsonSyntaxError(e) => {
+                Error::BadRequest(std::error::Error::source(&e).map_or_else(
+                    || "request body is not valid JSON".to_owned(),
+                    |s| format!("request body is not valid JSON: {s}"),
+                ))
             }
             other => Error::bad_request(other.body_text()),
         }

@@ -27,6 +27,21 @@ async fn malformed_bodies_are_400_415_or_413() {
         StatusCode::BAD_REQUEST,
     )
     .await;
+    // A syntax error names where the JSON breaks.
+    let message = assert_error(
+        post(
+            b"{\n  \"name\": \"x\",\n  \"expires_in\": 90d\n}".to_vec(),
+            Some("application/json"),
+        )
+        .await
+        .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(
+        message.starts_with("request body is not valid JSON") && message.contains("line 3 column"),
+        "{message}"
+    );
     assert_error(
         post(b"[1, 2]".to_vec(), Some("application/json"))
             .await

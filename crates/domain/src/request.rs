@@ -69,18 +69,28 @@ impl<'de> Visitor<'de> for BodyVisitor {
         f.write_str(EXPECTED_SHAPE)
     }
 
+    /// Linear in the body's size: a known field given twice is found with one bit per field, and
+    /// once a field no type takes is met (the body is refused for it), the remaining values are
+    /// skipped unread but for `token_type`, which the refusal names.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CreateTokenBody, A::Error> {
         let mut body = CreateTokenBody::default();
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: u32 = 0;
         while let Some(key) = map.next_key::<String>()? {
-            if seen.contains(&key) {
-                return Err(de::Error::custom(format!(
-                    "{key} appears twice in the request body"
-                )));
+            let known = FIELDS.iter().position(|f| *f == key);
+            if body.unknown_field.is_some() && key != "token_type" {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
+            if let Some(bit) = known {
+                if seen & (1 << bit) != 0 {
+                    return Err(de::Error::custom(format!(
+                        "{key} appears twice in the request body"
+                    )));
+                }
+                seen |= 1 << bit;
             }
             let value: Value = map.next_value()?;
             body.set(&key, value).map_err(de::Error::custom)?;
-            seen.push(key);
         }
         Ok(body)
     }
@@ -113,6 +123,25 @@ impl<'de> Visitor<'de> for BodyVisitor {
         Err(Self::not_an_object("null"))
     }
 }
+
+/// Every field some token type takes: what `CreateTokenBody::set` reads.
+const FIELDS: [&str; 15] = [
+    "name",
+    "token_type",
+    "assignments",
+    "assume_roles",
+    "expires_in",
+    "read_only",
+    "anonymize",
+    "journey_id",
+    "portal_id",
+    "portal_user_id",
+    "contact_id",
+    "surface_id",
+    "allowed_operations",
+    "origin",
+    "email",
+];
 
 impl CreateTokenBody {
     /// Takes one field of the body; a value of the wrong JSON type is refused in the contract's
@@ -422,6 +451,37 @@ mod tests {
             "name": "c", "token_type": "contact_identification", "portal_id": "p", "contact_id": "c",
             "surface_id": "s", "allowed_operations": ["read"], "expires_in": 300
         })
+    }
+
+    #[test]
+    fn every_known_field_is_read_and_a_field_twice_is_refused() {
+        for field in FIELDS {
+            let mut body = CreateTokenBody::default();
+            body.set(field, Value::Null).unwrap();
+            assert_eq!(body.unknown_field, None, "{field}");
+            let twice = format!(r#"{{"{field}": null, "{field}": null}}"#);
+            let err = serde_json::from_str::<CreateTokenBody>(&twice).unwrap_err();
+            assert!(err.to_string().contains("appears twice"), "{field}: {err}");
+        }
+    }
+
+    #[test]
+    fn after_the_first_unknown_field_only_token_type_is_read() {
+        // 7,000 keys no type takes: the first is named, the rest are skipped unread, and a
+        // token_type given after them still names the type in the refusal.
+        let mut text = String::from("{");
+        for i in 0..7_000 {
+            text.push_str(&format!(r#""k{i}": [1, {{"deep": "value"}}], "#));
+        }
+        text.push_str(r#""token_type": "journey", "k0": 1, "name": 5}"#);
+        let body: CreateTokenBody = serde_json::from_str(&text).unwrap();
+        assert_eq!(body.unknown_field.as_deref(), Some("k0"));
+        assert_eq!(body.name, None, "skipped, though of the wrong type");
+        let err = NewToken::parse(body).unwrap_err().to_string();
+        assert!(err.contains("k0 is not a field of journey tokens"), "{err}");
+        // token_type twice is still refused after an unknown field.
+        let twice = r#"{"x": 1, "token_type": "api", "token_type": "app"}"#;
+        assert!(serde_json::from_str::<CreateTokenBody>(twice).is_err());
     }
 
     #[test]
