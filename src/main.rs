@@ -5,7 +5,7 @@ mod cli;
 
 use std::process::ExitCode;
 
-use access_tokens::telemetry;
+use access_tokens::{config, telemetry};
 use clap::{CommandFactory, FromArgMatches};
 
 /// mimalloc: request handling allocates many small short-lived buffers, where it is markedly
@@ -15,15 +15,35 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = match cli::Cli::from_arg_matches(
-        &with_env_values_hidden(cli::Cli::command()).get_matches(),
-    ) {
-        Ok(cli) => cli,
-        Err(error) => error.exit(),
+    // `.env` in the working directory (never a parent's), when there is one, as `.env.example`
+    // implies; a variable already set wins.
+    let dotenv_path = std::path::Path::new(".env");
+    let dotenv = match dotenvy::from_path(dotenv_path) {
+        Ok(()) => Some(dotenv_path),
+        Err(error) if error.not_found() => None,
+        Err(error) => {
+            eprintln!("access-tokens: .env could not be read: {error}");
+            return ExitCode::FAILURE;
+        }
     };
-    if let Err(error) = telemetry::init(cli.log_output()) {
-        eprintln!("access-tokens: {error}");
-        return ExitCode::FAILURE;
+    let command = with_env_values_hidden(cli::Cli::command());
+    let cli = match command
+        .clone()
+        .try_get_matches()
+        .and_then(|matches| cli::Cli::from_arg_matches(&matches))
+    {
+        Ok(cli) => cli,
+        Err(error) => match config::setting_error(&error, &command) {
+            Some(message) => {
+                eprintln!("access-tokens: {message}");
+                return ExitCode::from(2);
+            }
+            None => error.exit(),
+        },
+    };
+    telemetry::init(cli.log_output(), cli.log_format());
+    if let Some(path) = dotenv {
+        tracing::info!(file = %path.display(), "settings read from .env (variables already set win)");
     }
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,

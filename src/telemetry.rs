@@ -14,26 +14,43 @@ pub enum Output {
     Stderr,
 }
 
-/// Sets up logging; refuses a `LOG_FORMAT` other than `json` or `pretty` (unset or empty: pretty
-/// on a terminal, else json).
-pub fn init(output: Output) -> Result<(), String> {
+/// `LOG_FORMAT`: JSON lines or pretty output; unset or empty, pretty on a terminal, else JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Auto,
+    Json,
+    Pretty,
+}
+
+impl LogFormat {
+    /// The value parser of `LOG_FORMAT`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "" => Ok(Self::Auto),
+            "json" => Ok(Self::Json),
+            "pretty" => Ok(Self::Pretty),
+            _ => Err(
+                "not a log format: use json or pretty (unset: pretty on a terminal, else json)"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+/// Sets up logging to `output` in `format`.
+pub fn init(output: Output, format: LogFormat) {
     // PostgreSQL's notices (such as the ROLLBACK the driver sends after a client hung up mid-query)
     // are chatter, not events of the service.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=error"));
-    let format = std::env::var("LOG_FORMAT").ok();
-    let json = match format.as_deref().map(str::trim) {
-        Some("json") => true,
-        Some("pretty") => false,
-        None | Some("") => match output {
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => match output {
             Output::Stdout => !std::io::stdout().is_terminal(),
             Output::Stderr => !std::io::stderr().is_terminal(),
         },
-        Some(other) => {
-            return Err(format!(
-                "LOG_FORMAT {other:?} is not a log format: use json or pretty (unset: pretty on a terminal, else json)"
-            ));
-        }
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -54,5 +71,4 @@ pub fn init(output: Output) -> Result<(), String> {
     } else {
         builder.try_init()
     };
-    Ok(())
 }

@@ -19,6 +19,10 @@ use startup::{CliResult, open};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as JSON (json) or for people (pretty). Unset or empty: pretty on a terminal,
+    /// else json.
+    #[arg(long, env = "LOG_FORMAT", global = true, value_parser = telemetry::LogFormat::parse)]
+    log_format: Option<telemetry::LogFormat>,
 }
 
 #[derive(Subcommand)]
@@ -52,6 +56,10 @@ impl Cli {
             Command::Serve { .. } => telemetry::Output::Stdout,
             _ => telemetry::Output::Stderr,
         }
+    }
+
+    pub fn log_format(&self) -> telemetry::LogFormat {
+        self.log_format.unwrap_or_default()
     }
 
     pub async fn run(self) -> CliResult {

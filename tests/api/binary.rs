@@ -12,10 +12,12 @@ use crate::helpers::fresh_database;
 
 const BIN: &str = env!("CARGO_BIN_EXE_access-tokens");
 
-/// The binary with none of the service's variables inherited from the test's environment, and
-/// its metrics on a free port (the default, 9464, is one port for every binary a test starts).
+/// The binary with none of the service's variables inherited from the test's environment, its
+/// metrics on a free port (the default, 9464, is one port for every binary a test starts), and a
+/// fresh working directory (so that no `.env` or `./data` of the checkout is read).
 pub fn command() -> Command {
     let mut command = Command::new(BIN);
+    command.current_dir(crate::helpers::fresh_folder());
     command.env("METRICS_ADDR", "127.0.0.1:0");
     for variable in [
         "DATABASE_URL",
@@ -49,6 +51,77 @@ fn refused_start(kek: &str, env: &[(&str, &str)]) -> String {
         .unwrap();
     assert!(!output.status.success());
     String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn a_setting_refused_by_its_parser_names_the_variable() {
+    for (variable, value, rule) in [
+        ("RATE_LIMIT_CREATE_PER_ORG", "lots", "invalid digit"),
+        ("STATUS_LIST_TTL", "soon", "not a duration"),
+        ("METRICS_ADDR", "9464", "not an address"),
+        ("LOG_FORMAT", "xml", "json or pretty"),
+        ("ALLOW_INSECURE_ISSUERS", "maybe", ""),
+    ] {
+        let output = command()
+            .arg("serve")
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{variable}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.starts_with(&format!("access-tokens: {variable}=\"{value}\"")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(rule) && stderr.lines().count() == 1,
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn serve_reads_a_dot_env_file_in_its_working_directory_and_set_variables_win() {
+    let folder = crate::helpers::fresh_folder();
+    std::fs::write(
+        folder.join(".env"),
+        "# settings\nRATE_LIMIT_CREATE_PER_ORG=lots\nSTATUS_LIST_TTL=\"soon\"\n",
+    )
+    .unwrap();
+    let output = command()
+        .arg("serve")
+        .current_dir(&folder)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("RATE_LIMIT_CREATE_PER_ORG=\"lots\"") || stderr.contains("STATUS_LIST_TTL"),
+        "the .env file was read: {stderr}"
+    );
+    // The environment wins over the file: with both fixed there, the next refusal is the file's
+    // other setting, never these.
+    let output = command()
+        .arg("serve")
+        .current_dir(&folder)
+        .env("RATE_LIMIT_CREATE_PER_ORG", "5")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("STATUS_LIST_TTL=\"soon\""), "{stderr}");
+    // A .env that does not parse stops start-up, naming the file.
+    std::fs::write(folder.join(".env"), "NOT A SETTING LINE\n").unwrap();
+    let output = command()
+        .arg("serve")
+        .current_dir(&folder)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("access-tokens: .env could not be read"),
+        "{stderr}"
+    );
+    assert!(!folder.join("data").exists(), "nothing was created");
 }
 
 #[test]

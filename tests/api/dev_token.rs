@@ -187,7 +187,7 @@ fn an_unknown_log_format_is_refused() {
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(
-        message.contains("LOG_FORMAT \"xml\"") && message.contains("json or pretty"),
+        message.contains("LOG_FORMAT=\"xml\"") && message.contains("json or pretty"),
         "{message}"
     );
 }

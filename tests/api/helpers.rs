@@ -384,8 +384,12 @@ impl TestApp {
     /// Spawns with settings changed by `customize` (a fresh database and KEK are already set).
     pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
-            access_tokens::telemetry::init(access_tokens::telemetry::Output::Stdout)
-                .expect("LOG_FORMAT is json, pretty or unset");
+            use access_tokens::telemetry::{LogFormat, Output, init};
+            let format = std::env::var("LOG_FORMAT").unwrap_or_default();
+            init(
+                Output::Stdout,
+                LogFormat::parse(&format).expect("LOG_FORMAT is json, pretty or unset"),
+            );
         }
         let issuer = TestIssuer::spawn().await;
         let database = fresh_database().await;
