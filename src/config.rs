@@ -248,6 +248,8 @@ pub struct Settings {
     /// Which role slugs make an admin, a creator, an impersonator.
     pub authority: Authority,
     pub key_encryption_key: KeyEncryptionKey,
+    /// A new embedded store's key file, written once the addresses are bound (`App::build`).
+    pub new_key_file: Option<NewKeyFile>,
     pub introspection_clients: Vec<IntrospectionClient>,
     /// The status lists' `ttl` (`STATUS_LIST_TTL`); at least a second.
     pub status_list_ttl: Duration,
@@ -418,10 +420,24 @@ impl StoreArgs {
     }
 
     /// The key-encryption key: KEY_ENCRYPTION_KEY, or on the embedded store its key file, which
-    /// is created together with a new database.
+    /// is created together with a new database (here, at once: for the commands other than
+    /// `serve`, which writes it only once it holds its addresses).
     pub fn key_encryption_key(&self, database: &Database) -> Result<KeyEncryptionKey, ConfigError> {
+        let (key, new_file) = self.key_and_new_file(database)?;
+        if let Some(file) = new_file {
+            file.write()?;
+        }
+        Ok(key)
+    }
+
+    /// The key-encryption key, and for a new embedded store the key file still to write.
+    fn key_and_new_file(
+        &self,
+        database: &Database,
+    ) -> Result<(KeyEncryptionKey, Option<NewKeyFile>), ConfigError> {
         match (self.key_encryption_key.as_deref().map(str::trim), database) {
             (Some(text), _) if !text.is_empty() => KeyEncryptionKey::from_base64(text)
+                .map(|key| (key, None))
                 .map_err(|e| ConfigError(format!("KEY_ENCRYPTION_KEY {e}"))),
             (_, Database::Sqlite(path)) => embedded_key(path),
             (_, Database::Postgres(_)) => err(
@@ -467,10 +483,10 @@ fn postgres_options(variable: &str, url: &str) -> Result<PgConnectOptions, Confi
 /// The embedded store's key-encryption key, from the file next to the database. A new database
 /// gets a new key file (mode 0600); an existing database whose key file is gone is an error, never
 /// a new key, since its keys are sealed with the lost one.
-fn embedded_key(database: &Path) -> Result<KeyEncryptionKey, ConfigError> {
+fn embedded_key(database: &Path) -> Result<(KeyEncryptionKey, Option<NewKeyFile>), ConfigError> {
     let file = database.with_file_name(KEY_FILE_NAME);
     match std::fs::read_to_string(&file) {
-        Ok(text) => KeyEncryptionKey::from_base64(&text).map_err(|e| {
+        Ok(text) => KeyEncryptionKey::from_base64(&text).map(|key| (key, None)).map_err(|e| {
             ConfigError(format!(
                 "the key-encryption key in {} {e}; restore the file the database's keys were sealed with, or set KEY_ENCRYPTION_KEY",
                 file.display()
@@ -484,7 +500,8 @@ fn embedded_key(database: &Path) -> Result<KeyEncryptionKey, ConfigError> {
                     file.display()
                 ));
             }
-            create_key_file(&file)
+            let (key, text) = KeyEncryptionKey::generate_base64();
+            Ok((key, Some(NewKeyFile { path: file, text })))
         }
         Err(e) => err(format!(
             "cannot read the key-encryption key {}: {e}; make its folder one the service can read and write, or set DATABASE_URL=sqlite://<path> to keep the store elsewhere",
@@ -493,27 +510,46 @@ fn embedded_key(database: &Path) -> Result<KeyEncryptionKey, ConfigError> {
     }
 }
 
-fn create_key_file(file: &Path) -> Result<KeyEncryptionKey, ConfigError> {
-    let failed = |e: std::io::Error| {
-        ConfigError(format!(
-            "cannot create the key-encryption key {}: {e}; make its folder writable, or set DATABASE_URL=sqlite://<path> to keep the store elsewhere",
-            file.display()
-        ))
-    };
-    if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-        crate::store::sqlite::create_private_folder(folder).map_err(failed)?;
+/// A new embedded store's key-encryption key, still to be written to its file (mode 0600) before
+/// the store is created: `serve` writes it only once it holds its addresses, so that a start
+/// that fails leaves no `./data` behind.
+#[derive(Clone)]
+pub struct NewKeyFile {
+    path: PathBuf,
+    text: SecretString,
+}
+
+impl std::fmt::Debug for NewKeyFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKeyFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
-    let (key, text) = KeyEncryptionKey::generate_base64();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut out = options.open(file).map_err(failed)?;
-    out.write_all(text.expose_secret().as_bytes())
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.sync_all())
-        .map_err(failed)?;
-    Ok(key)
+}
+
+impl NewKeyFile {
+    /// Writes the file (never over an existing one), creating its folder.
+    pub fn write(&self) -> Result<(), ConfigError> {
+        let file = &self.path;
+        let failed = |e: std::io::Error| {
+            ConfigError(format!(
+                "cannot create the key-encryption key {}: {e}; make its folder writable, or set DATABASE_URL=sqlite://<path> to keep the store elsewhere",
+                file.display()
+            ))
+        };
+        if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::store::sqlite::create_private_folder(folder).map_err(failed)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = options.open(file).map_err(failed)?;
+        out.write_all(self.text.expose_secret().as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.sync_all())
+            .map_err(failed)
+    }
 }
 
 impl SettingsArgs {
@@ -575,8 +611,8 @@ impl SettingsArgs {
         }
         let shutdown_drain = self.shutdown_drain;
         let metrics_addr = self.metrics_addr.0;
-        // Last: on a new embedded store this creates the key file, only once all else is valid.
-        let key_encryption_key = self.store.key_encryption_key(&database)?;
+        // On a new embedded store the key file is written by `serve`, once it holds its addresses.
+        let (key_encryption_key, new_key_file) = self.store.key_and_new_file(&database)?;
         Ok(Settings {
             database,
             http: HttpSettings {
@@ -592,6 +628,7 @@ impl SettingsArgs {
             roles_claim: self.roles_claim.trim().to_owned(),
             authority,
             key_encryption_key,
+            new_key_file,
             introspection_clients,
             status_list_ttl,
             intervals: Intervals::DEFAULT,

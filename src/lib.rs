@@ -50,6 +50,8 @@ pub enum StartError {
     MetricsBind(SocketAddr, std::io::Error),
     #[error(transparent)]
     OwnIssuer(#[from] issuers::OwnIssuer),
+    #[error(transparent)]
+    KeyFile(#[from] config::ConfigError),
 }
 
 /// A service bound to its address, with migrations applied and keys loaded.
@@ -85,6 +87,10 @@ impl App {
         };
         let public_url = settings.public_url_for(address);
         issuers::refuse_own_issuers(&settings.trusted_issuers, &public_url)?;
+        // Only now, with both addresses held: a start that cannot bind creates no store.
+        if let Some(file) = &settings.new_key_file {
+            file.write()?;
+        }
         let store = Store::open(&settings.database, Purpose::Service).await?;
         if let store::Database::Sqlite(path) = &settings.database {
             tracing::warn!(

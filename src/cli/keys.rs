@@ -63,8 +63,18 @@ pub enum KeysCommand {
 pub async fn run(command: KeysCommand) -> CliResult {
     match command {
         KeysCommand::List { store } => {
-            let (store, _) = open(&store).await?;
-            print!("{}", render_key_table(&lifecycle::list(&store).await?));
+            let (store, kek) = open(&store).await?;
+            let unopened = lifecycle::unopened(&store, &kek).await?;
+            print!(
+                "{}",
+                render_key_table(&lifecycle::list(&store).await?, &unopened)
+            );
+            if !unopened.is_empty() {
+                eprintln!(
+                    "{} key(s) marked CANNOT OPEN are not sealed under this KEY_ENCRYPTION_KEY: the service neither publishes nor trusts them",
+                    unopened.len()
+                );
+            }
         }
         KeysCommand::Rotate { set, all, store } => {
             let (store, kek) = open(&store).await?;
@@ -126,7 +136,8 @@ fn confirm(kid: &str) -> std::io::Result<bool> {
     Ok(matches!(answer.trim(), "yes" | "y"))
 }
 
-fn render_key_table(keys: &[KeyInfo]) -> String {
+/// The keys as a table; a published key the key-encryption key does not open says so in STATE.
+fn render_key_table(keys: &[KeyInfo], unopened: &std::collections::HashSet<String>) -> String {
     let date = |t: Option<Timestamp>| {
         t.map_or_else(
             || "-".to_owned(),
@@ -148,7 +159,11 @@ fn render_key_table(keys: &[KeyInfo]) -> String {
         rows.push([
             k.key_set.clone(),
             k.kid.clone(),
-            k.state.to_string(),
+            if unopened.contains(&k.kid) {
+                format!("{} (CANNOT OPEN)", k.state)
+            } else {
+                k.state.to_string()
+            },
             date(Some(k.created_at)),
             date(k.activated_at),
             date(k.retired_at),

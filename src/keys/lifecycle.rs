@@ -15,11 +15,26 @@ use KeyState::{Active, Next, Retired};
 
 /// Gives every set an active and a next key, creating what is missing. A set whose active key was
 /// lost (never normally: revocation promotes the next key) gets its next key promoted.
+///
+/// First of all, the key-encryption key must open what is stored: an active key it cannot open,
+/// or a set whose published keys it opens none of, means a wrong key-encryption key, and start-up
+/// stops with nothing written (no key sealed under the wrong one is ever added).
 pub async fn ensure_keys(store: &Store, kek: &KeyEncryptionKey) -> Result<(), KeyError> {
     let mut tx = store.begin().await?;
     tx.db().lock_key_sets().await?;
+    let mut published = Vec::with_capacity(KeySetName::ALL.len());
     for name in KeySetName::ALL {
         let rows = tx.db().published_keys(name).await?;
+        if let Some(active) = rows.iter().find(|r| r.state == Active) {
+            bound_key_pair(kek, active)?;
+        } else if let Some(first) = rows.first()
+            && !rows.iter().any(|r| bound_key_pair(kek, r).is_ok())
+        {
+            bound_key_pair(kek, first)?;
+        }
+        published.push((name, rows));
+    }
+    for (name, rows) in published {
         let has_active = rows.iter().any(|r| r.state == Active);
         let next = bound_next(kek, &rows);
         match (has_active, next) {
@@ -148,6 +163,20 @@ fn bound_next<'a>(kek: &KeyEncryptionKey, rows: &'a [KeyRow]) -> Option<&'a KeyR
 
 pub async fn list(store: &Store) -> Result<Vec<KeyInfo>, KeyError> {
     Ok(store.acquire().await?.db().keys_with_counts().await?)
+}
+
+/// The kids of the published keys (next, active, retired) that `kek` does not open: sealed under
+/// another key-encryption key, or not bound to their row. They are neither published nor trusted.
+pub async fn unopened(
+    store: &Store,
+    kek: &KeyEncryptionKey,
+) -> Result<std::collections::HashSet<String>, KeyError> {
+    let rows = store.acquire().await?.db().all_keys().await?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| row.state.is_published() && bound_key_pair(kek, row).is_err())
+        .map(|row| row.kid)
+        .collect())
 }
 
 async fn create(

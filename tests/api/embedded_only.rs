@@ -155,3 +155,23 @@ async fn a_wrong_or_malformed_key_file_stops_start_up_and_loses_nothing() {
     assert_eq!(jwks(&again.base).await, keys);
     again.stop();
 }
+
+#[tokio::test]
+async fn a_start_that_cannot_bind_its_address_creates_no_store() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Sqlite) {
+        return;
+    }
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let folder = fresh_folder();
+    let output = serve_in(&folder)
+        .env("LISTEN_ADDR", held.local_addr().unwrap().to_string())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("LISTEN_ADDR"), "{stderr}");
+    assert!(
+        !folder.join("data").exists(),
+        "no ./data for a start that failed"
+    );
+}

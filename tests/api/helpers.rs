@@ -358,6 +358,7 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
         roles_claim: "assignments".to_owned(),
         authority: access_tokens::config::Authority::default(),
         key_encryption_key: kek,
+        new_key_file: None,
         introspection_clients: vec![
             access_tokens::config::IntrospectionClient::parse(&format!(
                 "{INTROSPECTION_CLIENT}:{INTROSPECTION_SECRET}"

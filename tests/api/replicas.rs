@@ -78,19 +78,52 @@ async fn private_keys_are_sealed_at_rest_and_a_wrong_kek_stops_start_up() {
     }
 
     let issuer = TestIssuer::url_only();
-    let wrong = settings(
-        app.database.clone(),
-        KeyEncryptionKey::generate(),
-        vec![issuer],
-    );
-    let error = App::build(wrong)
-        .await
-        .err()
-        .expect("a wrong key-encryption key stops start-up")
-        .to_string();
-    assert!(error.contains("KEY_ENCRYPTION_KEY"), "{error}");
+    let (wrong_kek, wrong_text) = KeyEncryptionKey::generate_base64();
+    for _ in 0..2 {
+        let wrong = settings(
+            app.database.clone(),
+            wrong_kek.clone(),
+            vec![issuer.clone()],
+        );
+        let error = App::build(wrong)
+            .await
+            .err()
+            .expect("a wrong key-encryption key stops start-up")
+            .to_string();
+        assert!(error.contains("KEY_ENCRYPTION_KEY"), "{error}");
+    }
+    // Nothing was written: no key sealed under the wrong key-encryption key, however many tries.
+    assert_eq!(app.sealed_keys().await, sealed);
     // Nothing was overwritten: the right key still opens every key.
     assert_eq!(app.jwks("").await, app.replica().await.jwks("").await);
+
+    // `keys list` under the wrong key marks every key it cannot open, and says so on stderr.
+    use secrecy::ExposeSecret;
+    let output = crate::binary::command()
+        .args(["keys", "list"])
+        .envs(crate::helpers::database_env(&app.database))
+        .env("KEY_ENCRYPTION_KEY", wrong_text.expose_secret())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(table.matches("(CANNOT OPEN)").count(), 8, "{table}");
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("8 key(s) marked CANNOT OPEN")
+    );
+    let output = crate::binary::command()
+        .args(["keys", "list"])
+        .envs(crate::helpers::database_env(&app.database))
+        .env("KEY_ENCRYPTION_KEY", crate::helpers::test_kek_base64())
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8(output.stdout)
+            .unwrap()
+            .contains("CANNOT OPEN")
+    );
 }
 
 #[tokio::test]
