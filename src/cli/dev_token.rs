@@ -107,32 +107,51 @@ pub async fn run(dev: DevToken) -> CliResult {
     Ok(())
 }
 
-/// Whether this service answers at `public_url` with the JWKS that holds the token's key: what
-/// makes the printed token a caller there.
+/// Whether this service answers at `public_url` as the issuer of the token with the JWKS that
+/// holds its key: what makes the printed token a caller there. The discovery document's `issuer`
+/// is compared, not only the keys: `localhost` and `127.0.0.1` serve the same keys, but a token
+/// issued for one is refused by a service that calls itself the other.
 async fn probe(public_url: &str, jwt: &str) -> Result<(), String> {
-    let url = format!("{public_url}/v1/access-tokens/.well-known/jwks.json");
-    let kid = access_tokens::keys::jws::parse(jwt)
-        .ok()
-        .and_then(|jws| jws.header.kid)
+    let base = format!("{public_url}/v1/access-tokens");
+    let parsed = access_tokens::keys::jws::parse(jwt).ok();
+    let kid = parsed
+        .as_ref()
+        .and_then(|jws| jws.header.kid.clone())
         .unwrap_or_default();
+    let issuer = access_tokens::keys::jws::unverified_issuer(jwt).unwrap_or_default();
     let client = reqwest::Client::builder()
         .timeout(PROBE_TIMEOUT)
         .connect_timeout(PROBE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| format!("cannot check {url}: {e}"))?;
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|_| format!("nothing answers at {url}"))?;
-    if !response.status().is_success() {
-        return Err(format!("{url} answers {}", response.status()));
+        .map_err(|e| format!("cannot check {base}: {e}"))?;
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .get(&url)
+                .send()
+                .await
+                .map_err(|_| format!("nothing answers at {url}"))?;
+            if !response.status().is_success() {
+                return Err(format!("{url} answers {}", response.status()));
+            }
+            response
+                .json::<Value>()
+                .await
+                .map_err(|_| format!("{url} does not answer with JSON"))
+        }
+    };
+    let discovery_url = format!("{base}/.well-known/openid-configuration");
+    let discovery = get(discovery_url.clone()).await?;
+    let served_issuer = discovery["issuer"].as_str().unwrap_or_default();
+    if served_issuer != issuer {
+        return Err(format!(
+            "the service at {public_url} is the issuer {served_issuer:?}, not this token's {issuer:?} (the same service under another address, or another PUBLIC_URL)"
+        ));
     }
-    let jwks: Value = response
-        .json()
-        .await
-        .map_err(|_| format!("{url} does not answer with a JWKS"))?;
+    let url = format!("{base}/.well-known/jwks.json");
+    let jwks = get(url.clone()).await?;
     let holds_key = jwks["keys"]
         .as_array()
         .is_some_and(|keys| keys.iter().any(|key| key["kid"] == kid.as_str()));

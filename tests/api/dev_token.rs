@@ -139,13 +139,46 @@ async fn a_dev_token_for_an_address_where_the_service_does_not_answer_warns() {
     assert_eq!(token.split('.').count(), 3, "the token is still printed");
     assert!(
         message.contains(&format!(
-            "warning: nothing answers at http://127.0.0.1:{port}/v1/access-tokens/.well-known/jwks.json"
+            "warning: nothing answers at http://127.0.0.1:{port}/v1/access-tokens/.well-known/openid-configuration"
         )) && message.contains("LISTEN_ADDR, PUBLIC_URL and DATABASE_URL"),
         "{message}"
     );
     // The address is LISTEN_ADDR's, as serve derives it: the running service does not take it.
     let refused = app.list(&token, "").await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    // The running service under another name: `localhost` serves the same keys as 127.0.0.1,
+    // but the service's issuer is 127.0.0.1's, so the token would be refused; the warning says so.
+    let elsewhere = app.public_url.replace("127.0.0.1", "localhost");
+    let mut command = crate::binary::command();
+    command
+        .args([
+            "dev-token",
+            "--org",
+            "7",
+            "--user",
+            "dev",
+            "--role",
+            "owner",
+        ])
+        .arg("--allow-production")
+        .envs(database_env(&app.database))
+        .env("KEY_ENCRYPTION_KEY", test_kek_base64())
+        .env("PUBLIC_URL", &elsewhere);
+    let output = run(command).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "warning: the service at {elsewhere} is the issuer"
+        )),
+        "{message}"
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert_eq!(
+        app.list(&token, "").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[test]
