@@ -485,3 +485,42 @@ async fn through_a_database_outage_the_lists_are_signed_again_as_they_are() {
     assert!(metric(&app, "access_tokens_status_list_render_failures_total").await >= 1.0);
     database_away(&app, false).await;
 }
+
+#[test]
+fn a_database_that_cannot_be_used_says_what_happened_and_the_fix() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
+    let admin = crate::helpers::admin_options();
+    let server = format!("{}:{}", admin.get_host(), admin.get_port());
+    let refused_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let user = admin.get_username().to_owned();
+    for (url, expected) in [
+        (
+            format!("postgres://{user}@{server}/at_test_never_created?sslmode=disable"),
+            "the database \"at_test_never_created\" does not exist",
+        ),
+        (
+            format!("postgres://{user}@127.0.0.1:{refused_port}/x?sslmode=disable"),
+            "refused the connection",
+        ),
+    ] {
+        let output = crate::binary::command()
+            .args(["serve", "--database-url", &url])
+            .env("KEY_ENCRYPTION_KEY", crate::helpers::test_kek_base64())
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains(expected), "{url}: {stderr}");
+        assert!(
+            !stderr.contains("pool timed out") && !stderr.contains("at line"),
+            "{stderr}"
+        );
+    }
+}

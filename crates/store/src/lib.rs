@@ -165,7 +165,9 @@ impl Store {
         let store = match database {
             Database::Postgres(database) => {
                 let store = Store::Postgres(PgStore::new(database, purpose));
-                store.ping().await.map_err(OpenError::Postgres)?;
+                if let Err(error) = store.ping().await {
+                    return Err(pool::diagnose(&database.options, error).await);
+                }
                 store
             }
             Database::Sqlite(path) => Store::Sqlite(sqlite::open(path, purpose).await?),

@@ -78,8 +78,9 @@ pub enum Purpose {
 /// Why the store could not be opened; each says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("cannot reach the database at DATABASE_URL: {0}")]
-    Postgres(#[source] sqlx::Error),
+    /// PostgreSQL at DATABASE_URL did not answer, or refused: what happened, and the fix.
+    #[error("{0}")]
+    Postgres(String),
     #[error("{0}")]
     Sqlite(String),
     #[error("database migration failed: {0}")]
@@ -131,5 +132,51 @@ fn behind(pooler: Pooler, options: PgConnectOptions) -> PgConnectOptions {
         Pooler::Transaction => options
             .statement_cache_capacity(0)
             .extra_float_digits(None::<i8>),
+    }
+}
+
+/// Why PostgreSQL at `options` did not answer the pool's first query (`error`), said as an
+/// operator can act on it: the pool reports only "timed out" for a refused connection, so one
+/// connection is made directly to learn what happened.
+pub(super) async fn diagnose(options: &PgConnectOptions, error: sqlx::Error) -> OpenError {
+    use sqlx::ConnectOptions;
+    let host = format!("{}:{}", options.get_host(), options.get_port());
+    let database = options.get_database().unwrap_or("postgres").to_owned();
+    let user = options.get_username().to_owned();
+    let direct = tokio::time::timeout(COMMAND_ACQUIRE_TIMEOUT, options.connect()).await;
+    let cause = match direct {
+        Ok(Ok(_connection)) => error,
+        Ok(Err(direct)) => direct,
+        Err(_) => {
+            return OpenError::Postgres(format!(
+                "PostgreSQL at DATABASE_URL ({host}) did not answer within {} s: check the host, the port and the network between",
+                COMMAND_ACQUIRE_TIMEOUT.as_secs()
+            ));
+        }
+    };
+    OpenError::Postgres(explain(&cause, &host, &database, &user))
+}
+
+/// The sentence for a failed connection to `host`.
+fn explain(error: &sqlx::Error, host: &str, database: &str, user: &str) -> String {
+    match error {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => format!(
+            "PostgreSQL at DATABASE_URL ({host}) refused the connection: nothing listens there; start PostgreSQL, or fix the host and port of DATABASE_URL"
+        ),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("3D000") => format!(
+                "the database {database:?} does not exist on PostgreSQL at {host}: create it (psql -h {} -p {} -U {user} -d postgres -c 'create database \"{database}\"'), or name an existing one in DATABASE_URL",
+                host.rsplit_once(':').map_or(host, |(h, _)| h),
+                host.rsplit_once(':').map_or("5432", |(_, p)| p),
+            ),
+            Some("28P01" | "28000") => format!(
+                "PostgreSQL at {host} refused user {user:?}: check the user and password in DATABASE_URL, and pg_hba.conf"
+            ),
+            _ => format!(
+                "PostgreSQL at DATABASE_URL ({host}) answered: {}",
+                db.message()
+            ),
+        },
+        other => format!("cannot reach PostgreSQL at DATABASE_URL ({host}): {other}"),
     }
 }
