@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::helpers::{StoreKind, TestApp, TestIssuer, assert_error, settings};
 
 /// Every family the service exposes, as named in the exposition.
-const FAMILIES: [&str; 25] = [
+const FAMILIES: [&str; 26] = [
     "access_tokens_http_requests_total",
     "access_tokens_http_request_duration_seconds",
     "access_tokens_tokens_created_total",
@@ -27,6 +27,7 @@ const FAMILIES: [&str; 25] = [
     "access_tokens_db_pool_idle_connections",
     "access_tokens_db_pool_max_connections",
     "access_tokens_db_pool_acquire_duration_seconds",
+    "access_tokens_db_pool_waiting_requests",
     "access_tokens_token_create_group_size",
     "access_tokens_revocation_listener_up",
     "access_tokens_revocation_notifications_total",

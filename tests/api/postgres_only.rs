@@ -179,6 +179,29 @@ async fn a_database_that_goes_away_answers_503_promptly_and_the_service_recovers
         );
     }
 
+    // While requests wait for a connection that cannot be made, the pool's waiting gauge counts
+    // them (each wait lasts up to the 2 s acquire timeout; a new one is sent until it is seen).
+    assert!(
+        eventually(30, || async {
+            let app = &app;
+            let waiting = async {
+                let mut seen = 0.0;
+                for _ in 0..20 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                    seen = metric(app, "access_tokens_db_pool_waiting_requests").await;
+                    if seen >= 1.0 {
+                        break;
+                    }
+                }
+                seen
+            };
+            let owner = app.owner();
+            let (_, seen) = tokio::join!(app.create(&owner, json!({"name": "waits"})), waiting);
+            seen >= 1.0
+        })
+        .await
+    );
+
     // The database comes back: the service recovers by itself, without a restart.
     database_away(&app, false).await;
     assert!(
@@ -189,6 +212,13 @@ async fn a_database_that_goes_away_answers_503_promptly_and_the_service_recovers
     );
     let created = app.create_ok(&app.owner(), json!({"name": "after"})).await;
     assert_eq!(app.list_ok(&app.owner(), "").await[0]["id"], created["id"]);
+    // Nothing waits once it is back (the background work waited too while it was away).
+    assert!(
+        eventually(30, || async {
+            metric(&app, "access_tokens_db_pool_waiting_requests").await == 0.0
+        })
+        .await
+    );
 }
 
 #[tokio::test]

@@ -147,9 +147,20 @@ async fn timed_acquire(pool: &PgPool, metrics: &StoreMetrics) -> Result<PoolConn
 
 /// Waits for `waiting` (a connection, or a pooled transaction with its `BEGIN`), observed in
 /// `metrics` as a wait for a connection.
+/// The wait is counted in the `waiting` gauge while it lasts, also when the request is dropped
+/// mid-wait (a client that hung up, a timeout).
 async fn timed_wait<T>(metrics: &StoreMetrics, waiting: impl Future<Output = T>) -> T {
+    struct Waiting<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.dec();
+        }
+    }
     let started = std::time::Instant::now();
+    metrics.waiting.inc();
+    let guard = Waiting(&metrics.waiting);
     let answer = waiting.await;
+    drop(guard);
     metrics
         .acquire_seconds
         .observe(started.elapsed().as_secs_f64());
