@@ -433,7 +433,12 @@ pub async fn set_suspended(
             "the token is revoked for good; a revoked token cannot be {verb}"
         )));
     }
-    grant_again(caller, &token)?;
+    // Suspending hands nothing out: whoever manages the token (an admin, any token of the
+    // organization) may, holding none of its roles. Resuming gives its access back: only a
+    // caller holding every role it carries.
+    if !suspend {
+        grant_again(caller, &token)?;
+    }
     if token.suspended_at.is_some() == suspend {
         return Ok((token, false));
     }

@@ -146,10 +146,15 @@ async fn suspension_follows_the_rules_of_revoking_and_writes_nothing_when_refuse
         )
         .await;
     }
-    // An admin without the token's roles cannot hand the credential back.
+    assert_eq!(app.audit_events(&app.owner(), "").await.len(), events);
+    // An admin without the token's roles suspends it (that hands nothing out), but cannot hand
+    // the credential back: resuming needs every role it carries.
     let other_admin = app.issuer.user("1", "boss", &["1:admin"]);
+    let suspended = act_ok(&app, &other_admin, &id(&admin_token), "suspend").await;
+    assert_eq!(suspended["status"], "suspended");
+    let events = app.audit_events(&app.owner(), "").await.len();
     assert_error(
-        act(&app, &other_admin, &id(&admin_token), "suspend").await,
+        act(&app, &other_admin, &id(&admin_token), "resume").await,
         StatusCode::FORBIDDEN,
     )
     .await;
@@ -160,7 +165,11 @@ async fn suspension_follows_the_rules_of_revoking_and_writes_nothing_when_refuse
         .json()
         .await
         .unwrap();
-    assert_eq!(item["status"], "active");
+    assert_eq!(item["status"], "suspended");
+    assert_eq!(
+        act_ok(&app, &app.owner(), &id(&admin_token), "resume").await["status"],
+        "active"
+    );
 }
 
 #[tokio::test]
