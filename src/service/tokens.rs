@@ -89,6 +89,9 @@ struct Draft {
     lifetime: Option<u64>,
     rotated_from: Option<String>,
     parent_id: Option<String>,
+    /// The user the token is for: the caller, but for a token rotated by someone else (an
+    /// admin), whose owner it stays.
+    owner: Option<String>,
 }
 
 /// A token created by a token of this service never outlives it: a chosen lifetime (`expires_in`)
@@ -153,7 +156,7 @@ fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Minted> {
     let record = TokenRecord {
         id: TokenId::generate(draft.token_type).to_string(),
         org_id: caller.org_id.clone(),
-        created_by: caller.user_id.clone(),
+        created_by: draft.owner.unwrap_or_else(|| caller.user_id.clone()),
         token_type: draft.token_type,
         name: draft.name,
         assignments: draft.assignments,
@@ -213,6 +216,7 @@ pub async fn create(
             lifetime,
             rotated_from: None,
             parent_id: caller.token_id.clone(),
+            owner: None,
         },
     )?;
     if !token_type.is_stored() {
@@ -379,6 +383,11 @@ pub async fn rotate(
         .expires_at
         .map(|expires_at| u64::try_from((expires_at - old.created_at).num_seconds()).unwrap_or(0));
     let lifetime = inherited_lifetime(caller, lifetime, false)?;
+    // A token rotated by someone else (an admin) stays its owner's: listed to them, acting for
+    // them, in its place below its parent (never below the rotating caller's token, where a cascade
+    // would revoke what its owner cannot see). Its owner's email and username are not known here,
+    // and the rotating caller's are never written in: the new token carries neither.
+    let by_owner = caller.user_id == old.created_by;
     // The policy of now holds the new token, whatever held the old one.
     policy::read(&mut tx.db(), &caller.org_id)
         .await?
@@ -395,9 +404,14 @@ pub async fn rotate(
             fields: old.fields.clone(),
             lifetime,
             rotated_from: Some(old.id.clone()),
-            // The new token takes the old one's place below its parent, unless a token of this
-            // service rotates it: then it is that token's, and never outlives it.
-            parent_id: caller.token_id.clone().or_else(|| old.parent_id.clone()),
+            // The new token takes the old one's place below its parent, unless a token of its
+            // owner rotates it: then it is that token's, and never outlives it.
+            parent_id: caller
+                .token_id
+                .clone()
+                .filter(|_| by_owner)
+                .or_else(|| old.parent_id.clone()),
+            owner: Some(old.created_by.clone()),
         },
     )?;
     let actor = caller.actor();
@@ -408,13 +422,22 @@ pub async fn rotate(
     // The new token's `created` event names the token it replaced (its `rotated_from`).
     let record = tx.db().insert_token(&minted.record, &actor).await?;
     tx.commit().await?;
-    let jwt = minted.sign(&record, caller)?;
+    let jwt = if by_owner {
+        minted.sign(&record, caller)?
+    } else {
+        let unnamed = Caller {
+            username: None,
+            email: None,
+            ..caller.clone()
+        };
+        minted.sign(&record, &unnamed)?
+    };
     Ok(Created { jwt, record })
 }
 
 /// Suspends (`true`) or resumes a token the caller manages: refused as a caller and by
-/// introspection until it is resumed. As for revoking, the caller is not read-only; as for
-/// rotating, it holds every role of the token (resuming hands a credential back). A revoked token
+/// introspection until it is resumed. As for revoking, the caller is not read-only; to resume, as
+/// for rotating, it holds every role of the token (resuming hands a credential back). A revoked token
 /// is a 409; a token already in the asked-for state answers its record again with no second event.
 pub async fn set_suspended(
     store: &Store,

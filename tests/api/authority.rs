@@ -471,3 +471,68 @@ async fn an_inherited_expiry_is_held_to_the_organization_policy() {
     app.create_ok(caller, json!({"name": "short", "expires_in": 600}))
         .await;
 }
+
+#[tokio::test]
+async fn a_token_rotated_by_an_admin_stays_its_members() {
+    let app = TestApp::spawn().await;
+    let members = app
+        .create_ok(&member(&app), json!({"name": "member's ci"}))
+        .await;
+    // An admin holding the token's role, rotating through a token of their own.
+    let boss = app.issuer.user("1", "boss", &["1:admin", "1:viewer"]);
+    let boss_token = app
+        .create_ok(&boss, json!({"name": "boss's", "expires_in": "1d"}))
+        .await;
+    let rotated = app
+        .rotate(boss_token["token"].as_str().unwrap(), &id(&members))
+        .await;
+    assert_eq!(rotated.status(), StatusCode::CREATED);
+    let rotated: Value = rotated.json().await.unwrap();
+    assert_eq!(rotated["created_by"], "member", "the owner is kept");
+    assert_eq!(
+        rotated["parent_id"],
+        Value::Null,
+        "not below the admin's token, whose cascade would revoke it"
+    );
+    // The member still sees and manages it; the audit event names the admin who rotated it.
+    assert_eq!(ids(&app.list_ok(&member(&app), "").await), [id(&rotated)]);
+    let events = app.audit_events(&member(&app), "").await;
+    let rotation = events
+        .iter()
+        .find(|e| e["action"] == "rotated")
+        .expect("the rotation is among the member's token's events");
+    assert_eq!(rotation["actor"]["user_id"], "boss");
+    // The new token acts for the member, and carries none of the admin's identity.
+    let claims = app
+        .verify("", rotated["token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(claims["user_id"], "member");
+    assert!(claims.get("email").is_none() && claims.get("cognito:username").is_none());
+    assert_eq!(
+        ids(&app.list_ok(rotated["token"].as_str().unwrap(), "").await),
+        [id(&rotated)]
+    );
+    // Revoking the admin's token with its descendants leaves the member's token alone.
+    let cascade = app
+        .client
+        .delete(app.url(&format!(
+            "/v1/access-tokens/{}?cascade=true",
+            id(&boss_token)
+        )))
+        .bearer_auth(&boss)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cascade.status(), StatusCode::OK);
+    assert_eq!(ids(&app.list_ok(&member(&app), "").await), [id(&rotated)]);
+
+    // A member rotating their own token still gets their own email in it.
+    let again = app.rotate(&member(&app), &id(&rotated)).await;
+    let again: Value = again.json().await.unwrap();
+    let claims = app
+        .verify("", again["token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(claims["email"], "member@example.com");
+}
