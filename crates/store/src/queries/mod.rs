@@ -1,0 +1,168 @@
+//! What a store does ([`Queries`]), by aggregate: tokens, status lists, audit events, policies
+//! and signing keys, each module with its rows and the SQL that reads the same on both databases
+//! (its `*_queries!` macro, which `portable_queries!` expands in each store's `impl Queries`).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::sqlite::SqliteConnection;
+
+pub use super::statements::Pg;
+use super::types::{Named, TextList, Timestamp};
+use crate::tokens::status_list::StatusRef;
+use crate::tokens::{
+    Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus, TokenType, TypeFields,
+};
+
+pub type Result<T> = std::result::Result<T, sqlx::Error>;
+
+mod events;
+mod keys;
+mod policy;
+mod status_lists;
+mod tokens;
+
+pub(crate) use events::event_queries;
+pub use events::{Action, AuditEvent, EventQuery, Identified};
+pub use keys::{KeyInfo, KeyRow};
+pub(crate) use keys::{key_columns, key_queries};
+pub(crate) use policy::policy_queries;
+pub use status_lists::StatusEntry;
+pub(crate) use status_lists::status_list_queries;
+pub use tokens::ListQuery;
+pub(crate) use tokens::{TokenRow, columns, list_page_sql, list_sql_fn, token_queries};
+
+/// The [`Queries`] methods whose SQL reads the same on both stores, written once per aggregate:
+/// each store's `impl Queries` expands them for its own connection type, with the store's own
+/// words for what the two databases say differently: `for_update`, the row lock clause (SQLite
+/// has none: its transactions hold the write lock from their start), and `id_in_list`, "`id` is
+/// one of the list in `$1`". The list queries call the store's own `list_sql`.
+macro_rules! portable_queries {
+    (for_update: $for_update:literal, id_in_list: $id_in_list:literal) => {
+        $crate::queries::token_queries!(for_update: $for_update, id_in_list: $id_in_list);
+        $crate::queries::status_list_queries!(for_update: $for_update, id_in_list: $id_in_list);
+        $crate::queries::event_queries!(for_update: $for_update, id_in_list: $id_in_list);
+        $crate::queries::policy_queries!(for_update: $for_update, id_in_list: $id_in_list);
+        $crate::queries::key_queries!(for_update: $for_update, id_in_list: $id_in_list);
+    };
+}
+pub(crate) use portable_queries;
+
+/// Whether a read locks the row until the transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    None,
+    ForUpdate,
+}
+
+/// Declares [`Queries`] from one list of signatures and implements it for [`Db`], which calls
+/// the same method on whichever store it holds: the list is the only place a method is named.
+macro_rules! queries {
+    ($(
+        $(#[doc = $doc:literal])*
+        async fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty;
+    )*) => {
+        /// What a store does. PostgreSQL and SQLite implement it on their connection types, so
+        /// both run the same service and pass the same tests.
+        #[allow(async_fn_in_trait)] // implemented in this crate only, and called on concrete types
+        pub trait Queries {
+            $( $(#[doc = $doc])* async fn $name(&mut self $(, $arg: $ty)*) -> $ret; )*
+        }
+
+        impl Queries for Db<'_> {
+            $(
+                async fn $name(&mut self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        // Behind a transaction pooler, a call outside a transaction is one of its
+                        // own, so that its statements' Parse and Bind reach the same server.
+                        Db::Postgres(c) if c.needs_transaction() => {
+                            let mut tx = c.begin().await?;
+                            let out = tx.pg().$name($($arg),*).await?;
+                            tx.commit().await?;
+                            Ok(out)
+                        }
+                        Db::Postgres(c) => c.$name($($arg),*).await,
+                        Db::Sqlite(c) => c.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A connection (or transaction) of either store, to run [`Queries`] on.
+pub enum Db<'c> {
+    Postgres(Pg<'c>),
+    Sqlite(&'c mut SqliteConnection),
+}
+
+queries! {
+    /// Inserts a token record together with its `created` audit event, atomically. Returns the
+    /// record as stored.
+    async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor) -> Result<TokenRecord>;
+    /// One token of the organization, revoked or not; with `owner`, only if that user created it.
+    async fn get_token(&mut self, org_id: &str, id: &str, owner: Option<&str>, lock: Lock)
+        -> Result<Option<TokenRecord>>;
+    /// A page of the organization's tokens, newest first.
+    async fn list_tokens(&mut self, q: &ListQuery<'_>) -> Result<Vec<TokenRecord>>;
+    /// Revokes a token of the organization. `Some((record, true))` when this call revoked it,
+    /// `Some((record, false))` when it was revoked already (the first revocation time stays),
+    /// `None` when the organization has no such token (created by `owner`, when given).
+    async fn revoke_token(&mut self, org_id: &str, id: &str, owner: Option<&str>)
+        -> Result<Option<(TokenRecord, bool)>>;
+    /// Revokes every unrevoked token below `id` (its children, their children, ...), returning
+    /// them oldest first.
+    async fn revoke_descendants(&mut self, org_id: &str, id: &str) -> Result<Vec<TokenRecord>>;
+    /// Why the organization's token is refused (revoked, deleted or never stored: `Revoked`), or
+    /// `None` when it is usable (expiry is read from the JWT).
+    async fn refusal(&mut self, org_id: &str, id: &str) -> Result<Option<Refused>>;
+    /// Revoked and suspended tokens that have not expired (the ones whose refusal still matters),
+    /// tokens whose row was deleted included (as revoked).
+    async fn refused_unexpired(&mut self) -> Result<Vec<(String, Refused)>>;
+    /// Suspends (`true`) or resumes a token of the organization; `None` when there is no such
+    /// token. The caller checks its state first, under a row lock.
+    async fn set_suspended(&mut self, org_id: &str, id: &str, suspended: bool)
+        -> Result<Option<TokenRecord>>;
+    /// The indices of a key set's status lists that are not 0: revoked and deleted tokens (1),
+    /// suspended ones (2).
+    async fn status_entries(&mut self, key_set: KeySetName) -> Result<Vec<StatusEntry>>;
+    /// The number of a key set's newest status list (0 before its first token).
+    async fn last_status_list(&mut self, key_set: KeySetName) -> Result<i64>;
+    /// Sets `last_used` to `day` on the given tokens, skipping rows that already say so.
+    async fn mark_used(&mut self, ids: &[String], day: NaiveDate) -> Result<()>;
+    /// Records that `actor` did `action` to token `t` (its organization, id, type, and contact and
+    /// surface when it has them). A `created` event of a token that is never stored (contact
+    /// identification) is written alone: it is the token's only trace.
+    async fn record_event(&mut self, action: Action, t: &TokenRecord,
+        related_token_id: Option<&str>, actor: &Actor) -> Result<()>;
+    /// A page of the organization's events, newest first ([`EventQuery`]).
+    async fn list_events(&mut self, q: &EventQuery<'_>) -> Result<Vec<AuditEvent>>;
+    /// The organization's policy as stored (JSON, see `tokens::policy`); `None`: it never set one.
+    async fn get_policy(&mut self, org_id: &str) -> Result<Option<String>>;
+    /// The organization's stored policy, its row locked until the transaction ends; an
+    /// organization without one gets a row of `default_policy` first.
+    async fn lock_policy(&mut self, org_id: &str, default_policy: &str, updated_by: &str)
+        -> Result<String>;
+    /// Replaces the organization's policy (its row exists: see `lock_policy`).
+    async fn update_policy(&mut self, org_id: &str, policy: &str, updated_by: &str) -> Result<()>;
+    /// Records that `actor` changed the organization's policy; `details` is the JSON
+    /// `{"old": ..., "new": ...}`.
+    async fn record_policy_event(&mut self, org_id: &str, details: &str, actor: &Actor)
+        -> Result<()>;
+    /// Serializes key creation, rotation and revocation across replicas and operators until the
+    /// transaction ends.
+    async fn lock_key_sets(&mut self) -> Result<()>;
+    /// The keys a set publishes (every state but revoked), oldest first.
+    async fn published_keys(&mut self, key_set: KeySetName) -> Result<Vec<KeyRow>>;
+    /// Every key, oldest first.
+    async fn all_keys(&mut self) -> Result<Vec<KeyRow>>;
+    async fn get_key(&mut self, kid: &str) -> Result<Option<KeyRow>>;
+    /// (key set, state, activated_at) of every key: what the metrics show of them.
+    async fn key_states(&mut self) -> Result<Vec<(String, KeyState, Option<Timestamp>)>>;
+    /// (kid, state) of every key: what replicas compare to notice a rotation or revocation.
+    async fn key_fingerprint(&mut self) -> Result<Vec<(String, KeyState)>>;
+    async fn insert_key(&mut self, row: &KeyRow) -> Result<()>;
+    /// Moves a key to `state`, stamping the time of the transition.
+    async fn set_key_state(&mut self, kid: &str, state: KeyState) -> Result<()>;
+    async fn update_sealed(&mut self, kid: &str, nonce: &[u8], sealed: &[u8]) -> Result<()>;
+    /// Every key with how many stored tokens it signed (`keys list`).
+    async fn keys_with_counts(&mut self) -> Result<Vec<KeyInfo>>;
+}
