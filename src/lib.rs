@@ -154,8 +154,8 @@ impl App {
             tokio::spawn(async move { state.maintain().await })
         };
         let revocations = {
-            let revocations = state.revocations.clone();
-            tokio::spawn(async move { revocations.follow().await })
+            let state = state.clone();
+            tokio::spawn(async move { state.follow_other_replicas().await })
         };
         let header_read_timeout = state.settings.http.header_read_timeout;
         let shutdown = {

@@ -19,15 +19,28 @@ use crate::metrics::{KeyGauges, Metrics, StateSource};
 use crate::rate_limit::RateLimits;
 /// What the audit trail answers: one event, as stored.
 pub use crate::store::{AuditEvent, Identified};
-use crate::store::{EventQuery, Store};
+use crate::store::{Change as StoreChange, EventQuery, Store};
 use crate::tokens::policy::PolicyBody;
 use crate::tokens::request::{CreateTokenBody, NewToken};
-use crate::tokens::{Caller, Policy, TokenRecord};
+use crate::tokens::{Caller, Policy, Refused, TokenRecord};
 use revocations::Revocations;
 use status_lists::StatusLists;
 pub use tokens::{Created, ListParams, Revoked};
-use tokio::sync::Notify;
 use usage::UsageTracker;
+
+/// A change this replica committed, as the fan-out ([`Service::apply`]) takes it: one name for
+/// "a change happened", whatever the use case.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// A token was created (its row and `created` event committed).
+    Created(&'a TokenRecord),
+    /// These tokens were revoked: one, or one and its descendants (a cascade).
+    Revoked(&'a [&'a str]),
+    /// A token was rotated: the new record, naming the revoked one in `rotated_from`.
+    Rotated(&'a TokenRecord),
+    Suspended(&'a str),
+    Resumed(&'a str),
+}
 
 /// Everything a replica holds: settings, store, keys, trusted issuers, the revocation set, usage
 /// marks and rate limits. One per process, shared by every request.
@@ -50,7 +63,6 @@ pub struct Service {
 impl Service {
     pub fn new(settings: Settings, store: Store, keys: KeyRing, metrics: Arc<Metrics>) -> Self {
         let keys = Arc::new(keys);
-        let changed = Arc::new(Notify::new());
         metrics.register(Arc::new(Gauges {
             keys: keys.clone(),
             store: store.clone(),
@@ -66,17 +78,12 @@ impl Service {
                 store.clone(),
                 keys.clone(),
                 settings.status_list_ttl,
-                changed.clone(),
                 metrics.status_lists.clone(),
             )),
             settings: Arc::new(settings),
             keys,
             usage: Arc::new(UsageTracker::default()),
-            revocations: Arc::new(Revocations::new(
-                store.clone(),
-                changed,
-                metrics.revocations.clone(),
-            )),
+            revocations: Arc::new(Revocations::new(store.clone(), metrics.revocations.clone())),
             store,
             stopping: AtomicBool::new(false),
             metrics,
@@ -107,8 +114,7 @@ impl Service {
             new,
         )
         .await?;
-        self.metrics
-            .token_created(created.record.token_type.as_str());
+        self.apply(&Change::Created(&created.record));
         Ok(created)
     }
 
@@ -129,13 +135,11 @@ impl Service {
     pub async fn revoke_token(&self, caller: &Caller, id: &str, cascade: bool) -> Result<Revoked> {
         let revoked =
             tokens::revoke(&self.store, &self.settings.authority, caller, id, cascade).await?;
-        self.revocations.insert(&revoked.record.id);
-        for descendant in &revoked.descendants {
-            self.revocations.insert(&descendant.id);
-        }
-        self.metrics
-            .tokens_revoked
-            .inc_by(1 + revoked.descendants.len() as u64);
+        let ids: Vec<&str> = std::iter::once(&revoked.record)
+            .chain(&revoked.descendants)
+            .map(|record| record.id.as_str())
+            .collect();
+        self.apply(&Change::Revoked(&ids));
         Ok(revoked)
     }
 
@@ -151,12 +155,11 @@ impl Service {
             tokens::set_suspended(&self.store, &self.settings.authority, caller, id, suspend)
                 .await?;
         if changed {
-            self.revocations.set_suspended(&record.id, suspend);
-            if suspend {
-                self.metrics.tokens_suspended.inc();
+            self.apply(&if suspend {
+                Change::Suspended(&record.id)
             } else {
-                self.metrics.tokens_resumed.inc();
-            }
+                Change::Resumed(&record.id)
+            });
         }
         Ok(record)
     }
@@ -172,12 +175,7 @@ impl Service {
             id,
         )
         .await?;
-        if let Some(old) = &created.record.rotated_from {
-            self.revocations.insert(old);
-        }
-        self.metrics.tokens_rotated.inc();
-        self.metrics
-            .token_created(created.record.token_type.as_str());
+        self.apply(&Change::Rotated(&created.record));
         Ok(created)
     }
 
@@ -209,6 +207,54 @@ impl Service {
             limit,
         };
         Ok(self.store.read_events(&query).await?)
+    }
+
+    /// The one place a change this replica committed (its audit event written in the same
+    /// transaction) reaches what follows changes: the in-memory revocation set (so this replica
+    /// refuses a revoked token before it answers), the metrics, and the status lists, woken to
+    /// render again. Other replicas learn of it through the store's feed
+    /// ([`Self::follow_other_replicas`]); the audit events table is what later subscribers (the
+    /// lifecycle webhooks) read as their outbox.
+    pub fn apply(&self, change: &Change<'_>) {
+        let refuse = |id: &str, why: Refused| {
+            self.revocations
+                .change(StoreChange::Refused(id.to_owned(), why));
+        };
+        match *change {
+            Change::Created(record) => {
+                self.metrics.token_created(record.token_type.as_str());
+                // A new token is valid: its list entry is already 0.
+                return;
+            }
+            Change::Revoked(ids) => {
+                for id in ids {
+                    refuse(id, Refused::Revoked);
+                }
+                self.metrics.tokens_revoked.inc_by(ids.len() as u64);
+            }
+            Change::Rotated(record) => {
+                if let Some(old) = &record.rotated_from {
+                    refuse(old, Refused::Revoked);
+                }
+                self.metrics.tokens_rotated.inc();
+                self.metrics.token_created(record.token_type.as_str());
+            }
+            Change::Suspended(id) => {
+                refuse(id, Refused::Suspended);
+                self.metrics.tokens_suspended.inc();
+            }
+            Change::Resumed(id) => {
+                self.revocations.change(StoreChange::Resumed(id.to_owned()));
+                self.metrics.tokens_resumed.inc();
+            }
+        }
+        self.status_lists.wake();
+    }
+
+    /// Follows the other replicas' changes (the store's revocation feed) until the task is
+    /// dropped: each reaches the revocation set, and wakes the status lists.
+    pub async fn follow_other_replicas(&self) {
+        self.revocations.follow(|| self.status_lists.wake()).await;
     }
 
     /// Whether the database answers (readiness).

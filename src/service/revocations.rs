@@ -17,11 +17,9 @@
 //! when another process changed the file.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
-
-use tokio::sync::Notify;
 
 use crate::error::Error;
 use crate::metrics::RevocationMetrics;
@@ -33,8 +31,6 @@ const RETRY: Duration = Duration::from_secs(1);
 
 pub struct Revocations {
     store: Store,
-    /// Told of every change this replica sees, so that the status lists follow.
-    changed: Arc<Notify>,
     refused: RwLock<HashMap<String, Refused>>,
     /// True while the set is complete and the feed is connected.
     current: AtomicBool,
@@ -42,10 +38,9 @@ pub struct Revocations {
 }
 
 impl Revocations {
-    pub fn new(store: Store, changed: Arc<Notify>, metrics: RevocationMetrics) -> Self {
+    pub fn new(store: Store, metrics: RevocationMetrics) -> Self {
         Self {
             store,
-            changed,
             refused: RwLock::default(),
             current: AtomicBool::new(false),
             metrics,
@@ -79,7 +74,9 @@ impl Revocations {
         Ok(conn.db().refusal(org_id, token_id).await?)
     }
 
-    fn change(&self, change: Change) {
+    /// Applies a change to the set: this replica's (through the service's fan-out) or the
+    /// feed's.
+    pub fn change(&self, change: Change) {
         let mut set = match self.refused.write() {
             Ok(set) => set,
             Err(poisoned) => poisoned.into_inner(),
@@ -98,23 +95,6 @@ impl Revocations {
                 }
             }
         }
-        drop(set);
-        self.changed.notify_one();
-    }
-
-    /// Records a revocation this replica just committed (or the feed announced).
-    pub fn insert(&self, token_id: &str) {
-        self.change(Change::Refused(token_id.to_owned(), Refused::Revoked));
-    }
-
-    /// Records a suspension (`true`) or resumption this replica just committed.
-    pub fn set_suspended(&self, token_id: &str, suspended: bool) {
-        let id = token_id.to_owned();
-        self.change(if suspended {
-            Change::Refused(id, Refused::Suspended)
-        } else {
-            Change::Resumed(id)
-        });
     }
 
     async fn reload(&self) -> Result<usize, sqlx::Error> {
@@ -130,14 +110,15 @@ impl Revocations {
 
     /// Follows revocations until the task is dropped: connect the feed, load the whole set, apply
     /// each revocation; on a lost connection, mark the set stale and start over. A store without a
-    /// feed (the embedded one) returns at once, and the set stays unused.
-    pub async fn follow(&self) {
+    /// feed (the embedded one) returns at once, and the set stays unused. `on_change` is called
+    /// after each change the feed announces and after each reload (what the status lists follow).
+    pub async fn follow(&self, on_change: impl Fn()) {
         loop {
             self.set_current(false);
             let Some(feed) = self.store.revocation_feed().await else {
                 return;
             };
-            if let Err(error) = self.apply(feed).await {
+            if let Err(error) = self.apply(feed, &on_change).await {
                 tracing::warn!(%error, "revocation listener lost its connection; checking rows until it is back");
             }
             self.set_current(false);
@@ -145,18 +126,23 @@ impl Revocations {
         }
     }
 
-    async fn apply(&self, feed: sqlx::Result<RevocationFeed>) -> Result<(), sqlx::Error> {
+    async fn apply(
+        &self,
+        feed: sqlx::Result<RevocationFeed>,
+        on_change: &impl Fn(),
+    ) -> Result<(), sqlx::Error> {
         let mut feed = feed?;
         // Loaded once the feed listens, so that no revocation falls between the two.
         let count = self.reload().await?;
         self.set_current(true);
         // Changes missed while the feed was down reach the status lists too.
-        self.changed.notify_one();
+        on_change();
         tracing::debug!(refused = count, "revocation set loaded");
         loop {
             let change = feed.next().await?;
             self.metrics.notifications.inc();
             self.change(change);
+            on_change();
         }
     }
 }

@@ -3,9 +3,9 @@
 //! an `ETag`, and per key set the aggregation document (`{"status_lists": [..]}`).
 //!
 //! Nothing is rendered per request. A key set's lists are rendered again (read from the store,
-//! compressed, signed) when one of its tokens is revoked or deleted: this replica's own
-//! revocations and every other replica's reach [`StatusLists::changed`] through the revocation
-//! feed (LISTEN/NOTIFY on PostgreSQL, delivered at commit), so a change is in every replica's
+//! compressed, signed) when one of its tokens is revoked or deleted: this replica's own changes
+//! wake it through the service's fan-out (`Service::apply`), every other replica's through the
+//! revocation feed (LISTEN/NOTIFY on PostgreSQL, delivered at commit), so a change is in every replica's
 //! lists within a render (tens of milliseconds) of its commit. Every
 //! `STATUS_LIST_REFRESH_INTERVAL` (1 s) a replica also asks the store for each set's newest list
 //! number, so a list that another replica started is served here within that interval, and
@@ -87,8 +87,9 @@ pub struct StatusLists {
     ttl: Duration,
     /// `public, max-age=<ttl>`, made once.
     cache_control: HeaderValue,
-    /// Notified on every revocation seen (this replica's and the feed's) and on key changes.
-    changed: Arc<Notify>,
+    /// Woken by every change seen (this replica's, through the service's fan-out, and the
+    /// feed's); several wakes before a render are one.
+    changed: Notify,
     /// By key set index; `None` for a set without lists and before the first render.
     sets: RwLock<[Option<Arc<SetLists>>; 4]>,
     /// Set when a reread failed (the store did not answer): every refresh reads again until one
@@ -124,7 +125,6 @@ impl StatusLists {
         store: Store,
         keys: Arc<KeyRing>,
         ttl: Duration,
-        changed: Arc<Notify>,
         metrics: StatusListMetrics,
     ) -> Self {
         let cache_control = HeaderValue::from_str(&format!("public, max-age={}", ttl.as_secs()))
@@ -134,7 +134,7 @@ impl StatusLists {
             keys,
             ttl,
             cache_control,
-            changed,
+            changed: Notify::new(),
             sets: RwLock::new([None, None, None, None]),
             stale: AtomicBool::new(false),
             metrics,
@@ -168,8 +168,13 @@ impl StatusLists {
         sets[name.index()] = Some(Arc::new(lists));
     }
 
-    /// Completes when a revocation or a key change has been seen since the last call (several
-    /// arrive as one).
+    /// Says that a token's status changed: the next render reads it (a change on this replica,
+    /// through the service's fan-out, or one the revocation feed announced).
+    pub fn wake(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Completes when a change has been seen since the last call (several arrive as one).
     pub async fn changed(&self) {
         self.changed.notified().await;
     }
