@@ -143,6 +143,11 @@ pub struct SettingsArgs {
     /// seconds, or a number with s, m or h; 0 stops accepting at once.
     #[arg(long, env = "SHUTDOWN_DRAIN", default_value = "0", value_parser = duration)]
     pub shutdown_drain: Duration,
+    /// The longest a request may take: past it the answer is 408 and its work is dropped; on
+    /// PostgreSQL every statement of the service's pool is cancelled by the server past it too
+    /// (`statement_timeout`). Seconds, or a number with s, m or h; at least a second.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub request_timeout: Duration,
     /// Claim holding a caller's role ids.
     #[arg(long, env = "ROLES_CLAIM", default_value = "assignments")]
     pub roles_claim: String,
@@ -271,6 +276,8 @@ pub struct HttpSettings {
     pub header_read_timeout: Duration,
     /// How long a stopping replica serves with its readiness check failing (`SHUTDOWN_DRAIN`).
     pub shutdown_drain: Duration,
+    /// The longest a request may take (`REQUEST_TIMEOUT`); 408 past it.
+    pub request_timeout: Duration,
 }
 
 /// How often a replica does its background work: fixed in a deployment, short in the tests.
@@ -416,6 +423,8 @@ impl StoreArgs {
             session,
             read,
             pooler,
+            // Set by `serve` from REQUEST_TIMEOUT; operator commands run without one.
+            statement_timeout: None,
         })))
     }
 
@@ -610,6 +619,16 @@ impl SettingsArgs {
             );
         }
         let shutdown_drain = self.shutdown_drain;
+        let request_timeout = self.request_timeout;
+        if request_timeout < Duration::from_secs(1) {
+            return err(
+                "REQUEST_TIMEOUT is under a second: name at least 1s (default 30s), the longest a request may take",
+            );
+        }
+        let mut database = database;
+        if let Database::Postgres(pg) = &mut database {
+            pg.statement_timeout = Some(request_timeout);
+        }
         let metrics_addr = self.metrics_addr.0;
         // On a new embedded store the key file is written by `serve`, once it holds its addresses.
         let (key_encryption_key, new_key_file) = self.store.key_and_new_file(&database)?;
@@ -622,6 +641,7 @@ impl SettingsArgs {
                 cors_allowed_origins,
                 header_read_timeout: HEADER_READ_TIMEOUT,
                 shutdown_drain,
+                request_timeout,
             },
             trusted_issuers,
             issuer_policy,
@@ -1108,6 +1128,24 @@ mod tests {
         for bad in ["0", "soon", "8d"] {
             let error = refused(&["--status-list-ttl", bad]);
             assert!(error.contains("STATUS_LIST_TTL"), "{error}");
+        }
+    }
+
+    #[test]
+    fn request_timeout_defaults_to_30_s_bounds_postgres_statements_and_is_at_least_a_second() {
+        let s = args(&[]).validate().unwrap();
+        assert_eq!(s.http.request_timeout, Duration::from_secs(30));
+        match s.database {
+            Database::Postgres(pg) => {
+                assert_eq!(pg.statement_timeout, Some(Duration::from_secs(30)))
+            }
+            Database::Sqlite(_) => panic!("DB names PostgreSQL"),
+        }
+        let s = args(&["--request-timeout", "5s"]).validate().unwrap();
+        assert_eq!(s.http.request_timeout, Duration::from_secs(5));
+        for bad in ["0", "soon"] {
+            let e = refused(&["--request-timeout", bad]);
+            assert!(e.starts_with("REQUEST_TIMEOUT"), "{bad}: {e}");
         }
     }
 

@@ -54,6 +54,10 @@ pub enum StartError {
     KeyFile(#[from] config::ConfigError),
 }
 
+/// How long a stopping replica waits for its store to close (the last `last_used` marks, the
+/// pool's connections) before it exits anyway.
+pub const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A service bound to its address, with migrations applied and keys loaded.
 pub struct App {
     listener: TcpListener,
@@ -158,6 +162,7 @@ impl App {
             tokio::spawn(async move { state.follow_other_replicas().await })
         };
         let header_read_timeout = state.settings.http.header_read_timeout;
+        let request_timeout = state.settings.http.request_timeout;
         let shutdown = {
             let state = state.clone();
             async move {
@@ -182,17 +187,34 @@ impl App {
                 router,
                 header_read_timeout,
                 std::future::pending(),
+                request_timeout,
             ))
         });
         let router = http::router(self.state);
-        let served =
-            http::server::serve(self.listener, router, header_read_timeout, shutdown).await;
+        let served = http::server::serve(
+            self.listener,
+            router,
+            header_read_timeout,
+            shutdown,
+            request_timeout,
+        )
+        .await;
         background.abort();
         revocations.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
         }
-        state.close().await;
+        // The pool's connections are returned, the last marks written, within a bound: a
+        // connection held by a statement still waiting in the database (a lock) must not keep
+        // the process alive.
+        if tokio::time::timeout(CLOSE_TIMEOUT, state.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the store did not close within {CLOSE_TIMEOUT:?}; stopping without waiting for it"
+            );
+        }
         served
     }
 

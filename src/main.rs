@@ -13,8 +13,28 @@ use clap::{CommandFactory, FromArgMatches};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// What may still run once the command is done (blocking work such as a SQLite statement or key
+/// generation) is waited for this long at most before the process exits anyway.
+const LEFTOVER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("access-tokens: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run());
+    // Dropping a runtime waits for its blocking threads without a bound: a stop must not.
+    runtime.shutdown_timeout(LEFTOVER_TIMEOUT);
+    code
+}
+
+async fn run() -> ExitCode {
     // `.env` in the working directory (never a parent's), when there is one, as `.env.example`
     // implies; a variable already set wins.
     let dotenv_path = std::path::Path::new(".env");

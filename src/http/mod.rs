@@ -51,7 +51,6 @@ pub use json::MAX_BODY_BYTES;
 /// a request head beyond `server::MAX_HEAD_BYTES` is refused by hyper before it gets here.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// A request that takes longer is answered 408 and its work dropped.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// A client's `X-Request-Id` is kept (logged and echoed) only when it is at most this long and of
 /// `[A-Za-z0-9._:-]`; anything else is replaced by a generated id.
@@ -202,7 +201,7 @@ pub fn router(state: AppState) -> Router {
         .layer(cors)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
+            state.settings.http.request_timeout,
         ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
     routes()

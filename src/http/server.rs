@@ -19,9 +19,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-/// How long finishing the requests in flight may take after a shutdown signal (the longest a
-/// request may take, the request timeout, and a little more).
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(35);
+/// How much longer than the request timeout finishing the requests in flight may take after a
+/// shutdown signal.
+const DRAIN_MARGIN: Duration = Duration::from_secs(5);
 /// Largest request head (request line and headers) read; beyond it hyper answers 431.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
@@ -31,6 +31,7 @@ pub async fn serve(
     router: Router,
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    request_timeout: Duration,
 ) -> std::io::Result<()> {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -74,11 +75,12 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    let drain = request_timeout + DRAIN_MARGIN;
+    if tokio::time::timeout(drain, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
+        tracing::warn!("requests still in flight after {drain:?}; stopping anyway");
     }
     Ok(())
 }

@@ -351,6 +351,7 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
             metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             cors_allowed_origins: vec!["https://portal.example.com".parse().unwrap()],
             header_read_timeout: access_tokens::config::HEADER_READ_TIMEOUT,
+            request_timeout: std::time::Duration::from_secs(30),
             shutdown_drain: std::time::Duration::ZERO,
         },
         trusted_issuers: issuers,

@@ -554,3 +554,38 @@ fn a_database_that_cannot_be_used_says_what_happened_and_the_fix() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_statement_waiting_past_the_statement_timeout_is_cancelled_and_writes_nothing() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
+    // REQUEST_TIMEOUT sets the service pool's statement_timeout; here 1 s, under the request's.
+    let app = TestApp::spawn_with(|s| {
+        if let access_tokens::config::Database::Postgres(pg) = &mut s.database {
+            pg.statement_timeout = Some(std::time::Duration::from_secs(1));
+        }
+    })
+    .await;
+    let token = app.create_ok(&app.owner(), json!({"name": "locked"})).await;
+    let id = token["id"].as_str().unwrap().to_owned();
+    // Another session holds the token's row: the revoke's statement waits on the lock.
+    let pool = app.pool();
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("select id from access_tokens where id = $1 for update")
+        .bind(&id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    // The server cancels it (57014, query_canceled): 503, not the request timeout's 408 at 30 s.
+    assert_error(
+        app.revoke(&app.owner(), &id).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    holder.rollback().await.unwrap();
+    let item: Value = app.get_token(&app.owner(), &id).await.json().await.unwrap();
+    assert_eq!(item["status"], "active", "nothing was half-written");
+    // Once the lock is gone, the same revoke succeeds.
+    assert_eq!(app.revoke(&app.owner(), &id).await.status(), StatusCode::OK);
+}

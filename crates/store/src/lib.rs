@@ -107,14 +107,19 @@ pub struct PgStore {
 
 impl PgStore {
     fn new(database: &PgDatabase, purpose: Purpose) -> Self {
-        let pool = pg_pool(database.options.clone(), database.pooler, purpose);
+        let pool = pg_pool(
+            database.options.clone(),
+            database.pooler,
+            purpose,
+            database.statement_timeout,
+        );
         let sessions = match &database.session {
             Some(options) => session_pool(options.clone()),
             None => pool.clone(),
         };
         let standby = database.read.as_ref().map(|options| {
             std::sync::Arc::new(Standby::new(
-                standby_pool(options.clone(), database.pooler),
+                standby_pool(options.clone(), database.pooler, database.statement_timeout),
                 database.pooler,
             ))
         });

@@ -49,6 +49,12 @@ pub struct PgDatabase {
     /// A streaming standby for the reads that may be served by one (`DATABASE_READ_URL`).
     pub read: Option<PgConnectOptions>,
     pub pooler: Pooler,
+    /// The server cancels any statement of the service's pools (primary and standby) that runs
+    /// longer (`statement_timeout`, sent when connecting; it bounds lock waits too). Not sent
+    /// behind a transaction pooler, which refuses or drops start-up options: set the pooler's
+    /// `query_timeout`, or the role's `statement_timeout`, there. Never on the session pool, where
+    /// migrations may run long.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl PgDatabase {
@@ -59,6 +65,7 @@ impl PgDatabase {
             session: None,
             read: None,
             pooler: Pooler::None,
+            statement_timeout: None,
         }
     }
 
@@ -91,12 +98,31 @@ pub enum OpenError {
 /// reported by the query that needs it (503), not by a hang. Behind a transaction pooler no
 /// statement is cached, and `extra_float_digits` (which the service never needs) is not sent:
 /// PgBouncer refuses start-up parameters it does not know unless told to ignore them.
-pub(super) fn pg_pool(options: PgConnectOptions, pooler: Pooler, purpose: Purpose) -> PgPool {
+pub(super) fn pg_pool(
+    options: PgConnectOptions,
+    pooler: Pooler,
+    purpose: Purpose,
+    statement_timeout: Option<Duration>,
+) -> PgPool {
     let (connections, acquire) = match purpose {
         Purpose::Service => (SERVICE_CONNECTIONS, ACQUIRE_TIMEOUT),
         Purpose::Command => (2, COMMAND_ACQUIRE_TIMEOUT),
     };
+    let options = match purpose {
+        Purpose::Service => timed(options, pooler, statement_timeout),
+        Purpose::Command => options,
+    };
     lazy_pool(behind(pooler, options), connections, acquire)
+}
+
+/// `options` with the server's `statement_timeout` set, unless behind a transaction pooler.
+fn timed(options: PgConnectOptions, pooler: Pooler, timeout: Option<Duration>) -> PgConnectOptions {
+    match (pooler, timeout) {
+        (Pooler::None, Some(timeout)) => {
+            options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
+        }
+        _ => options,
+    }
 }
 
 /// The pool of what needs a session (LISTEN, migrations): a few connections, direct.
@@ -105,9 +131,13 @@ pub(super) fn session_pool(options: PgConnectOptions) -> PgPool {
 }
 
 /// The pool on the read standby: as many connections as the primary's, a short wait for one.
-pub(super) fn standby_pool(options: PgConnectOptions, pooler: Pooler) -> PgPool {
+pub(super) fn standby_pool(
+    options: PgConnectOptions,
+    pooler: Pooler,
+    statement_timeout: Option<Duration>,
+) -> PgPool {
     lazy_pool(
-        behind(pooler, options),
+        behind(pooler, timed(options, pooler, statement_timeout)),
         SERVICE_CONNECTIONS,
         STANDBY_ACQUIRE_TIMEOUT,
     )
