@@ -189,6 +189,14 @@ pub struct SettingsArgs {
     /// replica; 0: no limit.
     #[arg(long, env = "RATE_LIMIT_CREATE_PER_CALLER", default_value_t = 300)]
     pub rate_limit_create_per_caller: u32,
+    /// Revocations, suspensions and resumptions per organization per minute, on each replica
+    /// (each one re-renders a status list on every replica); 0: no limit.
+    #[arg(long, env = "RATE_LIMIT_CHANGE_PER_ORG", default_value_t = 600)]
+    pub rate_limit_change_per_org: u32,
+    /// Revocations, suspensions and resumptions per caller (organization and user) per minute,
+    /// on each replica; 0: no limit.
+    #[arg(long, env = "RATE_LIMIT_CHANGE_PER_CALLER", default_value_t = 120)]
+    pub rate_limit_change_per_caller: u32,
     /// Failed authentications per client address per minute, on each replica; once used up, the
     /// address gets 429 until the minute is over. 0: no limit.
     #[arg(
@@ -228,6 +236,8 @@ pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 pub struct RateLimitSettings {
     pub create_per_org: u32,
     pub create_per_caller: u32,
+    pub change_per_org: u32,
+    pub change_per_caller: u32,
     pub failed_auth_per_address: u32,
     pub failed_introspection_per_client: u32,
 }
@@ -236,6 +246,8 @@ impl RateLimitSettings {
     pub const OFF: Self = Self {
         create_per_org: 0,
         create_per_caller: 0,
+        change_per_org: 0,
+        change_per_caller: 0,
         failed_auth_per_address: 0,
         failed_introspection_per_client: 0,
     };
@@ -655,6 +667,8 @@ impl SettingsArgs {
             rate_limits: RateLimitSettings {
                 create_per_org: self.rate_limit_create_per_org,
                 create_per_caller: self.rate_limit_create_per_caller,
+                change_per_org: self.rate_limit_change_per_org,
+                change_per_caller: self.rate_limit_change_per_caller,
                 failed_auth_per_address: self.rate_limit_failed_auth_per_address,
                 failed_introspection_per_client: self.rate_limit_failed_introspection_per_client,
             },

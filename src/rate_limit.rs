@@ -236,6 +236,8 @@ fn lock(shard: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
 pub struct RateLimits {
     create_per_org: RateLimiter,
     create_per_caller: RateLimiter,
+    change_per_org: RateLimiter,
+    change_per_caller: RateLimiter,
     failed_auth_per_address: RateLimiter,
     failed_introspection_per_client: RateLimiter,
 }
@@ -246,6 +248,8 @@ impl RateLimits {
         Self {
             create_per_org: refused(settings.create_per_org),
             create_per_caller: refused(settings.create_per_caller),
+            change_per_org: refused(settings.change_per_org),
+            change_per_caller: refused(settings.change_per_caller),
             failed_auth_per_address: RateLimiter::per_minute(settings.failed_auth_per_address),
             failed_introspection_per_client: RateLimiter::per_minute(
                 settings.failed_introspection_per_client,
@@ -263,6 +267,25 @@ impl RateLimits {
         self.create_per_org.check(&caller.org_id).map_err(|retry| {
             Error::TooManyRequests(
                 "too many tokens created in this organization; retry later",
+                retry,
+            )
+        })
+    }
+
+    /// Counts a revocation, suspension or resumption the caller is about to make (each one
+    /// re-renders a status list on every replica): 429 once the caller or its organization has
+    /// used up its minute.
+    pub fn change(&self, caller: &Caller) -> Result<(), Error> {
+        let caller_key = format!("{}\u{0}{}", caller.org_id, caller.user_id);
+        self.change_per_caller.check(&caller_key).map_err(|retry| {
+            Error::TooManyRequests(
+                "too many revocations, suspensions and resumptions by this caller; retry later",
+                retry,
+            )
+        })?;
+        self.change_per_org.check(&caller.org_id).map_err(|retry| {
+            Error::TooManyRequests(
+                "too many revocations, suspensions and resumptions in this organization; retry later",
                 retry,
             )
         })

@@ -133,6 +133,7 @@ impl Service {
     /// Revokes a token, and with `cascade` every token below it; this replica sees its own
     /// revocations before it answers, the others through the store's revocation feed.
     pub async fn revoke_token(&self, caller: &Caller, id: &str, cascade: bool) -> Result<Revoked> {
+        self.rate_limits.change(caller)?;
         let revoked =
             tokens::revoke(&self.store, &self.settings.authority, caller, id, cascade).await?;
         let ids: Vec<&str> = std::iter::once(&revoked.record)
@@ -151,6 +152,7 @@ impl Service {
         id: &str,
         suspend: bool,
     ) -> Result<TokenRecord> {
+        self.rate_limits.change(caller)?;
         let (record, changed) =
             tokens::set_suspended(&self.store, &self.settings.authority, caller, id, suspend)
                 .await?;

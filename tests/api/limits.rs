@@ -167,3 +167,49 @@ async fn oversized_headers_are_refused_and_deep_json_is_a_400() {
     // The service is still there.
     assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn revocations_suspensions_and_resumptions_are_limited_per_caller_and_per_organization() {
+    // Each one re-renders a status list on every replica: a cheap request must not be a storm.
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limits = RateLimitSettings {
+            change_per_org: 5,
+            change_per_caller: 3,
+            ..RateLimitSettings::OFF
+        }
+    })
+    .await;
+    let alice = app.issuer.user("1", "alice", &["1:owner"]);
+    let bob = app.issuer.user("1", "bob", &["1:owner"]);
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(
+            app.create_ok(&alice, json!({"name": format!("t{i}")}))
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let act = |bearer: &str, id: &str, action: &str| {
+        app.client
+            .post(app.url(&format!("/v1/access-tokens/{id}/{action}")))
+            .bearer_auth(bearer.to_owned())
+            .send()
+    };
+    assert_eq!(act(&alice, &ids[0], "suspend").await.unwrap().status(), 200);
+    assert_eq!(act(&alice, &ids[0], "resume").await.unwrap().status(), 200);
+    assert_eq!(app.revoke(&alice, &ids[1]).await.status(), 200);
+    let message = assert_throttled(app.revoke(&alice, &ids[2]).await).await;
+    assert!(message.contains("caller"), "{message}");
+    assert_throttled(act(&alice, &ids[3], "suspend").await.unwrap()).await;
+    // Another caller of the organization has room until the organization's limit.
+    assert_eq!(app.revoke(&bob, &ids[2]).await.status(), 200);
+    assert_eq!(app.revoke(&bob, &ids[3]).await.status(), 200);
+    let message = assert_throttled(app.revoke(&bob, &ids[4]).await).await;
+    assert!(message.contains("organization"), "{message}");
+    // A refused change changes nothing; reads and creations are not affected.
+    let item: serde_json::Value = app.get_token(&alice, &ids[4]).await.json().await.unwrap();
+    assert_eq!(item["status"], "active");
+    app.create_ok(&alice, json!({"name": "after"})).await;
+}
