@@ -62,7 +62,7 @@ fi
 KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
 export KEY_ENCRYPTION_KEY PUBLIC_URL="http://127.0.0.1:$PORT" LISTEN_ADDR="127.0.0.1:$PORT"
 export INTROSPECTION_CLIENTS="bench:bench-secret-0123456789" RUST_LOG=warn
-export RATE_LIMIT_CREATE_PER_ORG=0 RATE_LIMIT_CREATE_PER_CALLER=0
+export RATE_LIMIT_CREATE_PER_ORG=0 RATE_LIMIT_CREATE_PER_CALLER=0 RATE_LIMIT_CHANGE_PER_ORG=0 RATE_LIMIT_CHANGE_PER_CALLER=0
 # Metrics on a port of this run (as in production, where Prometheus scrapes them), or off.
 if [ "${INSTR_METRICS:-on}" = off ]; then
     export METRICS_ADDR=""

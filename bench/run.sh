@@ -81,7 +81,7 @@ export KEY_ENCRYPTION_KEY
 export LISTEN_ADDR="127.0.0.1:$PORT" TRUSTED_ISSUERS="$ISSUER" LOG_FORMAT=json RUST_LOG="${RUST_LOG:-info}"
 export INTROSPECTION_CLIENTS="bench:bench-secret-0123456789"
 # One caller creates as fast as it can: the rate limits (brakes for runaway clients) would stop it.
-export RATE_LIMIT_CREATE_PER_ORG=0 RATE_LIMIT_CREATE_PER_CALLER=0 RATE_LIMIT_FAILED_AUTH_PER_ADDRESS=0
+export RATE_LIMIT_CREATE_PER_ORG=0 RATE_LIMIT_CREATE_PER_CALLER=0 RATE_LIMIT_CHANGE_PER_ORG=0 RATE_LIMIT_CHANGE_PER_CALLER=0 RATE_LIMIT_FAILED_AUTH_PER_ADDRESS=0
 BASE="http://127.0.0.1:$PORT"
 start_service() {
     "$BIN" serve >>"$WORK/service.log" 2>&1 &
