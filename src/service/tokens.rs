@@ -435,6 +435,34 @@ pub async fn rotate(
     Ok(Created { jwt, record })
 }
 
+/// The most parents walked up from a caller's token: deeper chains are refused (no token of this
+/// service is made that deep in practice, and the walk must stay bounded).
+const MAX_ANCESTRY: usize = 64;
+
+/// 403 when the caller is a token of this service that is `id` or descends from it: a suspended
+/// token must not be lifted by itself or by the tokens it made.
+async fn refuse_resuming_an_ancestor(tx: &mut Tx, caller: &Caller, id: &str) -> Result<()> {
+    let mut next = caller.token_id.clone();
+    for _ in 0..MAX_ANCESTRY {
+        let Some(current) = next else {
+            return Ok(());
+        };
+        if current == id {
+            return Err(Error::forbidden(
+                "a token cannot resume itself or a token it descends from",
+            ));
+        }
+        next = tx
+            .db()
+            .get_token(&caller.org_id, &current, None, Lock::None)
+            .await?
+            .and_then(|record| record.parent_id);
+    }
+    Err(Error::forbidden(
+        "the caller's token descends from too many tokens to resume one",
+    ))
+}
+
 /// Suspends (`true`) or resumes a token the caller manages: refused as a caller and by
 /// introspection until it is resumed. As for revoking, the caller is not read-only; to resume, as
 /// for rotating, it holds every role of the token (resuming hands a credential back). A revoked token
@@ -458,16 +486,26 @@ pub async fn set_suspended(
     }
     // Suspending hands nothing out: whoever manages the token (an admin, any token of the
     // organization) may, holding none of its roles. Resuming gives its access back: only a
-    // caller holding every role it carries.
+    // caller holding every role it carries, never the token itself or a token descending from
+    // it, and only an admin when an admin suspended it.
     if !suspend {
         grant_again(caller, &token)?;
+        refuse_resuming_an_ancestor(&mut tx, caller, id).await?;
+        if token.suspended_at.is_some()
+            && !authority.is_admin(caller)
+            && tx.db().suspended_by_admin(&caller.org_id, id).await?
+        {
+            return Err(Error::forbidden(
+                "an admin suspended this token: only an admin of the organization resumes it",
+            ));
+        }
     }
     if token.suspended_at.is_some() == suspend {
         return Ok((token, false));
     }
     let record = tx
         .db()
-        .set_suspended(&caller.org_id, id, suspend)
+        .set_suspended(&caller.org_id, id, suspend, authority.is_admin(caller))
         .await?
         .ok_or_else(not_found)?;
     let action = if suspend {

@@ -199,3 +199,67 @@ async fn every_replica_refuses_a_suspended_token_and_accepts_it_once_resumed() {
     let c = a.replica().await;
     assert_error(c.list(jwt(&token), "").await, StatusCode::UNAUTHORIZED).await;
 }
+
+#[tokio::test]
+async fn an_admins_suspension_is_lifted_only_by_an_admin() {
+    let app = TestApp::spawn().await;
+    let member = app.issuer.user("1", "member", &["1:viewer"]);
+    let token = app.create_ok(&member, json!({"name": "member's"})).await;
+    // The member suspends and resumes their own token.
+    act_ok(&app, &member, &id(&token), "suspend").await;
+    act_ok(&app, &member, &id(&token), "resume").await;
+    // Suspended by an admin, the member cannot lift it; an admin can.
+    act_ok(&app, &app.owner(), &id(&token), "suspend").await;
+    let events = app.audit_events(&app.owner(), "").await.len();
+    let message = assert_error(
+        act(&app, &member, &id(&token), "resume").await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert!(message.contains("only an admin"), "{message}");
+    assert_eq!(app.audit_events(&app.owner(), "").await.len(), events);
+    let admin = app.issuer.user("1", "boss", &["1:admin", "1:viewer"]);
+    assert_eq!(
+        act_ok(&app, &admin, &id(&token), "resume").await["status"],
+        "active"
+    );
+    // Once lifted, the next suspension is the member's own again.
+    act_ok(&app, &member, &id(&token), "suspend").await;
+    act_ok(&app, &member, &id(&token), "resume").await;
+}
+
+#[tokio::test]
+async fn a_token_never_resumes_a_token_it_descends_from() {
+    let app = TestApp::spawn().await;
+    let parent = app
+        .create_ok(&app.owner(), json!({"name": "parent", "expires_in": "1d"}))
+        .await;
+    let child = app
+        .create_ok(jwt(&parent), json!({"name": "child", "expires_in": "1h"}))
+        .await;
+    let grandchild = app
+        .create_ok(
+            jwt(&child),
+            json!({"name": "grandchild", "expires_in": "1h"}),
+        )
+        .await;
+    assert_eq!(child["parent_id"], parent["id"]);
+    act_ok(&app, &app.owner(), &id(&parent), "suspend").await;
+    for descendant in [&child, &grandchild] {
+        let message = assert_error(
+            act(&app, jwt(descendant), &id(&parent), "resume").await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        assert!(message.contains("descends"), "{message}");
+    }
+    // The child's own descendant may not lift the child either; a person (or the parent) may.
+    act_ok(&app, &app.owner(), &id(&child), "suspend").await;
+    assert_error(
+        act(&app, jwt(&grandchild), &id(&child), "resume").await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    act_ok(&app, &app.owner(), &id(&parent), "resume").await;
+    act_ok(&app, jwt(&parent), &id(&child), "resume").await;
+}

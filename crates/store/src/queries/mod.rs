@@ -117,10 +117,13 @@ queries! {
     /// Revoked and suspended tokens that have not expired (the ones whose refusal still matters),
     /// tokens whose row was deleted included (as revoked).
     async fn refused_unexpired(&mut self) -> Result<Vec<(String, Refused)>>;
-    /// Suspends (`true`) or resumes a token of the organization; `None` when there is no such
-    /// token. The caller checks its state first, under a row lock.
-    async fn set_suspended(&mut self, org_id: &str, id: &str, suspended: bool)
+    /// Suspends (`true`) or resumes a token of the organization, recording whether an admin
+    /// suspended it; `None` when there is no such token. The caller checks its state first,
+    /// under a row lock.
+    async fn set_suspended(&mut self, org_id: &str, id: &str, suspended: bool, by_admin: bool)
         -> Result<Option<TokenRecord>>;
+    /// Whether the token is suspended by an admin (whose suspension only an admin lifts).
+    async fn suspended_by_admin(&mut self, org_id: &str, id: &str) -> Result<bool>;
     /// The indices of a key set's status lists that are not 0: revoked and deleted tokens (1),
     /// suspended ones (2).
     async fn status_entries(&mut self, key_set: KeySetName) -> Result<Vec<StatusEntry>>;

@@ -158,10 +158,12 @@ macro_rules! token_queries {
             org_id: &str,
             id: &str,
             suspended: bool,
+            by_admin: bool,
         ) -> Result<Option<TokenRecord>> {
             let row: Option<TokenRow> = sqlx::query_as(concat!(
                 "update access_tokens
-                 set suspended_at = case when $3 then $4 end
+                 set suspended_at = case when $3 then $4 end,
+                     suspended_by_admin = ($3 and $5)
                  where org_id = $1 and id = $2
                  returning ",
                 columns!()
@@ -170,9 +172,21 @@ macro_rules! token_queries {
             .bind(id)
             .bind(suspended)
             .bind(Timestamp::now())
+            .bind(by_admin)
             .persistent(self.named()).fetch_optional(self.conn())
             .await?;
             Ok(row.map(TokenRecord::from))
+        }
+        async fn suspended_by_admin(&mut self, org_id: &str, id: &str) -> Result<bool> {
+            let by_admin: Option<bool> = sqlx::query_scalar(
+                "select suspended_by_admin from access_tokens
+                 where org_id = $1 and id = $2 and suspended_at is not null",
+            )
+            .bind(org_id)
+            .bind(id)
+            .persistent(self.named()).fetch_optional(self.conn())
+            .await?;
+            Ok(by_admin.unwrap_or(false))
         }
     };
 }
