@@ -38,8 +38,10 @@ pub enum Change<'a> {
     Revoked(&'a [&'a str]),
     /// A token was rotated: the new record, naming the revoked one in `rotated_from`.
     Rotated(&'a TokenRecord),
-    Suspended(&'a str),
-    Resumed(&'a str),
+    /// These tokens were suspended: one, and the tokens below it.
+    Suspended(&'a [&'a str]),
+    /// These tokens were resumed: one, and the tokens below it suspended with it.
+    Resumed(&'a [&'a str]),
 }
 
 /// Everything a replica holds: settings, store, keys, trusted issuers, the revocation set, usage
@@ -153,17 +155,21 @@ impl Service {
         suspend: bool,
     ) -> Result<TokenRecord> {
         self.rate_limits.change(caller)?;
-        let (record, changed) =
+        let done =
             tokens::set_suspended(&self.store, &self.settings.authority, caller, id, suspend)
                 .await?;
-        if changed {
+        if done.changed {
+            let ids: Vec<&str> = std::iter::once(&done.record)
+                .chain(&done.descendants)
+                .map(|record| record.id.as_str())
+                .collect();
             self.apply(&if suspend {
-                Change::Suspended(&record.id)
+                Change::Suspended(&ids)
             } else {
-                Change::Resumed(&record.id)
+                Change::Resumed(&ids)
             });
         }
-        Ok(record)
+        Ok(done.record)
     }
 
     /// Replaces a token with a new one (a creation, counted as one), revoking the old.
@@ -241,13 +247,18 @@ impl Service {
                 self.metrics.tokens_rotated.inc();
                 self.metrics.token_created(record.token_type.as_str());
             }
-            Change::Suspended(id) => {
-                refuse(id, Refused::Suspended);
-                self.metrics.tokens_suspended.inc();
+            Change::Suspended(ids) => {
+                for id in ids {
+                    refuse(id, Refused::Suspended);
+                }
+                self.metrics.tokens_suspended.inc_by(ids.len() as u64);
             }
-            Change::Resumed(id) => {
-                self.revocations.change(StoreChange::Resumed(id.to_owned()));
-                self.metrics.tokens_resumed.inc();
+            Change::Resumed(ids) => {
+                for id in ids {
+                    self.revocations
+                        .change(StoreChange::Resumed((*id).to_owned()));
+                }
+                self.metrics.tokens_resumed.inc_by(ids.len() as u64);
             }
         }
         self.status_lists.wake();

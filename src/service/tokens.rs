@@ -440,7 +440,8 @@ pub async fn rotate(
 const MAX_ANCESTRY: usize = 64;
 
 /// 403 when the caller is a token of this service that is `id` or descends from it: a suspended
-/// token must not be lifted by itself or by the tokens it made.
+/// token must not be lifted by itself or by the tokens it made. (Those are suspended with it and
+/// refused as callers already; this holds should one ever get through, e.g. between the two.)
 async fn refuse_resuming_an_ancestor(tx: &mut Tx, caller: &Caller, id: &str) -> Result<()> {
     let mut next = caller.token_id.clone();
     for _ in 0..MAX_ANCESTRY {
@@ -473,7 +474,7 @@ pub async fn set_suspended(
     caller: &Caller,
     id: &str,
     suspend: bool,
-) -> Result<(TokenRecord, bool)> {
+) -> Result<Suspension> {
     refuse_read_only(caller)?;
     TokenId::parse(id).ok_or_else(not_found)?;
     let mut tx = store.begin().await?;
@@ -491,17 +492,26 @@ pub async fn set_suspended(
     if !suspend {
         grant_again(caller, &token)?;
         refuse_resuming_an_ancestor(&mut tx, caller, id).await?;
-        if token.suspended_at.is_some()
-            && !authority.is_admin(caller)
-            && tx.db().suspended_by_admin(&caller.org_id, id).await?
-        {
-            return Err(Error::forbidden(
-                "an admin suspended this token: only an admin of the organization resumes it",
-            ));
+        match tx.db().suspension(&caller.org_id, id).await? {
+            Some((_, Some(ancestor))) => {
+                return Err(Error::Conflict(format!(
+                    "the token is suspended with {ancestor}, a token it descends from: resuming that one resumes it"
+                )));
+            }
+            Some((true, None)) if !authority.is_admin(caller) => {
+                return Err(Error::forbidden(
+                    "an admin suspended this token: only an admin of the organization resumes it",
+                ));
+            }
+            _ => {}
         }
     }
     if token.suspended_at.is_some() == suspend {
-        return Ok((token, false));
+        return Ok(Suspension {
+            record: token,
+            changed: false,
+            descendants: Vec::new(),
+        });
     }
     let record = tx
         .db()
@@ -513,9 +523,30 @@ pub async fn set_suspended(
     } else {
         Action::Resumed
     };
-    tx.db()
-        .record_event(action, &record, None, &caller.actor())
+    let actor = caller.actor();
+    tx.db().record_event(action, &record, None, &actor).await?;
+    // Every token made from it is refused with it, and comes back with it.
+    let descendants = tx
+        .db()
+        .suspend_descendants(&caller.org_id, id, suspend)
         .await?;
+    for descendant in &descendants {
+        tx.db()
+            .record_event(action, descendant, None, &actor)
+            .await?;
+    }
     tx.commit().await?;
-    Ok((record, true))
+    Ok(Suspension {
+        record,
+        changed: true,
+        descendants,
+    })
+}
+
+/// What a suspension or resumption did: the token as it is now, whether it changed, and the
+/// tokens below it that changed with it.
+pub struct Suspension {
+    pub record: TokenRecord,
+    pub changed: bool,
+    pub descendants: Vec<TokenRecord>,
 }

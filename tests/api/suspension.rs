@@ -244,22 +244,108 @@ async fn a_token_never_resumes_a_token_it_descends_from() {
         )
         .await;
     assert_eq!(child["parent_id"], parent["id"]);
+    // The child is suspended with its parent, so it cannot call at all; and were it able to, the
+    // service refuses a resumption by a token descending from the suspended one (403).
     act_ok(&app, &app.owner(), &id(&parent), "suspend").await;
     for descendant in [&child, &grandchild] {
-        let message = assert_error(
-            act(&app, jwt(descendant), &id(&parent), "resume").await,
-            StatusCode::FORBIDDEN,
+        let refused = act(&app, jwt(descendant), &id(&parent), "resume").await;
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&refused.status()),
+            "{}",
+            refused.status()
+        );
+    }
+    act_ok(&app, &app.owner(), &id(&parent), "resume").await;
+    // Suspended again, the same holds: only a caller outside the suspended tree lifts it.
+    act_ok(&app, &app.owner(), &id(&parent), "suspend").await;
+    assert_ne!(
+        act(&app, jwt(&grandchild), &id(&parent), "resume")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    act_ok(&app, &app.owner(), &id(&parent), "resume").await;
+    assert_eq!(
+        app.list(jwt(&grandchild), "").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_tokens_made_from_a_suspended_token_are_suspended_with_it() {
+    let app = TestApp::spawn().await;
+    let parent = app
+        .create_ok(&app.owner(), json!({"name": "parent", "expires_in": "1d"}))
+        .await;
+    let child = app
+        .create_ok(jwt(&parent), json!({"name": "child", "expires_in": "1h"}))
+        .await;
+    let grandchild = app
+        .create_ok(
+            jwt(&child),
+            json!({"name": "grandchild", "expires_in": "1h"}),
         )
         .await;
-        assert!(message.contains("descends"), "{message}");
+    let sibling = app
+        .create_ok(
+            jwt(&parent),
+            json!({"name": "on its own", "expires_in": "1h"}),
+        )
+        .await;
+    // A descendant suspended on its own stays so, whatever its ancestor does.
+    act_ok(&app, &app.owner(), &id(&sibling), "suspend").await;
+
+    act_ok(&app, &app.owner(), &id(&parent), "suspend").await;
+    for token in [&parent, &child, &grandchild, &sibling] {
+        assert_eq!(
+            app.list(jwt(token), "").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(app.introspect(jwt(token)).await["active"], false);
+        let item: Value = app
+            .get_token(&app.owner(), &id(token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(item["status"], "suspended");
+        let (idx, uri) = crate::status_lists::status_of_token(&app, "", token).await;
+        assert!(
+            eventually(30, || async {
+                crate::status_lists::status_at(&app, "", &uri, idx).await == 2
+            })
+            .await,
+            "its status list says suspended"
+        );
     }
-    // The child's own descendant may not lift the child either; a person (or the parent) may.
-    act_ok(&app, &app.owner(), &id(&child), "suspend").await;
-    assert_error(
-        act(&app, jwt(&grandchild), &id(&child), "resume").await,
-        StatusCode::FORBIDDEN,
+    // Each is audited; a child comes back only with its ancestor.
+    let events = app.audit_events(&app.owner(), "").await;
+    let suspended: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["action"] == "suspended")
+        .collect();
+    assert_eq!(
+        suspended.len(),
+        4,
+        "the sibling's own, the parent's and its two"
+    );
+    let message = assert_error(
+        act(&app, &app.owner(), &id(&child), "resume").await,
+        StatusCode::CONFLICT,
     )
     .await;
+    assert!(message.contains(&id(&parent)), "{message}");
+
     act_ok(&app, &app.owner(), &id(&parent), "resume").await;
-    act_ok(&app, jwt(&parent), &id(&child), "resume").await;
+    for token in [&parent, &child, &grandchild] {
+        assert_eq!(app.list(jwt(token), "").await.status(), StatusCode::OK);
+        assert_eq!(app.introspect(jwt(token)).await["active"], true);
+    }
+    assert_eq!(
+        app.list(jwt(&sibling), "").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "suspended on its own"
+    );
+    act_ok(&app, &app.owner(), &id(&sibling), "resume").await;
+    assert_eq!(app.list(jwt(&sibling), "").await.status(), StatusCode::OK);
 }

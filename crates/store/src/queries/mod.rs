@@ -122,8 +122,14 @@ queries! {
     /// under a row lock.
     async fn set_suspended(&mut self, org_id: &str, id: &str, suspended: bool, by_admin: bool)
         -> Result<Option<TokenRecord>>;
-    /// Whether the token is suspended by an admin (whose suspension only an admin lifts).
-    async fn suspended_by_admin(&mut self, org_id: &str, id: &str) -> Result<bool>;
+    /// How a suspended token was suspended: by an admin (whose suspension only an admin lifts),
+    /// and with which ancestor (whose resumption lifts it); `None` when it is not suspended.
+    async fn suspension(&mut self, org_id: &str, id: &str)
+        -> Result<Option<(bool, Option<String>)>>;
+    /// Suspends (`true`) the unrevoked tokens below `id` not suspended on their own, marking them
+    /// as suspended with it, or resumes (`false`) the tokens so marked; returns them, oldest first.
+    async fn suspend_descendants(&mut self, org_id: &str, id: &str, suspended: bool)
+        -> Result<Vec<TokenRecord>>;
     /// The indices of a key set's status lists that are not 0: revoked and deleted tokens (1),
     /// suspended ones (2).
     async fn status_entries(&mut self, key_set: KeySetName) -> Result<Vec<StatusEntry>>;

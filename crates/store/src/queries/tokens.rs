@@ -177,16 +177,59 @@ macro_rules! token_queries {
             .await?;
             Ok(row.map(TokenRecord::from))
         }
-        async fn suspended_by_admin(&mut self, org_id: &str, id: &str) -> Result<bool> {
-            let by_admin: Option<bool> = sqlx::query_scalar(
-                "select suspended_by_admin from access_tokens
+        async fn suspension(
+            &mut self,
+            org_id: &str,
+            id: &str,
+        ) -> Result<Option<(bool, Option<String>)>> {
+            sqlx::query_as(
+                "select suspended_by_admin, suspended_with from access_tokens
                  where org_id = $1 and id = $2 and suspended_at is not null",
             )
             .bind(org_id)
             .bind(id)
             .persistent(self.named()).fetch_optional(self.conn())
-            .await?;
-            Ok(by_admin.unwrap_or(false))
+            .await
+        }
+        async fn suspend_descendants(
+            &mut self,
+            org_id: &str,
+            id: &str,
+            suspended: bool,
+        ) -> Result<Vec<TokenRecord>> {
+            // Suspending: every unrevoked token below `id` not already suspended on its own,
+            // marked as suspended with `id`. Resuming: exactly those.
+            let sql = if suspended {
+                concat!(
+                    "with recursive tree (id) as (
+                         select id from access_tokens where org_id = $1 and parent_id = $2
+                         union
+                         select t.id from access_tokens t join tree on t.parent_id = tree.id
+                         where t.org_id = $1
+                     )
+                     update access_tokens set suspended_at = $3, suspended_with = $2
+                     where org_id = $1 and revoked_at is null and suspended_at is null
+                       and id in (select id from tree)
+                     returning ",
+                    columns!()
+                )
+            } else {
+                concat!(
+                    "update access_tokens set suspended_at = null, suspended_with = null
+                     where org_id = $1 and suspended_with = $2 and $3 is not null
+                     returning ",
+                    columns!()
+                )
+            };
+            let rows: Vec<TokenRow> = sqlx::query_as(sql)
+                .bind(org_id)
+                .bind(id)
+                .bind(Timestamp::now())
+                .persistent(self.named()).fetch_all(self.conn())
+                .await?;
+            let mut records: Vec<TokenRecord> = rows.into_iter().map(TokenRecord::from).collect();
+            records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            Ok(records)
         }
     };
 }
