@@ -43,7 +43,7 @@ use crate::tokens::status_list::{BITS, LIST_SIZE, StatusList, aggregation_uri, l
 pub const VALIDITY_TTLS: u32 = 10;
 
 /// More lists than this in one key set (a billion tokens) means a corrupt row, not growth:
-/// rendering stops there instead of allocating without bound.
+/// such a list number is left out of the lists (logged once) instead of allocating without bound.
 const MAX_LISTS: i64 = 1024;
 
 /// The media type of a list token (section 8.2).
@@ -95,6 +95,8 @@ pub struct StatusLists {
     /// Set when a reread failed (the store did not answer): every refresh reads again until one
     /// succeeds, so no change waits for the next re-signing.
     stale: AtomicBool,
+    /// Set once a row naming a list past `MAX_LISTS` has been logged: it is skipped, and said once.
+    past_bound_logged: AtomicBool,
     metrics: StatusListMetrics,
 }
 
@@ -137,6 +139,7 @@ impl StatusLists {
             changed: Notify::new(),
             sets: RwLock::new([None, None, None, None]),
             stale: AtomicBool::new(false),
+            past_bound_logged: AtomicBool::new(false),
             metrics,
         }
     }
@@ -203,6 +206,16 @@ impl StatusLists {
             let last = conn.db().last_status_list(name).await?;
             (entries, last)
         };
+        if (last >= MAX_LISTS || entries.iter().any(|e| e.list >= MAX_LISTS))
+            && !self.past_bound_logged.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                key_set = name.as_str(),
+                last_list = last,
+                max_lists = MAX_LISTS,
+                "a stored token names a status list past the bound: its entry is left out of the lists (said once)"
+            );
+        }
         let keys = self.keys.current();
         let ttl = self.ttl;
         let rendered = tokio::task::spawn_blocking(move || {
@@ -251,7 +264,7 @@ impl StatusLists {
                     .last_status_list(name)
                     .await?;
                 let kid = keys.set(name).signing.kid();
-                if last < current.lists.len() as i64 && kid == current.kid {
+                if !started_another(last, current.lists.len()) && kid == current.kid {
                     continue;
                 }
             }
@@ -282,6 +295,13 @@ impl StatusLists {
     }
 }
 
+/// Whether the store names a list (`last`) that the `held` lists do not cover yet. A list past
+/// `MAX_LISTS` is never rendered, so it never asks for a render either (no render loop on a row
+/// that names one).
+fn started_another(last: i64, held: usize) -> bool {
+    last < MAX_LISTS && last >= i64::try_from(held).unwrap_or(i64::MAX)
+}
+
 /// Seconds a list token is valid.
 fn validity(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_secs().saturating_mul(u64::from(VALIDITY_TTLS))).unwrap_or(i64::MAX)
@@ -302,13 +322,15 @@ pub fn render_set(
     ttl: Duration,
     now: i64,
 ) -> Result<SetLists> {
+    // A list number past the bound comes from a corrupt row: it is left out, never rendered
+    // (nor the lists up to it).
     let highest = entries
         .iter()
         .map(|e| e.list)
         .chain([last, 0])
+        .filter(|list| *list < MAX_LISTS)
         .max()
-        .unwrap_or(0)
-        .min(MAX_LISTS - 1);
+        .unwrap_or(0);
     let count = usize::try_from(highest).unwrap_or(0) + 1;
     let mut lists: Vec<StatusList> = (0..count)
         .map(|_| StatusList::new(BITS, LIST_SIZE))
@@ -409,6 +431,33 @@ fn served(jwt: String, lst: String) -> Result<ServedList> {
 mod tests {
     use super::*;
     use crate::tokens::status_list::MAX_DECODED_BYTES;
+
+    #[test]
+    fn a_list_past_the_bound_never_asks_for_a_render() {
+        assert!(!started_another(0, 1));
+        assert!(started_another(1, 1), "another replica started list 1");
+        assert!(!started_another(MAX_LISTS - 1, MAX_LISTS as usize));
+        for past in [MAX_LISTS, MAX_LISTS + 1, i64::MAX] {
+            assert!(!started_another(past, 1), "{past}");
+        }
+        // And rendering such a set stays within the bound.
+        let keys = Keys::generate("https://t.example").unwrap();
+        let entries = [StatusEntry {
+            list: MAX_LISTS + 7,
+            idx: 3,
+            status: 1,
+        }];
+        let lists = render_set(
+            &keys,
+            KeySetName::Api,
+            i64::MAX,
+            &entries,
+            Duration::from_secs(60),
+            1_764_300_000,
+        )
+        .unwrap();
+        assert_eq!(lists.lists.len(), 1, "the corrupt numbers are left out");
+    }
 
     #[test]
     fn lists_cover_the_newest_list_and_every_entry_and_show_their_statuses() {
