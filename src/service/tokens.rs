@@ -301,6 +301,11 @@ pub async fn list(
     Ok(store.read_tokens(&query).await?)
 }
 
+/// The most tokens one cascade revokes, and the deepest it walks: past either, a cascade is a 409
+/// and revokes nothing, so that one request's work (and its transaction) stays bounded.
+pub const MAX_CASCADE_TOKENS: i64 = 10_000;
+pub const MAX_CASCADE_DEPTH: i64 = 64;
+
 /// A revocation: the token, and with `cascade` every token below it (oldest first).
 pub struct Revoked {
     pub record: TokenRecord,
@@ -333,6 +338,20 @@ pub async fn revoke(
             .await?;
     }
     let descendants = if cascade {
+        let (count, depth) = tx
+            .db()
+            .descendant_extent(&caller.org_id, id, MAX_CASCADE_DEPTH)
+            .await?;
+        if depth > MAX_CASCADE_DEPTH || count > MAX_CASCADE_TOKENS {
+            return Err(Error::Conflict(format!(
+                "the token has {count} tokens below it{}, more than one cascade revokes (at most {MAX_CASCADE_TOKENS} tokens, {MAX_CASCADE_DEPTH} levels deep): revoke the tokens below it in parts first; nothing was revoked",
+                if depth > MAX_CASCADE_DEPTH {
+                    format!(" over more than {MAX_CASCADE_DEPTH} levels")
+                } else {
+                    String::new()
+                }
+            )));
+        }
         tx.db().revoke_descendants(&caller.org_id, id).await?
     } else {
         Vec::new()

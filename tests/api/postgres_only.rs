@@ -589,3 +589,63 @@ async fn a_statement_waiting_past_the_statement_timeout_is_cancelled_and_writes_
     // Once the lock is gone, the same revoke succeeds.
     assert_eq!(app.revoke(&app.owner(), &id).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_cascade_past_its_bounds_is_a_409_and_revokes_nothing() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let root = app.create_ok(&app.owner(), json!({"name": "root"})).await;
+    let root_id = root["id"].as_str().unwrap().to_owned();
+    // 70 tokens in a chain below it: deeper than a cascade walks (64 levels).
+    app.seed("1", 70).await;
+    let pool = app.pool();
+    sqlx::query(
+        "update access_tokens set parent_id = case
+             when id = 'api_seed' || lpad('1', 16, '0') || '1' then $1
+             else 'api_seed' || lpad((substr(id, 9, 16)::int - 1)::text, 16, '0') || '1' end
+         where id like 'api\\_seed%'",
+    )
+    .bind(&root_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let before = app.written().await;
+    let response = app
+        .client
+        .delete(app.url(&format!("/v1/access-tokens/{root_id}?cascade=true")))
+        .bearer_auth(app.owner())
+        .send()
+        .await
+        .unwrap();
+    let message = assert_error(response, StatusCode::CONFLICT).await;
+    assert!(
+        message.contains("levels") && message.contains("nothing was revoked"),
+        "{message}"
+    );
+    assert_eq!(app.written().await, before, "nothing written");
+    let item: Value = app
+        .get_token(&app.owner(), &root_id)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(item["status"], "active");
+    // Within the bounds (the chain cut at 30 levels), the same cascade revokes them all.
+    sqlx::query("update access_tokens set parent_id = null where id = 'api_seed' || lpad('31', 16, '0') || '1'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let revoked: Value = app
+        .client
+        .delete(app.url(&format!("/v1/access-tokens/{root_id}?cascade=true")))
+        .bearer_auth(app.owner())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revoked["revoked_descendants"].as_array().unwrap().len(), 30);
+}

@@ -122,6 +122,10 @@ queries! {
     /// under a row lock.
     async fn set_suspended(&mut self, org_id: &str, id: &str, suspended: bool, by_admin: bool)
         -> Result<Option<TokenRecord>>;
+    /// How many tokens are below `id`, and how deep the deepest is, walked at most one level past
+    /// `max_depth`: what a cascade would revoke.
+    async fn descendant_extent(&mut self, org_id: &str, id: &str, max_depth: i64)
+        -> Result<(i64, i64)>;
     /// How a suspended token was suspended: by an admin (whose suspension only an admin lifts),
     /// and with which ancestor (whose resumption lifts it); `None` when it is not suspended.
     async fn suspension(&mut self, org_id: &str, id: &str)

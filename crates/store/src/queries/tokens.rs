@@ -116,6 +116,30 @@ macro_rules! token_queries {
             records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
             Ok(records)
         }
+        async fn descendant_extent(
+            &mut self,
+            org_id: &str,
+            id: &str,
+            max_depth: i64,
+        ) -> Result<(i64, i64)> {
+            // Walked one level past `max_depth` at most, so that a deeper tree is seen as such
+            // without being walked whole.
+            sqlx::query_as(
+                "with recursive tree (id, depth) as (
+                     select id, cast(1 as bigint) from access_tokens
+                     where org_id = $1 and parent_id = $2
+                     union all
+                     select t.id, tree.depth + 1 from access_tokens t join tree on t.parent_id = tree.id
+                     where t.org_id = $1 and tree.depth <= $3
+                 )
+                 select count(*), coalesce(max(depth), 0) from tree",
+            )
+            .bind(org_id)
+            .bind(id)
+            .bind(max_depth)
+            .persistent(self.named()).fetch_one(self.conn())
+            .await
+        }
         async fn refusal(&mut self, org_id: &str, id: &str) -> Result<Option<Refused>> {
             let row: Option<(bool, bool)> = sqlx::query_as(
                 "select revoked_at is not null, suspended_at is not null from access_tokens
