@@ -33,7 +33,9 @@ pub enum KeysCommand {
     },
     /// Revoke a key after a leak: it is no longer published and every token it signed is refused.
     Revoke {
-        /// The kid to revoke (see `keys list`).
+        /// The kid to revoke (see `keys list`). A kid is base64url and may start with `-`: it is
+        /// taken as the kid, not as an option.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Do not ask for confirmation.
         #[arg(long)]
@@ -185,4 +187,31 @@ fn render_key_table(keys: &[KeyInfo], unopened: &std::collections::HashSet<Strin
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeysCommand;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    }
+
+    #[test]
+    fn a_kid_starting_with_a_hyphen_is_a_kid() {
+        // Kids are base64url: one in 64 starts with `-`.
+        for args in [
+            ["x", "revoke", "-Qx1", "--yes"],
+            ["x", "revoke", "--yes", "-Qx1"],
+        ] {
+            let parsed = Keys::try_parse_from(args).unwrap();
+            assert!(
+                matches!(&parsed.command, KeysCommand::Revoke { kid, yes: true, .. } if kid == "-Qx1"),
+                "{args:?}"
+            );
+        }
+    }
 }
