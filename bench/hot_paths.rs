@@ -24,7 +24,12 @@ fn caller() -> Caller {
     Caller {
         username: Some("jane@example.com".into()),
         email: Some("jane@example.com".into()),
-        ..Caller::user("123", "u-1", vec!["123:owner".into()])
+        ..Caller::user(
+            "https://idp.example",
+            "123",
+            "u-1",
+            vec!["123:owner".into()],
+        )
     }
 }
 
@@ -33,6 +38,7 @@ fn record(kid: &str) -> TokenRecord {
         id: TokenId::generate(TokenType::Api).to_string(),
         org_id: "123".into(),
         created_by: "u-1".into(),
+        owner: access_tokens::tokens::owner_key("https://idp.example", "123", "u-1"),
         token_type: TokenType::Api,
         name: "CI pipeline".into(),
         assignments: vec!["123:owner".into()],

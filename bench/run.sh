@@ -99,10 +99,10 @@ export CALLER
 
 log "seeding 1,000,000 token rows (10,000 in the listing organization)..."
 psql "$DATABASE_URL" -q >/dev/null <<'SQL'
-insert into access_tokens (id, org_id, created_by, token_type, name, key_id, created_at)
+insert into access_tokens (id, org_id, created_by, owner, token_type, name, key_id, created_at)
 select 'api_seed' || lpad(g::text, 16, '0'),
        case when g <= 10000 then 'bench-list' else 'org-' || (g % 990) end,
-       'seed', 'api', 'seeded ' || g,
+       'seed', 'p1_seed', 'api', 'seeded ' || g,
        (select kid from signing_keys where key_set = 'api' and state = 'active'),
        now() - g * interval '1 second'
 from generate_series(1, 1000000) g;

@@ -73,9 +73,15 @@ pub async fn run(dev: DevToken) -> CliResult {
     let public_url = dev.address.public_url()?;
     let (store, kek) = open(&dev.store).await?;
     let keys = KeyRing::load_or_create(&store, &kek, &public_url).await?;
+    // The dev user is vouched for by this service itself: its own `api` issuer.
     let caller = Caller {
         user_agent: Some("access-tokens dev-token".to_owned()),
-        ..Caller::user(dev.org, dev.user, roles)
+        ..Caller::user(
+            &keys.current().set(KeySetName::Api).issuer,
+            dev.org,
+            dev.user,
+            roles,
+        )
     };
     let new = NewToken::parse(CreateTokenBody {
         name: Some(format!("dev caller {}", caller.user_id)),

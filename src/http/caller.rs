@@ -23,7 +23,7 @@ use crate::keys::jws::{self, Compact, Rules, unverified_issuer};
 use crate::keys::verify::{MAX_TOKEN_BYTES, verify_own};
 use crate::metrics::AuthFailure;
 use crate::tokens::claims::OwnTokenClaims;
-use crate::tokens::{Caller, Refused};
+use crate::tokens::{Caller, Refused, legacy_owner_key};
 
 /// Clock skew tolerated on a trusted issuer's `exp` and `nbf`, in seconds: its clock and ours drift
 /// a little, and a minute is the usual allowance. Our own tokens get none (our clock issued them).
@@ -109,7 +109,7 @@ fn act_in_requested_organization(caller: &mut Caller, parts: &Parts) -> Result<(
         )));
     }
     caller.roles.retain(in_org);
-    caller.home_org_id = Some(std::mem::replace(&mut caller.org_id, org.to_owned()));
+    caller.act_in(org.to_owned());
     Ok(())
 }
 
@@ -215,7 +215,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, Refusal> 
         .ok_or(No("unknown kid of trusted issuer"))?;
     let claims = verify_issuer_token(&jws, &key, &iss)?;
     state.issuers.policy().admits(&claims).map_err(No)?;
-    issuer_caller(&claims, &state.settings.roles_claim)
+    issuer_caller(&iss, &claims, &state.settings.roles_claim)
 }
 
 /// Verifies a trusted issuer's token: signature, algorithm, issuer, and an `exp` that must be there.
@@ -252,7 +252,12 @@ async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, 
         None => {}
     }
     state.usage.mark(&claims.token_id);
+    // A token acts for the principal that owns it; one issued before principals names its user
+    // and organization only, as its row's legacy key does.
+    let legacy_owner = legacy_owner_key(&claims.org_id, &claims.user_id);
     Ok(Caller {
+        owner: claims.owner.unwrap_or_else(|| legacy_owner.clone()),
+        legacy_owner,
         org_id: claims.org_id,
         user_id: claims.user_id,
         roles: claims.assignments,
@@ -275,7 +280,11 @@ async fn own_caller(state: &AppState, claims: OwnTokenClaims) -> Result<Caller, 
 /// caller's only when `email_verified` is `true` (Cognito writes it as a boolean, custom
 /// pipelines sometimes as the string `"true"`): an address not marked verified (`false`, absent,
 /// `0`, `"no"`, `null`) names no one and is not copied into the tokens the caller creates.
-fn issuer_caller(claims: &Map<String, Value>, roles_claim: &str) -> Result<Caller, Refusal> {
+fn issuer_caller(
+    issuer: &str,
+    claims: &Map<String, Value>,
+    roles_claim: &str,
+) -> Result<Caller, Refusal> {
     let text = |name: &str| match claims.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -291,7 +300,7 @@ fn issuer_caller(claims: &Map<String, Value>, roles_claim: &str) -> Result<Calle
     Ok(Caller {
         username: text("cognito:username"),
         email: text("email").filter(|_| email_verified(claims)),
-        ..Caller::user(org_id, user_id, roles_of(claims.get(roles_claim)))
+        ..Caller::user(issuer, org_id, user_id, roles_of(claims.get(roles_claim)))
     })
 }
 
@@ -333,6 +342,7 @@ mod tests {
     #[test]
     fn organization_and_user_come_from_the_ivy_claims_first() {
         let c = issuer_caller(
+            "https://i.example",
             &claims(json!({"custom:ivy_org_id": "1", "org_id": "2", "custom:ivy_user_id": "u", "sub": "s", "assignments": ["1:owner"]})),
             "assignments",
         )
@@ -340,18 +350,26 @@ mod tests {
         .unwrap();
         assert_eq!((c.org_id.as_str(), c.user_id.as_str()), ("1", "u"));
         assert_eq!(c.roles, ["1:owner"]);
-        let c = issuer_caller(&claims(json!({"org_id": 42, "sub": "s"})), "assignments")
-            .ok()
-            .unwrap();
+        let c = issuer_caller(
+            "https://i.example",
+            &claims(json!({"org_id": 42, "sub": "s"})),
+            "assignments",
+        )
+        .ok()
+        .unwrap();
         assert_eq!((c.org_id.as_str(), c.user_id.as_str()), ("42", "s"));
         assert!(c.roles.is_empty());
     }
 
     #[test]
     fn a_caller_without_organization_is_forbidden() {
-        let refusal = issuer_caller(&claims(json!({"sub": "s"})), "assignments")
-            .err()
-            .unwrap();
+        let refusal = issuer_caller(
+            "https://i.example",
+            &claims(json!({"sub": "s"})),
+            "assignments",
+        )
+        .err()
+        .unwrap();
         assert!(matches!(refusal, Refusal::Other(Error::Forbidden(_))));
     }
 
@@ -360,7 +378,10 @@ mod tests {
         let email = |extra: Value| {
             let mut c = claims(json!({"org_id": "1", "sub": "s", "email": "a@example.com"}));
             c.extend(claims(extra));
-            issuer_caller(&c, "assignments").ok().unwrap().email
+            issuer_caller("https://i.example", &c, "assignments")
+                .ok()
+                .unwrap()
+                .email
         };
         for verified in [
             json!({"email_verified": true}),

@@ -85,10 +85,10 @@ const COMMON_CLAIMS: [&str; 18] = [
 /// The claims a key set's tokens carry, for its discovery document's `claims_supported`: the
 /// common ones, and the type fields of the token types that set signs (`tokens::claims`).
 pub fn claims_supported(set: KeySetName) -> Vec<&'static str> {
-    // `read_only` and `anonymize` are on api, app and assume tokens only.
+    // `read_only`, `anonymize` and `owner` are on api, app and assume tokens only.
     let common = COMMON_CLAIMS.iter().copied().filter(|c| *c != "read_only");
     let own: &[&str] = match set {
-        KeySetName::Api => &["read_only", "anonymize"],
+        KeySetName::Api => &["read_only", "anonymize", "owner"],
         KeySetName::Public => &["journey_id", "portal_id"],
         KeySetName::PortalPreview => &["portal_id", "portal_user_id"],
         KeySetName::ContactIdentification => &[

@@ -89,9 +89,9 @@ struct Draft {
     lifetime: Option<u64>,
     rotated_from: Option<String>,
     parent_id: Option<String>,
-    /// The user the token is for: the caller, but for a token rotated by someone else (an
-    /// admin), whose owner it stays.
-    owner: Option<String>,
+    /// The principal the token is for, as (user id, owner key): the caller's, but for a token
+    /// rotated by someone else (an admin), whose owner it stays.
+    owner: Option<(String, String)>,
 }
 
 /// A token created by a token of this service never outlives it: a chosen lifetime (`expires_in`)
@@ -153,10 +153,14 @@ fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Minted> {
         (Some(at), Some(limit)) => Some(at.min(limit)),
         (at, _) => at,
     };
+    let (created_by, owner) = draft
+        .owner
+        .unwrap_or_else(|| (caller.user_id.clone(), caller.owner.clone()));
     let record = TokenRecord {
         id: TokenId::generate(draft.token_type).to_string(),
         org_id: caller.org_id.clone(),
-        created_by: draft.owner.unwrap_or_else(|| caller.user_id.clone()),
+        created_by,
+        owner,
         token_type: draft.token_type,
         name: draft.name,
         assignments: draft.assignments,
@@ -278,13 +282,6 @@ pub async fn list(
     caller: &Caller,
     params: &ListParams,
 ) -> Result<Vec<TokenRecord>> {
-    let created_by = match (authority.owner_filter(caller), params.created_by.as_deref()) {
-        (None, filter) => filter,
-        (Some(own), None) => Some(own),
-        (Some(own), Some(filter)) if filter == own => Some(own),
-        // Someone else's tokens: none that this caller may see.
-        (Some(_), Some(_)) => return Ok(Vec::new()),
-    };
     let names: Option<Vec<&str>> = params
         .types
         .as_ref()
@@ -294,7 +291,8 @@ pub async fn list(
         types: names.as_deref(),
         status: params.status,
         name: params.name.as_deref(),
-        created_by,
+        created_by: params.created_by.as_deref(),
+        owner: authority.owner_filter(caller),
         after: params.after.as_ref().map(|(t, id)| (*t, id.as_str())),
         limit: i64::from(params.limit),
     };
@@ -315,7 +313,8 @@ pub struct Revoked {
 /// Revokes one of the caller's organization's tokens that the caller manages; any other id is a
 /// 404. Revoking a revoked token answers its record again and records no second event. With
 /// `cascade`, every token created from it (children, their children, ...) is revoked in the same
-/// transaction, each with its own event, whether the token itself was revoked before or not.
+/// transaction, each with its own event (written in one batch), whether the token itself was
+/// revoked before or not.
 pub async fn revoke(
     store: &Store,
     authority: &Authority,
@@ -356,11 +355,10 @@ pub async fn revoke(
     } else {
         Vec::new()
     };
-    for descendant in &descendants {
-        tx.db()
-            .record_event(Action::Revoked, descendant, Some(&record.id), &actor)
-            .await?;
-    }
+    // One statement for all of them: a cascade's events cost one round trip, however many.
+    tx.db()
+        .record_events(Action::Revoked, &descendants, Some(&record.id), &actor)
+        .await?;
     tx.commit().await?;
     Ok(Revoked {
         record,
@@ -406,7 +404,7 @@ pub async fn rotate(
     // them, in its place below its parent (never below the rotating caller's token, where a cascade
     // would revoke what its owner cannot see). Its owner's email and username are not known here,
     // and the rotating caller's are never written in: the new token carries neither.
-    let by_owner = caller.user_id == old.created_by;
+    let by_owner = caller.owned().includes(&old.owner);
     // The policy of now holds the new token, whatever held the old one.
     policy::read(&mut tx.db(), &caller.org_id)
         .await?
@@ -430,7 +428,9 @@ pub async fn rotate(
                 .clone()
                 .filter(|_| by_owner)
                 .or_else(|| old.parent_id.clone()),
-            owner: Some(old.created_by.clone()),
+            // Its owner rotating it makes it the caller's principal's (a token from before
+            // principals, with its legacy key, gets the full one).
+            owner: (!by_owner).then(|| (old.created_by.clone(), old.owner.clone())),
         },
     )?;
     let actor = caller.actor();
@@ -549,11 +549,9 @@ pub async fn set_suspended(
         .db()
         .suspend_descendants(&caller.org_id, id, suspend)
         .await?;
-    for descendant in &descendants {
-        tx.db()
-            .record_event(action, descendant, None, &actor)
-            .await?;
-    }
+    tx.db()
+        .record_events(action, &descendants, None, &actor)
+        .await?;
     tx.commit().await?;
     Ok(Suspension {
         record,

@@ -536,3 +536,127 @@ async fn a_token_rotated_by_an_admin_stays_its_members() {
         .unwrap();
     assert_eq!(claims["email"], "member@example.com");
 }
+
+/// Ownership names the principal: the issuer, the home organization and the user. The same user
+/// id under another identity provider, or of another organization acting here, owns nothing of
+/// this one's; what a token creates is its owner's.
+#[tokio::test]
+async fn ownership_names_the_issuer_the_home_organization_and_the_user() {
+    let other_idp = crate::helpers::TestIssuer::spawn().await;
+    let other_url = other_idp.url.clone();
+    let app = TestApp::spawn_with(|s| s.trusted_issuers.push(other_url)).await;
+    let bob = app.issuer.user("1", "bob", &["1:viewer"]);
+    let bobs = app.create_ok(&bob, json!({"name": "bob's"})).await;
+
+    // User `bob` of organization 1, signed in through another identity provider.
+    let other_bob = other_idp.user("1", "bob", &["1:viewer"]);
+    let others = app
+        .create_ok(&other_bob, json!({"name": "other bob's"}))
+        .await;
+    assert_eq!(
+        others["created_by"], "bob",
+        "the contract's created_by is the user id"
+    );
+    assert_eq!(ids(&app.list_ok(&bob, "").await), [id(&bobs)]);
+    assert_eq!(ids(&app.list_ok(&other_bob, "").await), [id(&others)]);
+    assert_eq!(
+        app.list_ok(&other_bob, "?created_by=bob").await.len(),
+        1,
+        "filtering by the user id shows only what the principal owns"
+    );
+    for (caller, theirs) in [(&bob, &others), (&other_bob, &bobs)] {
+        assert_eq!(
+            app.get_token(caller, &id(theirs)).await.status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_error(app.revoke(caller, &id(theirs)).await, StatusCode::NOT_FOUND).await;
+        assert_error(app.rotate(caller, &id(theirs)).await, StatusCode::NOT_FOUND).await;
+        let events = app.audit_events(caller, "").await;
+        assert!(
+            events.iter().all(|e| e["token_id"] != theirs["id"]),
+            "{events:?}"
+        );
+    }
+
+    // What bob's token creates is bob's (this identity provider's bob), and the token manages
+    // its owner's tokens, not the other bob's.
+    let bobs_token = bobs["token"].as_str().unwrap();
+    let child = app.create_ok(bobs_token, json!({"name": "child"})).await;
+    assert_eq!(
+        ids(&app.list_ok(&bob, "").await),
+        sorted(vec![id(&bobs), id(&child)])
+    );
+    assert_eq!(ids(&app.list_ok(&other_bob, "").await), [id(&others)]);
+    assert_eq!(
+        app.get_token(bobs_token, &id(&others)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let claims = app.verify("", bobs_token).await.unwrap();
+    let owner = claims["owner"]
+        .as_str()
+        .expect("a calling token names its owner");
+    assert!(
+        owner.starts_with("p1_") && !owner.contains("bob"),
+        "{owner}"
+    );
+
+    // User `bob` of organization 2, holding a role in 1 and acting there: another principal.
+    let visitor = app.issuer.user("2", "bob", &["2:viewer", "1:viewer"]);
+    let listed: Vec<Value> = list_in_org(&app, "1", &visitor, "/v1/access-tokens")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, Vec::<Value>::new());
+    let path = format!("/v1/access-tokens/{}", id(&bobs));
+    let read = list_in_org(&app, "1", &visitor, &path).await;
+    assert_eq!(read.status(), StatusCode::NOT_FOUND);
+    let made = send_in_org(&app, "1", &visitor, json!({"name": "visitor's"})).await;
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let made: Value = made.json().await.unwrap();
+    assert_eq!(ids(&app.list_ok(&bob, "").await).len(), 2, "not bob of 1's");
+    let listed: Vec<Value> = list_in_org(&app, "1", &visitor, "/v1/access-tokens")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&listed), [id(&made)]);
+}
+
+/// Tokens written before ownership named principals carry a legacy key (the user and its
+/// organization, the issuer unknown): their user still manages them from that organization, a
+/// visitor with the same user id does not, and the owner's rotation gives the new token the full
+/// key.
+#[tokio::test]
+async fn tokens_from_before_principals_stay_their_users() {
+    let app = TestApp::spawn().await;
+    let bob = app.issuer.user("1", "bob", &["1:viewer"]);
+    let old = app.create_ok(&bob, json!({"name": "from before"})).await;
+    app.execute_with(
+        "update access_tokens set owner = 'legacy:1:1:bob' where id = $1",
+        &id(&old),
+    )
+    .await;
+    assert_eq!(ids(&app.list_ok(&bob, "").await), [id(&old)]);
+    let visitor = app.issuer.user("2", "bob", &["2:viewer", "1:viewer"]);
+    let read = list_in_org(
+        &app,
+        "1",
+        &visitor,
+        &format!("/v1/access-tokens/{}", id(&old)),
+    )
+    .await;
+    assert_eq!(read.status(), StatusCode::NOT_FOUND);
+
+    let rotated = app.rotate(&bob, &id(&old)).await;
+    assert_eq!(rotated.status(), StatusCode::CREATED);
+    let rotated: Value = rotated.json().await.unwrap();
+    let owner = app
+        .count(
+            "select count(*) from access_tokens where id = $1 and owner like 'p1%'",
+            &id(&rotated),
+        )
+        .await;
+    assert_eq!(owner, 1, "the rotated token has the full owner key");
+    assert_eq!(ids(&app.list_ok(&bob, "").await), [id(&rotated)]);
+}

@@ -637,8 +637,8 @@ impl TestApp {
     pub async fn seed(&self, org: &str, count: i64) {
         match self.store().await {
             Store::Postgres(_) => sqlx::query(
-                "insert into access_tokens (id, org_id, created_by, token_type, name, key_id, created_at)
-                 select 'api_seed' || lpad(g::text, 16, '0') || $1, $1, 'seed', 'api', 'seeded ' || g,
+                "insert into access_tokens (id, org_id, created_by, owner, token_type, name, key_id, created_at)
+                 select 'api_seed' || lpad(g::text, 16, '0') || $1, $1, 'seed', 'p1_seed', 'api', 'seeded ' || g,
                         (select kid from signing_keys where key_set = 'api' and state = 'active'),
                         timestamptz '2026-01-01' + (g / 3) * interval '1 second'
                  from generate_series(1, $2) g",
@@ -650,8 +650,8 @@ impl TestApp {
             .map(drop),
             Store::Sqlite(pool) => sqlx::query(
                 "with recursive g(n) as (select 1 union all select n + 1 from g where n < $2)
-                 insert into access_tokens (id, org_id, created_by, token_type, name, key_id, created_at)
-                 select 'api_seed' || printf('%016d', n) || $1, $1, 'seed', 'api', 'seeded ' || n,
+                 insert into access_tokens (id, org_id, created_by, owner, token_type, name, key_id, created_at)
+                 select 'api_seed' || printf('%016d', n) || $1, $1, 'seed', 'p1_seed', 'api', 'seeded ' || n,
                         (select kid from signing_keys where key_set = 'api' and state = 'active'),
                         1767225600000000 + (n / 3) * 1000000
                  from g",

@@ -24,8 +24,13 @@ async fn a_page_is_one_index_range_scan_however_large_the_table() {
         .execute(&pool)
         .await
         .unwrap();
-    // A member who created a few of organization 1's tokens (seeded ones are by `seed`).
-    sqlx::query("update access_tokens set created_by = 'member' where org_id = '1' and created_at >= '2026-01-01 00:50:00'")
+    // A member who owns a few of organization 1's tokens (seeded ones are owned by `p1_seed`),
+    // some of them from before principals (a legacy key).
+    sqlx::query("update access_tokens set created_by = 'member', owner = 'p1_member' where org_id = '1' and created_at >= '2026-01-01 00:50:00'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("update access_tokens set owner = 'legacy:1:1:member' where org_id = '1' and created_at >= '2026-01-01 00:55:00'")
         .execute(&pool)
         .await
         .unwrap();
@@ -33,17 +38,16 @@ async fn a_page_is_one_index_range_scan_however_large_the_table() {
         .execute(&pool)
         .await
         .unwrap();
-    let sql = access_tokens::store::postgres::list_sql(access_tokens::tokens::TokenStatus::Active);
-    // The organization's list (an admin's), and one creator's (a member's own tokens).
-    for (mode, creator, index) in [
-        ("force_custom_plan", None, "access_tokens_org_unrevoked"),
-        ("force_generic_plan", None, "access_tokens_org_unrevoked"),
-        (
-            "force_custom_plan",
-            Some("member"),
-            "access_tokens_org_creator",
-        ),
+    use access_tokens::store::postgres::list_sql;
+    use access_tokens::tokens::TokenStatus::Active;
+    // The organization's list (an admin's), and one member's (the tokens its keys own).
+    for (mode, owned, index) in [
+        ("force_custom_plan", false, "access_tokens_org_unrevoked"),
+        ("force_generic_plan", false, "access_tokens_org_unrevoked"),
+        ("force_custom_plan", true, "access_tokens_org_owner"),
+        ("force_generic_plan", true, "access_tokens_org_owner"),
     ] {
+        let sql = list_sql(Active, owned);
         let mut conn = pool.acquire().await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!("set plan_cache_mode = {mode}")))
             .execute(&mut *conn)
@@ -52,21 +56,23 @@ async fn a_page_is_one_index_range_scan_however_large_the_table() {
         let cursor_time = chrono::DateTime::parse_from_rfc3339("2026-01-01T01:00:00Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
-        let plan: (Value,) =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("explain (format json) {sql}")))
-                .bind("1")
-                .bind(None::<Vec<String>>)
-                .bind(None::<String>)
-                .bind(cursor_time)
-                .bind("api_seed")
-                .bind(101_i64)
-                .bind(chrono::Utc::now())
-                .bind(creator)
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap();
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(format!("explain (format json) {sql}")))
+            .bind("1")
+            .bind(None::<Vec<String>>)
+            .bind(None::<String>)
+            .bind(cursor_time)
+            .bind("api_seed")
+            .bind(101_i64)
+            .bind(chrono::Utc::now())
+            .bind(None::<String>);
+        let query = if owned {
+            query.bind("p1_member").bind("legacy:1:1:member")
+        } else {
+            query
+        };
+        let plan: (Value,) = query.fetch_one(&mut *conn).await.unwrap();
         let text = plan.0.to_string();
-        assert!(text.contains(index), "{mode}, {creator:?}: {text}");
+        assert!(text.contains(index), "{mode}, owned {owned}: {text}");
         assert!(text.contains("\"Index Cond\""), "{mode}: {text}");
         assert!(
             !text.contains("\"Node Type\":\"Sort\""),
@@ -74,15 +80,21 @@ async fn a_page_is_one_index_range_scan_however_large_the_table() {
         );
         assert!(!text.contains("Seq Scan"), "{mode}: {text}");
         // The position is part of the index condition, not a filter applied after reading.
-        let cond = plan.0[0]["Plan"]["Plans"][0]["Index Cond"]
-            .as_str()
-            .or(plan.0[0]["Plan"]["Index Cond"].as_str())
-            .unwrap_or_default()
-            .to_owned();
-        assert!(
-            cond.contains("created_at") && cond.contains("org_id"),
-            "{mode}: {cond} in {text}"
-        );
+        let conditions: Vec<&str> = text
+            .split("\"Index Cond\":\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap_or_default())
+            .collect();
+        assert!(!conditions.is_empty(), "{mode}: {text}");
+        for cond in conditions {
+            assert!(
+                cond.contains("created_at") && cond.contains("org_id"),
+                "{mode}: {cond} in {text}"
+            );
+            if owned {
+                assert!(cond.contains("owner"), "{mode}: {cond} in {text}");
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Who may do what: which role slugs make a caller an admin of its organization's tokens, which
 //! may create tokens, and which may mint tokens that act for someone else.
 
-use super::record::Caller;
+use super::record::{Caller, Owned};
 use super::token_type::TokenType;
 use crate::error::{Error, Result};
 
@@ -48,9 +48,9 @@ impl Authority {
     }
 
     /// Whose tokens the caller manages: `None` for all of the organization's (an admin), else the
-    /// user the caller is (for a token of this service, the user it acts for).
-    pub fn owner_filter<'a>(&self, caller: &'a Caller) -> Option<&'a str> {
-        (!self.is_admin(caller)).then_some(caller.user_id.as_str())
+    /// principal's the caller is (for a token of this service, its owner's).
+    pub fn owner_filter<'a>(&self, caller: &'a Caller) -> Option<Owned<'a>> {
+        (!self.is_admin(caller)).then(|| caller.owned())
     }
 
     /// May the caller create (or rotate into) a token of `token_type`? A 403 names the roles
@@ -86,7 +86,12 @@ mod tests {
     use super::*;
 
     fn caller(org: &str, roles: &[&str]) -> Caller {
-        Caller::user(org, "u", roles.iter().map(|r| (*r).to_owned()).collect())
+        Caller::user(
+            "https://issuer.example",
+            org,
+            "u",
+            roles.iter().map(|r| (*r).to_owned()).collect(),
+        )
     }
 
     #[test]
@@ -96,7 +101,8 @@ mod tests {
         assert!(a.is_admin(&caller("1", &["2:viewer", "1:admin"])));
         assert!(!a.is_admin(&caller("1", &["2:owner", "1:viewer"])));
         assert!(!a.is_admin(&caller("1", &["owner", "1:owners", "11:owner"])));
-        assert_eq!(a.owner_filter(&caller("1", &["1:viewer"])), Some("u"));
+        let member = caller("1", &["1:viewer"]);
+        assert_eq!(a.owner_filter(&member), Some(member.owned()));
         assert_eq!(a.owner_filter(&caller("1", &["1:owner"])), None);
     }
 

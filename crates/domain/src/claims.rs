@@ -37,6 +37,11 @@ pub struct Claims<'a> {
     pub read_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymize: Option<bool>,
+    /// The owner key of the principal the token acts for ([`owner_key`](crate::owner_key)):
+    /// opaque, compared and never parsed. On the tokens that call the API (`api`, `app`,
+    /// `assume`), so that what one creates is its owner's, and a token manages its owner's tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<&'a str>,
     #[serde(flatten)]
     pub fields: ShownFields<'a>,
     #[serde(rename = "custom:surface_id", skip_serializing_if = "Option::is_none")]
@@ -80,6 +85,7 @@ impl<'a> Claims<'a> {
             assume_roles: &record.assignments,
             read_only: has_flags.then_some(record.read_only),
             anonymize: has_flags.then_some(record.anonymize),
+            owner: has_flags.then_some(record.owner.as_str()),
             fields: f.shown(),
             surface_id: f.surface_id.as_deref(),
             status: record.status.map(|at| StatusClaim::new(issuer, at)),
@@ -98,6 +104,9 @@ pub struct OwnTokenClaims {
     pub token_use: String,
     pub org_id: String,
     pub user_id: String,
+    /// Absent on tokens issued before ownership named principals.
+    #[serde(default)]
+    pub owner: Option<String>,
     #[serde(default)]
     pub assignments: Vec<String>,
     #[serde(default)]
@@ -120,7 +129,7 @@ mod tests {
         Caller {
             username: Some("jane".into()),
             email: Some("jane@example.com".into()),
-            ..Caller::user("1", "u1", vec!["1:owner".into()])
+            ..Caller::user("https://issuer.example", "1", "u1", vec!["1:owner".into()])
         }
     }
 
@@ -129,6 +138,7 @@ mod tests {
             id: "api_5ZugdRXasLfWBypHi93Fk7".into(),
             org_id: "1".into(),
             created_by: "u1".into(),
+            owner: "p1_owner".into(),
             token_type,
             name: "CI".into(),
             assignments: vec!["1:owner".into()],
@@ -175,7 +185,8 @@ mod tests {
                 "assignments": ["1:owner"],
                 "assume_roles": ["1:owner"],
                 "read_only": true,
-                "anonymize": false
+                "anonymize": false,
+                "owner": "p1_owner"
             })
         );
     }
@@ -205,6 +216,10 @@ mod tests {
             "the caller's email must not identify the contact"
         );
         assert!(claims.get("read_only").is_none());
+        assert!(
+            claims.get("owner").is_none(),
+            "only tokens that call carry their owner"
+        );
         assert_eq!(claims["assignments"], json!([]));
     }
 }

@@ -25,5 +25,8 @@ pub use expiry::ExpiresIn;
 pub use id::TokenId;
 pub use key_set::{KeySetName, KeyState};
 pub use policy::Policy;
-pub use record::{Actor, Caller, Refused, ShownFields, TokenRecord, TokenStatus, TypeFields};
+pub use record::{
+    Actor, Caller, Owned, Refused, ShownFields, TokenRecord, TokenStatus, TypeFields,
+    legacy_owner_key, owner_key,
+};
 pub use token_type::{Lifetime, MIN_LIFETIME, ONE_HOUR, TokenType};

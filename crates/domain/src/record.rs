@@ -31,16 +31,73 @@ pub struct Caller {
     /// Where the request came from (the peer address), for audit events.
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The principal the caller is ([`owner_key`]): the owner of every token it creates, and
+    /// whose tokens it manages when it is not an admin. A token of this service carries its
+    /// owner's key (the `owner` claim), so a token acts for the principal that owns it.
+    pub owner: String,
+    /// The key the same user's tokens written before ownership named principals carry
+    /// ([`legacy_owner_key`]): the caller manages those too.
+    pub legacy_owner: String,
+}
+
+/// The owner key of a principal: the issuer that vouches for it, its home organization (its own,
+/// even while it acts in another with `x-epilot-org-id`) and its user id, hashed into an opaque,
+/// fixed-length key (`p1_` and 22 base64url characters: 128 bits of SHA-256). Two identity
+/// providers, or two organizations, with the same user id are two owners. Each part is length-
+/// prefixed, so no choice of characters in one part can make another principal's key.
+pub fn owner_key(issuer: &str, home_org_id: &str, user_id: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut input = Vec::with_capacity(issuer.len() + home_org_id.len() + user_id.len() + 24);
+    for part in [issuer, home_org_id, user_id] {
+        input.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        input.extend_from_slice(part.as_bytes());
+    }
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &input);
+    format!("p1_{}", URL_SAFE_NO_PAD.encode(&hash.as_ref()[..16]))
+}
+
+/// The owner key of the tokens written before ownership named principals: the creating user and
+/// the organization it was a member of, without the issuer (which was not recorded). The
+/// migration that added owners wrote it as `legacy:{characters of the organization}:{organization}:{user}`.
+pub fn legacy_owner_key(home_org_id: &str, user_id: &str) -> String {
+    format!(
+        "legacy:{}:{home_org_id}:{user_id}",
+        home_org_id.chars().count()
+    )
+}
+
+/// Whose tokens a caller who is not an admin manages: the tokens its principal owns, and the
+/// same user's tokens from before principals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owned<'a> {
+    pub owner: &'a str,
+    pub legacy: &'a str,
+}
+
+impl Owned<'_> {
+    /// Whether a token with this owner key is one of them.
+    pub fn includes(&self, owner: &str) -> bool {
+        owner == self.owner || owner == self.legacy
+    }
 }
 
 impl Caller {
-    /// A user of `org_id` holding `roles`, and nothing more known yet: no name or address, no
-    /// flags, not a token of this service, acting in its own organization, from nowhere. The
-    /// extractor and the commands fill in what they know.
-    pub fn user(org_id: impl Into<String>, user_id: impl Into<String>, roles: Vec<String>) -> Self {
+    /// A user of `org_id`, vouched for by `issuer`, holding `roles`, and nothing more known yet:
+    /// no name or address, no flags, not a token of this service, acting in its own organization,
+    /// from nowhere. The extractor and the commands fill in what they know.
+    pub fn user(
+        issuer: &str,
+        org_id: impl Into<String>,
+        user_id: impl Into<String>,
+        roles: Vec<String>,
+    ) -> Self {
+        let (org_id, user_id) = (org_id.into(), user_id.into());
         Self {
-            org_id: org_id.into(),
-            user_id: user_id.into(),
+            owner: owner_key(issuer, &org_id, &user_id),
+            legacy_owner: legacy_owner_key(&org_id, &user_id),
+            org_id,
+            user_id,
             roles,
             username: None,
             email: None,
@@ -51,6 +108,20 @@ impl Caller {
             home_org_id: None,
             source_ip: None,
             user_agent: None,
+        }
+    }
+
+    /// The caller acts in organization `org_id` (`x-epilot-org-id`): its own stays on record as
+    /// its home, and it stays the principal it is (its owner keys name its home organization).
+    pub fn act_in(&mut self, org_id: String) {
+        self.home_org_id = Some(std::mem::replace(&mut self.org_id, org_id));
+    }
+
+    /// What the caller owns, for the tokens it manages without being an admin.
+    pub fn owned(&self) -> Owned<'_> {
+        Owned {
+            owner: &self.owner,
+            legacy: &self.legacy_owner,
         }
     }
 
@@ -118,7 +189,11 @@ impl FromStr for TokenStatus {
 pub struct TokenRecord {
     pub id: String,
     pub org_id: String,
+    /// The user id of the principal that owns the token (the contract's `created_by`).
     pub created_by: String,
+    /// The owner key of that principal ([`owner_key`]; [`legacy_owner_key`] for tokens written
+    /// before principals): what ownership compares, never `created_by` alone.
+    pub owner: String,
     pub token_type: TokenType,
     pub name: String,
     pub assignments: Vec<String>,
@@ -210,4 +285,45 @@ pub struct ShownFields<'a> {
     origin: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     allowed_operations: Option<&'a [String]>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_keys_name_the_issuer_the_home_organization_and_the_user() {
+        let bob = owner_key("https://a.example", "1", "bob");
+        assert!(bob.starts_with("p1_") && bob.len() == 25, "{bob}");
+        assert_eq!(bob, owner_key("https://a.example", "1", "bob"));
+        for other in [
+            owner_key("https://b.example", "1", "bob"),
+            owner_key("https://a.example", "2", "bob"),
+            owner_key("https://a.example", "1", "bob2"),
+            // No shift of characters between the parts makes the same key.
+            owner_key("https://a.example1", "", "bob"),
+            owner_key("https://a.example", "1b", "ob"),
+        ] {
+            assert_ne!(bob, other);
+        }
+        assert_eq!(legacy_owner_key("1", "bob"), "legacy:1:1:bob");
+        assert_ne!(legacy_owner_key("a:b", "c"), legacy_owner_key("a", "b:c"));
+        assert_eq!(legacy_owner_key("ü", "x"), "legacy:1:ü:x");
+    }
+
+    #[test]
+    fn acting_elsewhere_keeps_the_principal() {
+        let mut caller = Caller::user("https://a.example", "1", "bob", vec!["2:owner".into()]);
+        let (owner, legacy) = (caller.owner.clone(), caller.legacy_owner.clone());
+        caller.act_in("2".into());
+        assert_eq!(
+            (caller.org_id.as_str(), caller.home_org_id.as_deref()),
+            ("2", Some("1"))
+        );
+        assert_eq!((caller.owner, caller.legacy_owner), (owner, legacy));
+        assert_ne!(
+            Caller::user("https://a.example", "2", "bob", Vec::new()).owner,
+            Caller::user("https://a.example", "1", "bob", Vec::new()).owner
+        );
+    }
 }

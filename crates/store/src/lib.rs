@@ -39,7 +39,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Postgres, Sqlite, Transaction};
 
-use crate::tokens::{Actor, TokenRecord};
+use crate::tokens::{Actor, Owned, TokenRecord};
 /// The domain, under the name the service gives it.
 pub(crate) use access_tokens_domain as tokens;
 pub use errors::is_unavailable;
@@ -243,7 +243,7 @@ impl Store {
         &self,
         org_id: &str,
         id: &str,
-        owner: Option<&str>,
+        owner: Option<Owned<'_>>,
     ) -> Result<Option<TokenRecord>> {
         routed_read!(self, db => db.get_token(org_id, id, owner, Lock::None))
     }

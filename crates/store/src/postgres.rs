@@ -7,11 +7,12 @@ use chrono::NaiveDate;
 
 use super::queries::{
     Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry,
-    TokenRow, columns, key_columns, list_page_sql, list_sql_fn, portable_queries,
+    TokenRow, columns, key_columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql,
+    portable_queries,
 };
 use super::statements::{Pg, Statements};
 use super::types::{Named, TextList, Timestamp};
-use crate::tokens::{Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus};
+use crate::tokens::{Actor, KeySetName, KeyState, Owned, Refused, TokenRecord, TokenStatus};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -21,7 +22,8 @@ const KEY_SETS_LOCK: i64 = 0x6b65_7973_6574; // "keyset"
 
 list_sql_fn!(
     /// The SQL of one list page for `status` (public so that a test can EXPLAIN it). Parameters:
-    /// org_id, types, name pattern, after (created_at, id), limit, and now for `expired`.
+    /// org_id, types, name pattern, after (created_at, id), limit, now for `expired`, creator,
+    /// and when `owned`, the owner keys.
     pub fn list_sql,
     types: "($2::text[] is null or token_type = any($2))",
     name: "($3::text is null or name ilike $3 escape '\\')"
@@ -51,17 +53,17 @@ pub(super) async fn insert_token_group(
                  $6::text[], $7::bool[], $8::bool[], $9::text[], $10::text[], $11::text[],
                  $12::text[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::text[],
                  $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
-                 $23::text[])
+                 $23::text[], $24::text[])
                  as v(id, org_id, created_by, token_type, name, assignments, read_only, anonymize,
                      journey_id, portal_id, portal_user_id, key_id, created_at, expires_at,
                      rotated_from, actor_org_id, actor_user_id, actor_token_id, source_ip,
-                     user_agent, parent_id, actor_home_org_id, status_key_set)
+                     user_agent, parent_id, actor_home_org_id, status_key_set, owner)
          ), t as (
-             insert into access_tokens (id, org_id, created_by, token_type, name, assignments,
-                 read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
+             insert into access_tokens (id, org_id, created_by, owner, token_type, name,
+                 assignments, read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
                  created_at, expires_at, rotated_from, parent_id, status_key_set, status_list,
                  status_idx)
-             select id, org_id, created_by, token_type, name,
+             select id, org_id, created_by, owner, token_type, name,
                  array(select json_array_elements_text(assignments::json)),
                  read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
                  created_at, expires_at, rotated_from, parent_id, status_key_set,
@@ -76,7 +78,7 @@ pub(super) async fn insert_token_group(
                  actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent, token_type,
                  token_owner, actor_home_org_id)
              select org_id, created_at, 'created', id, rotated_from, actor_org_id, actor_user_id,
-                 actor_token_id, source_ip, user_agent, token_type, created_by, actor_home_org_id
+                 actor_token_id, source_ip, user_agent, token_type, owner, actor_home_org_id
              from v
          )
          select ",
@@ -110,6 +112,7 @@ pub(super) async fn insert_token_group(
             .is_stored()
             .then(|| t.token_type.key_set().as_str().to_owned())
     }))
+    .bind(column(|t, _| Some(t.owner.clone())))
     .persistent(pg.named())
     .fetch_all(pg.conn())
     .await?;
@@ -118,6 +121,49 @@ pub(super) async fn insert_token_group(
 
 impl Queries for Pg<'_> {
     portable_queries!(for_update: " for update", id_in_list: "id = any($1)");
+
+    async fn record_events(
+        &mut self,
+        action: Action,
+        tokens: &[TokenRecord],
+        related_token_id: Option<&str>,
+        actor: &Actor,
+    ) -> Result<()> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let column = |f: fn(&TokenRecord) -> Option<String>| -> Vec<Option<String>> {
+            tokens.iter().map(f).collect()
+        };
+        sqlx::query(
+            "insert into audit_events (org_id, occurred_at, action, token_id, related_token_id,
+                 token_type, contact_id, surface_id, actor_org_id, actor_user_id, actor_token_id,
+                 source_ip, user_agent, token_owner, actor_home_org_id)
+             select t.org_id, $6, $7, t.id, $8, t.token_type, t.contact_id, t.surface_id, $9,
+                 $10, $11, $12, $13, t.owner, $14
+             from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $15::text[])
+                 as t(org_id, id, token_type, owner, contact_id, surface_id)",
+        )
+        .bind(column(|t| Some(t.org_id.clone())))
+        .bind(column(|t| Some(t.id.clone())))
+        .bind(column(|t| Some(t.token_type.as_str().to_owned())))
+        .bind(column(|t| Some(t.owner.clone())))
+        .bind(column(|t| t.fields.contact_id.clone()))
+        .bind(Timestamp::now())
+        .bind(action.as_str())
+        .bind(related_token_id)
+        .bind(&actor.org_id)
+        .bind(&actor.user_id)
+        .bind(&actor.token_id)
+        .bind(&actor.source_ip)
+        .bind(&actor.user_agent)
+        .bind(&actor.home_org_id)
+        .bind(column(|t| t.fields.surface_id.clone()))
+        .persistent(self.named())
+        .execute(self.conn())
+        .await
+        .map(|_| ())
+    }
 
     async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor) -> Result<TokenRecord> {
         // The group statement with one row: the record and its audit event, atomic, one round trip.

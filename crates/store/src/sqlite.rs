@@ -19,12 +19,13 @@ use sqlx::{Connection, SqliteConnection};
 use super::pool::{ACQUIRE_TIMEOUT, COMMAND_ACQUIRE_TIMEOUT, OpenError, Purpose};
 use super::queries::{
     Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry,
-    TokenRow, columns, key_columns, list_page_sql, list_sql_fn, portable_queries,
+    TokenRow, columns, key_columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql,
+    portable_queries,
 };
 use super::statements::Statements;
 use super::types::{Named, TextList, Timestamp};
 use crate::tokens::status_list::StatusRef;
-use crate::tokens::{Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus};
+use crate::tokens::{Actor, KeySetName, KeyState, Owned, Refused, TokenRecord, TokenStatus};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -144,6 +145,20 @@ list_sql_fn!(
 impl Queries for SqliteConnection {
     portable_queries!(for_update: "", id_in_list: "id in (select value from json_each($1))");
 
+    async fn record_events(
+        &mut self,
+        action: Action,
+        tokens: &[TokenRecord],
+        related_token_id: Option<&str>,
+        actor: &Actor,
+    ) -> Result<()> {
+        for t in tokens {
+            self.record_event(action, t, related_token_id, actor)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor) -> Result<TokenRecord> {
         // A savepoint when the caller holds a transaction already (rotation).
         let mut tx = self.begin().await?;
@@ -162,9 +177,10 @@ impl Queries for SqliteConnection {
         let row: TokenRow = sqlx::query_as(concat!(
             "insert into access_tokens (id, org_id, created_by, token_type, name, assignments,
                  read_only, anonymize, journey_id, portal_id, portal_user_id, key_id, created_at,
-                 expires_at, rotated_from, parent_id, status_key_set, status_list, status_idx)
+                 expires_at, rotated_from, parent_id, status_key_set, status_list, status_idx,
+                 owner)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19)
+                 $18, $19, $20)
              returning ",
             columns!()
         ))
@@ -187,6 +203,7 @@ impl Queries for SqliteConnection {
         .bind(status.map(|_| key_set))
         .bind(status.map(|s| s.list))
         .bind(status.map(|s| s.idx))
+        .bind(&t.owner)
         .fetch_one(&mut *tx)
         .await?;
         let row = TokenRecord::from(row);

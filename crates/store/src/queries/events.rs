@@ -42,7 +42,7 @@ macro_rules! event_queries {
             .bind(&actor.token_id)
             .bind(&actor.source_ip)
             .bind(&actor.user_agent)
-            .bind(&t.created_by)
+            .bind(&t.owner)
             .bind(&actor.home_org_id)
             .persistent(self.named())
             .execute(self.conn())
@@ -56,7 +56,7 @@ macro_rules! event_queries {
                         token_type, contact_id, surface_id, actor_home_org_id, details
                  from audit_events
                  where org_id = $1 and ($2 is null or token_id = $2)
-                   and ($5 is null or token_owner = $5) and id < $3
+                   and ($5 is null or token_owner = $5 or token_owner = $6) and id < $3
                  order by id desc
                  limit $4",
             )
@@ -64,7 +64,8 @@ macro_rules! event_queries {
             .bind(q.token_id)
             .bind(q.before.unwrap_or(i64::MAX))
             .bind(q.limit)
-            .bind(q.owner)
+            .bind(q.owner.map(|o| o.owner))
+            .bind(q.owner.map(|o| o.legacy))
             .persistent(self.named())
             .fetch_all(self.conn())
             .await
@@ -133,12 +134,12 @@ pub struct Identified {
 }
 
 /// A page of an organization's audit events: optionally of one token, optionally only about
-/// tokens `owner` created, before event `before`.
+/// tokens `owner` owns, before event `before`.
 #[derive(Debug, Clone, Copy)]
 pub struct EventQuery<'a> {
     pub org_id: &'a str,
     pub token_id: Option<&'a str>,
-    pub owner: Option<&'a str>,
+    pub owner: Option<Owned<'a>>,
     pub before: Option<i64>,
     pub limit: i64,
 }

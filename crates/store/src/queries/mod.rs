@@ -9,7 +9,7 @@ pub use super::statements::Pg;
 use super::types::{Named, TextList, Timestamp};
 use crate::tokens::status_list::StatusRef;
 use crate::tokens::{
-    Actor, KeySetName, KeyState, Refused, TokenRecord, TokenStatus, TokenType, TypeFields,
+    Actor, KeySetName, KeyState, Owned, Refused, TokenRecord, TokenStatus, TokenType, TypeFields,
 };
 
 pub type Result<T> = std::result::Result<T, sqlx::Error>;
@@ -28,7 +28,9 @@ pub(crate) use policy::policy_queries;
 pub use status_lists::StatusEntry;
 pub(crate) use status_lists::status_list_queries;
 pub use tokens::ListQuery;
-pub(crate) use tokens::{TokenRow, columns, list_page_sql, list_sql_fn, token_queries};
+pub(crate) use tokens::{
+    TokenRow, columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql, token_queries,
+};
 
 /// The [`Queries`] methods whose SQL reads the same on both stores, written once per aggregate:
 /// each store's `impl Queries` expands them for its own connection type, with the store's own
@@ -98,15 +100,15 @@ queries! {
     /// Inserts a token record together with its `created` audit event, atomically. Returns the
     /// record as stored.
     async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor) -> Result<TokenRecord>;
-    /// One token of the organization, revoked or not; with `owner`, only if that user created it.
-    async fn get_token(&mut self, org_id: &str, id: &str, owner: Option<&str>, lock: Lock)
+    /// One token of the organization, revoked or not; with `owner`, only one those keys own.
+    async fn get_token(&mut self, org_id: &str, id: &str, owner: Option<Owned<'_>>, lock: Lock)
         -> Result<Option<TokenRecord>>;
     /// A page of the organization's tokens, newest first.
     async fn list_tokens(&mut self, q: &ListQuery<'_>) -> Result<Vec<TokenRecord>>;
     /// Revokes a token of the organization. `Some((record, true))` when this call revoked it,
     /// `Some((record, false))` when it was revoked already (the first revocation time stays),
-    /// `None` when the organization has no such token (created by `owner`, when given).
-    async fn revoke_token(&mut self, org_id: &str, id: &str, owner: Option<&str>)
+    /// `None` when the organization has no such token (owned by `owner`, when given).
+    async fn revoke_token(&mut self, org_id: &str, id: &str, owner: Option<Owned<'_>>)
         -> Result<Option<(TokenRecord, bool)>>;
     /// Revokes every unrevoked token below `id` (its children, their children, ...), returning
     /// them oldest first.
@@ -145,6 +147,11 @@ queries! {
     /// surface when it has them). A `created` event of a token that is never stored (contact
     /// identification) is written alone: it is the token's only trace.
     async fn record_event(&mut self, action: Action, t: &TokenRecord,
+        related_token_id: Option<&str>, actor: &Actor) -> Result<()>;
+    /// Records that `actor` did `action` to each of `tokens` (a cascade: every one with the same
+    /// related token), in one statement on PostgreSQL (one round trip however many), one insert
+    /// each inside the caller's transaction on SQLite (in the process: no round trips to save).
+    async fn record_events(&mut self, action: Action, tokens: &[TokenRecord],
         related_token_id: Option<&str>, actor: &Actor) -> Result<()>;
     /// A page of the organization's events, newest first ([`EventQuery`]).
     async fn list_events(&mut self, q: &EventQuery<'_>) -> Result<Vec<AuditEvent>>;

@@ -11,7 +11,7 @@ macro_rules! token_queries {
     (for_update: $for_update:literal, id_in_list: $id_in_list:literal) => {
         async fn list_tokens(&mut self, q: &ListQuery<'_>) -> Result<Vec<TokenRecord>> {
             let (after_time, after_id) = q.position();
-            let rows: Vec<TokenRow> = sqlx::query_as(list_sql(q.status))
+            let query = sqlx::query_as(list_sql(q.status, q.owner.is_some()))
                 .bind(q.org_id)
                 .bind(q.types.map(TextList::of))
                 .bind(q.name_pattern())
@@ -19,9 +19,13 @@ macro_rules! token_queries {
                 .bind(after_id)
                 .bind(q.limit)
                 .bind(Timestamp::now())
-                .bind(q.created_by)
-                .persistent(self.named()).fetch_all(self.conn())
-                .await?;
+                .bind(q.created_by);
+            let query = match q.owner {
+                Some(owned) => query.bind(owned.owner).bind(owned.legacy),
+                None => query,
+            };
+            let rows: Vec<TokenRow> =
+                query.persistent(self.named()).fetch_all(self.conn()).await?;
             Ok(rows.into_iter().map(TokenRecord::from).collect())
         }
         async fn mark_used(&mut self, ids: &[String], day: NaiveDate) -> Result<()> {
@@ -39,24 +43,25 @@ macro_rules! token_queries {
             &mut self,
             org_id: &str,
             id: &str,
-            owner: Option<&str>,
+            owner: Option<Owned<'_>>,
             lock: Lock,
         ) -> Result<Option<TokenRecord>> {
             let sql = match lock {
                 Lock::None => concat!(
                     "select ", columns!(), " from access_tokens
-                     where org_id = $1 and id = $2 and ($3 is null or created_by = $3)"
+                     where org_id = $1 and id = $2 and ($3 is null or owner = $3 or owner = $4)"
                 ),
                 Lock::ForUpdate => concat!(
                     "select ", columns!(), " from access_tokens
-                     where org_id = $1 and id = $2 and ($3 is null or created_by = $3)",
+                     where org_id = $1 and id = $2 and ($3 is null or owner = $3 or owner = $4)",
                     $for_update
                 ),
             };
             let row: Option<TokenRow> = sqlx::query_as(sql)
                 .bind(org_id)
                 .bind(id)
-                .bind(owner)
+                .bind(owner.map(|o| o.owner))
+                .bind(owner.map(|o| o.legacy))
                 .persistent(self.named()).fetch_optional(self.conn())
                 .await?;
             Ok(row.map(TokenRecord::from))
@@ -65,19 +70,20 @@ macro_rules! token_queries {
             &mut self,
             org_id: &str,
             id: &str,
-            owner: Option<&str>,
+            owner: Option<Owned<'_>>,
         ) -> Result<Option<(TokenRecord, bool)>> {
             let row: Option<TokenRow> = sqlx::query_as(concat!(
                 "update access_tokens set revoked_at = $3
                  where org_id = $1 and id = $2 and revoked_at is null
-                   and ($4 is null or created_by = $4)
+                   and ($4 is null or owner = $4 or owner = $5)
                  returning ",
                 columns!()
             ))
             .bind(org_id)
             .bind(id)
             .bind(Timestamp::now())
-            .bind(owner)
+            .bind(owner.map(|o| o.owner))
+            .bind(owner.map(|o| o.legacy))
             .persistent(self.named()).fetch_optional(self.conn())
             .await?;
             match row {
@@ -263,7 +269,7 @@ pub(crate) use token_queries;
 /// `&'static str`).
 macro_rules! columns {
     () => {
-        "id, org_id, created_by, token_type, name, assignments, read_only, anonymize, \
+        "id, org_id, created_by, owner, token_type, name, assignments, read_only, anonymize, \
          journey_id, portal_id, portal_user_id, key_id, created_at, expires_at, revoked_at, \
          last_used, rotated_from, parent_id, suspended_at, status_list, status_idx"
     };
@@ -273,12 +279,20 @@ pub(crate) use columns;
 /// The SQL of one page of the token list, with the store's own ways to filter by type and name.
 /// Parameters: org_id, types, name pattern, after (created_at, id), limit, now, creator.
 macro_rules! list_page_sql {
-    ($types:literal, $name:literal, $($status:literal),+) => {
+    ($types:literal, $name:literal, $status:literal) => {
         concat!(
-            "select ", columns!(), " from access_tokens
-             where org_id = $1 and ", $($status),+, "
-               and ", $types, "
-               and ", $name, "
+            "select ",
+            columns!(),
+            " from access_tokens
+             where org_id = $1 and ",
+            $status,
+            "
+               and ",
+            $types,
+            "
+               and ",
+            $name,
+            "
                and ($8 is null or created_by = $8)
                and (created_at, id) < ($4, $5)
              order by created_at desc, id desc
@@ -288,24 +302,79 @@ macro_rules! list_page_sql {
 }
 pub(crate) use list_page_sql;
 
-/// A store's `list_sql`: one SQL text per status, so that the planner sees the status condition
-/// as a constant and the default list walks the partial index `access_tokens_org_unrevoked`. The
-/// position is a row comparison on the index's own columns: a page is one index range scan,
-/// however deep. The time `expired` compares with is the application's (`$7`), as on every record.
+/// One page of the tokens a caller who is not an admin manages: the same filters, then those its
+/// owner key owns (`$9`) and those the same user's legacy key owns (`$10`), each one range scan of
+/// `(org_id, owner, created_at desc, id desc)`, merged in order (an `or` of the two keys would read
+/// all of both and sort them).
+macro_rules! owned_page_sql {
+    ($types:literal, $name:literal, $status:literal) => {
+        concat!(
+            "select * from (
+                 select * from (",
+            owned_arm_sql!($types, $name, $status, "$9"),
+            ") by_principal
+                 union all
+                 select * from (",
+            owned_arm_sql!($types, $name, $status, "$10"),
+            ") by_legacy_key
+             ) page
+             order by created_at desc, id desc
+             limit $6"
+        )
+    };
+}
+pub(crate) use owned_page_sql;
+
+macro_rules! owned_arm_sql {
+    ($types:literal, $name:literal, $status:literal, $owner:literal) => {
+        concat!(
+            "select ",
+            columns!(),
+            " from access_tokens
+             where org_id = $1 and owner = ",
+            $owner,
+            " and ",
+            $status,
+            "
+               and ",
+            $types,
+            "
+               and ",
+            $name,
+            "
+               and ($8 is null or created_by = $8)
+               and (created_at, id) < ($4, $5)
+             order by created_at desc, id desc
+             limit $6"
+        )
+    };
+}
+pub(crate) use owned_arm_sql;
+
+/// A store's `list_sql`: one SQL text per status and per scope (the organization's tokens, or
+/// those a caller owns), so that the planner sees the status condition as a constant and the
+/// organization's list walks the partial index `access_tokens_org_unrevoked`. The position is a
+/// row comparison on the index's own columns: a page is one index range scan, however deep. The
+/// time `expired` compares with is the application's (`$7`), as on every record.
 macro_rules! list_sql_fn {
     ($(#[$meta:meta])* $vis:vis fn $fn:ident, types: $types:literal, name: $name:literal) => {
         $(#[$meta])*
-        $vis fn $fn(status: TokenStatus) -> &'static str {
+        $vis fn $fn(status: TokenStatus, owned: bool) -> &'static str {
+            macro_rules! page {
+                ($status:literal) => {
+                    if owned {
+                        owned_page_sql!($types, $name, $status)
+                    } else {
+                        list_page_sql!($types, $name, $status)
+                    }
+                };
+            }
             match status {
-                TokenStatus::Active => list_page_sql!($types, $name, "revoked_at is null"),
-                TokenStatus::Revoked => list_page_sql!($types, $name, "revoked_at is not null"),
-                TokenStatus::Suspended => {
-                    list_page_sql!($types, $name, "revoked_at is null and suspended_at is not null")
-                }
-                TokenStatus::Expired => {
-                    list_page_sql!($types, $name, "revoked_at is null and expires_at <= $7")
-                }
-                TokenStatus::All => list_page_sql!($types, $name, "true"),
+                TokenStatus::Active => page!("revoked_at is null"),
+                TokenStatus::Revoked => page!("revoked_at is not null"),
+                TokenStatus::Suspended => page!("revoked_at is null and suspended_at is not null"),
+                TokenStatus::Expired => page!("revoked_at is null and expires_at <= $7"),
+                TokenStatus::All => page!("true"),
             }
         }
     };
@@ -318,6 +387,7 @@ pub(crate) struct TokenRow {
     id: String,
     org_id: String,
     created_by: String,
+    owner: String,
     #[sqlx(try_from = "Named<TokenType>")]
     token_type: TokenType,
     name: String,
@@ -345,6 +415,7 @@ impl From<TokenRow> for TokenRecord {
             id: row.id,
             org_id: row.org_id,
             created_by: row.created_by,
+            owner: row.owner,
             token_type: row.token_type,
             name: row.name,
             assignments: row.assignments.0,
@@ -380,8 +451,10 @@ pub struct ListQuery<'a> {
     pub status: TokenStatus,
     /// Case-insensitive substring of the name.
     pub name: Option<&'a str>,
-    /// Only the tokens this user created.
+    /// Only the tokens of this user id (`created_by`, the contract's filter).
     pub created_by: Option<&'a str>,
+    /// Only the tokens these keys own: a caller who is not an admin.
+    pub owner: Option<Owned<'a>>,
     /// Start after this (created_at, id), newest first.
     pub after: Option<(DateTime<Utc>, &'a str)>,
     pub limit: i64,
