@@ -49,6 +49,13 @@ pub async fn ensure_keys(store: &Store, kek: &KeyEncryptionKey) -> Result<(), Ke
                 create(tx.db(), kek, name, Next).await?;
             }
         }
+        // The key that permutes the set's status list indices: the first start writes it, and
+        // it never changes (every index published depends on it).
+        if name.has_status_lists() {
+            let mut candidate = [0u8; 16];
+            aws_lc_rs::rand::fill(&mut candidate).map_err(|_| KeyError::Generate)?;
+            tx.db().ensure_status_index_key(name, &candidate).await?;
+        }
     }
     tx.commit().await?;
     Ok(())

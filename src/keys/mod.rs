@@ -28,7 +28,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::store::types::Timestamp;
-use crate::store::{KeyRow, Queries, Store};
+use crate::store::{KeyRow, Queries, StatusIndexKey, Store};
+use crate::tokens::status_list::IndexPermutation;
 /// The key set names live in the domain; re-exported where the keys are.
 pub use crate::tokens::{KeySetName, KeyState};
 /// JWS, signing and verifying keys are the JOSE crate's, shared with the verifier crate.
@@ -46,6 +47,8 @@ pub struct KeySet {
     verifying: HashMap<String, VerifyingKey>,
     pub jwks: Rendered,
     pub discovery: Rendered,
+    /// Where the store's status list slots are published (a keyed permutation of each list).
+    pub status_index: IndexPermutation,
 }
 
 impl KeySet {
@@ -80,7 +83,14 @@ impl Keys {
                 rows.push(lifecycle::generate_blocking(&kek, name, state)?);
             }
         }
-        build_keys(&kek, public_url, &rows).map(|(keys, _)| keys)
+        let mut index_key = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut index_key).map_err(|_| KeyError::Generate)?;
+        let index_keys = KeySetName::ALL.map(|name| StatusIndexKey {
+            key_set: name.as_str().to_owned(),
+            index_key: Some(index_key.to_vec()),
+            permuted_from: 0,
+        });
+        build_keys(&kek, public_url, &rows, &index_keys).map(|(keys, _)| keys)
     }
 
     /// How many stored keys each set has in each state, and when each set's active key became
@@ -193,7 +203,8 @@ async fn load(
     let mut conn = store.acquire().await?;
     let rows = conn.db().all_keys().await?;
     let states = conn.db().key_states().await?;
-    let (mut keys, unbound) = build_keys(kek, public_url, &rows)?;
+    let index_keys = conn.db().status_index_keys().await?;
+    let (mut keys, unbound) = build_keys(kek, public_url, &rows, &index_keys)?;
     keys.states = states;
     Ok((keys, unbound))
 }
@@ -209,6 +220,7 @@ fn build_keys(
     kek: &KeyEncryptionKey,
     public_url: &str,
     rows: &[KeyRow],
+    index_keys: &[StatusIndexKey],
 ) -> Result<(Keys, Vec<Unbound>), KeyError> {
     let fingerprint = rows.iter().map(|r| (r.kid.clone(), r.state)).collect();
     let mut unbound = Vec::new();
@@ -218,7 +230,9 @@ fn build_keys(
             .iter()
             .filter(|r| r.key_set == name.as_str() && r.state.is_published())
             .collect();
-        sets.push(build_set(kek, public_url, name, &rows, &mut unbound)?);
+        let mut set = build_set(kek, public_url, name, &rows, &mut unbound)?;
+        set.status_index = status_index(name, index_keys)?;
+        sets.push(set);
     }
     let sets: [KeySet; 4] = sets
         .try_into()
@@ -282,7 +296,29 @@ fn build_set(
         issuer,
         signing,
         verifying,
+        status_index: IndexPermutation::identity(),
     })
+}
+
+/// The set's index permutation from its stored index key. A set without status lists, or one
+/// whose key the first start has not written yet (`ensure_keys` writes it before anything signs),
+/// publishes slots as they are.
+fn status_index(
+    name: KeySetName,
+    index_keys: &[StatusIndexKey],
+) -> Result<IndexPermutation, KeyError> {
+    let Some(stored) = index_keys
+        .iter()
+        .find(|k| k.key_set == name.as_str() && name.has_status_lists())
+    else {
+        return Ok(IndexPermutation::identity());
+    };
+    let Some(key) = &stored.index_key else {
+        return Ok(IndexPermutation::identity());
+    };
+    let from_list = u32::try_from(stored.permuted_from).unwrap_or(u32::MAX);
+    IndexPermutation::new(key, from_list)
+        .ok_or_else(|| KeyError::Corrupt(format!("status list index key of {name}")))
 }
 
 #[cfg(test)]
@@ -358,7 +394,7 @@ mod tests {
         all.push(good.clone());
         all.extend(forgeries.iter().cloned());
 
-        let (keys, unbound) = build_keys(&kek, "https://t.example", &all).unwrap();
+        let (keys, unbound) = build_keys(&kek, "https://t.example", &all, &[]).unwrap();
         let api = keys.set(KeySetName::Api);
         assert!(
             api.verifying_key(&good.kid).is_some(),
@@ -376,9 +412,14 @@ mod tests {
         assert_eq!(reported, expected);
 
         // An active key that does not open still stops the load: the KEK is the wrong one.
-        let error = build_keys(&KeyEncryptionKey::generate(), "https://t.example", &all)
-            .err()
-            .unwrap();
+        let error = build_keys(
+            &KeyEncryptionKey::generate(),
+            "https://t.example",
+            &all,
+            &[],
+        )
+        .err()
+        .unwrap();
         assert!(matches!(error, KeyError::Seal(..)), "{error}");
     }
 }

@@ -335,16 +335,29 @@ pub fn render_set(
     let mut lists: Vec<StatusList> = (0..count)
         .map(|_| StatusList::new(BITS, LIST_SIZE))
         .collect();
+    // The stored slots of each list, published at their permuted indices (as the tokens name
+    // them), one batch per list.
+    let mut slots: Vec<(Vec<u32>, Vec<u8>)> = vec![(Vec::new(), Vec::new()); count];
     for entry in entries {
         let (Ok(list), Ok(idx), Ok(status)) = (
             usize::try_from(entry.list),
-            u64::try_from(entry.idx),
+            u32::try_from(entry.idx),
             u8::try_from(entry.status),
         ) else {
             continue;
         };
-        if let Some(list) = lists.get_mut(list) {
-            list.set(idx, status);
+        if let Some((idxs, statuses)) = slots.get_mut(list)
+            && idx < LIST_SIZE
+        {
+            idxs.push(idx);
+            statuses.push(status);
+        }
+    }
+    let permutation = &keys.set(name).status_index;
+    for (number, (list, (mut idxs, statuses))) in lists.iter_mut().zip(slots).enumerate() {
+        permutation.publish_all(u32::try_from(number).unwrap_or(u32::MAX), &mut idxs);
+        for (idx, status) in idxs.into_iter().zip(statuses) {
+            list.set(u64::from(idx), status);
         }
     }
     let encoded: Vec<String> = lists.iter().map(StatusList::encode).collect();

@@ -11,6 +11,7 @@ use crate::keys::{KeyRing, Keys};
 use crate::store::{Action, ListQuery, Lock, Queries, Store, Tx};
 use crate::tokens::claims::Claims;
 use crate::tokens::request::NewToken;
+use crate::tokens::status_list::StatusClaim;
 use crate::tokens::{
     Authority, Caller, Lifetime, TokenId, TokenRecord, TokenStatus, TokenType, TypeFields, roles,
 };
@@ -128,9 +129,14 @@ impl Minted {
     /// with the key named in it.
     fn sign(&self, record: &TokenRecord, caller: &Caller) -> Result<String> {
         let key_set = self.keys.set(record.token_type.key_set());
+        let mut claims = Claims::new(&key_set.issuer, record, caller);
+        // The store's slot, published at its permuted index (as the set's lists show it).
+        claims.status = record
+            .status
+            .map(|slot| StatusClaim::new(&key_set.issuer, key_set.status_index.publish(slot)));
         key_set
             .signing
-            .sign(&Claims::new(&key_set.issuer, record, caller))
+            .sign(&claims)
             .map_err(|e| Error::internal("signing a new token", e))
     }
 }

@@ -136,6 +136,55 @@ async fn every_stored_token_names_its_own_index_in_a_list_of_its_key_set() {
     );
 }
 
+/// Indices are a keyed permutation of the order in which tokens are minted: tokens created one
+/// after the other do not sit side by side in the list, and the list shows each one's status at
+/// the index its own token names, on both stores.
+#[tokio::test]
+async fn tokens_minted_together_are_not_neighbours_in_the_list() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner();
+    let mut created = Vec::new();
+    for n in 0..12 {
+        created.push(
+            app.create_ok(&owner, json!({"name": format!("t{n}")}))
+                .await,
+        );
+    }
+    let mut indices = Vec::new();
+    for token in &created {
+        indices.push(status_of_token(&app, "", token).await.0);
+    }
+    let close = indices
+        .windows(2)
+        .filter(|w| w[0].abs_diff(w[1]) < 8)
+        .count();
+    assert!(close <= 2, "consecutive tokens at {indices:?}");
+    let mut sorted = indices.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), indices.len(), "never shared: {indices:?}");
+    // The list agrees with every token: the revoked one is 1 at its index, the others 0.
+    let revoked = &created[5];
+    assert_eq!(
+        app.revoke(&owner, revoked["id"].as_str().unwrap())
+            .await
+            .status(),
+        reqwest::StatusCode::OK
+    );
+    let uri = status_of_token(&app, "", revoked).await.1;
+    assert!(
+        eventually(30, || async {
+            status_at(&app, "", &uri, indices[5]).await == 1
+        })
+        .await,
+        "the revoked token's own index reads 1"
+    );
+    for (n, idx) in indices.iter().enumerate() {
+        let expected = u8::from(n == 5);
+        assert_eq!(status_at(&app, "", &uri, *idx).await, expected, "token {n}");
+    }
+}
+
 #[tokio::test]
 async fn a_rotated_token_gets_a_new_index() {
     let app = TestApp::spawn().await;
@@ -422,7 +471,15 @@ async fn a_full_list_is_followed_by_a_new_one_that_every_replica_serves() {
         .create_ok(&a.owner(), json!({"name": "first of list 1"}))
         .await;
     let (idx, uri) = status_of_token(&a, "", &created).await;
-    assert_eq!(idx, 0);
+    // The list's first slot, published at its (permuted) index.
+    let first_slot = a
+        .count(
+            "select count(*) from access_tokens where id = $1 and status_list = 1 and status_idx = 0",
+            created["id"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(first_slot, 1);
+    assert!(idx < 1 << 20, "{idx}");
     assert_eq!(
         uri,
         format!("{}/v1/access-tokens/status-lists/1", a.public_url)
@@ -434,7 +491,7 @@ async fn a_full_list_is_followed_by_a_new_one_that_every_replica_serves() {
         .await,
         "the new list is served by the other replica"
     );
-    assert_eq!(status_at(other, "", &uri, 0).await, 0);
+    assert_eq!(status_at(other, "", &uri, idx).await, 0);
     let aggregation: Value = other
         .get("/v1/access-tokens/status-lists")
         .await

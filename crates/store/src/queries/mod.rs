@@ -25,8 +25,8 @@ pub use events::{Action, AuditEvent, EventQuery, Identified};
 pub use keys::{KeyInfo, KeyRow};
 pub(crate) use keys::{key_columns, key_queries};
 pub(crate) use policy::policy_queries;
-pub use status_lists::StatusEntry;
 pub(crate) use status_lists::status_list_queries;
+pub use status_lists::{StatusEntry, StatusIndexKey};
 pub use tokens::ListQuery;
 pub(crate) use tokens::{
     TokenRow, columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql, token_queries,
@@ -139,6 +139,12 @@ queries! {
     /// The indices of a key set's status lists that are not 0: revoked and deleted tokens (1),
     /// suspended ones (2).
     async fn status_entries(&mut self, key_set: KeySetName) -> Result<Vec<StatusEntry>>;
+    /// Writes `candidate` (16 random bytes) as the key set's status list index key unless it has
+    /// one: the first writer wins, and the key never changes.
+    async fn ensure_status_index_key(&mut self, key_set: KeySetName, candidate: &[u8])
+        -> Result<()>;
+    /// Every key set's status list index key, and the first list it permutes.
+    async fn status_index_keys(&mut self) -> Result<Vec<StatusIndexKey>>;
     /// The number of a key set's newest status list (0 before its first token).
     async fn last_status_list(&mut self, key_set: KeySetName) -> Result<i64>;
     /// Sets `last_used` to `day` on the given tokens, skipping rows that already say so.

@@ -28,6 +28,29 @@ macro_rules! status_list_queries {
             .persistent(self.named()).fetch_all(self.conn())
             .await
         }
+        async fn ensure_status_index_key(
+            &mut self,
+            key_set: KeySetName,
+            candidate: &[u8],
+        ) -> Result<()> {
+            sqlx::query(
+                "update status_list_index_keys set index_key = $2
+                 where key_set = $1 and index_key is null",
+            )
+            .bind(key_set.as_str())
+            .bind(candidate)
+            .persistent(self.named()).execute(self.conn())
+            .await
+            .map(|_| ())
+        }
+        async fn status_index_keys(&mut self) -> Result<Vec<StatusIndexKey>> {
+            sqlx::query_as(
+                "select key_set, index_key, cast(permuted_from as bigint) as permuted_from
+                 from status_list_index_keys",
+            )
+            .persistent(self.named()).fetch_all(self.conn())
+            .await
+        }
         async fn last_status_list(&mut self, key_set: KeySetName) -> Result<i64> {
             // The highest list any token of the set names: list 0, and every list up to this one,
             // exists (lists fill one after the other).
@@ -46,6 +69,15 @@ macro_rules! status_list_queries {
     };
 }
 pub(crate) use status_list_queries;
+
+/// A key set's status list index key and the first list it permutes.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StatusIndexKey {
+    pub key_set: String,
+    /// `None` until the first start after the migration wrote it.
+    pub index_key: Option<Vec<u8>>,
+    pub permuted_from: i64,
+}
 
 /// An index of a status list whose value is not 0 (valid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
