@@ -443,7 +443,7 @@ fn served(jwt: String, lst: String) -> Result<ServedList> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::status_list::MAX_DECODED_BYTES;
+    use crate::tokens::status_list::{MAX_DECODED_BYTES, StatusRef};
 
     #[test]
     fn a_list_past_the_bound_never_asks_for_a_render() {
@@ -504,8 +504,14 @@ mod tests {
         );
         let lst = &set.lists[2].lst;
         let list = StatusList::decode(BITS, lst, MAX_DECODED_BYTES).unwrap();
-        assert_eq!(list.get(7), Some(1));
-        assert_eq!(list.get(6), Some(0));
+        // Slot 7 of list 2 shows at its published (permuted) index, and nowhere else.
+        let permutation = &keys.set(KeySetName::Public).status_index;
+        let idx = permutation.publish(StatusRef { list: 2, idx: 7 }).idx;
+        assert_eq!(list.get(u64::from(idx)), Some(1));
+        let set_bits = (0..u64::from(LIST_SIZE))
+            .filter(|i| list.get(*i) != Some(0))
+            .count();
+        assert_eq!(set_bits, 1);
         assert_eq!(list.len(), u64::from(LIST_SIZE));
     }
 

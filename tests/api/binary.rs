@@ -297,3 +297,102 @@ async fn logs_never_carry_a_token_and_sigterm_exits_cleanly() {
     );
     assert!(!log.contains("PRIVATE KEY"));
 }
+
+/// Stopping is bounded whatever holds a request: a revocation waiting on a row lock that is never
+/// released (here, by another session) does not keep the process alive past the drain
+/// (`REQUEST_TIMEOUT` + 5 s) and the store's close (5 s). Behind a transaction pooler (the scale
+/// suite), where the service sets no `statement_timeout`, this is the bound alone that ends it.
+#[tokio::test]
+async fn sigterm_exits_within_its_bound_while_a_statement_waits_on_a_lock() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
+    let database = fresh_database().await;
+    let database_env = crate::helpers::database_env(&database);
+    let issuer = crate::helpers::TestIssuer::spawn().await;
+    let kek = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
+    let mut command = command();
+    command
+        .arg("serve")
+        .envs(database_env)
+        .env("KEY_ENCRYPTION_KEY", &kek)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("TRUSTED_ISSUERS", &issuer.url)
+        .env("REQUEST_TIMEOUT", "3s");
+    let mut served = Served::start(command);
+    let base = served.base.clone();
+    let client = reqwest::Client::new();
+    let caller = issuer.user("1", "u1", &["1:owner"]);
+    let created: Value = client
+        .post(format!("{base}/v1/access-tokens"))
+        .bearer_auth(&caller)
+        .json(&json!({"name": "locked"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // Another session locks the token's row and keeps the lock until the process is gone.
+    let pool = sqlx::PgPool::connect_with(crate::helpers::direct_options(&database))
+        .await
+        .unwrap();
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("select 1 from access_tokens where id = $1 for update")
+        .bind(&id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let waiting = tokio::spawn({
+        let url = format!("{base}/v1/access-tokens/{id}");
+        async move { client.delete(url).bearer_auth(caller).send().await }
+    });
+    // The revocation waits on the lock: its statement is in PostgreSQL's lock wait.
+    let waits = crate::helpers::eventually(30, || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0)
+                > 0
+        }
+    })
+    .await;
+    assert!(waits, "the revocation waits on the row lock");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // REQUEST_TIMEOUT + 5 s of drain, 5 s to close the store, 5 s for the runtime: 18 s at most
+    // by design; a generous bound here, so that a slow machine never fails it.
+    let started = std::time::Instant::now();
+    let exited = loop {
+        if let Some(exit) = served.child.try_wait().unwrap() {
+            break Some(exit);
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        exited.is_some(),
+        "the process still runs 90 s after SIGTERM while a lock is held"
+    );
+    // The client got an answer or a closed connection, never a hang.
+    let _ = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("the waiting request ends with the process");
+    holder.rollback().await.unwrap();
+    eprintln!(
+        "exited {:.1} s after SIGTERM",
+        started.elapsed().as_secs_f64()
+    );
+}
