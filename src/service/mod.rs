@@ -232,17 +232,18 @@ impl Service {
             Change::Created(record) => {
                 self.metrics.token_created(record.token_type.as_str());
                 // A new token is valid: its list entry is already 0.
-                return;
             }
             Change::Revoked(ids) => {
                 for id in ids {
                     refuse(id, Refused::Revoked);
                 }
                 self.metrics.tokens_revoked.inc_by(ids.len() as u64);
+                self.status_lists.tokens_changed(ids.iter().copied());
             }
             Change::Rotated(record) => {
                 if let Some(old) = &record.rotated_from {
                     refuse(old, Refused::Revoked);
+                    self.status_lists.tokens_changed([old.as_str()]);
                 }
                 self.metrics.tokens_rotated.inc();
                 self.metrics.token_created(record.token_type.as_str());
@@ -252,6 +253,7 @@ impl Service {
                     refuse(id, Refused::Suspended);
                 }
                 self.metrics.tokens_suspended.inc_by(ids.len() as u64);
+                self.status_lists.tokens_changed(ids.iter().copied());
             }
             Change::Resumed(ids) => {
                 for id in ids {
@@ -259,15 +261,21 @@ impl Service {
                         .change(StoreChange::Resumed((*id).to_owned()));
                 }
                 self.metrics.tokens_resumed.inc_by(ids.len() as u64);
+                self.status_lists.tokens_changed(ids.iter().copied());
             }
         }
-        self.status_lists.wake();
     }
 
     /// Follows the other replicas' changes (the store's revocation feed) until the task is
-    /// dropped: each reaches the revocation set, and wakes the status lists.
+    /// dropped: each reaches the revocation set, and the status lists update the token it names
+    /// (its list, read by id); after a reconnection they read everything again.
     pub async fn follow_other_replicas(&self) {
-        self.revocations.follow(|| self.status_lists.wake()).await;
+        self.revocations
+            .follow(|changed| match changed {
+                Some(id) => self.status_lists.tokens_changed([id]),
+                None => self.status_lists.wake(),
+            })
+            .await;
     }
 
     /// Whether the database answers (readiness).
@@ -291,10 +299,17 @@ impl Service {
         keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         lists.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_update = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 () = self.status_lists.changed() => {
-                    if let Err(error) = self.status_lists.refresh(true).await {
+                    // Changes arriving before the next update may start are taken together: a
+                    // storm of changes costs a bounded share of a core, not an update per change.
+                    tokio::time::sleep_until(next_update).await;
+                    let started = tokio::time::Instant::now();
+                    let outcome = self.status_lists.apply_changes().await;
+                    next_update = started + status_lists::update_spacing(started.elapsed());
+                    if let Err(error) = outcome {
                         tracing::warn!(%error, "could not render the status lists; trying again within a second");
                     }
                 }

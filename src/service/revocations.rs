@@ -111,8 +111,9 @@ impl Revocations {
     /// Follows revocations until the task is dropped: connect the feed, load the whole set, apply
     /// each revocation; on a lost connection, mark the set stale and start over. A store without a
     /// feed (the embedded one) returns at once, and the set stays unused. `on_change` is called
-    /// after each change the feed announces and after each reload (what the status lists follow).
-    pub async fn follow(&self, on_change: impl Fn()) {
+    /// with the token after each change the feed announces, and with `None` after each reload
+    /// (what the status lists follow).
+    pub async fn follow(&self, on_change: impl Fn(Option<&str>)) {
         loop {
             self.set_current(false);
             let Some(feed) = self.store.revocation_feed().await else {
@@ -129,20 +130,23 @@ impl Revocations {
     async fn apply(
         &self,
         feed: sqlx::Result<RevocationFeed>,
-        on_change: &impl Fn(),
+        on_change: &impl Fn(Option<&str>),
     ) -> Result<(), sqlx::Error> {
         let mut feed = feed?;
         // Loaded once the feed listens, so that no revocation falls between the two.
         let count = self.reload().await?;
         self.set_current(true);
         // Changes missed while the feed was down reach the status lists too.
-        on_change();
+        on_change(None);
         tracing::debug!(refused = count, "revocation set loaded");
         loop {
             let change = feed.next().await?;
             self.metrics.notifications.inc();
+            let id = match &change {
+                Change::Refused(id, _) | Change::Resumed(id) => id.clone(),
+            };
             self.change(change);
-            on_change();
+            on_change(Some(&id));
         }
     }
 }

@@ -534,3 +534,74 @@ async fn a_suspended_token_shows_suspended_on_another_replica_and_valid_once_res
     a.revoke(&owner, id).await;
     assert!(eventually(10, || async { status_at(other, "", &uri, idx).await == 1 }).await);
 }
+
+/// The list's `ETag` as served.
+async fn etag(app: &TestApp, uri: String) -> String {
+    let response = app.get(path_of(app, &uri)).await;
+    response.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+/// A change updates the bit it touches and re-signs only that token's list, on this replica and
+/// on another one (which reads the one token the feed names, not every revoked row): the other
+/// lists keep their bytes, and their ETag.
+#[tokio::test]
+async fn a_change_re_signs_only_the_list_it_touches() {
+    let a = TestApp::spawn().await;
+    let b = match crate::helpers::store() {
+        StoreKind::Postgres => Some(a.replica().await),
+        StoreKind::Sqlite => None,
+    };
+    let owner = a.owner();
+    let in_zero = a.create_ok(&owner, json!({"name": "in list 0"})).await;
+    match crate::helpers::store() {
+        StoreKind::Postgres => {
+            a.execute("select setval('status_index_api', 1048575)")
+                .await
+        }
+        StoreKind::Sqlite => {
+            a.execute("update status_list_counters set next_index = 1048576 where key_set = 'api'")
+                .await
+        }
+    }
+    let in_one = a.create_ok(&owner, json!({"name": "in list 1"})).await;
+    let (idx_zero, uri_zero) = status_of_token(&a, "", &in_zero).await;
+    let (idx_one, uri_one) = status_of_token(&a, "", &in_one).await;
+    assert!(uri_one.ends_with("/status-lists/1"), "{uri_one}");
+    for app in std::iter::once(&a).chain(b.as_ref()) {
+        assert!(
+            eventually(30, || async {
+                app.get(path_of(app, &uri_one)).await.status() == StatusCode::OK
+            })
+            .await
+        );
+    }
+    let mut before = Vec::new();
+    for app in std::iter::once(&a).chain(b.as_ref()) {
+        before.push(etag(app, uri_zero.clone()).await);
+        // Past the second list 0 was signed in, so that signing it again would change its bytes.
+        let jwt = app.get(path_of(app, &uri_zero)).await.text().await.unwrap();
+        let iat = unverified_claims(&jwt)["iat"].as_i64().unwrap();
+        assert!(eventually(10, || async { chrono::Utc::now().timestamp() > iat }).await);
+    }
+    assert_eq!(
+        a.revoke(&owner, in_one["id"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    for (app, zero_etag) in std::iter::once(&a).chain(b.as_ref()).zip(before) {
+        assert!(
+            eventually(30, || async {
+                status_at(app, "", &uri_one, idx_one).await == 1
+            })
+            .await,
+            "the revoked token's list shows it"
+        );
+        assert_eq!(status_at(app, "", &uri_zero, idx_zero).await, 0);
+        assert_eq!(
+            etag(app, uri_zero.clone()).await,
+            zero_etag,
+            "list 0 is not signed again for a change in list 1"
+        );
+    }
+}

@@ -49,7 +49,7 @@ pub use pool::{OpenError, PgDatabase, Pooler, Purpose};
 use pool::{pg_pool, session_pool, standby_pool};
 pub use queries::{
     Action, AuditEvent, Db, EventQuery, Identified, KeyInfo, KeyRow, ListQuery, Lock, Queries,
-    Result, StatusEntry, StatusIndexKey,
+    Result, StatusEntry, StatusIndexKey, TokenStatusEntry,
 };
 use standby::Standby;
 pub use statements::Pg;

@@ -7,8 +7,8 @@ use chrono::NaiveDate;
 
 use super::queries::{
     Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry,
-    StatusIndexKey, TokenRow, columns, key_columns, list_page_sql, list_sql_fn, owned_arm_sql,
-    owned_page_sql, portable_queries,
+    StatusIndexKey, TokenRow, TokenStatusEntry, columns, key_columns, list_page_sql, list_sql_fn,
+    owned_arm_sql, owned_page_sql, portable_queries,
 };
 use super::statements::{Pg, Statements};
 use super::types::{Named, TextList, Timestamp};

@@ -19,8 +19,8 @@ use sqlx::{Connection, SqliteConnection};
 use super::pool::{ACQUIRE_TIMEOUT, COMMAND_ACQUIRE_TIMEOUT, OpenError, Purpose};
 use super::queries::{
     Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry,
-    StatusIndexKey, TokenRow, columns, key_columns, list_page_sql, list_sql_fn, owned_arm_sql,
-    owned_page_sql, portable_queries,
+    StatusIndexKey, TokenRow, TokenStatusEntry, columns, key_columns, list_page_sql, list_sql_fn,
+    owned_arm_sql, owned_page_sql, portable_queries,
 };
 use super::statements::Statements;
 use super::types::{Named, TextList, Timestamp};

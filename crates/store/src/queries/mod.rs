@@ -26,7 +26,7 @@ pub use keys::{KeyInfo, KeyRow};
 pub(crate) use keys::{key_columns, key_queries};
 pub(crate) use policy::policy_queries;
 pub(crate) use status_lists::status_list_queries;
-pub use status_lists::{StatusEntry, StatusIndexKey};
+pub use status_lists::{StatusEntry, StatusIndexKey, TokenStatusEntry};
 pub use tokens::ListQuery;
 pub(crate) use tokens::{
     TokenRow, columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql, token_queries,
@@ -139,6 +139,9 @@ queries! {
     /// The indices of a key set's status lists that are not 0: revoked and deleted tokens (1),
     /// suspended ones (2).
     async fn status_entries(&mut self, key_set: KeySetName) -> Result<Vec<StatusEntry>>;
+    /// The current entries of the given tokens (those with an index, deleted ones included):
+    /// what a change to them makes their lists say, without reading the rest of the lists.
+    async fn status_of_tokens(&mut self, ids: &[String]) -> Result<Vec<TokenStatusEntry>>;
     /// Writes `candidate` (16 random bytes) as the key set's status list index key unless it has
     /// one: the first writer wins, and the key never changes.
     async fn ensure_status_index_key(&mut self, key_set: KeySetName, candidate: &[u8])

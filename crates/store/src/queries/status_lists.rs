@@ -28,6 +28,26 @@ macro_rules! status_list_queries {
             .persistent(self.named()).fetch_all(self.conn())
             .await
         }
+        async fn status_of_tokens(&mut self, ids: &[String]) -> Result<Vec<TokenStatusEntry>> {
+            // Where each token is and what its list says now: 1 revoked (or deleted: its
+            // tombstone), 2 suspended, 0 valid. Tokens without an index are not listed.
+            sqlx::query_as(concat!(
+                "select status_key_set as key_set, cast(status_list as bigint) as list,
+                     cast(status_idx as bigint) as idx,
+                     cast(case when revoked_at is not null then 1
+                               when suspended_at is not null then 2 else 0 end as bigint) as status
+                 from access_tokens
+                 where ", $id_in_list, " and status_key_set is not null
+                 union all
+                 select status_key_set, cast(status_list as bigint), cast(status_idx as bigint),
+                     cast(1 as bigint)
+                 from deleted_tokens
+                 where ", $id_in_list, " and status_key_set is not null"
+            ))
+            .bind(TextList::of(ids))
+            .persistent(self.named()).fetch_all(self.conn())
+            .await
+        }
         async fn ensure_status_index_key(
             &mut self,
             key_set: KeySetName,
@@ -69,6 +89,15 @@ macro_rules! status_list_queries {
     };
 }
 pub(crate) use status_list_queries;
+
+/// Where one token is in its key set's lists, and what its entry says now.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TokenStatusEntry {
+    pub key_set: String,
+    pub list: i64,
+    pub idx: i64,
+    pub status: i64,
+}
 
 /// A key set's status list index key and the first list it permutes.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
