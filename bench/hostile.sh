@@ -256,7 +256,7 @@ PY
 fi
 
 # --- 2. a hostile trusted issuer: an endless chunked JWKS -----------------------------------
-# Measures only: bounding the fetch is the issuers module's (src/issuers/) business.
+# Measures only: bounding the fetch is the issuers module's (crates/service/src/issuers/) business.
 if [ "${HOSTILE_ISSUER:-0}" = 1 ]; then
     log "a trusted issuer answering with an endless chunked JWKS..."
     python3 - "$ISSUER_PORT" "${HOSTILE_ISSUER_MB:-256}" >"$WORK/issuer.log" 2>&1 <<'PY' &

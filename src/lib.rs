@@ -4,25 +4,20 @@
 //! check the tokens offline.
 
 //!
-//! The floors, each importing only those below it (docs/architecture.md): `http` (routes,
-//! extractors, pagination) over `service` (the use cases) over `keys` (the key ring) and
-//! `issuers`, over three crates of the workspace: the store (`store`, both databases), the
-//! domain (`tokens`) and the JOSE crate (JWS, JWKs, the status-list codec); `config`, `error`,
-//! `telemetry`, `rate_limit` and `metrics` serve the floors of this crate.
+//! This crate is the binary's: a thin HTTP layer (`http`: extract, call the service, render),
+//! the error mapping (`error`), telemetry, and the process (`App`: bind, serve, stop). Below it,
+//! crates of the workspace that Cargo keeps from naming anything above them
+//! (docs/architecture.md): the service (`access_tokens_service`: the use cases, keys, issuers,
+//! rate limits, metrics, settings), the store, the domain and the JOSE crate.
 
-pub mod config;
 pub mod error;
 pub mod http;
-pub mod issuers;
-pub mod keys;
-pub mod metrics;
-pub mod rate_limit;
-pub mod service;
-/// The store is its own crate; named `store` here, the floor it was.
-pub use access_tokens_store as store;
 pub mod telemetry;
-/// The domain is its own crate; named `tokens` here, the floor it was.
-pub use access_tokens_domain as tokens;
+
+/// The use cases' crate.
+pub use access_tokens_service as service;
+/// The crates below, under the names their floors had in this crate.
+pub use access_tokens_service::{config, issuers, keys, metrics, rate_limit, store, tokens};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -120,7 +115,7 @@ impl App {
         let state = AppState::new(Service::new(settings, store, keys, metrics));
         // Served from the first request on; should this fail, the background work renders them
         // within a second and the lists answer 503 until then.
-        if let Err(error) = state.status_lists.refresh(true).await {
+        if let Err(error) = state.service().render_status_lists().await {
             tracing::warn!(%error, "could not render the status lists at start-up");
         }
         Ok(Self {
@@ -142,7 +137,7 @@ impl App {
 
     /// The URL issuers and `jwks_uri`s derive from.
     pub fn public_url(&self) -> &str {
-        self.state.public_url()
+        self.state.service().public_url()
     }
 
     /// Serves until `shutdown` completes; then answers readiness checks with 503 while it goes on
@@ -155,20 +150,20 @@ impl App {
         let state = self.state.clone();
         let background = {
             let state = state.clone();
-            tokio::spawn(async move { state.maintain().await })
+            tokio::spawn(async move { state.service().maintain().await })
         };
         let revocations = {
             let state = state.clone();
-            tokio::spawn(async move { state.follow_other_replicas().await })
+            tokio::spawn(async move { state.service().follow_other_replicas().await })
         };
-        let header_read_timeout = state.settings.http.header_read_timeout;
-        let request_timeout = state.settings.http.request_timeout;
+        let header_read_timeout = state.service().http_settings().header_read_timeout;
+        let request_timeout = state.service().http_settings().request_timeout;
         let shutdown = {
             let state = state.clone();
             async move {
                 shutdown.await;
-                state.begin_stopping();
-                let drain = state.settings.http.shutdown_drain;
+                state.service().begin_stopping();
+                let drain = state.service().http_settings().shutdown_drain;
                 if !drain.is_zero() {
                     tracing::info!(
                         drain_seconds = drain.as_secs_f64(),
@@ -181,7 +176,7 @@ impl App {
         // Scraped until the service stops; nothing of it needs draining.
         let metrics = self.metrics.map(|(listener, address)| {
             tracing::info!(%address, "serving metrics at /metrics");
-            let router = http::metrics::router(state.metrics.clone());
+            let router = http::metrics::router(state.service().metrics().clone());
             tokio::spawn(http::server::serve(
                 listener,
                 router,
@@ -207,7 +202,7 @@ impl App {
         // The pool's connections are returned, the last marks written, within a bound: a
         // connection held by a statement still waiting in the database (a lock) must not keep
         // the process alive.
-        if tokio::time::timeout(CLOSE_TIMEOUT, state.close())
+        if tokio::time::timeout(CLOSE_TIMEOUT, state.service().close())
             .await
             .is_err()
         {
@@ -244,62 +239,4 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
-}
-
-#[cfg(test)]
-mod floors {
-    use std::path::Path;
-
-    /// Each floor and the floors below it, which its files may name. The domain (`tokens`) and
-    /// the store are crates of their own, which Cargo keeps from naming anything above them.
-    const FLOORS: [(&str, &[&str]); 4] = [
-        ("keys", &["store", "tokens"]),
-        ("issuers", &["keys", "store", "tokens"]),
-        ("service", &["keys", "issuers", "store", "tokens"]),
-        ("http", &["service", "keys", "issuers", "tokens"]),
-    ];
-
-    /// May a file of `floor` name `module`? Its own floor, the floors below it and the error type;
-    /// the metrics' handles above the domain; the settings, rate limits and telemetry from the use
-    /// cases up.
-    fn may_name(floor: &str, below: &[&str], module: &str) -> bool {
-        module == floor
-            || below.contains(&module)
-            || module == "error"
-            || module == "metrics"
-            || (matches!(module, "config" | "rate_limit" | "telemetry")
-                && matches!(floor, "service" | "http"))
-    }
-
-    /// The crate's modules that `text` names as `crate::<module>`.
-    fn named_modules(text: &str) -> Vec<&str> {
-        text.match_indices("crate::")
-            .map(|(at, prefix)| {
-                let rest = &text[at + prefix.len()..];
-                let end = rest
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .unwrap_or(rest.len());
-                &rest[..end]
-            })
-            .collect()
-    }
-
-    #[test]
-    fn every_floor_imports_only_the_floors_below_it() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        for (floor, below) in FLOORS {
-            let files = std::fs::read_dir(src.join(floor)).expect("the floor's folder");
-            for file in files {
-                let path = file.expect("a file of the floor").path();
-                let text = std::fs::read_to_string(&path).expect("a source file");
-                for module in named_modules(&text) {
-                    assert!(
-                        may_name(floor, below, module),
-                        "{} names crate::{module}, which is not below the {floor} floor",
-                        path.display()
-                    );
-                }
-            }
-        }
-    }
 }

@@ -101,6 +101,7 @@ pub async fn list(
         }
     }
     let events = state
+        .service()
         .audit_events(
             &caller,
             token_id.as_deref(),
@@ -112,6 +113,9 @@ pub async fn list(
         pagination::encode_event_cursor(last.id)
     });
     let items: Vec<EventItem<'_>> = events.iter().map(EventItem::from).collect();
-    let url = format!("{}/v1/access-tokens/audit-events", state.public_url());
+    let url = format!(
+        "{}/v1/access-tokens/audit-events",
+        state.service().public_url()
+    );
     Ok(pagination::page_response(items, &url, &query, next))
 }

@@ -12,6 +12,6 @@ pub async fn live() -> Json<Value> {
 }
 
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>> {
-    state.ready().await?;
+    state.service().ready().await?;
     Ok(Json(json!({ "status": "ok" })))
 }

@@ -4,18 +4,30 @@ use axum::extract::FromRequest;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 
-use crate::error::Error;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{ApiError, Error};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(Error))]
+#[from_request(via(axum::Json), rejection(Rejected))]
 pub struct Json<T>(pub T);
 
-impl From<JsonRejection> for Error {
+/// A body the extractor refused, answered as the contract's error.
+#[derive(Debug)]
+pub struct Rejected(Error);
+
+impl IntoResponse for Rejected {
+    fn into_response(self) -> Response {
+        ApiError(self.0).into_response()
+    }
+}
+
+impl From<JsonRejection> for Rejected {
     fn from(rejection: JsonRejection) -> Self {
-        match rejection {
+        Rejected(match rejection {
             JsonRejection::MissingJsonContentType(_) => Error::UnsupportedMediaType,
             JsonRejection::BytesRejection(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Error::PayloadTooLarge(MAX_BODY_BYTES)
@@ -34,7 +46,7 @@ impl From<JsonRejection> for Error {
                 ))
             }
             other => Error::bad_request(other.body_text()),
-        }
+        })
     }
 }
 

@@ -18,7 +18,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tower::{Layer, Service};
 
-use crate::error::Error;
+use crate::error::{ApiError, Error};
 use crate::metrics::{self, HttpMetrics, Metrics};
 
 /// The metrics listener's router.
@@ -29,7 +29,7 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
         .with_state(metrics)
 }
 
-async fn render(State(metrics): State<Arc<Metrics>>) -> Result<impl IntoResponse, Error> {
+async fn render(State(metrics): State<Arc<Metrics>>) -> Result<impl IntoResponse, ApiError> {
     let text = metrics
         .render()
         .map_err(|e| Error::internal("rendering the metrics", e))?;
@@ -42,8 +42,10 @@ async fn render(State(metrics): State<Arc<Metrics>>) -> Result<impl IntoResponse
     ))
 }
 
-async fn not_found() -> Error {
-    Error::NotFound("no such route: the metrics listener serves /metrics".to_owned())
+async fn not_found() -> ApiError {
+    ApiError(Error::NotFound(
+        "no such route: the metrics listener serves /metrics".to_owned(),
+    ))
 }
 
 /// Counts every request of the wrapped router by route template, method and status, and its

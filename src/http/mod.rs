@@ -41,7 +41,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::{Level, Span};
 
-use crate::error::{Error, NotAFailure, error_response};
+use crate::error::{ApiError, Error, NotAFailure, error_response};
 use crate::tokens::KeySetName;
 pub use state::AppState;
 use well_known::Document;
@@ -147,21 +147,21 @@ pub fn routes() -> Routes {
 pub fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(
-            state.settings.http.cors_allowed_origins.clone(),
+            state.service().http_settings().cors_allowed_origins.clone(),
         ))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([
             AUTHORIZATION,
             CONTENT_TYPE,
-            HeaderName::from_static(caller::ORG_HEADER),
+            HeaderName::from_static(crate::service::authenticate::ORG_HEADER),
         ])
         .expose_headers([ETAG, LINK])
         .max_age(Duration::from_secs(600));
     // Outermost, so that it counts what the client got (a 408 or 413 of the layers included). In
     // this one stack, not a layer of its own: each `Router::layer` wraps every route once more,
     // which costs a clone of the stack per request.
-    let counted = (state.settings.http.metrics_addr.is_some())
-        .then(|| metrics::CountRequests(state.metrics.http.clone()));
+    let counted = (state.service().http_settings().metrics_addr.is_some())
+        .then(|| metrics::CountRequests(state.service().metrics().http.clone()));
     let layers = ServiceBuilder::new()
         .option_layer(counted)
         // Marks credentials so that no debug output of the headers can show them.
@@ -201,7 +201,7 @@ pub fn router(state: AppState) -> Router {
         .layer(cors)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            state.settings.http.request_timeout,
+            state.service().http_settings().request_timeout,
         ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
     routes()
@@ -322,8 +322,8 @@ async fn limit_header_bytes(request: Request<Body>) -> Result<Request<Body>, Res
     Ok(request)
 }
 
-async fn not_found() -> Error {
-    Error::NotFound("no such route".to_owned())
+async fn not_found() -> ApiError {
+    ApiError(Error::NotFound("no such route".to_owned()))
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::service::{Error, Result};
 use crate::tokens::TokenId;
 
 /// Default and largest page sizes.

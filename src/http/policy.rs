@@ -12,7 +12,7 @@ use crate::tokens::policy::PolicyBody;
 
 /// `GET /v1/access-tokens/policy`: the policy in force (the defaults when none was set).
 pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Response> {
-    let policy = state.policy(&caller).await?;
+    let policy = state.service().policy(&caller).await?;
     Ok(axum::Json(&policy).into_response())
 }
 
@@ -22,6 +22,6 @@ pub async fn put(
     caller: Caller,
     Json(body): Json<PolicyBody>,
 ) -> Result<Response> {
-    let policy = state.set_policy(&caller, body).await?;
+    let policy = state.service().set_policy(&caller, body).await?;
     Ok(axum::Json(&policy).into_response())
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use crate::service::Service;
 
 /// The shared state of every handler: the use cases behind one reference-counted pointer, so
-/// that handing it to a request costs one atomic increment.
+/// that handing it to a request costs one atomic increment. Handlers reach the service through
+/// its methods only (`state.service().create_token(...)`).
 #[derive(Clone)]
 pub struct AppState(Arc<Service>);
 
@@ -13,11 +14,8 @@ impl AppState {
     pub fn new(service: Service) -> Self {
         Self(Arc::new(service))
     }
-}
 
-impl std::ops::Deref for AppState {
-    type Target = Service;
-    fn deref(&self) -> &Service {
+    pub fn service(&self) -> &Service {
         &self.0
     }
 }

@@ -19,20 +19,20 @@ use axum::response::{IntoResponse, Response};
 
 use super::state::AppState;
 use super::well_known::conditional;
-use crate::error::Error;
+use crate::error::{ApiError, Error};
 use crate::keys::KeySetName;
 use crate::service::status_lists::CONTENT_TYPE as STATUS_LIST_JWT;
 
 /// `GET {issuer}/status-lists/{list}`.
 pub async fn list(State(state): State<AppState>, set: KeySetName, request: Request) -> Response {
-    let Some(lists) = state.status_lists.set(set) else {
-        return Error::Unavailable.into_response();
+    let Some(lists) = state.service().status_lists(set) else {
+        return ApiError(Error::Unavailable).into_response();
     };
     // The route is `{issuer}/status-lists/{list}`: the last segment is the list number as the
     // client wrote it. Read undecoded, `%30` is not a spelling of list 0 either.
     let number = request.uri().path().rsplit_once('/').map_or("", |(_, n)| n);
     let Some(served) = parse_list_number(number).and_then(|n| lists.list(n)) else {
-        return Error::NotFound("no such status list".to_owned()).into_response();
+        return ApiError(Error::NotFound("no such status list".to_owned())).into_response();
     };
     let headers = request.headers();
     let (body, etag, gzip) = if accepts_gzip(headers) {
@@ -55,8 +55,8 @@ pub async fn aggregation(
     headers: HeaderMap,
     set: KeySetName,
 ) -> Response {
-    let Some(lists) = state.status_lists.set(set) else {
-        return Error::Unavailable.into_response();
+    let Some(lists) = state.service().status_lists(set) else {
+        return ApiError(Error::Unavailable).into_response();
     };
     let rendered = &lists.aggregation;
     conditional(
@@ -70,7 +70,10 @@ pub async fn aggregation(
 
 fn common_headers(state: &AppState) -> [(HeaderName, HeaderValue); 3] {
     [
-        (CACHE_CONTROL, state.status_lists.cache_control().clone()),
+        (
+            CACHE_CONTROL,
+            state.service().status_list_cache_control().clone(),
+        ),
         (ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
         (VARY, HeaderValue::from_static("accept-encoding")),
     ]

@@ -98,7 +98,7 @@ pub async fn create(
     caller: Caller,
     Json(body): Json<CreateTokenBody>,
 ) -> Result<Response> {
-    let created = state.create_token(&caller, body).await?;
+    let created = state.service().create_token(&caller, body).await?;
     tracing::Span::current().record("token_id", created.record.id.as_str());
     Ok(created_response(&created))
 }
@@ -109,7 +109,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let record = state.get_token(&caller, &id).await?;
+    let record = state.service().get_token(&caller, &id).await?;
     Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
 }
 
@@ -123,12 +123,12 @@ pub async fn list(
     let mut params = list_params(&query)?;
     let limit = params.limit;
     params.limit = pagination::fetch_limit(limit);
-    let records = state.list_tokens(&caller, &params).await?;
+    let records = state.service().list_tokens(&caller, &params).await?;
     let (records, next) = pagination::split_page(records, limit, |last| {
         pagination::encode_token_cursor(last.created_at, &last.id)
     });
     let items: Vec<AccessTokenItem<'_>> = records.iter().map(AccessTokenItem::from).collect();
-    let url = format!("{}/v1/access-tokens", state.public_url());
+    let url = format!("{}/v1/access-tokens", state.service().public_url());
     Ok(pagination::page_response(items, &url, &query, next))
 }
 
@@ -150,7 +150,7 @@ pub async fn revoke(
     QueryString(query): QueryString,
 ) -> Result<Response> {
     let cascade = cascade_param(&query)?;
-    let revoked = state.revoke_token(&caller, &id, cascade).await?;
+    let revoked = state.service().revoke_token(&caller, &id, cascade).await?;
     tracing::Span::current().record("token_id", revoked.record.id.as_str());
     let body = RevokedToken {
         item: AccessTokenItem::from(&revoked.record),
@@ -162,7 +162,7 @@ pub async fn revoke(
 
 /// `cascade=true` or `cascade=false` (absent: false; any other value is a 400); other parameters
 /// are ignored.
-fn cascade_param(query: &str) -> Result<bool> {
+fn cascade_param(query: &str) -> crate::service::Result<bool> {
     let mut cascade = false;
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         if key == "cascade" {
@@ -192,7 +192,7 @@ async fn set_suspended(
     Path(id): Path<String>,
     suspend: bool,
 ) -> Result<Response> {
-    let record = state.set_suspended(&caller, &id, suspend).await?;
+    let record = state.service().set_suspended(&caller, &id, suspend).await?;
     tracing::Span::current().record("token_id", record.id.as_str());
     Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
 }
@@ -203,7 +203,7 @@ pub async fn rotate(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let created = state.rotate_token(&caller, &id).await?;
+    let created = state.service().rotate_token(&caller, &id).await?;
     tracing::Span::current().record("token_id", created.record.id.as_str());
     Ok(created_response(&created))
 }
@@ -211,7 +211,7 @@ pub async fn rotate(
 /// The list's query: `token_type` in the three encodings clients use (repeated keys, brackets as
 /// axios sends them, comma-separated values), `status`, `name`, `created_by`, `limit` and
 /// `cursor`. Other parameters are ignored.
-pub fn list_params(query: &str) -> Result<ListParams> {
+pub fn list_params(query: &str) -> crate::service::Result<ListParams> {
     let mut params = ListParams {
         limit: DEFAULT_LIMIT,
         ..ListParams::default()

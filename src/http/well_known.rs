@@ -32,7 +32,7 @@ pub async fn serve(
     set: KeySetName,
     document: Document,
 ) -> Response {
-    let keys = state.keys.current();
+    let keys = state.service().key_sets();
     let key_set = keys.set(set);
     let rendered = match document {
         Document::Jwks => &key_set.jwks,

@@ -3,10 +3,10 @@
 //! JSON work.
 
 use aws_lc_rs::digest::{SHA256, digest};
-use axum::body::Bytes;
-use axum::http::HeaderValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http::HeaderValue;
 use serde::Serialize;
 
 use crate::tokens::KeySetName;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use axum::http::HeaderValue;
+use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
 use url::{Host, Url};
@@ -906,7 +906,8 @@ mod tests {
     fn configuration_table_names_every_setting() {
         use clap::CommandFactory;
         use std::collections::BTreeSet;
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        // The workspace root, where docs/ and .env.example are.
+        let root = &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut flags: BTreeSet<String> = Cli::command()
             .get_arguments()
             .filter_map(|a| a.get_env())

@@ -1,32 +1,53 @@
-//! The use cases: what the service does for a request or a command, orchestrating the store, the
-//! key ring, the revocation set, the usage marks and the rate limits. HTTP handlers call these
-//! and the domain types only; the rules themselves live in the domain (`tokens`).
+//! The use cases of `access-tokens`, below its HTTP layer: who calls (`Service::authenticate`),
+//! what a token is worth (`Service::introspect`), issuance and the lifecycle (create, rotate,
+//! revoke, suspend, resume), the organization policy and the audit trail; with the key ring
+//! (`keys`), the trusted issuers (`issuers`), the rate limits, the metrics and the typed settings
+//! they need.
+//!
+//! Its surface is [`Service`]: private fields, and one method per use case. Below it, crates of
+//! the workspace that Cargo keeps from naming anything above them (docs/architecture.md): the
+//! store (`store`, both databases), the domain (`tokens`) and the JOSE crate. This crate knows no
+//! HTTP server: the binary's handlers extract, call a method of `Service` and render, and map
+//! this crate's `Error` to statuses in one place.
 
+pub mod authenticate;
+pub mod config;
+pub mod error;
+pub mod introspect;
+pub mod issuers;
+pub mod keys;
+pub mod lifecycle;
+pub mod metrics;
 pub mod policy;
+pub mod rate_limit;
 pub mod revocations;
 pub mod status_lists;
-pub mod tokens;
 pub mod usage;
+/// The domain is its own crate; named `tokens` here, the floor it was.
+pub use access_tokens_domain as tokens;
+/// The store is its own crate; named `store` here, the floor it was.
+pub use access_tokens_store as store;
+
+pub use error::{Error, Result};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::config::Settings;
-use crate::error::{Error, Result};
+use crate::config::{HttpSettings, Settings};
 use crate::issuers::TrustedIssuers;
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, KeySetName, Keys};
+pub use crate::lifecycle::{Created, ListParams, Revoked};
 use crate::metrics::{KeyGauges, Metrics, StateSource};
 use crate::rate_limit::RateLimits;
+use crate::revocations::Revocations;
+use crate::status_lists::{SetLists, StatusLists};
 /// What the audit trail answers: one event, as stored.
 pub use crate::store::{AuditEvent, Identified};
 use crate::store::{Change as StoreChange, EventQuery, Store};
 use crate::tokens::policy::PolicyBody;
 use crate::tokens::request::{CreateTokenBody, NewToken};
 use crate::tokens::{Caller, Policy, Refused, TokenRecord};
-use revocations::Revocations;
-use status_lists::StatusLists;
-pub use tokens::{Created, ListParams, Revoked};
-use usage::UsageTracker;
+use crate::usage::UsageTracker;
 
 /// A change this replica committed, as the fan-out ([`Service::apply`]) takes it: one name for
 /// "a change happened", whatever the use case.
@@ -47,19 +68,19 @@ pub enum Change<'a> {
 /// Everything a replica holds: settings, store, keys, trusted issuers, the revocation set, usage
 /// marks and rate limits. One per process, shared by every request.
 pub struct Service {
-    pub settings: Arc<Settings>,
+    settings: Arc<Settings>,
     store: Store,
-    pub keys: Arc<KeyRing>,
-    pub issuers: Arc<TrustedIssuers>,
-    pub usage: Arc<UsageTracker>,
-    pub revocations: Arc<Revocations>,
+    keys: Arc<KeyRing>,
+    issuers: Arc<TrustedIssuers>,
+    usage: Arc<UsageTracker>,
+    revocations: Arc<Revocations>,
     /// The key sets' status lists, as served.
-    pub status_lists: Arc<StatusLists>,
-    pub rate_limits: RateLimits,
+    status_lists: Arc<StatusLists>,
+    rate_limits: RateLimits,
     /// Set once the replica is told to stop: its readiness check fails from then on.
     stopping: AtomicBool,
     /// What this replica counts, and the gauges read from its keys and pool at each scrape.
-    pub metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>,
 }
 
 impl Service {
@@ -103,12 +124,44 @@ impl Service {
         self.keys.public_url()
     }
 
+    /// How the HTTP layer listens, answers and stops.
+    pub fn http_settings(&self) -> &HttpSettings {
+        &self.settings.http
+    }
+
+    /// The key sets as loaded now: their JWKS and discovery documents, rendered once per key
+    /// change.
+    pub fn key_sets(&self) -> Arc<Keys> {
+        self.keys.current()
+    }
+
+    /// A key set's status lists as served now; `None` until they are first rendered.
+    pub fn status_lists(&self, set: KeySetName) -> Option<Arc<SetLists>> {
+        self.status_lists.set(set)
+    }
+
+    /// `Cache-Control` of every status list (`max-age` = `STATUS_LIST_TTL`).
+    pub fn status_list_cache_control(&self) -> &http::HeaderValue {
+        self.status_lists.cache_control()
+    }
+
+    /// Reads every status list and renders it: at start-up, so that lists are served from the
+    /// first request on.
+    pub async fn render_status_lists(&self) -> Result<()> {
+        self.status_lists.refresh(true).await
+    }
+
+    /// What this replica counts, for the HTTP layer's request counters and the metrics listener.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// Creates a token for the caller: counted against the creation limits first, then parsed
     /// and decided by the domain's rules.
     pub async fn create_token(&self, caller: &Caller, body: CreateTokenBody) -> Result<Created> {
         self.rate_limits.create(caller)?;
         let new = NewToken::parse(body)?;
-        let created = tokens::create(
+        let created = lifecycle::create(
             &self.store,
             &self.keys,
             &self.settings.authority,
@@ -121,7 +174,7 @@ impl Service {
     }
 
     pub async fn get_token(&self, caller: &Caller, id: &str) -> Result<TokenRecord> {
-        tokens::get(&self.store, &self.settings.authority, caller, id).await
+        lifecycle::get(&self.store, &self.settings.authority, caller, id).await
     }
 
     pub async fn list_tokens(
@@ -129,7 +182,7 @@ impl Service {
         caller: &Caller,
         params: &ListParams,
     ) -> Result<Vec<TokenRecord>> {
-        tokens::list(&self.store, &self.settings.authority, caller, params).await
+        lifecycle::list(&self.store, &self.settings.authority, caller, params).await
     }
 
     /// Revokes a token, and with `cascade` every token below it; this replica sees its own
@@ -137,7 +190,7 @@ impl Service {
     pub async fn revoke_token(&self, caller: &Caller, id: &str, cascade: bool) -> Result<Revoked> {
         self.rate_limits.change(caller)?;
         let revoked =
-            tokens::revoke(&self.store, &self.settings.authority, caller, id, cascade).await?;
+            lifecycle::revoke(&self.store, &self.settings.authority, caller, id, cascade).await?;
         let ids: Vec<&str> = std::iter::once(&revoked.record)
             .chain(&revoked.descendants)
             .map(|record| record.id.as_str())
@@ -156,7 +209,7 @@ impl Service {
     ) -> Result<TokenRecord> {
         self.rate_limits.change(caller)?;
         let done =
-            tokens::set_suspended(&self.store, &self.settings.authority, caller, id, suspend)
+            lifecycle::set_suspended(&self.store, &self.settings.authority, caller, id, suspend)
                 .await?;
         if done.changed {
             let ids: Vec<&str> = std::iter::once(&done.record)
@@ -175,7 +228,7 @@ impl Service {
     /// Replaces a token with a new one (a creation, counted as one), revoking the old.
     pub async fn rotate_token(&self, caller: &Caller, id: &str) -> Result<Created> {
         self.rate_limits.create(caller)?;
-        let created = tokens::rotate(
+        let created = lifecycle::rotate(
             &self.store,
             &self.keys,
             &self.settings.authority,
@@ -308,7 +361,7 @@ impl Service {
                     tokio::time::sleep_until(next_update).await;
                     let started = tokio::time::Instant::now();
                     let outcome = self.status_lists.apply_changes().await;
-                    next_update = started + status_lists::update_spacing(started.elapsed());
+                    next_update = started + crate::status_lists::update_spacing(started.elapsed());
                     if let Err(error) = outcome {
                         tracing::warn!(%error, "could not render the status lists; trying again within a second");
                     }

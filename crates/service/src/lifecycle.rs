@@ -16,7 +16,7 @@ use crate::tokens::{
     Authority, Caller, Lifetime, TokenId, TokenRecord, TokenStatus, TokenType, TypeFields, roles,
 };
 
-use super::policy;
+use crate::policy;
 
 /// A new token: the JWT (shown once) and its record.
 pub struct Created {
