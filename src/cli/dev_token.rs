@@ -6,6 +6,7 @@ use std::time::Duration;
 use access_tokens::config::{AddressArgs, Database, StoreArgs};
 use access_tokens::keys::{KeyRing, KeySetName};
 use access_tokens::service::lifecycle;
+use access_tokens::service::policy::Policies;
 use access_tokens::tokens::request::{CreateTokenBody, NewToken};
 use access_tokens::tokens::{Authority, Caller};
 use clap::Args;
@@ -92,7 +93,15 @@ pub async fn run(dev: DevToken) -> CliResult {
     // The default authority: dev-token names the caller's roles itself, so role settings of
     // `serve` (TOKEN_CREATE_ROLES and the like) would only be asked to approve what it asserts.
     let authority = Authority::default();
-    let created = lifecycle::create(&store, &keys, &authority, &caller, new).await?;
+    let created = lifecycle::create(
+        &store,
+        &Policies::default(),
+        &keys,
+        &authority,
+        &caller,
+        new,
+    )
+    .await?;
     store.close().await;
     eprintln!(
         "access-tokens: token {} for user {} of organization {} (roles: {}), issued by {}; send it as `Authorization: Bearer <token>`",

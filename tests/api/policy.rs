@@ -466,6 +466,41 @@ async fn a_change_holds_on_every_replica_at_once() {
 }
 
 #[tokio::test]
+async fn a_loosened_policy_holds_on_every_replica_at_once() {
+    let a = TestApp::spawn().await;
+    let b = a.replica().await;
+    a.set_policy(json!({"require_expiry": true})).await;
+    // B refuses by the policy it reads, and holds it.
+    assert_error(
+        b.create(&b.owner(), json!({"name": "refused"})).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    a.set_policy(json!({"require_expiry": false})).await;
+    // No waiting: a policy B holds that refuses is read again before it refuses.
+    b.create_ok(&b.owner(), json!({"name": "allowed"})).await;
+}
+
+#[tokio::test]
+async fn a_creation_checked_against_a_changed_policy_is_written_once_under_the_new_one() {
+    let a = TestApp::spawn().await;
+    let b = a.replica().await;
+    // B holds the defaults (version 0) from its first creation.
+    b.create_ok(&b.owner(), json!({"name": "first"})).await;
+    // A change on A that still allows B's next token: B's insert finds another version, writes
+    // nothing, reads the policy again and writes the token once.
+    a.set_policy(json!({"max_expires_in": {"app": 3600}})).await;
+    let created = b.create_ok(&b.owner(), json!({"name": "second"})).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let events = b.audit_events(&b.owner(), &format!("?token_id={id}")).await;
+    let created_events = events.iter().filter(|e| e["action"] == "created").count();
+    assert_eq!(created_events, 1, "{events:?}");
+    let listed = b.list_ok(&b.owner(), "").await;
+    let named = listed.iter().filter(|t| t["name"] == "second").count();
+    assert_eq!(named, 1, "{listed:?}");
+}
+
+#[tokio::test]
 async fn concurrent_changes_queue_and_each_event_follows_the_last() {
     let app = TestApp::spawn().await;
     // Changes of an organization that never set a policy, at once: each finds the row the one

@@ -38,6 +38,7 @@ use crate::issuers::TrustedIssuers;
 use crate::keys::{KeyRing, KeySetName, Keys};
 pub use crate::lifecycle::{Created, ListParams, Revoked};
 use crate::metrics::{KeyGauges, Metrics, StateSource};
+use crate::policy::Policies;
 use crate::rate_limit::RateLimits;
 use crate::revocations::Revocations;
 use crate::status_lists::{SetLists, StatusLists};
@@ -76,6 +77,8 @@ pub struct Service {
     revocations: Arc<Revocations>,
     /// The key sets' status lists, as served.
     status_lists: Arc<StatusLists>,
+    /// The organizations' policies as this replica last read or wrote them, with their versions.
+    policies: Policies,
     rate_limits: RateLimits,
     /// Set once the replica is told to stop: its readiness check fails from then on.
     stopping: AtomicBool,
@@ -109,6 +112,7 @@ impl Service {
             revocations: Arc::new(Revocations::new(store.clone(), metrics.revocations.clone())),
             store,
             stopping: AtomicBool::new(false),
+            policies: Policies::default(),
             metrics,
         }
     }
@@ -163,6 +167,7 @@ impl Service {
         let new = NewToken::parse(body)?;
         let created = lifecycle::create(
             &self.store,
+            &self.policies,
             &self.keys,
             &self.settings.authority,
             caller,
@@ -248,7 +253,14 @@ impl Service {
 
     /// Replaces the caller's organization's policy (admins only), audited.
     pub async fn set_policy(&self, caller: &Caller, body: PolicyBody) -> Result<Policy> {
-        policy::put(&self.store, &self.settings.authority, caller, body).await
+        policy::put(
+            &self.store,
+            &self.policies,
+            &self.settings.authority,
+            caller,
+            body,
+        )
+        .await
     }
 
     /// A page of the caller's organization's audit events, newest first, before event `before`:

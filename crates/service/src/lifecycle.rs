@@ -16,7 +16,7 @@ use crate::tokens::{
     Authority, Caller, Lifetime, TokenId, TokenRecord, TokenStatus, TokenType, TypeFields, roles,
 };
 
-use crate::policy;
+use crate::policy::{self, Policies};
 
 /// A new token: the JWT (shown once) and its record.
 pub struct Created {
@@ -187,8 +187,12 @@ fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Minted> {
 }
 
 /// Creates a token for the caller's organization.
+/// Inserts a creation tries before it gives up on a policy that changes under it each time.
+const POLICY_ATTEMPTS: u32 = 3;
+
 pub async fn create(
     store: &Store,
+    policies: &Policies,
     keys: &KeyRing,
     authority: &Authority,
     caller: &Caller,
@@ -208,11 +212,22 @@ pub async fn create(
         (Vec::new(), false, false)
     };
     let lifetime = inherited_lifetime(caller, new.lifetime, chosen_lifetime)?;
-    // The organization's policy, read now (never cached), holds the token it would make, with
-    // the lifetime it would get.
-    policy::read(&mut store.acquire().await?.db(), &caller.org_id)
-        .await?
-        .check(token_type, lifetime)?;
+    // The organization's policy holds the token it would make, with the lifetime it would get: a
+    // token never stored is checked against the policy read now; a stored one against the policy
+    // this replica holds, which its insert confirms (see `policy`).
+    // A refusal is always the policy of now's: a held policy that refuses is read again first.
+    let mut policy_version = match policies.held(&caller.org_id) {
+        Some((policy, version))
+            if token_type.is_stored() && policy.check(token_type, lifetime).is_ok() =>
+        {
+            version
+        }
+        _ => {
+            let (policy, version) = policies.read(store, &caller.org_id).await?;
+            policy.check(token_type, lifetime)?;
+            version
+        }
+    };
     let minted = mint(
         keys,
         caller,
@@ -245,9 +260,26 @@ pub async fn create(
         });
     }
     // Signed once the record is committed with its status list index: a JWT always has a row.
-    let record = store
-        .create_token(minted.record.clone(), caller.actor())
-        .await?;
+    let mut attempts = 1;
+    let record = loop {
+        if let Some(record) = store
+            .create_token(minted.record.clone(), caller.actor(), policy_version)
+            .await?
+        {
+            break record;
+        }
+        // The policy changed since this replica read it: the policy of now decides.
+        if attempts == POLICY_ATTEMPTS {
+            return Err(Error::Conflict(
+                "the organization's policy kept changing while the token was created; try again"
+                    .to_owned(),
+            ));
+        }
+        attempts += 1;
+        let (policy, version) = policies.read(store, &caller.org_id).await?;
+        policy.check(token_type, lifetime)?;
+        policy_version = version;
+    };
     let jwt = minted.sign(&record, caller)?;
     Ok(Created { jwt, record })
 }
@@ -445,7 +477,12 @@ pub async fn rotate(
         .record_event(Action::Rotated, &old, Some(&minted.record.id), &actor)
         .await?;
     // The new token's `created` event names the token it replaced (its `rotated_from`).
-    let record = tx.db().insert_token(&minted.record, &actor).await?;
+    // Checked against the policy read in this transaction above.
+    let record = tx
+        .db()
+        .insert_token(&minted.record, &actor, None)
+        .await?
+        .ok_or_else(|| Error::internal("rotating a token", sqlx::Error::RowNotFound))?;
     tx.commit().await?;
     let jwt = if by_owner {
         minted.sign(&record, caller)?

@@ -34,7 +34,8 @@ const QUEUE: usize = 1024;
 struct Pending {
     record: TokenRecord,
     actor: Actor,
-    reply: oneshot::Sender<Result<TokenRecord>>,
+    policy_version: Option<i64>,
+    reply: oneshot::Sender<Result<Option<TokenRecord>>>,
 }
 
 /// The queue in front of the writers. Writers stop when the last clone of it is dropped.
@@ -59,12 +60,20 @@ impl Creates {
         Self { queue }
     }
 
-    /// Writes a new token's record and its `created` audit event; answers once they are committed.
-    pub async fn insert(&self, record: TokenRecord, actor: Actor) -> Result<TokenRecord> {
+    /// Writes a new token's record and its `created` audit event; answers once they are
+    /// committed. `None`, written nothing, when the organization's policy is no longer at
+    /// `policy_version` ([`Queries::insert_token`]).
+    pub async fn insert(
+        &self,
+        record: TokenRecord,
+        actor: Actor,
+        policy_version: Option<i64>,
+    ) -> Result<Option<TokenRecord>> {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             record,
             actor,
+            policy_version,
             reply,
         };
         self.queue
@@ -109,8 +118,10 @@ async fn write(pool: &PgPool, pooler: Pooler, metrics: &StoreMetrics, mut group:
         return;
     }
     let written = async {
-        let items: Vec<(&TokenRecord, &Actor)> =
-            group.iter().map(|p| (&p.record, &p.actor)).collect();
+        let items: Vec<(&TokenRecord, &Actor, Option<i64>)> = group
+            .iter()
+            .map(|p| (&p.record, &p.actor, p.policy_version))
+            .collect();
         let mut conn = timed_acquire(pool, metrics).await?;
         let mut pg = Pg::new(&mut conn, pooler, false);
         if pg.needs_transaction() {
@@ -127,11 +138,10 @@ async fn write(pool: &PgPool, pooler: Pooler, metrics: &StoreMetrics, mut group:
         Ok(records) => {
             let mut by_id: HashMap<String, TokenRecord> =
                 records.into_iter().map(|r| (r.id.clone(), r)).collect();
+            // A row the statement did not write was checked against a policy that has changed
+            // since: its creation checks the policy of now and comes back.
             for pending in group {
-                let record = by_id.remove(&pending.record.id).ok_or_else(|| {
-                    sqlx::Error::Protocol("a written token was missing from the answer".into())
-                });
-                let _ = pending.reply.send(record);
+                let _ = pending.reply.send(Ok(by_id.remove(&pending.record.id)));
             }
         }
         // No connection to be had: one-by-one would only wait again, once per row.
@@ -150,7 +160,7 @@ async fn write_one(pool: PgPool, pooler: Pooler, metrics: StoreMetrics, pending:
     let written = async {
         let mut conn = timed_acquire(&pool, &metrics).await?;
         Db::Postgres(Pg::new(&mut conn, pooler, false))
-            .insert_token(&pending.record, &pending.actor)
+            .insert_token(&pending.record, &pending.actor, pending.policy_version)
             .await
     }
     .await;

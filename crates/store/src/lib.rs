@@ -48,8 +48,9 @@ pub use metrics::StoreMetrics;
 pub use pool::{OpenError, PgDatabase, Pooler, Purpose};
 use pool::{pg_pool, session_pool, standby_pool};
 pub use queries::{
-    Action, AuditEvent, Db, EventQuery, Identified, KeyInfo, KeyRow, ListQuery, Lock, Queries,
-    Result, StatusEntry, StatusIndexKey, TokenStatusEntry,
+    Action, AuditEvent, Db, EventQuery, Identified, KeyInfo, KeyRow, ListQuery, Lock,
+    NO_POLICY_VERSION, Queries, Result, StatusEntry, StatusIndexKey, StoredPolicy,
+    TokenStatusEntry,
 };
 use standby::Standby;
 pub use statements::Pg;
@@ -223,13 +224,32 @@ impl Store {
     }
 
     /// Writes a new token's record with its `created` audit event, atomically, and returns the
-    /// record as stored. On PostgreSQL concurrent creations share one statement and one commit
-    /// (`store/creates.rs`); each is answered only after its row is committed. (Inside a transaction,
-    /// [`Queries::insert_token`] writes the same, alone.)
-    pub async fn create_token(&self, record: TokenRecord, actor: Actor) -> Result<TokenRecord> {
+    /// record as stored; `None`, writing nothing, when the organization's policy is no longer at
+    /// `policy_version`, the version the creation was checked against. On PostgreSQL concurrent
+    /// creations share one statement and one commit (`store/creates.rs`); each is answered only
+    /// after its row is committed. (Inside a transaction, [`Queries::insert_token`] writes the
+    /// same, alone.)
+    pub async fn create_token(
+        &self,
+        record: TokenRecord,
+        actor: Actor,
+        policy_version: i64,
+    ) -> Result<Option<TokenRecord>> {
         match self {
-            Store::Postgres(pg) => pg.creates.insert(record, actor).await,
-            Store::Sqlite(pool) => pool.acquire().await?.insert_token(&record, &actor).await,
+            Store::Postgres(pg) => pg.creates.insert(record, actor, Some(policy_version)).await,
+            Store::Sqlite(_) => {
+                // The write lock first: the policy's version is read and the row written with no
+                // other writer between.
+                let mut tx = self.begin().await?;
+                let written = tx
+                    .db()
+                    .insert_token(&record, &actor, Some(policy_version))
+                    .await?;
+                if written.is_some() {
+                    tx.commit().await?;
+                }
+                Ok(written)
+            }
         }
     }
 
@@ -256,7 +276,7 @@ impl Store {
 
     /// The organization's stored policy ([`Queries::get_policy`]), perhaps from the standby. (A
     /// creation checks the policy on the primary, in its own request.)
-    pub async fn read_policy(&self, org_id: &str) -> Result<Option<String>> {
+    pub async fn read_policy(&self, org_id: &str) -> Result<Option<StoredPolicy>> {
         routed_read!(self, db => db.get_policy(org_id))
     }
 

@@ -6,9 +6,9 @@
 use chrono::NaiveDate;
 
 use super::queries::{
-    Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry,
-    StatusIndexKey, TokenRow, TokenStatusEntry, columns, key_columns, list_page_sql, list_sql_fn,
-    owned_arm_sql, owned_page_sql, portable_queries,
+    Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, NO_POLICY_VERSION, Queries,
+    Result, StatusEntry, StatusIndexKey, StoredPolicy, TokenRow, TokenStatusEntry, columns,
+    key_columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql, portable_queries,
 };
 use super::statements::{Pg, Statements};
 use super::types::{Named, TextList, Timestamp};
@@ -37,14 +37,14 @@ list_sql_fn!(
 /// row), so a group of any size allocates in its one round trip.
 pub(super) async fn insert_token_group(
     pg: &mut Pg<'_>,
-    group: &[(&TokenRecord, &Actor)],
+    group: &[(&TokenRecord, &Actor, Option<i64>)],
 ) -> Result<Vec<TokenRecord>> {
     let column = |f: fn(&TokenRecord, &Actor) -> Option<String>| -> Vec<Option<String>> {
-        group.iter().map(|(t, a)| f(t, a)).collect()
+        group.iter().map(|(t, a, _)| f(t, a)).collect()
     };
     let assignments = group
         .iter()
-        .map(|(t, _)| serde_json::to_string(&t.assignments))
+        .map(|(t, _, _)| serde_json::to_string(&t.assignments))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| sqlx::Error::Encode(e.into()))?;
     let rows: Vec<TokenRow> = sqlx::query_as(concat!(
@@ -53,11 +53,12 @@ pub(super) async fn insert_token_group(
                  $6::text[], $7::bool[], $8::bool[], $9::text[], $10::text[], $11::text[],
                  $12::text[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::text[],
                  $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
-                 $23::text[], $24::text[])
+                 $23::text[], $24::text[], $25::bigint[])
                  as v(id, org_id, created_by, token_type, name, assignments, read_only, anonymize,
                      journey_id, portal_id, portal_user_id, key_id, created_at, expires_at,
                      rotated_from, actor_org_id, actor_user_id, actor_token_id, source_ip,
-                     user_agent, parent_id, actor_home_org_id, status_key_set, owner)
+                     user_agent, parent_id, actor_home_org_id, status_key_set, owner,
+                     policy_version)
          ), t as (
              insert into access_tokens (id, org_id, created_by, owner, token_type, name,
                  assignments, read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
@@ -69,7 +70,12 @@ pub(super) async fn insert_token_group(
                  created_at, expires_at, rotated_from, parent_id, status_key_set,
                  (status_index / 1048576)::integer, (status_index % 1048576)::integer
              from (select v.*, status_list_next_index(v.status_key_set) as status_index
-                   from v) as allocated
+                   from v
+                   -- Written only while the policy it was checked against is the stored one.
+                   where v.policy_version is null
+                      or v.policy_version = coalesce(
+                          (select p.version from org_policies p where p.org_id = v.org_id),
+                          $26)) as allocated
              returning ",
         columns!(),
         "
@@ -80,6 +86,7 @@ pub(super) async fn insert_token_group(
              select org_id, created_at, 'created', id, rotated_from, actor_org_id, actor_user_id,
                  actor_token_id, source_ip, user_agent, token_type, owner, actor_home_org_id
              from v
+             where v.id in (select id from t)
          )
          select ",
         columns!(),
@@ -91,14 +98,34 @@ pub(super) async fn insert_token_group(
     .bind(column(|t, _| Some(t.token_type.as_str().to_owned())))
     .bind(column(|t, _| Some(t.name.clone())))
     .bind(assignments)
-    .bind(group.iter().map(|(t, _)| t.read_only).collect::<Vec<_>>())
-    .bind(group.iter().map(|(t, _)| t.anonymize).collect::<Vec<_>>())
+    .bind(
+        group
+            .iter()
+            .map(|(t, _, _)| t.read_only)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        group
+            .iter()
+            .map(|(t, _, _)| t.anonymize)
+            .collect::<Vec<_>>(),
+    )
     .bind(column(|t, _| t.fields.journey_id.clone()))
     .bind(column(|t, _| t.fields.portal_id.clone()))
     .bind(column(|t, _| t.fields.portal_user_id.clone()))
     .bind(column(|t, _| Some(t.key_id.clone())))
-    .bind(group.iter().map(|(t, _)| t.created_at).collect::<Vec<_>>())
-    .bind(group.iter().map(|(t, _)| t.expires_at).collect::<Vec<_>>())
+    .bind(
+        group
+            .iter()
+            .map(|(t, _, _)| t.created_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        group
+            .iter()
+            .map(|(t, _, _)| t.expires_at)
+            .collect::<Vec<_>>(),
+    )
     .bind(column(|t, _| t.rotated_from.clone()))
     .bind(column(|_, a| Some(a.org_id.clone())))
     .bind(column(|_, a| Some(a.user_id.clone())))
@@ -113,6 +140,8 @@ pub(super) async fn insert_token_group(
             .then(|| t.token_type.key_set().as_str().to_owned())
     }))
     .bind(column(|t, _| Some(t.owner.clone())))
+    .bind(group.iter().map(|(_, _, v)| *v).collect::<Vec<_>>())
+    .bind(NO_POLICY_VERSION)
     .persistent(pg.named())
     .fetch_all(pg.conn())
     .await?;
@@ -165,12 +194,16 @@ impl Queries for Pg<'_> {
         .map(|_| ())
     }
 
-    async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor) -> Result<TokenRecord> {
+    async fn insert_token(
+        &mut self,
+        t: &TokenRecord,
+        actor: &Actor,
+        policy_version: Option<i64>,
+    ) -> Result<Option<TokenRecord>> {
         // The group statement with one row: the record and its audit event, atomic, one round trip.
-        insert_token_group(self, &[(t, actor)])
+        Ok(insert_token_group(self, &[(t, actor, policy_version)])
             .await?
-            .pop()
-            .ok_or(sqlx::Error::RowNotFound)
+            .pop())
     }
 
     async fn lock_key_sets(&mut self) -> Result<()> {

@@ -18,9 +18,9 @@ use sqlx::{Connection, SqliteConnection};
 
 use super::pool::{ACQUIRE_TIMEOUT, COMMAND_ACQUIRE_TIMEOUT, OpenError, Purpose};
 use super::queries::{
-    Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, Queries, Result, StatusEntry,
-    StatusIndexKey, TokenRow, TokenStatusEntry, columns, key_columns, list_page_sql, list_sql_fn,
-    owned_arm_sql, owned_page_sql, portable_queries,
+    Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, NO_POLICY_VERSION, Queries,
+    Result, StatusEntry, StatusIndexKey, StoredPolicy, TokenRow, TokenStatusEntry, columns,
+    key_columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql, portable_queries,
 };
 use super::statements::Statements;
 use super::types::{Named, TextList, Timestamp};
@@ -159,9 +159,27 @@ impl Queries for SqliteConnection {
         Ok(())
     }
 
-    async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor) -> Result<TokenRecord> {
+    async fn insert_token(
+        &mut self,
+        t: &TokenRecord,
+        actor: &Actor,
+        policy_version: Option<i64>,
+    ) -> Result<Option<TokenRecord>> {
         // A savepoint when the caller holds a transaction already (rotation).
         let mut tx = self.begin().await?;
+        if let Some(checked) = policy_version {
+            // In the write transaction, so no change of the policy can come between.
+            let stored: i64 = sqlx::query_scalar(
+                "select coalesce((select version from org_policies where org_id = $1), $2)",
+            )
+            .bind(&t.org_id)
+            .bind(NO_POLICY_VERSION)
+            .fetch_one(&mut *tx)
+            .await?;
+            if stored != checked {
+                return Ok(None);
+            }
+        }
         // The key set's next status list index, from its counter row in this write transaction.
         let key_set = t.token_type.key_set().as_str();
         let status_index: Option<i64> = sqlx::query_scalar(
@@ -211,7 +229,7 @@ impl Queries for SqliteConnection {
         tx.record_event(Action::Created, &row, row.rotated_from.as_deref(), actor)
             .await?;
         tx.commit().await?;
-        Ok(row)
+        Ok(Some(row))
     }
 
     /// The write lock taken by `Store::begin` already keeps other writers out.

@@ -25,6 +25,7 @@ pub use events::{Action, AuditEvent, EventQuery, Identified};
 pub use keys::{KeyInfo, KeyRow};
 pub(crate) use keys::{key_columns, key_queries};
 pub(crate) use policy::policy_queries;
+pub use policy::{NO_POLICY_VERSION, StoredPolicy};
 pub(crate) use status_lists::status_list_queries;
 pub use status_lists::{StatusEntry, StatusIndexKey, TokenStatusEntry};
 pub use tokens::ListQuery;
@@ -98,8 +99,10 @@ pub enum Db<'c> {
 
 queries! {
     /// Inserts a token record together with its `created` audit event, atomically. Returns the
-    /// record as stored.
-    async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor) -> Result<TokenRecord>;
+    /// record as stored; `None`, writing nothing, when `policy_version` is given and is no longer
+    /// the version of the organization's stored policy (it changed since it was checked).
+    async fn insert_token(&mut self, t: &TokenRecord, actor: &Actor, policy_version: Option<i64>)
+        -> Result<Option<TokenRecord>>;
     /// One token of the organization, revoked or not; with `owner`, only one those keys own.
     async fn get_token(&mut self, org_id: &str, id: &str, owner: Option<Owned<'_>>, lock: Lock)
         -> Result<Option<TokenRecord>>;
@@ -165,13 +168,15 @@ queries! {
     /// A page of the organization's events, newest first ([`EventQuery`]).
     async fn list_events(&mut self, q: &EventQuery<'_>) -> Result<Vec<AuditEvent>>;
     /// The organization's policy as stored (JSON, see `tokens::policy`); `None`: it never set one.
-    async fn get_policy(&mut self, org_id: &str) -> Result<Option<String>>;
+    async fn get_policy(&mut self, org_id: &str) -> Result<Option<StoredPolicy>>;
     /// The organization's stored policy, its row locked until the transaction ends; an
     /// organization without one gets a row of `default_policy` first.
     async fn lock_policy(&mut self, org_id: &str, default_policy: &str, updated_by: &str)
         -> Result<String>;
-    /// Replaces the organization's policy (its row exists: see `lock_policy`).
-    async fn update_policy(&mut self, org_id: &str, policy: &str, updated_by: &str) -> Result<()>;
+    /// Replaces the organization's policy (its row exists: see `lock_policy`); answers its new
+    /// version.
+    async fn update_policy(&mut self, org_id: &str, policy: &str, updated_by: &str)
+        -> Result<i64>;
     /// Records that `actor` changed the organization's policy; `details` is the JSON
     /// `{"old": ..., "new": ...}`.
     async fn record_policy_event(&mut self, org_id: &str, details: &str, actor: &Actor)

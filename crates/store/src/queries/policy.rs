@@ -6,8 +6,8 @@
 /// `$1`".
 macro_rules! policy_queries {
     (for_update: $for_update:literal, id_in_list: $id_in_list:literal) => {
-        async fn get_policy(&mut self, org_id: &str) -> Result<Option<String>> {
-            sqlx::query_scalar("select policy from org_policies where org_id = $1")
+        async fn get_policy(&mut self, org_id: &str) -> Result<Option<StoredPolicy>> {
+            sqlx::query_as("select policy, version from org_policies where org_id = $1")
                 .bind(org_id)
                 .persistent(self.named()).fetch_optional(self.conn())
                 .await
@@ -45,18 +45,19 @@ macro_rules! policy_queries {
             org_id: &str,
             policy: &str,
             updated_by: &str,
-        ) -> Result<()> {
-            sqlx::query(
-                "update org_policies set policy = $2, updated_at = $3, updated_by = $4
-                 where org_id = $1",
+        ) -> Result<i64> {
+            sqlx::query_scalar(
+                "update org_policies set policy = $2, updated_at = $3, updated_by = $4,
+                     version = version + 1
+                 where org_id = $1
+                 returning version",
             )
             .bind(org_id)
             .bind(policy)
             .bind(Timestamp::now())
             .bind(updated_by)
-            .persistent(self.named()).execute(self.conn())
+            .persistent(self.named()).fetch_one(self.conn())
             .await
-            .map(|_| ())
         }
         async fn record_policy_event(
             &mut self,
@@ -86,3 +87,15 @@ macro_rules! policy_queries {
     };
 }
 pub(crate) use policy_queries;
+
+/// An organization's policy as stored: its JSON (see `tokens::policy`) and its version, raised
+/// by every change. An organization that never set one has the default policy, version
+/// [`NO_POLICY_VERSION`].
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredPolicy {
+    pub policy: String,
+    pub version: i64,
+}
+
+/// The version of an organization without a stored policy.
+pub const NO_POLICY_VERSION: i64 = 0;
