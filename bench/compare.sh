@@ -10,6 +10,9 @@
 #   COMPARE_ROUNDS=3 COMPARE_SECONDS=5 bench/compare.sh 2332aed
 #   COMPARE_PEER=0 bench/compare.sh 0deabcf   # without the Node peer
 #   COMPARE_NEW=/path/to/access-tokens bench/compare.sh 0deabcf   # another build as "new"
+#   COMPARE_SQL_NEW="drop index audit_events_org_owner" bench/compare.sh HEAD
+#                           # SQL run on the new build's database once it is ready: what a feature
+#                           # costs, turned off (COMPARE_SQL_OLD for the old build's)
 #
 # The older commit is checked out with `git worktree` under target/compare/<commit>/ and built
 # there in release (its own target directory, kept for the next run: a cold build takes about 5
@@ -77,11 +80,19 @@ if [ ! -x "$OLD_BIN" ]; then
         mkdir -p "$OLD_DIR"
         git worktree add --detach "$OLD_DIR/src" "$OLD_SHA" >&2
     fi
+    # Under this checkout, Cargo would take an old single-package manifest for a member of this
+    # workspace: such a manifest gets an empty workspace table of its own.
+    grep -q '^\[workspace\]' "$OLD_DIR/src/Cargo.toml" || printf '\n[workspace]\n' >>"$OLD_DIR/src/Cargo.toml"
     log "building $OLD_NAME in release under $OLD_DIR (kept for the next run)..."
     (cd "$OLD_DIR/src" && CARGO_TARGET_DIR="$OLD_DIR/target" cargo build --release --locked --bin access-tokens >&2)
 fi
 NEW_BIN=$(bench_binary "${COMPARE_NEW:-}")
-NEW_NAME=${COMPARE_NEW:+$(basename "$COMPARE_NEW")}
+# A build of target/compare/<name>/ is named <name>; another path by itself.
+NEW_NAME=""
+if [ -n "${COMPARE_NEW:-}" ]; then
+    NEW_NAME=$(printf '%s' "$COMPARE_NEW" | sed -nE 's#(^|.*/)target/compare/([^/]+)/.*#\2#p')
+    NEW_NAME=${NEW_NAME:-$COMPARE_NEW}
+fi
 NEW_NAME=${NEW_NAME:-$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src crates Cargo.toml Cargo.lock || echo +changes)}
 
 # --- PostgreSQL, a trusted issuer --------------------------------------------------------------
@@ -121,6 +132,10 @@ measure() {
     DATABASE_URL=$(database_url "$db") "$bin" serve >"$WORK/service-$label.log" 2>&1 &
     SERVICE_PID=$!
     wait_for "$BASE/health/ready"
+    local sql_var="COMPARE_SQL_${label^^}"
+    if [ -n "${!sql_var:-}" ]; then
+        psql "$(database_url "$db")" -v ON_ERROR_STOP=1 -qc "${!sql_var}" >/dev/null
+    fi
     local caller
     caller=$(curl -sf -X POST "$BASE/v1/access-tokens" -H "Authorization: Bearer $(issuer_token 1 bench)" \
         -H 'Content-Type: application/json' -d '{"name":"bench caller"}' | json_field token)
