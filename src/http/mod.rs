@@ -29,6 +29,8 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{self, MethodRouter};
+use futures_util::TryFutureExt;
+use futures_util::future::{Either, MapOk};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -145,10 +147,18 @@ pub fn routes() -> Routes {
 
 /// The service's router with its layers, ready to serve.
 pub fn router(state: AppState) -> Router {
+    // The allowed origins behind one pointer: the layers are cloned for every request, and a
+    // list would be a vector copied each time.
+    let origins: std::sync::Arc<[HeaderValue]> = state
+        .service()
+        .http_settings()
+        .cors_allowed_origins
+        .clone()
+        .into();
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(
-            state.service().http_settings().cors_allowed_origins.clone(),
-        ))
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origins.contains(origin)
+        }))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([
             AUTHORIZATION,
@@ -196,8 +206,10 @@ pub fn router(state: AppState) -> Router {
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(axum::middleware::map_response(json_error_bodies))
-        .layer(axum::middleware::map_request(limit_header_bytes))
+        // Both plain functions of the request or the response: no boxed future, no clone of the
+        // inner service per request (axum's `middleware::map_*` makes both).
+        .map_response(json_error_bodies)
+        .layer(tower::layer::layer_fn(LimitHeaderBytes))
         .layer(cors)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -306,20 +318,49 @@ fn is_usable_request_id(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-/// Refuses requests whose headers are larger in total than `MAX_HEADER_BYTES`.
-async fn limit_header_bytes(request: Request<Body>) -> Result<Request<Body>, Response> {
-    let bytes: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    if bytes > MAX_HEADER_BYTES {
-        return Err(error_response(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            &format!("request headers are larger than {MAX_HEADER_BYTES} bytes"),
-        ));
+/// Refuses requests whose headers are larger in total than `MAX_HEADER_BYTES` (431), before the
+/// service it wraps sees them.
+#[derive(Clone)]
+struct LimitHeaderBytes<S>(S);
+
+impl<S, B> tower::Service<Request<Body>> for LimitHeaderBytes<S>
+where
+    S: tower::Service<Request<Body>, Response = Response<B>>,
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<
+        std::future::Ready<Result<Response, S::Error>>,
+        MapOk<S::Future, fn(Response<B>) -> Response>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
     }
-    Ok(request)
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let bytes: usize = request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if bytes > MAX_HEADER_BYTES {
+            return Either::Left(std::future::ready(Ok(error_response(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                &format!("request headers are larger than {MAX_HEADER_BYTES} bytes"),
+            ))));
+        }
+        Either::Right(
+            self.0
+                .call(request)
+                .map_ok(|response| response.map(Body::new)),
+        )
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -335,7 +376,7 @@ async fn openapi() -> impl IntoResponse {
 
 /// Error responses written by the HTTP stack itself (405, 408, 413, ...) get the contract's JSON
 /// body too; their headers (such as `Allow`) are kept.
-async fn json_error_bodies<B>(response: Response<B>) -> Response
+fn json_error_bodies<B>(response: Response<B>) -> Response
 where
     B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
