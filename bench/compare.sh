@@ -31,6 +31,8 @@ source bench/lib/binary.sh
 source scripts/lib/postgres.sh
 # shellcheck source=../scripts/lib/issuer.sh
 source scripts/lib/issuer.sh
+# shellcheck source=lib/load.sh
+source bench/lib/load.sh
 
 OLD_REF=${1:?usage: bench/compare.sh <older commit> (see the header of this script)}
 ROUNDS="${COMPARE_ROUNDS:-5}"
@@ -108,9 +110,6 @@ export RATE_LIMIT_CREATE_PER_ORG=0 RATE_LIMIT_CREATE_PER_CALLER=0 RATE_LIMIT_CHA
 BASE="http://127.0.0.1:$PORT"
 TICKS=$(getconf CLK_TCK)
 
-rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
-wait_for() { for _ in $(seq 1 600); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; log "$1 never answered"; return 1; }
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 # CPU ticks of one process and its threads.
 ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # CPU ticks of every postgres process, with the exited children each has reaped (the postmaster's
@@ -182,25 +181,9 @@ PY
 # --- baselines ---------------------------------------------------------------------------------
 openssl_sign() { openssl speed -seconds 5 -multi 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}'; }
 nginx_jwks() {
-    cat >"$WORK/nginx.conf" <<CONF
-worker_processes 2;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx.err;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location = /jwks.json { root $WORK; default_type application/json; add_header Cache-Control "public, max-age=300"; }
-    }
-}
-CONF
-    "$NGINX" -c "$WORK/nginx.conf" -p "$WORK"
-    wait_for "http://127.0.0.1:$NGINX_PORT/jwks.json"
+    nginx_start 2
     wrk -t2 -c64 -d"${SECS}s" "http://127.0.0.1:$NGINX_PORT/jwks.json" >"$WORK/nginx.txt"
-    kill "$(cat "$WORK/nginx.pid")"; sleep 0.5
-    rm -f "$WORK/nginx.pid"
+    nginx_stop
     rate "$WORK/nginx.txt"
 }
 PEER_UP=""

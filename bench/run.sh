@@ -20,6 +20,8 @@ source bench/lib/binary.sh
 source scripts/lib/postgres.sh
 # shellcheck source=../scripts/lib/issuer.sh
 source scripts/lib/issuer.sh
+# shellcheck source=lib/load.sh
+source bench/lib/load.sh
 
 SECS="${BENCH_SECONDS:-10}"
 CONNECTIONS="${BENCH_CONNECTIONS:-32}"
@@ -56,11 +58,8 @@ for port in $PORT $ISSUER_PORT $NGINX_PORT $PEER_PORT; do
 done
 rm -rf "$WORK" && mkdir -p "$WORK"
 
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
-rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else 'n/a')" "$1" "$2"; }
 line() { printf '%-34s %12s %-9s  %-44s %12s   ratio %s (target %s)\n' "$@"; }
-wait_for() { for _ in $(seq 1 600); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; log "$1 never answered"; return 1; }
 
 BIN=$(bench_binary "${BENCH_BIN:-}")
 
@@ -149,25 +148,6 @@ RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$SERVICE_PID/status")
 # Three rounds, the service and nginx taking turns, and the median of each: this machine's
 # neighbours make single runs vary by 15 %.
 curl -sf "$BASE/v1/access-tokens/.well-known/jwks.json" -o "$WORK/jwks.json"
-nginx_start() { # workers
-    cat > "$WORK/nginx.conf" <<CONF
-worker_processes $1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx.err;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location = /jwks.json { root $WORK; default_type application/json; add_header Cache-Control "public, max-age=300"; }
-    }
-}
-CONF
-    "$NGINX" -c "$WORK/nginx.conf" -p "$WORK"
-    wait_for "http://127.0.0.1:$NGINX_PORT/jwks.json"
-}
-nginx_stop() { kill "$(cat "$WORK/nginx.pid")"; sleep 0.5; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 log "JWKS: service and nginx (1 worker), three rounds each..."
 jwks_runs=() nginx_runs=()
