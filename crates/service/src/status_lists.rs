@@ -263,16 +263,9 @@ impl StatusLists {
         let mut by_list: std::collections::BTreeMap<usize, (Vec<u32>, Vec<u8>)> =
             std::collections::BTreeMap::new();
         for entry in entries {
-            let (Ok(list), Ok(idx), Ok(status)) = (
-                usize::try_from(entry.list),
-                u32::try_from(entry.idx),
-                u8::try_from(entry.status),
-            ) else {
+            let Some((list, idx, status)) = slot(entry.list, entry.idx, entry.status) else {
                 continue;
             };
-            if idx >= LIST_SIZE {
-                continue;
-            }
             if list >= current.bits.len() {
                 // A list started since the last render (on another replica, say): read it all.
                 return self.render(name).await;
@@ -524,15 +517,8 @@ pub fn render_set(
     // them), one batch per list.
     let mut slots: Vec<(Vec<u32>, Vec<u8>)> = vec![(Vec::new(), Vec::new()); count];
     for entry in entries {
-        let (Ok(list), Ok(idx), Ok(status)) = (
-            usize::try_from(entry.list),
-            u32::try_from(entry.idx),
-            u8::try_from(entry.status),
-        ) else {
-            continue;
-        };
-        if let Some((idxs, statuses)) = slots.get_mut(list)
-            && idx < LIST_SIZE
+        if let Some((list, idx, status)) = slot(entry.list, entry.idx, entry.status)
+            && let Some((idxs, statuses)) = slots.get_mut(list)
         {
             idxs.push(idx);
             statuses.push(status);
@@ -549,6 +535,19 @@ pub fn render_set(
     let mut set = sign_set(keys, name, encoded, ttl, now)?;
     set.bits = lists.into_iter().map(Arc::new).collect();
     Ok(set)
+}
+
+/// A stored row's list, index and status as a list holds them; `None` for a row no list can hold
+/// (a negative number, an index past the list's size, a status past a byte).
+fn slot(list: i64, idx: i64, status: i64) -> Option<(usize, u32, u8)> {
+    let (Ok(list), Ok(idx), Ok(status)) = (
+        usize::try_from(list),
+        u32::try_from(idx),
+        u8::try_from(status),
+    ) else {
+        return None;
+    };
+    (idx < LIST_SIZE).then_some((list, idx, status))
 }
 
 /// The same lists signed again at `now`, with the set's current signing key.
