@@ -10,6 +10,7 @@ pub mod claims;
 mod error;
 pub mod expiry;
 pub mod id;
+pub mod item;
 pub mod key_set;
 mod names;
 pub mod policy;
