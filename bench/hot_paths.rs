@@ -57,6 +57,7 @@ fn record(kid: &str) -> TokenRecord {
             list: 0,
             idx: 123_456,
         }),
+        notice_at: None,
     }
 }
 

@@ -156,6 +156,10 @@ impl App {
             let state = state.clone();
             tokio::spawn(async move { state.service().follow_other_replicas().await })
         };
+        let webhooks = {
+            let state = state.clone();
+            tokio::spawn(async move { state.service().run_webhooks().await })
+        };
         let header_read_timeout = state.service().http_settings().header_read_timeout;
         let request_timeout = state.service().http_settings().request_timeout;
         let shutdown = {
@@ -196,6 +200,7 @@ impl App {
         .await;
         background.abort();
         revocations.abort();
+        webhooks.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
         }

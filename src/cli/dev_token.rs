@@ -97,6 +97,9 @@ pub async fn run(dev: DevToken) -> CliResult {
         &store,
         &Policies::default(),
         &keys,
+        // A development caller: the default thresholds (its organization's webhooks, if any,
+        // are told as of any token's).
+        &access_tokens_service::tokens::notice::ExpiryWarnings::default(),
         &authority,
         &caller,
         new,

@@ -28,6 +28,10 @@ pub enum KeysCommand {
         /// Rotate every key set.
         #[arg(long)]
         all: bool,
+        /// The service's public URL: the `source` of the `key.rotated` webhook event each
+        /// organization's subscribed endpoints receive (without it, the path alone).
+        #[arg(long, env = "PUBLIC_URL", hide_env_values = true)]
+        public_url: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -78,14 +82,21 @@ pub async fn run(command: KeysCommand) -> CliResult {
                 );
             }
         }
-        KeysCommand::Rotate { set, all, store } => {
+        KeysCommand::Rotate {
+            set,
+            all,
+            public_url,
+            store,
+        } => {
             let (store, kek) = open(&store).await?;
             let sets: Vec<KeySetName> = if all {
                 KeySetName::ALL.to_vec()
             } else {
                 set.into_iter().collect()
             };
-            for (set, kid) in lifecycle::rotate(&store, &kek, &sets).await? {
+            let public_url = public_url.unwrap_or_default();
+            let public_url = public_url.trim_end_matches('/');
+            for (set, kid) in lifecycle::rotate(&store, &kek, &sets, public_url).await? {
                 println!("{set}: {kid} is now active");
             }
         }

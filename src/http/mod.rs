@@ -15,6 +15,7 @@ pub mod server;
 pub mod state;
 pub mod status_lists;
 pub mod tokens;
+pub mod webhooks;
 pub mod well_known;
 
 use std::time::Duration;
@@ -108,6 +109,22 @@ pub fn routes() -> Routes {
     .post("/v1/access-tokens/{id}/resume", tokens::resume)
     .post("/v1/access-tokens/introspect", introspect::introspect)
     .get("/v1/access-tokens/audit-events", audit::list)
+    .post("/v1/access-tokens/webhooks", webhooks::create)
+    .get("/v1/access-tokens/webhooks", webhooks::list)
+    .get("/v1/access-tokens/webhooks/{id}", webhooks::get)
+    .delete("/v1/access-tokens/webhooks/{id}", webhooks::delete)
+    .post(
+        "/v1/access-tokens/webhooks/{id}/rotate-secret",
+        webhooks::rotate_secret,
+    )
+    .get(
+        "/v1/access-tokens/webhooks/{id}/deliveries",
+        webhooks::deliveries,
+    )
+    .post(
+        "/v1/access-tokens/webhooks/{id}/deliveries/{delivery}/redeliver",
+        webhooks::redeliver,
+    )
     .get("/v1/access-tokens/policy", policy::get)
     .put("/v1/access-tokens/policy", policy::put)
     .get("/openapi.yaml", openapi)

@@ -11,8 +11,8 @@ use super::pagination::{self, DEFAULT_LIMIT, QueryString, parse_limit};
 use super::state::AppState;
 use crate::error::{Error, Result};
 use crate::service::{Created, ListParams};
-use crate::tokens::request::CreateTokenBody;
 pub(crate) use crate::tokens::item::{AccessTokenItem, rfc3339};
+use crate::tokens::request::CreateTokenBody;
 use crate::tokens::{Caller, TokenStatus, TokenType};
 
 #[derive(Serialize)]

@@ -372,9 +372,17 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
             usage_flush: std::time::Duration::from_millis(100),
             key_refresh: std::time::Duration::from_millis(100),
             status_list_refresh: std::time::Duration::from_millis(100),
+            webhook_poll: std::time::Duration::from_millis(100),
+            expiry_scan: std::time::Duration::from_millis(200),
         },
         // Off, so that tests creating many tokens are not throttled; `rate_limits.rs` sets them.
         rate_limits: access_tokens::config::RateLimitSettings::OFF,
+        // Receivers started by the tests listen on loopback, over plain http.
+        webhooks: access_tokens::config::WebhookSettings {
+            allow_private: true,
+            allow_insecure: true,
+            ..Default::default()
+        },
     }
 }
 

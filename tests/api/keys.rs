@@ -42,7 +42,7 @@ async fn rotation_while_two_replicas_serve_keeps_every_token_verifiable() {
 
     // The operator's path: what `access-tokens keys rotate --set api` runs.
     let store = a.store().await;
-    let rotated = lifecycle::rotate(&store, &a.kek, &[KeySetName::Api])
+    let rotated = lifecycle::rotate(&store, &a.kek, &[KeySetName::Api], &a.public_url)
         .await
         .unwrap();
     assert_eq!(rotated, [(KeySetName::Api, next_kid.clone())]);
@@ -313,7 +313,7 @@ async fn a_key_written_into_the_database_without_the_key_encryption_key_is_never
 
     // A rotation afterwards: once its new next key is published, the ring has reloaded past the
     // forged rows.
-    lifecycle::rotate(&store, &app.kek, &[KeySetName::Api])
+    lifecycle::rotate(&store, &app.kek, &[KeySetName::Api], &app.public_url)
         .await
         .unwrap();
     let new_next = app

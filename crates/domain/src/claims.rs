@@ -154,6 +154,7 @@ mod tests {
             rotated_from: None,
             parent_id: None,
             status: None,
+            notice_at: None,
         }
     }
 

@@ -17,22 +17,7 @@ pub struct TokenId(String);
 impl TokenId {
     /// A fresh id for a token of `token_type`, from the operating system's CSPRNG.
     pub fn generate(token_type: TokenType) -> Self {
-        let mut id = String::with_capacity(4 + RANDOM_LEN);
-        id.push_str(token_type.id_prefix());
-        id.push('_');
-        let mut buf = [0u8; 64];
-        while id.len() < 4 + RANDOM_LEN {
-            // A failing system RNG leaves no safe way to mint credentials: stop loudly.
-            aws_lc_rs::rand::fill(&mut buf).expect("the system random number generator failed");
-            // Rejection sampling keeps every character equally likely (248 = 4 * 62).
-            for b in buf.iter().filter(|b| **b < 248) {
-                if id.len() == 4 + RANDOM_LEN {
-                    break;
-                }
-                id.push(ALPHABET[usize::from(*b % 62)] as char);
-            }
-        }
-        Self(id)
+        Self(random_id(token_type.id_prefix()))
     }
 
     /// Accepts an id of a stored token type; anything else is not an id this service issued.
@@ -47,6 +32,28 @@ impl TokenId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `prefix`, an underscore and 22 random characters of `[A-Za-z0-9]` (about 131 bits), from the
+/// operating system's CSPRNG: the ids of tokens, webhook endpoints and webhook messages.
+pub fn random_id(prefix: &str) -> String {
+    let mut id = String::with_capacity(prefix.len() + 1 + RANDOM_LEN);
+    id.push_str(prefix);
+    id.push('_');
+    let full = id.len() + RANDOM_LEN;
+    let mut buf = [0u8; 64];
+    while id.len() < full {
+        // A failing system RNG leaves no safe way to mint credentials: stop loudly.
+        aws_lc_rs::rand::fill(&mut buf).expect("the system random number generator failed");
+        // Rejection sampling keeps every character equally likely (248 = 4 * 62).
+        for b in buf.iter().filter(|b| **b < 248) {
+            if id.len() == full {
+                break;
+            }
+            id.push(ALPHABET[usize::from(*b % 62)] as char);
+        }
+    }
+    id
 }
 
 impl fmt::Display for TokenId {

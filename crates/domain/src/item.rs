@@ -62,4 +62,3 @@ impl<'a> From<&'a TokenRecord> for AccessTokenItem<'a> {
         }
     }
 }
-

@@ -13,6 +13,7 @@ pub mod id;
 pub mod item;
 pub mod key_set;
 mod names;
+pub mod notice;
 pub mod policy;
 pub mod record;
 pub mod request;

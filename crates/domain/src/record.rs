@@ -215,6 +215,9 @@ pub struct TokenRecord {
     /// Its index in a status list of its key set, handed out by the store when the record is
     /// written; `None` before that, for tokens never stored, and for rows older than status lists.
     pub status: Option<StatusRef>,
+    /// When the service next looks at the token to tell of its expiry ([`crate::notice`]);
+    /// `None` when nothing is left to tell, or it never expires.
+    pub notice_at: Option<DateTime<Utc>>,
 }
 
 impl TokenRecord {

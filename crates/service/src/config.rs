@@ -224,6 +224,34 @@ pub struct SettingsArgs {
         value_parser = MetricsAddr::parse
     )]
     pub metrics_addr: MetricsAddr,
+    /// Days before a token's expiry at which its organization's webhooks get `token.expiring`,
+    /// comma-separated, each once. Empty: no warnings (`token.expired` is still sent).
+    #[arg(long, env = "EXPIRY_WARNING_DAYS", default_value = "14,7,1")]
+    pub expiry_warning_days: String,
+    /// Accept webhook URLs whose host is or resolves to a private, loopback, link-local or
+    /// metadata address (checked when an endpoint is created and again at every delivery).
+    #[arg(
+        long,
+        env = "WEBHOOK_ALLOW_PRIVATE",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub webhook_allow_private: bool,
+    /// Accept http:// webhook URLs on a loopback host (receivers under development); otherwise
+    /// only https://.
+    #[arg(
+        long,
+        env = "WEBHOOK_ALLOW_INSECURE",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub webhook_allow_insecure: bool,
+    /// How long a webhook receiver has to answer a delivery (connect, send, status line) before
+    /// the attempt counts as failed and is retried.
+    #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub webhook_timeout: Duration,
 }
 
 /// Where Prometheus scrapes a replica unless `METRICS_ADDR` says otherwise (9464: the port
@@ -253,6 +281,26 @@ impl RateLimitSettings {
     };
 }
 
+/// Where and how lifecycle webhooks are delivered, and when expiry is warned of.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub allow_private: bool,
+    pub allow_insecure: bool,
+    pub timeout: Duration,
+    pub expiry_warnings: crate::tokens::notice::ExpiryWarnings,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            allow_insecure: false,
+            timeout: Duration::from_secs(10),
+            expiry_warnings: crate::tokens::notice::ExpiryWarnings::default(),
+        }
+    }
+}
+
 /// The validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -272,6 +320,7 @@ pub struct Settings {
     pub status_list_ttl: Duration,
     pub intervals: Intervals,
     pub rate_limits: RateLimitSettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// Where and how the service listens: its addresses, the URL it is reached at, which browser
@@ -302,6 +351,11 @@ pub struct Intervals {
     /// How often a replica looks for lists that other replicas started and for lists due to be
     /// signed again (revocations reach the lists at once, through the revocation feed).
     pub status_list_refresh: Duration,
+    /// How often a replica looks for webhook work another replica's changes left (its own
+    /// changes wake it at once).
+    pub webhook_poll: Duration,
+    /// How often the expiry notices are looked for (by one replica at a time).
+    pub expiry_scan: Duration,
 }
 
 impl Intervals {
@@ -309,6 +363,8 @@ impl Intervals {
         usage_flush: USAGE_FLUSH_INTERVAL,
         key_refresh: KEY_REFRESH_INTERVAL,
         status_list_refresh: STATUS_LIST_REFRESH_INTERVAL,
+        webhook_poll: Duration::from_secs(1),
+        expiry_scan: Duration::from_secs(60),
     };
 }
 
@@ -671,6 +727,21 @@ impl SettingsArgs {
                 change_per_caller: self.rate_limit_change_per_caller,
                 failed_auth_per_address: self.rate_limit_failed_auth_per_address,
                 failed_introspection_per_client: self.rate_limit_failed_introspection_per_client,
+            },
+            webhooks: WebhookSettings {
+                allow_private: self.webhook_allow_private,
+                allow_insecure: self.webhook_allow_insecure,
+                timeout: if self.webhook_timeout.is_zero() {
+                    return err(
+                        "WEBHOOK_TIMEOUT is 0: give receivers at least a second (default 10s)",
+                    );
+                } else {
+                    self.webhook_timeout
+                },
+                expiry_warnings: crate::tokens::notice::ExpiryWarnings::parse(
+                    &self.expiry_warning_days,
+                )
+                .map_err(|e| ConfigError(format!("EXPIRY_WARNING_DAYS: {e}")))?,
             },
         })
     }

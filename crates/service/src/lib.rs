@@ -23,6 +23,7 @@ pub mod rate_limit;
 pub mod revocations;
 pub mod status_lists;
 pub mod usage;
+pub mod webhooks;
 /// The domain is its own crate; named `tokens` here, the floor it was.
 pub use access_tokens_domain as tokens;
 /// The store is its own crate; named `store` here, the floor it was.
@@ -49,6 +50,7 @@ use crate::tokens::policy::PolicyBody;
 use crate::tokens::request::{CreateTokenBody, NewToken};
 use crate::tokens::{Caller, Policy, Refused, TokenRecord};
 use crate::usage::UsageTracker;
+use crate::webhooks::{CreateWebhookBody, Delivery, Endpoint, Webhooks, WithSecret};
 
 /// A change this replica committed, as the fan-out ([`Service::apply`]) takes it: one name for
 /// "a change happened", whatever the use case.
@@ -64,6 +66,8 @@ pub enum Change<'a> {
     Suspended(&'a [&'a str]),
     /// These tokens were resumed: one, and the tokens below it suspended with it.
     Resumed(&'a [&'a str]),
+    /// The organization's policy changed.
+    PolicyChanged,
 }
 
 /// Everything a replica holds: settings, store, keys, trusted issuers, the revocation set, usage
@@ -84,6 +88,8 @@ pub struct Service {
     stopping: AtomicBool,
     /// What this replica counts, and the gauges read from its keys and pool at each scrape.
     metrics: Arc<Metrics>,
+    /// The organizations' webhook endpoints, and the work that delivers to them.
+    webhooks: Arc<Webhooks>,
 }
 
 impl Service {
@@ -93,7 +99,16 @@ impl Service {
             keys: keys.clone(),
             store: store.clone(),
         }));
+        let webhooks = Arc::new(Webhooks::new(
+            store.clone(),
+            settings.key_encryption_key.clone(),
+            settings.webhooks.clone(),
+            settings.intervals,
+            keys.public_url(),
+            metrics.webhooks.clone(),
+        ));
         Self {
+            webhooks,
             issuers: Arc::new(TrustedIssuers::counted(
                 &settings.trusted_issuers,
                 settings.issuer_policy.clone(),
@@ -169,6 +184,7 @@ impl Service {
             &self.store,
             &self.policies,
             &self.keys,
+            &self.settings.webhooks.expiry_warnings,
             &self.settings.authority,
             caller,
             new,
@@ -236,6 +252,7 @@ impl Service {
         let created = lifecycle::rotate(
             &self.store,
             &self.keys,
+            &self.settings.webhooks.expiry_warnings,
             &self.settings.authority,
             caller,
             id,
@@ -253,14 +270,92 @@ impl Service {
 
     /// Replaces the caller's organization's policy (admins only), audited.
     pub async fn set_policy(&self, caller: &Caller, body: PolicyBody) -> Result<Policy> {
-        policy::put(
+        let (policy, changed) = policy::put(
             &self.store,
             &self.policies,
             &self.settings.authority,
             caller,
             body,
         )
-        .await
+        .await?;
+        if changed {
+            self.apply(&Change::PolicyChanged);
+        }
+        Ok(policy)
+    }
+
+    /// Registers a webhook endpoint of the caller's organization (admins only); answers it with
+    /// its signing secret, shown this once.
+    pub async fn create_webhook(
+        &self,
+        caller: &Caller,
+        body: CreateWebhookBody,
+    ) -> Result<WithSecret> {
+        self.webhooks
+            .create(&self.settings.authority, caller, body)
+            .await
+    }
+
+    pub async fn list_webhooks(&self, caller: &Caller) -> Result<Vec<Endpoint>> {
+        self.webhooks.list(&self.settings.authority, caller).await
+    }
+
+    pub async fn get_webhook(&self, caller: &Caller, id: &str) -> Result<Endpoint> {
+        self.webhooks
+            .get(&self.settings.authority, caller, id)
+            .await
+    }
+
+    /// Deletes an endpoint with its deliveries, pending ones included.
+    pub async fn delete_webhook(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.webhooks
+            .delete(&self.settings.authority, caller, id)
+            .await
+    }
+
+    pub async fn rotate_webhook_secret(&self, caller: &Caller, id: &str) -> Result<WithSecret> {
+        self.webhooks
+            .rotate_secret(&self.settings.authority, caller, id)
+            .await
+    }
+
+    /// A page of an endpoint's deliveries, newest first.
+    pub async fn webhook_deliveries(
+        &self,
+        caller: &Caller,
+        id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>> {
+        self.webhooks
+            .deliveries(&self.settings.authority, caller, id, before, limit)
+            .await
+    }
+
+    pub async fn redeliver_webhook(
+        &self,
+        caller: &Caller,
+        id: &str,
+        delivery: &str,
+    ) -> Result<Delivery> {
+        self.webhooks
+            .redeliver(&self.settings.authority, caller, id, delivery)
+            .await
+    }
+
+    /// Dispatches the organizations' events to their webhooks, tells of expiries and delivers,
+    /// until the task is dropped (every replica runs it; the store shares the work out).
+    pub async fn run_webhooks(&self) {
+        let deliver = tokio::spawn(self.webhooks.clone().deliver());
+        // Aborted with this task.
+        struct AbortOnDrop(tokio::task::JoinHandle<()>);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let _deliver = AbortOnDrop(deliver);
+        self.webhooks.dispatch_and_scan().await;
     }
 
     /// A page of the caller's organization's audit events, newest first, before event `before`:
@@ -289,6 +384,8 @@ impl Service {
     /// ([`Self::follow_other_replicas`]); the audit events table is what later subscribers (the
     /// lifecycle webhooks) read as their outbox.
     pub fn apply(&self, change: &Change<'_>) {
+        // Its audit event waits in the outbox: dispatched now, not at the next poll.
+        self.webhooks.changed();
         let refuse = |id: &str, why: Refused| {
             self.revocations
                 .change(StoreChange::Refused(id.to_owned(), why));
@@ -328,6 +425,7 @@ impl Service {
                 self.metrics.tokens_resumed.inc_by(ids.len() as u64);
                 self.status_lists.tokens_changed(ids.iter().copied());
             }
+            Change::PolicyChanged => {}
         }
     }
 

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::keys::{KeyRing, Keys};
 use crate::store::{Action, ListQuery, Lock, Queries, Store, Tx};
 use crate::tokens::claims::Claims;
+use crate::tokens::notice::ExpiryWarnings;
 use crate::tokens::request::NewToken;
 use crate::tokens::status_list::StatusClaim;
 use crate::tokens::{
@@ -142,7 +143,12 @@ impl Minted {
 }
 
 /// Gives the draft an id, the active key of its set and its times.
-fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Minted> {
+fn mint(
+    keys: &KeyRing,
+    warnings: &ExpiryWarnings,
+    caller: &Caller,
+    draft: Draft,
+) -> Result<Minted> {
     let keys = keys.current();
     let key_set = keys.set(draft.token_type.key_set());
     let now = Utc::now();
@@ -182,6 +188,7 @@ fn mint(keys: &KeyRing, caller: &Caller, draft: Draft) -> Result<Minted> {
         rotated_from: draft.rotated_from,
         parent_id: draft.parent_id,
         status: None,
+        notice_at: warnings.first_notice(now, expires_at),
     };
     Ok(Minted { record, keys })
 }
@@ -194,6 +201,7 @@ pub async fn create(
     store: &Store,
     policies: &Policies,
     keys: &KeyRing,
+    warnings: &ExpiryWarnings,
     authority: &Authority,
     caller: &Caller,
     new: NewToken,
@@ -230,6 +238,7 @@ pub async fn create(
     };
     let minted = mint(
         keys,
+        warnings,
         caller,
         Draft {
             token_type,
@@ -410,6 +419,7 @@ pub async fn revoke(
 pub async fn rotate(
     store: &Store,
     keys: &KeyRing,
+    warnings: &ExpiryWarnings,
     authority: &Authority,
     caller: &Caller,
     id: &str,
@@ -449,6 +459,7 @@ pub async fn rotate(
         .check_rotation(old.token_type, lifetime)?;
     let minted = mint(
         keys,
+        warnings,
         caller,
         Draft {
             token_type: old.token_type,

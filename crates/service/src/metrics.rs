@@ -170,6 +170,50 @@ impl Default for StatusListMetrics {
     }
 }
 
+/// Lifecycle webhooks: deliveries by result, and the queue as the last worker loop read it.
+#[derive(Debug)]
+pub struct WebhookMetrics {
+    deliveries: Family<Label, Counter>,
+    /// Deliveries pending (due or waiting to be retried), across replicas.
+    pub queue_depth: Gauge,
+    /// How long the oldest pending delivery has waited, in seconds.
+    pub oldest_pending_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+impl Default for WebhookMetrics {
+    fn default() -> Self {
+        let deliveries = Family::<Label, Counter>::default();
+        for result in ["delivered", "retried", "failed"] {
+            drop(deliveries.get_or_create(&Label("result", Fixed(result))));
+        }
+        Self {
+            deliveries,
+            queue_depth: Gauge::default(),
+            oldest_pending_seconds: Gauge::default(),
+        }
+    }
+}
+
+impl WebhookMetrics {
+    fn count(&self, result: &'static str) {
+        self.deliveries
+            .get_or_create(&Label("result", Fixed(result)))
+            .inc();
+    }
+    /// An attempt answered 2xx.
+    pub fn delivered(&self) {
+        self.count("delivered");
+    }
+    /// An attempt failed; the delivery is tried again later.
+    pub fn retried(&self) {
+        self.count("retried");
+    }
+    /// An attempt failed a day after the event: the delivery is given up.
+    pub fn failed(&self) {
+        self.count("failed");
+    }
+}
+
 /// The revocation feed's standing: whether the listener is connected, and the changes it saw.
 #[derive(Debug, Clone, Default)]
 pub struct RevocationMetrics {
@@ -215,6 +259,7 @@ pub struct Metrics {
     pub store: StoreMetrics,
     pub revocations: RevocationMetrics,
     pub status_lists: StatusListMetrics,
+    pub webhooks: Arc<WebhookMetrics>,
     issuer_fetches: HashMap<String, IssuerFetches>,
 }
 
@@ -263,6 +308,7 @@ impl Metrics {
             store,
             revocations: RevocationMetrics::default(),
             status_lists: StatusListMetrics::default(),
+            webhooks: Arc::new(WebhookMetrics::default()),
             issuer_fetches,
         }
     }
@@ -293,6 +339,9 @@ impl Metrics {
             "revocation_notifications", "Revocations, suspensions and resumptions announced by the revocation feed.", self.revocations.notifications;
             "status_list_render_duration_seconds", "Time to render a key set's status lists (statuses read, compressed, signed), each render that succeeded.", self.status_lists.render_seconds;
             "status_list_render_failures", "Renders of a key set's status lists that failed (the store did not answer); the lists in memory are served meanwhile.", self.status_lists.render_failures;
+            "webhook_deliveries", "Webhook delivery attempts, by result: delivered (2xx), retried (failed, tried again later), failed (given up a day after the event).", self.webhooks.deliveries;
+            "webhook_queue_depth", "Webhook deliveries pending (due or waiting for a retry), across replicas.", self.webhooks.queue_depth;
+            "webhook_oldest_pending_seconds", "Age of the oldest pending webhook delivery, in seconds: grows while the queue does not drain.", self.webhooks.oldest_pending_seconds;
         );
         r.register_collector(Box::new(IssuerCollector(
             self.issuer_fetches

@@ -96,15 +96,15 @@ struct Change<'a> {
 }
 
 /// Replaces the caller's organization's policy with `body`, for admins only (403 naming the admin
-/// roles); a policy that breaks a type's rules is a 400. Answers the policy now in force. A policy
-/// equal to the one in force changes nothing and records no event.
+/// roles); a policy that breaks a type's rules is a 400. Answers the policy now in force, and
+/// whether it changed: a policy equal to the one in force changes nothing and records no event.
 pub async fn put(
     store: &Store,
     policies: &Policies,
     authority: &Authority,
     caller: &Caller,
     body: PolicyBody,
-) -> Result<Policy> {
+) -> Result<(Policy, bool)> {
     if !authority.is_admin(caller) {
         return Err(Error::forbidden(format!(
             "changing the organization's policy needs a role in organization {} with one of the \
@@ -132,7 +132,7 @@ pub async fn put(
     )?;
     if old == new {
         // Dropped without commit: a row written by `lock_policy` is rolled back too.
-        return Ok(old);
+        return Ok((old, false));
     }
     let details = serde_json::to_string(&Change {
         old: &old,
@@ -148,5 +148,5 @@ pub async fn put(
         .await?;
     tx.commit().await?;
     policies.hold(&caller.org_id, (Arc::new(new.clone()), version));
-    Ok(new)
+    Ok((new, true))
 }

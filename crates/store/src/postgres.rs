@@ -53,22 +53,22 @@ pub(super) async fn insert_token_group(
                  $6::text[], $7::bool[], $8::bool[], $9::text[], $10::text[], $11::text[],
                  $12::text[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::text[],
                  $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
-                 $23::text[], $24::text[], $25::bigint[])
+                 $23::text[], $24::text[], $25::bigint[], $27::timestamptz[])
                  as v(id, org_id, created_by, token_type, name, assignments, read_only, anonymize,
                      journey_id, portal_id, portal_user_id, key_id, created_at, expires_at,
                      rotated_from, actor_org_id, actor_user_id, actor_token_id, source_ip,
                      user_agent, parent_id, actor_home_org_id, status_key_set, owner,
-                     policy_version)
+                     policy_version, notice_at)
          ), t as (
              insert into access_tokens (id, org_id, created_by, owner, token_type, name,
                  assignments, read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
                  created_at, expires_at, rotated_from, parent_id, status_key_set, status_list,
-                 status_idx)
+                 status_idx, notice_at)
              select id, org_id, created_by, owner, token_type, name,
                  array(select json_array_elements_text(assignments::json)),
                  read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
                  created_at, expires_at, rotated_from, parent_id, status_key_set,
-                 (status_index / 1048576)::integer, (status_index % 1048576)::integer
+                 (status_index / 1048576)::integer, (status_index % 1048576)::integer, notice_at
              from (select v.*, status_list_next_index(v.status_key_set) as status_index
                    from v
                    -- Written only while the policy it was checked against is the stored one.
@@ -142,6 +142,12 @@ pub(super) async fn insert_token_group(
     .bind(column(|t, _| Some(t.owner.clone())))
     .bind(group.iter().map(|(_, _, v)| *v).collect::<Vec<_>>())
     .bind(NO_POLICY_VERSION)
+    .bind(
+        group
+            .iter()
+            .map(|(t, _, _)| t.notice_at)
+            .collect::<Vec<_>>(),
+    )
     .persistent(pg.named())
     .fetch_all(pg.conn())
     .await?;
@@ -149,7 +155,11 @@ pub(super) async fn insert_token_group(
 }
 
 impl Queries for Pg<'_> {
-    portable_queries!(for_update: " for update", id_in_list: "id = any($1)");
+    portable_queries!(
+        for_update: " for update",
+        id_in_list: "id = any($1)",
+        skip_locked: " for update skip locked"
+    );
 
     async fn record_events(
         &mut self,

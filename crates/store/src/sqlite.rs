@@ -143,7 +143,11 @@ list_sql_fn!(
 );
 
 impl Queries for SqliteConnection {
-    portable_queries!(for_update: "", id_in_list: "id in (select value from json_each($1))");
+    portable_queries!(
+        for_update: "",
+        id_in_list: "id in (select value from json_each($1))",
+        skip_locked: ""
+    );
 
     async fn record_events(
         &mut self,
@@ -196,9 +200,9 @@ impl Queries for SqliteConnection {
             "insert into access_tokens (id, org_id, created_by, token_type, name, assignments,
                  read_only, anonymize, journey_id, portal_id, portal_user_id, key_id, created_at,
                  expires_at, rotated_from, parent_id, status_key_set, status_list, status_idx,
-                 owner)
+                 owner, notice_at)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20)
+                 $18, $19, $20, $21)
              returning ",
             columns!()
         ))
@@ -222,6 +226,7 @@ impl Queries for SqliteConnection {
         .bind(status.map(|s| s.list))
         .bind(status.map(|s| s.idx))
         .bind(&t.owner)
+        .bind(t.notice_at.map(Timestamp))
         .fetch_one(&mut *tx)
         .await?;
         let row = TokenRecord::from(row);

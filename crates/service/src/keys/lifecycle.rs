@@ -62,11 +62,13 @@ pub async fn ensure_keys(store: &Store, kek: &KeyEncryptionKey) -> Result<(), Ke
 }
 
 /// Rotates the given sets: next becomes active, active becomes retired, and a new next key is made.
-/// Returns the new active kid of each set.
+/// Returns the new active kid of each set. Every organization's endpoints subscribed to
+/// `key.rotated` are told, in the same transaction (`public_url`: the events' `source`).
 pub async fn rotate(
     store: &Store,
     kek: &KeyEncryptionKey,
     sets: &[KeySetName],
+    public_url: &str,
 ) -> Result<Vec<(KeySetName, String)>, KeyError> {
     let mut tx = store.begin().await?;
     tx.db().lock_key_sets().await?;
@@ -84,6 +86,11 @@ pub async fn rotate(
         tx.db().set_key_state(&next.kid, Active).await?;
         create(tx.db(), kek, name, Next).await?;
         activated.push((name, next.kid.clone()));
+    }
+    for (name, kid) in &activated {
+        crate::webhooks::Webhooks::key_rotated(&mut tx, public_url, name.as_str(), kid)
+            .await
+            .map_err(|e| KeyError::Operation(format!("queueing the key.rotated event: {e}")))?;
     }
     tx.commit().await?;
     Ok(activated)

@@ -19,6 +19,7 @@ mod keys;
 mod policy;
 mod status_lists;
 mod tokens;
+mod webhooks;
 
 pub(crate) use events::event_queries;
 pub use events::{Action, AuditEvent, EventQuery, Identified};
@@ -32,6 +33,8 @@ pub use tokens::ListQuery;
 pub(crate) use tokens::{
     TokenRow, columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql, token_queries,
 };
+pub use webhooks::{AttemptOutcome, ClaimedDelivery, DeliveryRow, NewDelivery, WebhookEndpointRow};
+pub(crate) use webhooks::{delivery_columns, webhook_endpoint_columns, webhook_queries};
 
 /// The [`Queries`] methods whose SQL reads the same on both stores, written once per aggregate:
 /// each store's `impl Queries` expands them for its own connection type, with the store's own
@@ -39,7 +42,9 @@ pub(crate) use tokens::{
 /// has none: its transactions hold the write lock from their start), and `id_in_list`, "`id` is
 /// one of the list in `$1`". The list queries call the store's own `list_sql`.
 macro_rules! portable_queries {
-    (for_update: $for_update:literal, id_in_list: $id_in_list:literal) => {
+    (for_update: $for_update:literal, id_in_list: $id_in_list:literal,
+     skip_locked: $skip_locked:literal) => {
+        $crate::queries::webhook_queries!(for_update: $for_update, skip_locked: $skip_locked);
         $crate::queries::token_queries!(for_update: $for_update, id_in_list: $id_in_list);
         $crate::queries::status_list_queries!(for_update: $for_update, id_in_list: $id_in_list);
         $crate::queries::event_queries!(for_update: $for_update, id_in_list: $id_in_list);
@@ -199,4 +204,52 @@ queries! {
     async fn update_sealed(&mut self, kid: &str, nonce: &[u8], sealed: &[u8]) -> Result<()>;
     /// Every key with how many stored tokens it signed (`keys list`).
     async fn keys_with_counts(&mut self) -> Result<Vec<KeyInfo>>;
+    async fn insert_webhook_endpoint(&mut self, e: &WebhookEndpointRow) -> Result<()>;
+    /// The organization's webhook endpoints, oldest first.
+    async fn webhook_endpoints(&mut self, org_id: &str) -> Result<Vec<WebhookEndpointRow>>;
+    /// One endpoint: of the organization, or (`None`, for a delivery) of any.
+    async fn webhook_endpoint(&mut self, org_id: Option<&str>, id: &str)
+        -> Result<Option<WebhookEndpointRow>>;
+    /// Deletes an endpoint of the organization with its deliveries; false: there was none.
+    async fn delete_webhook_endpoint(&mut self, org_id: &str, id: &str) -> Result<bool>;
+    /// Replaces an endpoint's sealed secret `(nonce, ciphertext)`, keeping the one it replaces
+    /// (with the time it stops signing) or none.
+    async fn set_webhook_secret(&mut self, org_id: &str, id: &str, secret: (&[u8], &[u8]),
+        previous: Option<(&[u8], &[u8], Timestamp)>) -> Result<bool>;
+    /// The oldest audit events waiting to be dispatched to webhooks, locked (on PostgreSQL,
+    /// skipping those another replica holds) until the transaction ends.
+    async fn pending_webhook_events(&mut self, limit: i64) -> Result<Vec<AuditEvent>>;
+    /// Takes a dispatched event out of the outbox.
+    async fn forget_webhook_event(&mut self, event_id: i64) -> Result<()>;
+    /// Queues one event for every enabled endpoint subscribed to it; answers how many.
+    async fn enqueue_webhook(&mut self, d: &NewDelivery<'_>) -> Result<u64>;
+    /// Claims up to `limit` due deliveries to enabled endpoints, counting an attempt and leasing
+    /// each until `lease_until` (a worker that dies leaves it to be claimed again then).
+    async fn claim_webhook_deliveries(&mut self, now: Timestamp, lease_until: Timestamp,
+        limit: i64) -> Result<Vec<ClaimedDelivery>>;
+    /// Records how attempt `attempts` of a delivery ended (unless a later claim took it over).
+    async fn finish_webhook_delivery(&mut self, id: i64, attempts: i32,
+        outcome: &AttemptOutcome<'_>) -> Result<()>;
+    /// An endpoint answered a delivery with success: it is failing no longer.
+    async fn webhook_endpoint_answered(&mut self, id: &str) -> Result<()>;
+    /// An endpoint failed a delivery; disables it when it has failed everything since
+    /// `disable_if_failing_since` or before. Answers its organization when this call disabled it.
+    async fn webhook_endpoint_failed(&mut self, id: &str, now: Timestamp,
+        disable_if_failing_since: Timestamp) -> Result<Option<String>>;
+    /// A page of an endpoint's deliveries, newest first, before delivery `before`.
+    async fn webhook_deliveries(&mut self, org_id: &str, endpoint_id: &str, before: i64,
+        limit: i64) -> Result<Vec<DeliveryRow>>;
+    /// Queues a delivery's event again (same message id) as a new delivery, due now.
+    async fn redeliver_webhook(&mut self, org_id: &str, endpoint_id: &str, delivery_id: i64,
+        now: Timestamp) -> Result<Option<DeliveryRow>>;
+    /// How many deliveries are pending, and since when the oldest.
+    async fn webhook_queue(&mut self) -> Result<(i64, Option<Timestamp>)>;
+    /// Claims scheduled work `name` for this transaction when it last ran at `ran_before` or
+    /// earlier; false: it ran since, or another replica holds it.
+    async fn claim_scheduled_run(&mut self, name: &str, now: Timestamp, ran_before: Timestamp)
+        -> Result<bool>;
+    /// Tokens whose expiry notice is due at `now`, the earliest first.
+    async fn tokens_due_notice(&mut self, now: Timestamp, limit: i64) -> Result<Vec<TokenRecord>>;
+    /// When a token is next looked at for an expiry notice; `None`: never again.
+    async fn set_notice_at(&mut self, id: &str, notice_at: Option<Timestamp>) -> Result<()>;
 }

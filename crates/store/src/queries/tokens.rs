@@ -271,7 +271,7 @@ macro_rules! columns {
     () => {
         "id, org_id, created_by, owner, token_type, name, assignments, read_only, anonymize, \
          journey_id, portal_id, portal_user_id, key_id, created_at, expires_at, revoked_at, \
-         last_used, rotated_from, parent_id, suspended_at, status_list, status_idx"
+         last_used, rotated_from, parent_id, suspended_at, status_list, status_idx, notice_at"
     };
 }
 pub(crate) use columns;
@@ -407,6 +407,7 @@ pub(crate) struct TokenRow {
     suspended_at: Option<Timestamp>,
     status_list: Option<i32>,
     status_idx: Option<i32>,
+    notice_at: Option<Timestamp>,
 }
 
 impl From<TokenRow> for TokenRecord {
@@ -440,6 +441,7 @@ impl From<TokenRow> for TokenRecord {
                 .and_then(|list| u32::try_from(list).ok())
                 .zip(row.status_idx.and_then(|idx| u32::try_from(idx).ok()))
                 .map(|(list, idx)| StatusRef { list, idx }),
+            notice_at: row.notice_at.map(|t| t.0),
         }
     }
 }
