@@ -29,4 +29,5 @@ mod replicas;
 mod standby;
 mod status_lists;
 mod suspension;
+mod webhooks;
 mod well_known;

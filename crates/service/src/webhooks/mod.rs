@@ -740,15 +740,16 @@ impl Webhooks {
                 .webhook_endpoint(None, &delivery.endpoint_id)
                 .await?
         };
+        // `Ok(status)`: a 2xx; else the receiver's status, if it answered, and why it failed.
         let result = match &endpoint {
             Some(endpoint) => self.send(endpoint, &delivery).await,
-            None => Err("the endpoint was deleted".to_owned()),
+            None => Err((None, "the endpoint was deleted".to_owned())),
         };
         let now = Utc::now();
         let mut conn = self.store.acquire().await?;
         let (status, error) = match &result {
             Ok(status) => (Some(*status), None),
-            Err(error) => (None, Some(error.as_str())),
+            Err((status, error)) => (*status, Some(error.as_str())),
         };
         if result.is_ok() {
             conn.db()
@@ -771,10 +772,6 @@ impl Webhooks {
             return Ok(());
         }
         let error_text = error.map(str::to_owned);
-        let status = match result {
-            Err(_) => None,
-            Ok(_) => status,
-        };
         let given_up = now - delivery.created_at.0 >= to_chrono(RETRY_FOR);
         let outcome = AttemptOutcome {
             status: if given_up { "failed" } else { "pending" },
@@ -828,14 +825,16 @@ impl Webhooks {
         Ok(())
     }
 
-    /// Posts a delivery, signed; `Ok(status)` on a 2xx answer, else why not (a status, a
-    /// timeout, a refused address).
+    /// Posts a delivery, signed; `Ok(status)` on a 2xx answer, else the status the receiver
+    /// answered (if it did) and why the attempt failed (a status, a timeout, a refused address).
     async fn send(
         &self,
         endpoint: &WebhookEndpointRow,
         delivery: &ClaimedDelivery,
-    ) -> std::result::Result<i32, String> {
-        let url = url::Url::parse(&endpoint.url).map_err(|e| format!("the url is invalid: {e}"))?;
+    ) -> std::result::Result<i32, (Option<i32>, String)> {
+        let failed = |why: String| (None, why);
+        let url = url::Url::parse(&endpoint.url)
+            .map_err(|e| failed(format!("the url is invalid: {e}")))?;
         // An address written as such is not resolved: checked here, for every attempt.
         if !self.settings.allow_private {
             let literal: Option<std::net::IpAddr> = match url.host() {
@@ -844,9 +843,9 @@ impl Webhooks {
                 _ => None,
             };
             if let Some(ip) = literal.filter(|ip| !address::is_public(*ip)) {
-                return Err(format!(
+                return Err(failed(format!(
                     "{ip} is not a public address (WEBHOOK_ALLOW_PRIVATE is off)"
-                ));
+                )));
             }
         }
         let mut secrets = vec![
@@ -855,7 +854,7 @@ impl Webhooks {
                 &endpoint.secret_nonce,
                 &endpoint.secret_sealed,
             )
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| failed(e.to_string()))?,
         ];
         if let (Some(nonce), Some(sealed), Some(until)) = (
             &endpoint.previous_nonce,
@@ -865,7 +864,7 @@ impl Webhooks {
         {
             secrets.push(
                 self.open(&endpoint.id, nonce, sealed)
-                    .map_err(|e| e.to_string())?,
+                    .map_err(|e| failed(e.to_string()))?,
             );
         }
         let timestamp = Utc::now().timestamp();
@@ -888,12 +887,12 @@ impl Webhooks {
             .body(delivery.payload.clone())
             .send()
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| failed(describe(&e)))?;
         let status = i32::from(response.status().as_u16());
         if response.status().is_success() {
             Ok(status)
         } else {
-            Err(format!("answered {status}"))
+            Err((Some(status), format!("answered {status}")))
         }
     }
 }

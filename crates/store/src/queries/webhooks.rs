@@ -197,7 +197,7 @@ macro_rules! webhook_queries {
             now: Timestamp,
             disable_if_failing_since: Timestamp,
         ) -> Result<Option<String>> {
-            let row: Option<(String, i64)> = sqlx::query_as(
+            let row: Option<(String, i32)> = sqlx::query_as(
                 "update webhook_endpoints
                  set failing_since = coalesce(failing_since, $2),
                      enabled = case when coalesce(failing_since, $2) <= $3 then false
