@@ -176,7 +176,8 @@ pub struct WebhookMetrics {
     deliveries: Family<Label, Counter>,
     /// Deliveries pending (due or waiting to be retried), across replicas.
     pub queue_depth: Gauge,
-    /// How long the oldest pending delivery has waited, in seconds.
+    /// How long the delivery due longest ago has waited for a worker, in seconds (0 when every
+    /// pending delivery is claimed or waiting for its retry time).
     pub oldest_pending_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
@@ -341,7 +342,7 @@ impl Metrics {
             "status_list_render_failures", "Renders of a key set's status lists that failed (the store did not answer); the lists in memory are served meanwhile.", self.status_lists.render_failures;
             "webhook_deliveries", "Webhook delivery attempts, by result: delivered (2xx), retried (failed, tried again later), failed (given up a day after the event).", self.webhooks.deliveries;
             "webhook_queue_depth", "Webhook deliveries pending (due or waiting for a retry), across replicas.", self.webhooks.queue_depth;
-            "webhook_oldest_pending_seconds", "Age of the oldest pending webhook delivery, in seconds: grows while the queue does not drain.", self.webhooks.oldest_pending_seconds;
+            "webhook_oldest_pending_seconds", "How long the webhook delivery due longest ago has waited for a worker, in seconds (retries waiting for their time are not due): grows while no replica delivers.", self.webhooks.oldest_pending_seconds;
         );
         r.register_collector(Box::new(IssuerCollector(
             self.issuer_fetches

@@ -54,6 +54,8 @@ pub const PREVIOUS_SECRET_SIGNS_FOR: Duration = Duration::from_secs(24 * 3600);
 const IN_FLIGHT: i64 = 16;
 /// Audit events dispatched, or tokens looked at for notices, per transaction.
 const BATCH: i64 = 200;
+/// How often a worker reads the queue's gauges.
+const QUEUE_OBSERVED_EVERY: Duration = Duration::from_secs(5);
 /// The expiry scan's name in `scheduled_runs`.
 const EXPIRY_SCAN: &str = "expiry_notices";
 
@@ -678,6 +680,7 @@ impl Webhooks {
 
     /// Claims due deliveries and sends them, until the task is dropped.
     pub async fn deliver(self: Arc<Self>) {
+        let mut observed: Option<tokio::time::Instant> = None;
         loop {
             let claimed = match self.claim().await {
                 Ok(claimed) => claimed,
@@ -686,7 +689,10 @@ impl Webhooks {
                     Vec::new()
                 }
             };
-            self.observe_queue().await;
+            if observed.is_none_or(|at| at.elapsed() >= QUEUE_OBSERVED_EVERY) {
+                self.observe_queue().await;
+                observed = Some(tokio::time::Instant::now());
+            }
             if claimed.is_empty() {
                 tokio::select! {
                     () = self.deliver.notified() => {}
@@ -723,10 +729,11 @@ impl Webhooks {
         let Ok(mut conn) = self.store.acquire().await else {
             return;
         };
-        if let Ok((depth, oldest)) = conn.db().webhook_queue().await {
+        let now = Utc::now();
+        if let Ok((depth, oldest)) = conn.db().webhook_queue(Timestamp(now)).await {
             self.metrics.queue_depth.set(depth);
             let age = oldest.map_or(0.0, |t| {
-                (Utc::now() - t.0).num_milliseconds().max(0) as f64 / 1000.0
+                (now - t.0).num_milliseconds().max(0) as f64 / 1000.0
             });
             self.metrics.oldest_pending_seconds.set(age);
         }

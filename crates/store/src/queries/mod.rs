@@ -242,8 +242,9 @@ queries! {
     /// Queues a delivery's event again (same message id) as a new delivery, due now.
     async fn redeliver_webhook(&mut self, org_id: &str, endpoint_id: &str, delivery_id: i64,
         now: Timestamp) -> Result<Option<DeliveryRow>>;
-    /// How many deliveries are pending, and since when the oldest.
-    async fn webhook_queue(&mut self) -> Result<(i64, Option<Timestamp>)>;
+    /// How many deliveries are pending, and since when the longest-due of those due at `now`
+    /// has been due (claimed ones are not due: their lease runs).
+    async fn webhook_queue(&mut self, now: Timestamp) -> Result<(i64, Option<Timestamp>)>;
     /// Claims scheduled work `name` for this transaction when it last ran at `ran_before` or
     /// earlier; false: it ran since, or another replica holds it.
     async fn claim_scheduled_run(&mut self, name: &str, now: Timestamp, ran_before: Timestamp)

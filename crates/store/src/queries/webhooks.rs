@@ -259,10 +259,12 @@ macro_rules! webhook_queries {
             .fetch_optional(self.conn())
             .await
         }
-        async fn webhook_queue(&mut self) -> Result<(i64, Option<Timestamp>)> {
+        async fn webhook_queue(&mut self, now: Timestamp) -> Result<(i64, Option<Timestamp>)> {
             sqlx::query_as(
-                "select count(*), min(created_at) from webhook_deliveries where status = 'pending'",
+                "select count(*), min(case when next_attempt_at <= $1 then next_attempt_at end)
+                 from webhook_deliveries where status = 'pending'",
             )
+            .bind(now)
             .persistent(self.named())
             .fetch_one(self.conn())
             .await
