@@ -54,6 +54,8 @@ pub const PREVIOUS_SECRET_SIGNS_FOR: Duration = Duration::from_secs(24 * 3600);
 const IN_FLIGHT: i64 = 16;
 /// Audit events dispatched, or tokens looked at for notices, per transaction.
 const BATCH: i64 = 200;
+/// The least time between two reads of the outbox by one replica.
+const DISPATCH_SPACING: Duration = Duration::from_millis(100);
 /// How often a worker reads the queue's gauges.
 const QUEUE_OBSERVED_EVERY: Duration = Duration::from_secs(5);
 /// The expiry scan's name in `scheduled_runs`.
@@ -655,6 +657,7 @@ impl Webhooks {
         let mut scan = tokio::time::interval(self.intervals.expiry_scan);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_dispatch = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 () = self.dispatch.notified() => {}
@@ -668,6 +671,10 @@ impl Webhooks {
                     continue;
                 }
             }
+            // Changes arriving meanwhile are taken together: under a storm of creations the
+            // dispatcher reads the outbox ten times a second, not once per change.
+            tokio::time::sleep_until(next_dispatch).await;
+            next_dispatch = tokio::time::Instant::now() + DISPATCH_SPACING;
             match self.dispatch_pending().await {
                 Ok(0) => {}
                 Ok(_) => self.deliver.notify_one(),
