@@ -560,8 +560,20 @@ impl Webhooks {
     }
 
     /// Turns pending audit events into deliveries, a batch per transaction, until none is left.
+    /// What there is to do, read without taking a lock: (audit events pending, deliveries due,
+    /// the expiry scan due). An idle replica only reads.
+    async fn work(&self) -> Result<(bool, bool, bool)> {
+        let now = Utc::now();
+        let ran_before = Timestamp(now - to_chrono(self.intervals.expiry_scan / 2));
+        let mut conn = self.store.acquire().await?;
+        Ok(conn.db().webhook_work(Timestamp(now), ran_before).await?)
+    }
+
     async fn dispatch_pending(&self) -> Result<u64> {
         let mut queued = 0;
+        if !self.work().await?.0 {
+            return Ok(0);
+        }
         loop {
             let mut tx = self.store.begin().await?;
             let pending = tx.db().pending_webhook_events(BATCH).await?;
@@ -590,6 +602,9 @@ impl Webhooks {
 
     /// Tells of the expiries that are due, when no replica did within the interval.
     async fn scan_expiries(&self) -> Result<u64> {
+        if !self.work().await?.2 {
+            return Ok(0);
+        }
         let now = Utc::now();
         let mut tx = self.store.begin().await?;
         let ran_before = Timestamp(now - to_chrono(self.intervals.expiry_scan / 2));
@@ -721,6 +736,9 @@ impl Webhooks {
     }
 
     async fn claim(&self) -> Result<Vec<ClaimedDelivery>> {
+        if !self.work().await?.1 {
+            return Ok(Vec::new());
+        }
         let now = Utc::now();
         // A claim is a lease: past it (the worker died mid-attempt) another replica claims the
         // delivery again.

@@ -219,6 +219,11 @@ queries! {
     /// The oldest audit events waiting to be dispatched to webhooks, locked (on PostgreSQL,
     /// skipping those another replica holds) until the transaction ends.
     async fn pending_webhook_events(&mut self, limit: i64) -> Result<Vec<AuditEvent>>;
+    /// Whether there is webhook work, read without a lock (so that an idle replica never writes,
+    /// nor takes SQLite's write lock): audit events to dispatch, deliveries due at `now`, and
+    /// scheduled work last run at `ran_before` or earlier.
+    async fn webhook_work(&mut self, now: Timestamp, ran_before: Timestamp)
+        -> Result<(bool, bool, bool)>;
     /// Takes a dispatched event out of the outbox.
     async fn forget_webhook_event(&mut self, event_id: i64) -> Result<()>;
     /// Queues one event for every enabled endpoint subscribed to it; answers how many.

@@ -105,6 +105,20 @@ macro_rules! webhook_queries {
             .fetch_all(self.conn())
             .await
         }
+        async fn webhook_work(&mut self, now: Timestamp, ran_before: Timestamp)
+            -> Result<(bool, bool, bool)> {
+            sqlx::query_as(
+                "select exists (select 1 from webhook_pending),
+                        exists (select 1 from webhook_deliveries
+                                where status = 'pending' and next_attempt_at <= $1),
+                        exists (select 1 from scheduled_runs where ran_at <= $2)",
+            )
+            .bind(now)
+            .bind(ran_before)
+            .persistent(self.named())
+            .fetch_one(self.conn())
+            .await
+        }
         async fn forget_webhook_event(&mut self, event_id: i64) -> Result<()> {
             sqlx::query("delete from webhook_pending where event_id = $1")
                 .bind(event_id)
