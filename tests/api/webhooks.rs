@@ -36,10 +36,12 @@ impl Received {
     }
 }
 
-/// How a receiver answers: `status`, after `delay` (for the first `slow` requests only).
+/// How a receiver answers: `status` (200 unless set), with `location` when set; the first
+/// request never, with `hang_first`.
 #[derive(Default)]
 struct Behaviour {
     status: Option<u16>,
+    location: Option<String>,
     hang_first: bool,
 }
 
@@ -78,7 +80,11 @@ impl Receiver {
     }
 }
 
-async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> AxumStatus {
+async fn receive(
+    State(r): State<Receiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (AxumStatus, HeaderMap) {
     let header = |name: &str| {
         headers
             .get(name)
@@ -100,8 +106,15 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
     if hang {
         tokio::time::sleep(Duration::from_secs(120)).await;
     }
-    let status = r.behaviour.lock().unwrap().status.unwrap_or(200);
-    AxumStatus::from_u16(status).unwrap()
+    let b = r.behaviour.lock().unwrap();
+    let mut answer = HeaderMap::new();
+    if let Some(location) = &b.location {
+        answer.insert("location", location.parse().unwrap());
+    }
+    (
+        AxumStatus::from_u16(b.status.unwrap_or(200)).unwrap(),
+        answer,
+    )
 }
 
 /// Whether `received` carries a valid signature by `secret` (`whsec_...`), checked as the
@@ -798,4 +811,116 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_are_told(
         })
         .await
     );
+}
+
+#[tokio::test]
+async fn a_cascade_is_told_for_every_token_with_its_reason() {
+    let app = TestApp::spawn().await;
+    let (receiver, address) = Receiver::start().await;
+    endpoint(
+        &app,
+        &format!("http://{address}/hook"),
+        Some(&["token.revoked"]),
+    )
+    .await;
+    let parent = app.create_ok(&app.owner(), json!({"name": "parent"})).await;
+    let child = app
+        .create_ok(parent["token"].as_str().unwrap(), json!({"name": "child"}))
+        .await;
+    let response = app
+        .client
+        .delete(app.url(&format!(
+            "/v1/access-tokens/{}?cascade=true",
+            parent["id"].as_str().unwrap()
+        )))
+        .bearer_auth(app.owner())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(eventually(30, || async { receiver.got().len() == 2 }).await);
+    let reason_of = |id: &Value| {
+        receiver
+            .got()
+            .iter()
+            .map(Received::event)
+            .find(|e| e["subject"] == *id)
+            .unwrap()["data"]["reason"]
+            .clone()
+    };
+    assert_eq!(reason_of(&parent["id"]), "revoked");
+    assert_eq!(reason_of(&child["id"]), "cascade");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let app = TestApp::spawn().await;
+    let (elsewhere, elsewhere_address) = Receiver::start().await;
+    let (redirecting, address) = Receiver::start().await;
+    {
+        let mut b = redirecting.behaviour.lock().unwrap();
+        b.status = Some(307);
+        b.location = Some(format!("http://{elsewhere_address}/hook"));
+    }
+    let (id, _) = endpoint(&app, &format!("http://{address}/hook"), None).await;
+    app.create_ok(&app.owner(), json!({"name": "x"})).await;
+    assert!(
+        eventually(30, || async {
+            deliveries(&app, &id)
+                .await
+                .first()
+                .is_some_and(|d| d["response_status"] == 307)
+        })
+        .await
+    );
+    let delivery = deliveries(&app, &id).await[0].clone();
+    assert_eq!(
+        delivery["status"], "pending",
+        "a redirect is a failed attempt"
+    );
+    assert_eq!(redirecting.got().len(), 1);
+    assert!(elsewhere.got().is_empty());
+}
+
+#[tokio::test]
+async fn the_expiry_scan_reads_the_due_tokens_from_their_index() {
+    if !crate::helpers::runs_on(StoreKind::Postgres) {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    app.seed("1", 20_000).await;
+    let pool = app.pool();
+    // A few hundred tokens with an expiry, ten of them due.
+    sqlx::query(
+        "update access_tokens set expires_at = now() + interval '30 days',
+             notice_at = now() + (random() * 30) * interval '1 day'
+         where id in (select id from access_tokens order by id limit 300)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("analyze access_tokens")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("set plan_cache_mode = {mode}")))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let plan: (Value,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "explain (format json) {}",
+            access_tokens::store::DUE_NOTICE_SQL
+        )))
+        .bind(chrono::Utc::now())
+        .bind(200_i64)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        let text = plan.0.to_string();
+        assert!(text.contains("access_tokens_notice"), "{mode}: {text}");
+        assert!(!text.contains("Seq Scan"), "{mode}: {text}");
+        assert!(!text.contains("\"Node Type\":\"Sort\""), "{mode}: {text}");
+    }
 }

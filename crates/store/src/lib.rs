@@ -48,9 +48,10 @@ pub use metrics::StoreMetrics;
 pub use pool::{OpenError, PgDatabase, Pooler, Purpose};
 use pool::{pg_pool, session_pool, standby_pool};
 pub use queries::{
-    Action, AttemptOutcome, AuditEvent, ClaimedDelivery, Db, DeliveryRow, EventQuery, Identified,
-    KeyInfo, KeyRow, ListQuery, Lock, NO_POLICY_VERSION, NewDelivery, Queries, Result, StatusEntry,
-    StatusIndexKey, StoredPolicy, TokenStatusEntry, WebhookEndpointRow,
+    Action, AttemptOutcome, AuditEvent, ClaimedDelivery, DUE_NOTICE_SQL, Db, DeliveryRow,
+    EventQuery, Identified, KeyInfo, KeyRow, ListQuery, Lock, NO_POLICY_VERSION, NewDelivery,
+    Queries, Result, StatusEntry, StatusIndexKey, StoredPolicy, TokenStatusEntry,
+    WebhookEndpointRow,
 };
 use standby::Standby;
 pub use statements::Pg;

@@ -33,7 +33,9 @@ pub use tokens::ListQuery;
 pub(crate) use tokens::{
     TokenRow, columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql, token_queries,
 };
-pub use webhooks::{AttemptOutcome, ClaimedDelivery, DeliveryRow, NewDelivery, WebhookEndpointRow};
+pub use webhooks::{
+    AttemptOutcome, ClaimedDelivery, DUE_NOTICE_SQL, DeliveryRow, NewDelivery, WebhookEndpointRow,
+};
 pub(crate) use webhooks::{delivery_columns, webhook_endpoint_columns, webhook_queries};
 
 /// The [`Queries`] methods whose SQL reads the same on both stores, written once per aggregate:

@@ -305,10 +305,7 @@ macro_rules! webhook_queries {
             now: Timestamp,
             limit: i64,
         ) -> Result<Vec<TokenRecord>> {
-            let rows: Vec<TokenRow> = sqlx::query_as(concat!(
-                "select ", $crate::queries::columns!(), " from access_tokens
-                 where notice_at <= $1 order by notice_at limit $2"
-            ))
+            let rows: Vec<TokenRow> = sqlx::query_as($crate::queries::DUE_NOTICE_SQL)
             .bind(now)
             .bind(limit)
             .persistent(self.named())
@@ -328,6 +325,14 @@ macro_rules! webhook_queries {
     };
 }
 pub(crate) use webhook_queries;
+
+/// The tokens whose expiry notice is due (public so that a test can EXPLAIN it): a range of the
+/// partial index `access_tokens_notice`. Parameters: now, limit.
+pub const DUE_NOTICE_SQL: &str = concat!(
+    "select ",
+    super::columns!(),
+    " from access_tokens where notice_at <= $1 order by notice_at limit $2"
+);
 
 macro_rules! webhook_endpoint_columns {
     () => {
