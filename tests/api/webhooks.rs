@@ -41,6 +41,8 @@ impl Received {
 #[derive(Default)]
 struct Behaviour {
     status: Option<u16>,
+    /// Answer 503 to this many requests first.
+    fail_first: usize,
     location: Option<String>,
     hang_first: bool,
 }
@@ -106,8 +108,12 @@ async fn receive(
     if hang {
         tokio::time::sleep(Duration::from_secs(120)).await;
     }
-    let b = r.behaviour.lock().unwrap();
+    let mut b = r.behaviour.lock().unwrap();
     let mut answer = HeaderMap::new();
+    if b.fail_first > 0 {
+        b.fail_first -= 1;
+        return (AxumStatus::SERVICE_UNAVAILABLE, answer);
+    }
     if let Some(location) = &b.location {
         answer.insert("location", location.parse().unwrap());
     }
@@ -729,6 +735,26 @@ async fn endpoints_belong_to_their_organizations_admins() {
     assert!(signed_by(&got[0], &new_secret) && signed_by(&got[0], &secret));
     assert_eq!(got[0].signature.split(' ').count(), 2);
 
+    // Each change of the endpoint is in the audit trail, for admins.
+    let events = app.audit_events(&app.owner(), "?limit=100").await;
+    let actions: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["action"].as_str().filter(|a| a.starts_with("webhook_")))
+        .collect();
+    assert_eq!(actions, ["webhook_secret_rotated", "webhook_created"]);
+    let created = events
+        .iter()
+        .find(|e| e["action"] == "webhook_created")
+        .unwrap();
+    assert_eq!(created["details"]["id"], id.as_str());
+    assert_eq!(created["details"]["url"], url.as_str());
+    assert!(created["token_id"].is_null());
+    assert!(
+        app.audit_events(&member, "?limit=100")
+            .await
+            .iter()
+            .all(|e| !e["action"].as_str().unwrap().starts_with("webhook_"))
+    );
     let deleted = app
         .client
         .delete(app.url(&format!("/v1/access-tokens/webhooks/{id}")))
@@ -745,6 +771,8 @@ async fn endpoints_belong_to_their_organizations_admins() {
         .await
         .unwrap();
     assert_error(gone, StatusCode::NOT_FOUND).await;
+    let last = app.audit_events(&app.owner(), "?limit=1").await;
+    assert_eq!(last[0]["action"], "webhook_deleted");
 }
 
 #[tokio::test]
@@ -923,4 +951,32 @@ async fn the_expiry_scan_reads_the_due_tokens_from_their_index() {
         assert!(!text.contains("Seq Scan"), "{mode}: {text}");
         assert!(!text.contains("\"Node Type\":\"Sort\""), "{mode}: {text}");
     }
+}
+
+#[tokio::test]
+async fn a_tokens_events_arrive_in_order_even_when_the_first_is_retried() {
+    let app = TestApp::spawn().await;
+    let (receiver, address) = Receiver::start().await;
+    receiver.behaviour.lock().unwrap().fail_first = 1;
+    let (id, _) = endpoint(&app, &format!("http://{address}/hook"), None).await;
+    let token = app
+        .create_ok(&app.owner(), json!({"name": "ordered"}))
+        .await;
+    let token_id = token["id"].as_str().unwrap();
+    // The creation's first attempt fails; the revocation comes meanwhile.
+    assert!(eventually(30, || async { !receiver.got().is_empty() }).await);
+    assert_eq!(
+        app.revoke(&app.owner(), token_id).await.status(),
+        StatusCode::OK
+    );
+    assert!(eventually(60, || async { receiver.got().len() >= 3 }).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let types: Vec<String> = receiver
+        .got()
+        .iter()
+        .map(|r| r.event()["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(types, ["token.created", "token.created", "token.revoked"]);
+    let list = deliveries(&app, &id).await;
+    assert!(list.iter().all(|d| d["status"] == "delivered"), "{list:?}");
 }

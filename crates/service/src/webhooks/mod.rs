@@ -375,8 +375,8 @@ impl Webhooks {
                 "description is longer than {MAX_DESCRIPTION_CHARS} characters"
             )));
         }
-        let mut conn = self.store.acquire().await?;
-        if conn.db().webhook_endpoints(&caller.org_id).await?.len() >= MAX_ENDPOINTS {
+        let mut tx = self.store.begin().await?;
+        if tx.db().webhook_endpoints(&caller.org_id).await?.len() >= MAX_ENDPOINTS {
             return Err(Error::Conflict(format!(
                 "the organization has {MAX_ENDPOINTS} webhook endpoints, the most it may have; \
                  delete one first"
@@ -402,7 +402,9 @@ impl Webhooks {
             created_at: Timestamp::now(),
             created_by: caller.user_id.clone(),
         };
-        conn.db().insert_webhook_endpoint(&row).await?;
+        tx.db().insert_webhook_endpoint(&row).await?;
+        audit(&mut tx, caller, "webhook_created", &row).await?;
+        tx.commit().await?;
         tracing::info!(endpoint = %row.id, org = %row.org_id, "webhook endpoint created");
         Ok(WithSecret {
             endpoint: Endpoint::from(&row),
@@ -432,14 +434,13 @@ impl Webhooks {
 
     pub async fn delete(&self, authority: &Authority, caller: &Caller, id: &str) -> Result<()> {
         Self::require_admin(authority, caller, true)?;
-        let mut conn = self.store.acquire().await?;
-        if !conn
-            .db()
-            .delete_webhook_endpoint(&caller.org_id, id)
-            .await?
-        {
+        let row = self.row(caller, id).await?;
+        let mut tx = self.store.begin().await?;
+        if !tx.db().delete_webhook_endpoint(&caller.org_id, id).await? {
             return Err(not_found(id));
         }
+        audit(&mut tx, caller, "webhook_deleted", &row).await?;
+        tx.commit().await?;
         tracing::info!(endpoint = %id, org = %caller.org_id, "webhook endpoint deleted");
         Ok(())
     }
@@ -457,13 +458,13 @@ impl Webhooks {
         let (secret, text) = signature::generate();
         let sealed = self.seal(id, &secret)?;
         let until = Timestamp(Utc::now() + to_chrono(PREVIOUS_SECRET_SIGNS_FOR));
-        let mut conn = self.store.acquire().await?;
+        let mut tx = self.store.begin().await?;
         let previous = (
             row.secret_nonce.as_slice(),
             row.secret_sealed.as_slice(),
             until,
         );
-        if !conn
+        if !tx
             .db()
             .set_webhook_secret(
                 &caller.org_id,
@@ -475,6 +476,8 @@ impl Webhooks {
         {
             return Err(not_found(id));
         }
+        audit(&mut tx, caller, "webhook_secret_rotated", &row).await?;
+        tx.commit().await?;
         row.secret_nonce = sealed.nonce;
         row.secret_sealed = sealed.ciphertext;
         Ok(WithSecret {
@@ -946,6 +949,20 @@ fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Records an endpoint change in the audit trail, in the change's transaction.
+async fn audit(tx: &mut Tx, caller: &Caller, action: &str, row: &WebhookEndpointRow) -> Result<()> {
+    let details = serde_json::json!({
+        "id": row.id,
+        "url": row.url,
+        "events": subscribed(&row.events),
+    })
+    .to_string();
+    tx.db()
+        .record_webhook_event(&caller.org_id, action, &details, &caller.actor())
+        .await?;
+    Ok(())
 }
 
 fn not_found(id: &str) -> Error {

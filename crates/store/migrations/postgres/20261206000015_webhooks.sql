@@ -55,6 +55,18 @@ create table webhook_deliveries (
 );
 create index webhook_deliveries_due on webhook_deliveries (next_attempt_at) where status = 'pending';
 create index webhook_deliveries_endpoint on webhook_deliveries (endpoint_id, id desc);
+-- A token's pending deliveries to an endpoint, oldest first: a later one waits for the earlier.
+create index webhook_deliveries_in_order on webhook_deliveries (endpoint_id, subject, id)
+    where status = 'pending';
+
+-- Who added, deleted or re-keyed an endpoint is audited like a policy change (an endpoint
+-- receives every change of the organization's tokens). Rows written so far all pass: NOT VALID
+-- skips reading them.
+alter table audit_events
+    drop constraint audit_events_action_check,
+    add constraint audit_events_action_check
+        check (action in ('created', 'revoked', 'rotated', 'suspended', 'resumed', 'policy_changed',
+                          'webhook_created', 'webhook_deleted', 'webhook_secret_rotated')) not valid;
 
 create table webhook_pending (
     event_id bigint primary key,

@@ -40,6 +40,45 @@ create table webhook_deliveries (
 ) strict;
 create index webhook_deliveries_due on webhook_deliveries (next_attempt_at) where status = 'pending';
 create index webhook_deliveries_endpoint on webhook_deliveries (endpoint_id, id desc);
+-- A token's pending deliveries to an endpoint, oldest first: a later one waits for the earlier.
+create index webhook_deliveries_in_order on webhook_deliveries (endpoint_id, subject, id)
+    where status = 'pending';
+
+-- Endpoint changes are audited (see the PostgreSQL migration); SQLite cannot change a check in
+-- place, so audit_events is rebuilt with its rows and ids.
+create table audit_events_new (
+    id                integer primary key autoincrement,
+    org_id            text not null,
+    occurred_at       integer not null,
+    action            text not null
+        check (action in ('created', 'revoked', 'rotated', 'suspended', 'resumed', 'policy_changed',
+                          'webhook_created', 'webhook_deleted', 'webhook_secret_rotated')),
+    token_id          text,
+    related_token_id  text,
+    actor_org_id      text not null,
+    actor_user_id     text not null,
+    actor_token_id    text,
+    source_ip         text,
+    user_agent        text,
+    token_type        text,
+    contact_id        text,
+    surface_id        text,
+    token_owner       text,
+    actor_home_org_id text,
+    details           text check (details is null or json_valid(details))
+) strict;
+insert into audit_events_new (id, org_id, occurred_at, action, token_id, related_token_id,
+    actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent, token_type, contact_id,
+    surface_id, token_owner, actor_home_org_id, details)
+select id, org_id, occurred_at, action, token_id, related_token_id, actor_org_id, actor_user_id,
+    actor_token_id, source_ip, user_agent, token_type, contact_id, surface_id, token_owner,
+    actor_home_org_id, details
+from audit_events;
+drop table audit_events;
+alter table audit_events_new rename to audit_events;
+create index audit_events_org on audit_events (org_id, id desc);
+create index audit_events_org_token on audit_events (org_id, token_id, id desc);
+create index audit_events_org_owner on audit_events (org_id, token_owner, id desc);
 
 create table webhook_pending (
     event_id integer primary key,

@@ -226,12 +226,18 @@ queries! {
     /// scheduled work last run at `ran_before` or earlier.
     async fn webhook_work(&mut self, now: Timestamp, ran_before: Timestamp)
         -> Result<(bool, bool, bool)>;
+    /// Records that `actor` changed one of the organization's webhook endpoints: `action` is
+    /// `webhook_created`, `webhook_deleted` or `webhook_secret_rotated`, `details` the JSON
+    /// `{"id", "url", "events"}`.
+    async fn record_webhook_event(&mut self, org_id: &str, action: &str, details: &str,
+        actor: &Actor) -> Result<()>;
     /// Takes a dispatched event out of the outbox.
     async fn forget_webhook_event(&mut self, event_id: i64) -> Result<()>;
     /// Queues one event for every enabled endpoint subscribed to it; answers how many.
     async fn enqueue_webhook(&mut self, d: &NewDelivery<'_>) -> Result<u64>;
     /// Claims up to `limit` due deliveries to enabled endpoints, counting an attempt and leasing
-    /// each until `lease_until` (a worker that dies leaves it to be claimed again then).
+    /// each until `lease_until` (a worker that dies leaves it to be claimed again then); of a
+    /// token's deliveries to an endpoint, only the oldest pending one (in order per token).
     async fn claim_webhook_deliveries(&mut self, now: Timestamp, lease_until: Timestamp,
         limit: i64) -> Result<Vec<ClaimedDelivery>>;
     /// Records how attempt `attempts` of a delivery ended (unless a later claim took it over).

@@ -119,6 +119,34 @@ macro_rules! webhook_queries {
             .fetch_one(self.conn())
             .await
         }
+        async fn record_webhook_event(
+            &mut self,
+            org_id: &str,
+            action: &str,
+            details: &str,
+            actor: &Actor,
+        ) -> Result<()> {
+            // About no token: no token id, type or owner (so only admins list it).
+            sqlx::query(
+                "insert into audit_events (org_id, occurred_at, action, details, actor_org_id,
+                     actor_home_org_id, actor_user_id, actor_token_id, source_ip, user_agent)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(org_id)
+            .bind(Timestamp::now())
+            .bind(action)
+            .bind(details)
+            .bind(&actor.org_id)
+            .bind(&actor.home_org_id)
+            .bind(&actor.user_id)
+            .bind(&actor.token_id)
+            .bind(&actor.source_ip)
+            .bind(&actor.user_agent)
+            .persistent(self.named())
+            .execute(self.conn())
+            .await
+            .map(|_| ())
+        }
         async fn forget_webhook_event(&mut self, event_id: i64) -> Result<()> {
             sqlx::query("delete from webhook_pending where event_id = $1")
                 .bind(event_id)
@@ -157,10 +185,16 @@ macro_rules! webhook_queries {
             sqlx::query_as(concat!(
                 "update webhook_deliveries
                  set attempts = attempts + 1, next_attempt_at = $2, last_attempt_at = $1
-                 where id in (select id from webhook_deliveries
-                              where status = 'pending' and next_attempt_at <= $1
-                                and endpoint_id in (select id from webhook_endpoints where enabled)
-                              order by next_attempt_at limit $3", $skip_locked, ")
+                 where id in (select d.id from webhook_deliveries d
+                              where d.status = 'pending' and d.next_attempt_at <= $1
+                                and d.endpoint_id in (select id from webhook_endpoints where enabled)
+                                -- In order per token and endpoint: a later event of a token
+                                -- waits while an earlier one to the same endpoint is pending.
+                                and not exists (
+                                    select 1 from webhook_deliveries o
+                                    where o.endpoint_id = d.endpoint_id and o.subject = d.subject
+                                      and o.status = 'pending' and o.id < d.id)
+                              order by d.next_attempt_at limit $3", $skip_locked, ")
                  returning id, endpoint_id, message_id, payload, attempts, created_at"
             ))
             .bind(now)
