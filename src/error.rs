@@ -32,7 +32,7 @@ pub fn status(error: &Error) -> StatusCode {
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::ClientUnauthorized(_) => StatusCode::UNAUTHORIZED,
+        Error::ClientUnauthorized(_) | Error::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
         Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -1,8 +1,9 @@
 //! The commands of the `access-tokens` binary, one module per family: `serve` and `migrate` here,
-//! `keys` and `dev-token` beside. Each returns one error type, which `main` prints.
+//! `keys`, `dev-token` and `secret-pattern` beside. Each returns one error type, which `main` prints.
 
 mod dev_token;
 mod keys;
+mod secret_pattern;
 mod startup;
 
 use access_tokens::config::{SettingsArgs, StoreArgs};
@@ -47,6 +48,7 @@ enum Command {
         command: keys::KeysCommand,
     },
     DevToken(dev_token::DevToken),
+    SecretPattern(secret_pattern::SecretPattern),
 }
 
 impl Cli {
@@ -72,6 +74,7 @@ impl Cli {
             }
             Command::Keys { command } => keys::run(command).await,
             Command::DevToken(dev) => dev_token::run(dev).await,
+            Command::SecretPattern(command) => secret_pattern::run(command),
         }
     }
 }

@@ -25,6 +25,18 @@ struct Actor<'a> {
     token_id: Option<&'a str>,
 }
 
+/// A caller, or who acted when no caller did: `{"type": "possession"}` (whoever held the token
+/// reported it) or `{"type": "secret_scanning"}`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ActorItem<'a> {
+    Caller(Actor<'a>),
+    Reported {
+        #[serde(rename = "type")]
+        kind: &'a str,
+    },
+}
+
 #[derive(Serialize)]
 struct EventItem<'a> {
     id: String,
@@ -40,7 +52,7 @@ struct EventItem<'a> {
     related_token_id: Option<&'a str>,
     #[serde(flatten)]
     identified: &'a Identified,
-    actor: Actor<'a>,
+    actor: ActorItem<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     source_ip: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,11 +72,14 @@ impl<'a> From<&'a AuditEvent> for EventItem<'a> {
             related_token_id: e.related_token_id.as_deref(),
             token_type: e.token_type.map(|t| t.0.as_str()),
             identified: &e.identified,
-            actor: Actor {
-                org_id: &e.actor_org_id,
-                home_org_id: e.actor_home_org_id.as_deref(),
-                user_id: &e.actor_user_id,
-                token_id: e.actor_token_id.as_deref(),
+            actor: match e.actor_type.as_deref() {
+                Some(kind) => ActorItem::Reported { kind },
+                None => ActorItem::Caller(Actor {
+                    org_id: &e.actor_org_id,
+                    home_org_id: e.actor_home_org_id.as_deref(),
+                    user_id: &e.actor_user_id,
+                    token_id: e.actor_token_id.as_deref(),
+                }),
             },
             source_ip: e.source_ip.as_deref(),
             user_agent: e.user_agent.as_deref(),

@@ -8,6 +8,7 @@ pub mod caller;
 pub mod health;
 pub mod introspect;
 pub mod json;
+pub mod leaks;
 pub mod metrics;
 pub mod pagination;
 pub mod policy;
@@ -50,6 +51,9 @@ pub use state::AppState;
 use well_known::Document;
 
 pub use json::MAX_BODY_BYTES;
+/// The body limit of `POST /v1/access-tokens/revoke`: a thousand tokens of about 1.2 KB each,
+/// with room for long names and roles.
+pub const MAX_REPORT_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Request headers larger than this in total (names and values) are a 431 with the JSON body;
 /// a request head beyond `server::MAX_HEAD_BYTES` is refused by hyper before it gets here.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
@@ -62,6 +66,8 @@ const MAX_REQUEST_ID_CHARS: usize = 128;
 /// The router under construction, with a record of every operation (method and path) it serves.
 pub struct Routes {
     router: Router<AppState>,
+    /// Routes whose bodies may be as large as [`MAX_REPORT_BODY_BYTES`] (a thousand tokens).
+    large: Router<AppState>,
     operations: Vec<(Method, String)>,
 }
 
@@ -88,6 +94,13 @@ impl Routes {
         self.add(Method::PUT, path, routing::put(handler))
     }
 
+    /// A POST route whose body may be as large as [`MAX_REPORT_BODY_BYTES`].
+    fn post_large<H: Handler<T, AppState>, T: 'static>(mut self, path: &str, handler: H) -> Self {
+        self.operations.push((Method::POST, path.to_owned()));
+        self.large = self.large.route(path, routing::post(handler));
+        self
+    }
+
     /// Every operation served, as (method, path template).
     pub fn operations(&self) -> &[(Method, String)] {
         &self.operations
@@ -98,6 +111,7 @@ impl Routes {
 pub fn routes() -> Routes {
     let mut routes = Routes {
         router: Router::new(),
+        large: Router::new(),
         operations: Vec::new(),
     }
     .post("/v1/access-tokens", tokens::create)
@@ -109,6 +123,9 @@ pub fn routes() -> Routes {
     .post("/v1/access-tokens/{id}/resume", tokens::resume)
     .post("/v1/access-tokens/introspect", introspect::introspect)
     .get("/v1/access-tokens/audit-events", audit::list)
+    .post("/v1/access-tokens/identify", leaks::identify)
+    .post_large("/v1/access-tokens/revoke", leaks::revoke)
+    .post_large("/v1/access-tokens/secret-scanning/github", leaks::github)
     .post("/v1/access-tokens/webhooks", webhooks::create)
     .get("/v1/access-tokens/webhooks", webhooks::list)
     .get("/v1/access-tokens/webhooks/{id}", webhooks::get)
@@ -189,54 +206,62 @@ pub fn router(state: AppState) -> Router {
     // which costs a clone of the stack per request.
     let counted = (state.service().http_settings().metrics_addr.is_some())
         .then(|| metrics::CountRequests(state.service().metrics().http.clone()));
-    let layers = ServiceBuilder::new()
-        .option_layer(counted)
-        // Marks credentials so that no debug output of the headers can show them.
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            AUTHORIZATION,
-            COOKIE,
-        ]))
-        // A plain function of the request: no future, no clone of the inner service.
-        .map_request(drop_unusable_request_id)
-        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_request(())
-                .on_response(|response: &Response, latency: Duration, span: &Span| {
-                    span.record("status", response.status().as_u16());
-                    span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-                    if response.status().is_server_error()
-                        && response.extensions().get::<NotAFailure>().is_none()
-                    {
-                        tracing::warn!("request failed");
-                    } else if span.metadata().is_some_and(|m| *m.level() == Level::INFO) {
-                        tracing::info!("request finished");
-                    } else {
-                        tracing::debug!("request finished");
-                    }
-                })
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetResponseHeaderLayer::overriding(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        // Both plain functions of the request or the response: no boxed future, no clone of the
-        // inner service per request (axum's `middleware::map_*` makes both).
-        .map_response(json_error_bodies)
-        .layer(tower::layer::layer_fn(LimitHeaderBytes))
-        .layer(cors)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            state.service().http_settings().request_timeout,
-        ))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
-    routes()
-        .router
+    // The same stack over every route; only the body limit differs (see `Routes::post_large`).
+    let layers = |body_limit: usize| {
+        ServiceBuilder::new()
+            .option_layer(counted.clone())
+            // Marks credentials so that no debug output of the headers can show them.
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                AUTHORIZATION,
+                COOKIE,
+            ]))
+            // A plain function of the request: no future, no clone of the inner service.
+            .map_request(drop_unusable_request_id)
+            .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_request(())
+                    .on_response(|response: &Response, latency: Duration, span: &Span| {
+                        span.record("status", response.status().as_u16());
+                        span.record("latency_ms", latency.as_secs_f64() * 1000.0);
+                        if response.status().is_server_error()
+                            && response.extensions().get::<NotAFailure>().is_none()
+                        {
+                            tracing::warn!("request failed");
+                        } else if span.metadata().is_some_and(|m| *m.level() == Level::INFO) {
+                            tracing::info!("request finished");
+                        } else {
+                            tracing::debug!("request finished");
+                        }
+                    })
+                    .on_failure(()),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(SetResponseHeaderLayer::overriding(
+                X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            // Both plain functions of the request or the response: no boxed future, no clone of the
+            // inner service per request (axum's `middleware::map_*` makes both).
+            .map_response(json_error_bodies)
+            .layer(tower::layer::layer_fn(LimitHeaderBytes))
+            .layer(cors.clone())
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                state.service().http_settings().request_timeout,
+            ))
+            .layer(RequestBodyLimitLayer::new(body_limit))
+    };
+    let Routes { router, large, .. } = routes();
+    router
         .fallback(not_found)
-        .layer(layers)
+        .layer(layers(MAX_BODY_BYTES))
+        .merge(
+            large
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_REPORT_BODY_BYTES))
+                .layer(layers(MAX_REPORT_BODY_BYTES)),
+        )
         .with_state(state)
 }
 

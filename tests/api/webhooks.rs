@@ -980,3 +980,29 @@ async fn a_tokens_events_arrive_in_order_even_when_the_first_is_retried() {
     let list = deliveries(&app, &id).await;
     assert!(list.iter().all(|d| d["status"] == "delivered"), "{list:?}");
 }
+
+#[tokio::test]
+async fn a_token_reported_by_whoever_holds_it_is_told_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let (receiver, address) = Receiver::start().await;
+    endpoint(
+        &app,
+        &format!("http://{address}/hook"),
+        Some(&["token.revoked"]),
+    )
+    .await;
+    let leaked = app.create_ok(&app.owner(), json!({"name": "leaked"})).await;
+    let response = app
+        .client
+        .post(app.url("/v1/access-tokens/revoke"))
+        .json(&json!({ "tokens": [leaked["token"]] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert!(eventually(30, || async { receiver.got().len() == 1 }).await);
+    let event = receiver.got()[0].event();
+    assert_eq!(event["subject"], leaked["id"]);
+    assert_eq!(event["data"]["reason"], "reported");
+    assert!(event["data"].get("leak").is_none());
+}

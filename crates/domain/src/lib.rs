@@ -18,6 +18,7 @@ pub mod policy;
 pub mod record;
 pub mod request;
 pub mod roles;
+pub mod secret_pattern;
 pub mod status_list;
 pub mod token_type;
 

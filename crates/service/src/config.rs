@@ -214,6 +214,10 @@ pub struct SettingsArgs {
         default_value_t = 600
     )]
     pub rate_limit_failed_introspection_per_client: u32,
+    /// Requests of `POST /v1/access-tokens/revoke` (revocation by possession, unauthenticated)
+    /// per client address per hour, on each replica; then 429 with Retry-After. 0: no limit.
+    #[arg(long, env = "RATE_LIMIT_REVOKE_PER_ADDRESS", default_value_t = 60)]
+    pub rate_limit_revoke_per_address: u32,
     /// Address of the metrics listener, which serves Prometheus metrics at /metrics and nothing
     /// else (never on LISTEN_ADDR). Empty: no metrics listener.
     #[arg(
@@ -252,7 +256,28 @@ pub struct SettingsArgs {
     /// the attempt counts as failed and is retried.
     #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "10s", value_parser = duration)]
     pub webhook_timeout: Duration,
+    /// Receive GitHub secret scanning alerts at POST /v1/access-tokens/secret-scanning/github
+    /// (register the pattern of `access-tokens secret-pattern` with GitHub's partner program).
+    #[arg(
+        long,
+        env = "SECRET_SCANNING_GITHUB",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub secret_scanning_github: bool,
+    /// Where GitHub publishes the keys its alerts are signed with (https://, or http:// on a
+    /// loopback host).
+    #[arg(
+        long,
+        env = "SECRET_SCANNING_GITHUB_KEYS_URL",
+        default_value = DEFAULT_GITHUB_KEYS_URL
+    )]
+    pub secret_scanning_github_keys_url: String,
 }
+
+/// GitHub's secret scanning keys.
+pub const DEFAULT_GITHUB_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
 
 /// Where Prometheus scrapes a replica unless `METRICS_ADDR` says otherwise (9464: the port
 /// registered for Prometheus exporters of this kind); loopback, so that nothing is exposed
@@ -268,6 +293,8 @@ pub struct RateLimitSettings {
     pub change_per_caller: u32,
     pub failed_auth_per_address: u32,
     pub failed_introspection_per_client: u32,
+    /// Requests of revocation by possession per client address per hour.
+    pub revoke_per_address: u32,
 }
 
 impl RateLimitSettings {
@@ -278,6 +305,7 @@ impl RateLimitSettings {
         change_per_caller: 0,
         failed_auth_per_address: 0,
         failed_introspection_per_client: 0,
+        revoke_per_address: 0,
     };
 }
 
@@ -321,6 +349,9 @@ pub struct Settings {
     pub intervals: Intervals,
     pub rate_limits: RateLimitSettings,
     pub webhooks: WebhookSettings,
+    /// Where GitHub's secret scanning keys are read, when its alerts are received
+    /// (`SECRET_SCANNING_GITHUB`); `None`: the endpoint answers 404.
+    pub secret_scanning_github: Option<String>,
 }
 
 /// Where and how the service listens: its addresses, the URL it is reached at, which browser
@@ -727,6 +758,25 @@ impl SettingsArgs {
                 change_per_caller: self.rate_limit_change_per_caller,
                 failed_auth_per_address: self.rate_limit_failed_auth_per_address,
                 failed_introspection_per_client: self.rate_limit_failed_introspection_per_client,
+                revoke_per_address: self.rate_limit_revoke_per_address,
+            },
+            secret_scanning_github: if self.secret_scanning_github {
+                let url = self.secret_scanning_github_keys_url.trim();
+                let parsed = url::Url::parse(url).map_err(|e| {
+                    ConfigError(format!(
+                        "SECRET_SCANNING_GITHUB_KEYS_URL {url:?} is not a URL: {e}"
+                    ))
+                })?;
+                if parsed.scheme() != "https"
+                    && !(parsed.scheme() == "http" && is_loopback(&parsed))
+                {
+                    return err(format!(
+                        "SECRET_SCANNING_GITHUB_KEYS_URL {url:?} must be https:// (http:// only on a loopback host): the keys decide which alerts revoke tokens"
+                    ));
+                }
+                Some(url.to_owned())
+            } else {
+                None
             },
             webhooks: WebhookSettings {
                 allow_private: self.webhook_allow_private,

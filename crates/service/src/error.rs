@@ -31,6 +31,10 @@ pub enum Error {
     /// that reveal no secret (no credentials, wrong credentials, or no client configured at all).
     #[error("{0}")]
     ClientUnauthorized(&'static str),
+    /// A signed request (a secret scanning alert) whose signature does not hold; the reason is a
+    /// fixed phrase.
+    #[error("{0}")]
+    InvalidSignature(&'static str),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body is larger than {0} bytes")]

@@ -16,11 +16,13 @@ pub mod error;
 pub mod introspect;
 pub mod issuers;
 pub mod keys;
+pub mod leaks;
 pub mod lifecycle;
 pub mod metrics;
 pub mod policy;
 pub mod rate_limit;
 pub mod revocations;
+pub mod secret_scanning;
 pub mod status_lists;
 pub mod usage;
 pub mod webhooks;
@@ -90,6 +92,8 @@ pub struct Service {
     metrics: Arc<Metrics>,
     /// The organizations' webhook endpoints, and the work that delivers to them.
     webhooks: Arc<Webhooks>,
+    /// GitHub's secret scanning keys, when its alerts are received.
+    github: Option<secret_scanning::GithubKeys>,
 }
 
 impl Service {
@@ -109,6 +113,10 @@ impl Service {
         ));
         Self {
             webhooks,
+            github: settings
+                .secret_scanning_github
+                .clone()
+                .map(secret_scanning::GithubKeys::new),
             issuers: Arc::new(TrustedIssuers::counted(
                 &settings.trusted_issuers,
                 settings.issuer_policy.clone(),
@@ -282,6 +290,114 @@ impl Service {
             self.apply(&Change::PolicyChanged);
         }
         Ok(policy)
+    }
+
+    /// Revokes each token of `tokens` that is a stored, unexpired token of this service, whoever
+    /// sends it (possession is the authority): at most [`leaks::MAX_REPORTED`], counted per
+    /// client `address` per hour. Answers how many were received, whatever they were, so that
+    /// the answer says nothing of any token.
+    pub async fn revoke_by_possession(
+        &self,
+        address: Option<&str>,
+        user_agent: Option<String>,
+        tokens: &[String],
+    ) -> Result<usize> {
+        self.rate_limits
+            .revoke_by_possession(address.unwrap_or("unknown"))?;
+        if tokens.len() > leaks::MAX_REPORTED {
+            return Err(Error::bad_request(format!(
+                "at most {} tokens per request; send the rest in another",
+                leaks::MAX_REPORTED
+            )));
+        }
+        let report = leaks::Report {
+            actor_type: "possession",
+            reason: "reported",
+            url: None,
+            source: None,
+            source_ip: address.map(str::to_owned),
+            user_agent,
+        };
+        self.revoke_reported(tokens, &report).await?;
+        Ok(tokens.len())
+    }
+
+    /// Revokes what a report names and tells the replica's followers of it; answers the revoked
+    /// ones with their positions in `tokens`.
+    async fn revoke_reported(
+        &self,
+        tokens: &[String],
+        report: &leaks::Report,
+    ) -> Result<Vec<(usize, TokenRecord)>> {
+        let revoked =
+            leaks::revoke_reported(&self.store, &self.keys.current(), tokens, report).await?;
+        if !revoked.is_empty() {
+            let ids: Vec<&str> = revoked.iter().map(|(_, r)| r.id.as_str()).collect();
+            tracing::info!(
+                revoked = ids.len(),
+                by = report.actor_type,
+                "tokens revoked on a report"
+            );
+            self.apply(&Change::Revoked(&ids));
+        }
+        Ok(revoked)
+    }
+
+    /// Receives a GitHub secret scanning alert: verified against GitHub's keys (401 otherwise,
+    /// revoking nothing), each token of this service in it revoked as leaked, with where it was
+    /// found; answers a label per match. 404 unless `SECRET_SCANNING_GITHUB` is on.
+    pub async fn github_alert(
+        &self,
+        key_id: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+        address: Option<&str>,
+    ) -> Result<Vec<secret_scanning::Label>> {
+        let Some(github) = &self.github else {
+            return Err(Error::NotFound(
+                "GitHub secret scanning alerts are not received here (SECRET_SCANNING_GITHUB)"
+                    .to_owned(),
+            ));
+        };
+        let matches = github.verify(key_id, signature, body).await?;
+        let mut labels = Vec::with_capacity(matches.len());
+        for m in matches {
+            let report = leaks::Report {
+                actor_type: "secret_scanning",
+                reason: "leaked",
+                url: m.url,
+                source: m.source,
+                source_ip: address.map(str::to_owned),
+                user_agent: Some("GitHub secret scanning".to_owned()),
+            };
+            let revoked = self
+                .revoke_reported(std::slice::from_ref(&m.token), &report)
+                .await?;
+            labels.push(secret_scanning::Label {
+                token_hash: secret_scanning::token_hash(&m.token),
+                token_type: m.token_type,
+                label: if revoked.is_empty() {
+                    "false_positive"
+                } else {
+                    "true_positive"
+                },
+            });
+        }
+        Ok(labels)
+    }
+
+    /// The caller's organization's token that `token` is (admins only), whatever its state; 404
+    /// for anything else.
+    pub async fn identify(&self, caller: &Caller, token: &str) -> Result<TokenRecord> {
+        if !self.settings.authority.is_admin(caller) {
+            return Err(Error::forbidden(format!(
+                "identifying a token needs a role in organization {} with one of the slugs {} \
+                 (TOKEN_ADMIN_ROLES)",
+                caller.org_id,
+                self.settings.authority.admin_roles.join(", ")
+            )));
+        }
+        leaks::identify(&self.store, &self.keys.current(), &caller.org_id, token).await
     }
 
     /// Registers a webhook endpoint of the caller's organization (admins only); answers it with

@@ -58,6 +58,8 @@ pub struct RateLimiter {
     per_minute: u32,
     overflow: Overflow,
     shard_capacity: usize,
+    /// How long a key's window lasts: a minute, but for the revocations by possession (an hour).
+    window: Duration,
     hasher: RandomState,
     shards: Box<[Mutex<Shard>]>,
 }
@@ -81,15 +83,15 @@ struct Shard {
 impl Shard {
     /// Makes `current` a generation younger than a window. Returns what was dropped, for the
     /// caller to free after releasing the lock.
-    fn turn(&mut self, now: Instant) -> Option<HashMap<Box<str>, Window>> {
+    fn turn(&mut self, now: Instant, window: Duration) -> Option<HashMap<Box<str>, Window>> {
         let age = now.saturating_duration_since(self.since);
-        if age < WINDOW {
+        if age < window {
             return None;
         }
         self.since = now;
         self.warned = false;
         let current = std::mem::take(&mut self.current);
-        if age < WINDOW * 2 {
+        if age < window * 2 {
             // The windows of `previous` all started before the old `since`, over a window ago.
             Some(std::mem::replace(&mut self.previous, current))
         } else {
@@ -125,10 +127,18 @@ impl RateLimiter {
         Self {
             per_minute,
             overflow,
+            window: WINDOW,
             shard_capacity: max_keys.div_ceil(SHARDS).max(1),
             hasher: RandomState::new(),
             shards,
         }
+    }
+
+    /// The same limiter with windows of `window` instead of a minute (`per_minute` is then the
+    /// events allowed per window).
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
     }
 
     /// Counts one event for `key`. `Err(retry_after)` when the key has used up its window: the
@@ -158,7 +168,7 @@ impl RateLimiter {
         // `usize` from `u64`: the low bits are as good as any.
         let index = (self.hasher.hash_one(key) as usize) % SHARDS;
         let mut shard = lock(&self.shards[index]);
-        let dropped = shard.turn(now);
+        let dropped = shard.turn(now, self.window);
         let result = self.update_shard(&mut shard, key, count, now);
         drop(shard);
         // Freeing a generation's windows happens outside the lock.
@@ -173,7 +183,8 @@ impl RateLimiter {
         count: bool,
         now: Instant,
     ) -> Result<(), Duration> {
-        let running = |w: &Window| now.saturating_duration_since(w.started) < WINDOW;
+        let window_length = self.window;
+        let running = |w: &Window| now.saturating_duration_since(w.started) < window_length;
         let Shard {
             current, previous, ..
         } = shard;
@@ -185,7 +196,7 @@ impl RateLimiter {
         if let Some(window) = window {
             let age = now.saturating_duration_since(window.started);
             if window.count >= self.per_minute {
-                return Err(WINDOW - age);
+                return Err(window_length.saturating_sub(age));
             }
             if count {
                 window.count += 1;
@@ -209,7 +220,7 @@ impl RateLimiter {
             return match self.overflow {
                 Overflow::Untracked => Ok(()),
                 Overflow::Refused => {
-                    Err(WINDOW.saturating_sub(now.saturating_duration_since(shard.since)))
+                    Err(window_length.saturating_sub(now.saturating_duration_since(shard.since)))
                 }
             };
         }
@@ -240,6 +251,8 @@ pub struct RateLimits {
     change_per_caller: RateLimiter,
     failed_auth_per_address: RateLimiter,
     failed_introspection_per_client: RateLimiter,
+    /// Requests of `POST /revoke` per client address, per hour.
+    revoke_per_address: RateLimiter,
 }
 
 impl RateLimits {
@@ -254,6 +267,8 @@ impl RateLimits {
             failed_introspection_per_client: RateLimiter::per_minute(
                 settings.failed_introspection_per_client,
             ),
+            revoke_per_address: RateLimiter::per_minute(settings.revoke_per_address)
+                .with_window(Duration::from_secs(3600)),
         }
     }
 
@@ -318,6 +333,17 @@ impl RateLimits {
                     retry,
                 )
             })
+    }
+
+    /// Counts a request of revocation by possession from the address: 429 once it has used up
+    /// its hour.
+    pub fn revoke_by_possession(&self, address: &str) -> Result<(), Error> {
+        self.revoke_per_address.check(address).map_err(|retry| {
+            Error::TooManyRequests(
+                "too many revocation requests from this address; retry later",
+                retry,
+            )
+        })
     }
 
     /// Counts a failed authentication of a configured introspection client.

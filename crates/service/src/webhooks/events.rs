@@ -76,6 +76,9 @@ pub struct TokenData<'a> {
     pub expires_in_days: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<&'a str>,
+    /// Where a leaked token was found: `{url, source}` of the scanner's report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leak: Option<&'a Value>,
 }
 
 impl Event {
@@ -130,6 +133,7 @@ impl Event {
                 reason: extra.reason,
                 expires_in_days: extra.expires_in_days,
                 replaced_by: extra.replaced_by,
+                leak: extra.leak,
             },
         )
     }
@@ -141,6 +145,7 @@ pub struct Extra<'a> {
     pub reason: Option<&'a str>,
     pub expires_in_days: Option<u32>,
     pub replaced_by: Option<&'a str>,
+    pub leak: Option<&'a Value>,
 }
 
 /// A token that is no longer stored (contact identification tokens never are): what its audit
@@ -208,15 +213,25 @@ pub fn from_audit_event(
     Ok(match e.action.as_str() {
         "created" => vec![about(TOKEN_CREATED, Extra::default())?],
         "revoked" => {
-            let reason = if e.related_token_id.is_some() {
+            // A report says why (`reported`, `leaked`); else a cascade or a caller's revocation.
+            let details: Option<Value> = e
+                .details
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok());
+            let reported = details
+                .as_ref()
+                .and_then(|d| d.get("reason"))
+                .and_then(Value::as_str);
+            let reason = reported.unwrap_or(if e.related_token_id.is_some() {
                 "cascade"
             } else {
                 "revoked"
-            };
+            });
             vec![about(
                 TOKEN_REVOKED,
                 Extra {
                     reason: Some(reason),
+                    leak: details.as_ref().and_then(|d| d.get("leak")),
                     ..Extra::default()
                 },
             )?]

@@ -68,6 +68,10 @@ alter table audit_events
         check (action in ('created', 'revoked', 'rotated', 'suspended', 'resumed', 'policy_changed',
                           'webhook_created', 'webhook_deleted', 'webhook_secret_rotated')) not valid;
 
+-- Who acted when no caller did: `possession` (whoever held the token reported it) or
+-- `secret_scanning` (a scanner found it leaked); null for callers.
+alter table audit_events add column actor_type text;
+
 create table webhook_pending (
     event_id bigint primary key,
     -- With the id, the audit event's key.

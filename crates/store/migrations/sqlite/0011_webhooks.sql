@@ -65,7 +65,8 @@ create table audit_events_new (
     surface_id        text,
     token_owner       text,
     actor_home_org_id text,
-    details           text check (details is null or json_valid(details))
+    details           text check (details is null or json_valid(details)),
+    actor_type        text
 ) strict;
 insert into audit_events_new (id, org_id, occurred_at, action, token_id, related_token_id,
     actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent, token_type, contact_id,

@@ -49,11 +49,41 @@ macro_rules! event_queries {
             .await
             .map(|_| ())
         }
+        async fn record_reported_revocation(
+            &mut self,
+            t: &TokenRecord,
+            actor: &Actor,
+            actor_type: &str,
+            details: &str,
+        ) -> Result<()> {
+            sqlx::query(
+                "insert into audit_events (org_id, occurred_at, action, token_id, token_type,
+                     actor_org_id, actor_user_id, source_ip, user_agent, token_owner,
+                     actor_type, details)
+                 values ($1, $2, 'revoked', $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&t.org_id)
+            .bind(Timestamp::now())
+            .bind(&t.id)
+            .bind(Named(t.token_type))
+            .bind(&actor.org_id)
+            .bind(&actor.user_id)
+            .bind(&actor.source_ip)
+            .bind(&actor.user_agent)
+            .bind(&t.owner)
+            .bind(actor_type)
+            .bind(details)
+            .persistent(self.named())
+            .execute(self.conn())
+            .await
+            .map(|_| ())
+        }
         async fn list_events(&mut self, q: &EventQuery<'_>) -> Result<Vec<AuditEvent>> {
             sqlx::query_as(
                 "select id, org_id, occurred_at, action, token_id, related_token_id,
                         actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent,
-                        token_type, contact_id, surface_id, actor_home_org_id, details
+                        token_type, contact_id, surface_id, actor_home_org_id, details,
+                        actor_type
                  from audit_events
                  where org_id = $1 and ($2 is null or token_id = $2)
                    and ($5 is null or token_owner = $5 or token_owner = $6) and id < $3
@@ -122,6 +152,9 @@ pub struct AuditEvent {
     /// JSON, on events that change more than a token: `{"old": ..., "new": ...}` policies of
     /// `policy_changed`.
     pub details: Option<String>,
+    /// Who acted when it was no caller: `possession` (someone holding the token reported it) or
+    /// `secret_scanning` (a scanner found it leaked).
+    pub actor_type: Option<String>,
 }
 
 /// Whom and where a contact identification token identifies, on its `created` event.

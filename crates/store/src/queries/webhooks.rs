@@ -93,7 +93,7 @@ macro_rules! webhook_queries {
                 "select a.id, a.org_id, a.occurred_at, a.action, a.token_id, a.related_token_id,
                         a.actor_org_id, a.actor_user_id, a.actor_token_id, a.source_ip,
                         a.user_agent, a.token_type, a.contact_id, a.surface_id,
-                        a.actor_home_org_id, a.details
+                        a.actor_home_org_id, a.details, a.actor_type
                  from webhook_pending p
                  join audit_events a on a.org_id = p.org_id and a.id = p.event_id
                  where p.event_id in (select event_id from webhook_pending
