@@ -28,6 +28,7 @@ mod policy;
 mod postgres_only;
 mod replicas;
 mod secret_pattern;
+mod secret_scanning;
 mod standby;
 mod status_lists;
 mod suspension;

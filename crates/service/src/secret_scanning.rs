@@ -5,8 +5,9 @@
 //! labels each token `true_positive` (it was valid until this alert) or `false_positive`.
 //!
 //! GitHub's keys (`SECRET_SCANNING_GITHUB_KEYS_URL`) are read when first needed and kept; an alert
-//! naming a key not among them fetches them again, at most once a minute, so a flood of forged
-//! key ids costs GitHub's API one request a minute and this service nothing more.
+//! naming a key not among them fetches them again (GitHub rotated its keys), at most once a
+//! minute, so a flood of forged key ids costs GitHub's API one request a minute and this service
+//! nothing more.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -72,7 +73,10 @@ pub struct GithubKeys {
 #[derive(Default)]
 struct KeysState {
     keys: HashMap<String, Vec<u8>>,
-    fetched_at: Option<Instant>,
+    /// Whether the keys were ever fetched (the first time is when first needed).
+    fetched: bool,
+    /// When an unknown key id last made them fetched again.
+    refetched_at: Option<Instant>,
 }
 
 /// Why an alert is refused: 401 (its signature) or 400 (its form).
@@ -113,9 +117,10 @@ impl GithubKeys {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let may_fetch = state
-            .fetched_at
-            .is_none_or(|at| at.elapsed() >= REFETCH_COOLDOWN);
+        let may_fetch = !state.fetched
+            || state
+                .refetched_at
+                .is_none_or(|at| at.elapsed() >= REFETCH_COOLDOWN);
         (state.keys.get(id).cloned(), may_fetch)
     }
 
@@ -134,7 +139,10 @@ impl GithubKeys {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
         };
-        state.fetched_at = Some(Instant::now());
+        if state.fetched {
+            state.refetched_at = Some(Instant::now());
+        }
+        state.fetched = true;
         match fetched {
             Ok(keys) => state.keys = keys,
             Err(error) => {
