@@ -122,6 +122,13 @@ async fn a_signed_alert_revokes_the_leaked_tokens_and_labels_them() {
     let url = github.url.clone();
     let app = TestApp::spawn_with(|s| s.secret_scanning_github = Some(url)).await;
     let owner = app.owner();
+    let (receiver, address) = crate::webhooks::Receiver::start().await;
+    crate::webhooks::endpoint(
+        &app,
+        &format!("http://{address}/hook"),
+        Some(&["token.revoked"]),
+    )
+    .await;
     let leaked = app
         .create_ok(&owner, json!({"name": "pushed to a repository"}))
         .await;
@@ -192,6 +199,28 @@ async fn a_signed_alert_revokes_the_leaked_tokens_and_labels_them() {
     assert_eq!(
         events[0]["details"]["leak"],
         json!({"url": "https://github.com/acme/app/blob/abc/.env", "source": "content"})
+    );
+
+    // The owner's webhooks are told where it was found.
+    assert!(
+        crate::helpers::eventually(30, || async {
+            receiver
+                .got()
+                .iter()
+                .any(|r| r.event()["subject"] == leaked["id"])
+        })
+        .await
+    );
+    let told = receiver
+        .got()
+        .iter()
+        .map(crate::webhooks::Received::event)
+        .find(|e| e["subject"] == leaked["id"])
+        .unwrap();
+    assert_eq!(told["data"]["reason"], "leaked");
+    assert_eq!(
+        told["data"]["leak"]["url"],
+        "https://github.com/acme/app/blob/abc/.env"
     );
 
     // A signed body that is not an alert is a 400.

@@ -22,7 +22,7 @@ use crate::helpers::{StoreKind, TestApp, assert_error, eventually, store};
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     id: String,
     timestamp: String,
     signature: String,
@@ -31,7 +31,7 @@ struct Received {
 }
 
 impl Received {
-    fn event(&self) -> Value {
+    pub(crate) fn event(&self) -> Value {
         serde_json::from_str(&self.body).unwrap()
     }
 }
@@ -48,7 +48,7 @@ struct Behaviour {
 }
 
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     behaviour: Arc<Mutex<Behaviour>>,
 }
@@ -62,7 +62,7 @@ impl Receiver {
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
 
-    async fn start() -> (Self, SocketAddr) {
+    pub(crate) async fn start() -> (Self, SocketAddr) {
         let receiver = Self::default();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -70,7 +70,7 @@ impl Receiver {
         (receiver, address)
     }
 
-    fn got(&self) -> Vec<Received> {
+    pub(crate) fn got(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 
@@ -149,7 +149,11 @@ async fn create_endpoint(app: &TestApp, bearer: &str, body: Value) -> reqwest::R
 }
 
 /// Registers `url` for organization 1 as its owner; returns (id, secret).
-async fn endpoint(app: &TestApp, url: &str, events: Option<&[&str]>) -> (String, String) {
+pub(crate) async fn endpoint(
+    app: &TestApp,
+    url: &str,
+    events: Option<&[&str]>,
+) -> (String, String) {
     let mut body = json!({ "url": url, "description": "test receiver" });
     if let Some(events) = events {
         body["events"] = json!(events);
