@@ -39,6 +39,11 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The client's address, as the connection gives it (behind a load balancer, the balancer's).
+pub fn peer_address(peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>) -> Option<String> {
+    peer.map(|axum::Extension(ConnectInfo(addr))| addr.ip().to_string())
+}
+
 /// The credentials of `Authorization: Bearer <token>` (the scheme in any case), if any.
 fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;

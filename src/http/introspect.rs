@@ -26,7 +26,7 @@ pub async fn introspect(
     body: Bytes,
 ) -> Result<Response> {
     let service = state.service();
-    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
+    let address = super::caller::peer_address(peer);
     let credentials = basic_credentials(&headers);
     let client = service.authenticate_introspection_client(
         address.as_deref(),

@@ -79,7 +79,7 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
+    let address = super::caller::peer_address(peer);
     let (tokens, form) = reported(&headers, &body)?;
     let user_agent = headers
         .get(USER_AGENT)
@@ -129,7 +129,7 @@ pub async fn github(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
+    let address = super::caller::peer_address(peer);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let labels = state
         .service()

@@ -28,7 +28,12 @@ fn created_response(created: &Created) -> Response {
         token: &created.jwt,
         item: AccessTokenItem::from(&created.record),
     };
-    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    never_cached((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// `response` with `Cache-Control: no-store` and `Pragma: no-cache`: an answer that shows a
+/// secret (a JWT, a webhook's signing secret) is kept by no cache (RFC 6749 section 5.1).
+pub(crate) fn never_cached(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));

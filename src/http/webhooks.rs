@@ -2,24 +2,20 @@
 //! deliveries and redeliveries.
 
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, PRAGMA};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::json::Json;
 use super::pagination::{self, DEFAULT_LIMIT, QueryString, parse_limit};
 use super::state::AppState;
+use super::tokens::never_cached;
 use crate::error::Result;
 use crate::service::webhooks::{CreateWebhookBody, WithSecret};
 use crate::tokens::Caller;
 
 /// An answer that shows a signing secret: never cached.
 fn secret_response(status: StatusCode, body: &WithSecret) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    response
+    never_cached((status, axum::Json(body)).into_response())
 }
 
 /// `POST /v1/access-tokens/webhooks`: 201 with the endpoint and its secret, shown once.

@@ -144,7 +144,7 @@ pub async fn put(
         .update_policy(&caller.org_id, &new_json, &caller.user_id)
         .await?;
     tx.db()
-        .record_policy_event(&caller.org_id, &details, &caller.actor())
+        .record_org_event(&caller.org_id, "policy_changed", &details, &caller.actor())
         .await?;
     tx.commit().await?;
     policies.hold(&caller.org_id, (Arc::new(new.clone()), version));

@@ -960,7 +960,7 @@ async fn audit(tx: &mut Tx, caller: &Caller, action: &str, row: &WebhookEndpoint
     })
     .to_string();
     tx.db()
-        .record_webhook_event(&caller.org_id, action, &details, &caller.actor())
+        .record_org_event(&caller.org_id, action, &details, &caller.actor())
         .await?;
     Ok(())
 }

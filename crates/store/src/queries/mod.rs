@@ -188,10 +188,12 @@ queries! {
     /// version.
     async fn update_policy(&mut self, org_id: &str, policy: &str, updated_by: &str)
         -> Result<i64>;
-    /// Records that `actor` changed the organization's policy; `details` is the JSON
-    /// `{"old": ..., "new": ...}`.
-    async fn record_policy_event(&mut self, org_id: &str, details: &str, actor: &Actor)
-        -> Result<()>;
+    /// Records that `actor` changed the organization itself rather than a token: `action` is
+    /// `policy_changed` (`details`: the JSON `{"old": ..., "new": ...}`), or `webhook_created`,
+    /// `webhook_deleted`, `webhook_secret_rotated` (`details`: the endpoint's `{"id", "url",
+    /// "events"}`).
+    async fn record_org_event(&mut self, org_id: &str, action: &str, details: &str,
+        actor: &Actor) -> Result<()>;
     /// Serializes key creation, rotation and revocation across replicas and operators until the
     /// transaction ends.
     async fn lock_key_sets(&mut self) -> Result<()>;
@@ -230,11 +232,6 @@ queries! {
     /// scheduled work last run at `ran_before` or earlier.
     async fn webhook_work(&mut self, now: Timestamp, ran_before: Timestamp)
         -> Result<(bool, bool, bool)>;
-    /// Records that `actor` changed one of the organization's webhook endpoints: `action` is
-    /// `webhook_created`, `webhook_deleted` or `webhook_secret_rotated`, `details` the JSON
-    /// `{"id", "url", "events"}`.
-    async fn record_webhook_event(&mut self, org_id: &str, action: &str, details: &str,
-        actor: &Actor) -> Result<()>;
     /// Takes a dispatched event out of the outbox.
     async fn forget_webhook_event(&mut self, event_id: i64) -> Result<()>;
     /// Queues one event for every enabled endpoint subscribed to it; answers how many.

@@ -59,9 +59,10 @@ macro_rules! policy_queries {
             .persistent(self.named()).fetch_one(self.conn())
             .await
         }
-        async fn record_policy_event(
+        async fn record_org_event(
             &mut self,
             org_id: &str,
+            action: &str,
             details: &str,
             actor: &Actor,
         ) -> Result<()> {
@@ -69,10 +70,11 @@ macro_rules! policy_queries {
             sqlx::query(
                 "insert into audit_events (org_id, occurred_at, action, details, actor_org_id,
                      actor_home_org_id, actor_user_id, actor_token_id, source_ip, user_agent)
-                 values ($1, $2, 'policy_changed', $3, $4, $5, $6, $7, $8, $9)",
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(org_id)
             .bind(Timestamp::now())
+            .bind(action)
             .bind(details)
             .bind(&actor.org_id)
             .bind(&actor.home_org_id)
@@ -80,7 +82,8 @@ macro_rules! policy_queries {
             .bind(&actor.token_id)
             .bind(&actor.source_ip)
             .bind(&actor.user_agent)
-            .persistent(self.named()).execute(self.conn())
+            .persistent(self.named())
+            .execute(self.conn())
             .await
             .map(|_| ())
         }

@@ -119,34 +119,6 @@ macro_rules! webhook_queries {
             .fetch_one(self.conn())
             .await
         }
-        async fn record_webhook_event(
-            &mut self,
-            org_id: &str,
-            action: &str,
-            details: &str,
-            actor: &Actor,
-        ) -> Result<()> {
-            // About no token: no token id, type or owner (so only admins list it).
-            sqlx::query(
-                "insert into audit_events (org_id, occurred_at, action, details, actor_org_id,
-                     actor_home_org_id, actor_user_id, actor_token_id, source_ip, user_agent)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(org_id)
-            .bind(Timestamp::now())
-            .bind(action)
-            .bind(details)
-            .bind(&actor.org_id)
-            .bind(&actor.home_org_id)
-            .bind(&actor.user_id)
-            .bind(&actor.token_id)
-            .bind(&actor.source_ip)
-            .bind(&actor.user_agent)
-            .persistent(self.named())
-            .execute(self.conn())
-            .await
-            .map(|_| ())
-        }
         async fn forget_webhook_event(&mut self, event_id: i64) -> Result<()> {
             sqlx::query("delete from webhook_pending where event_id = $1")
                 .bind(event_id)
