@@ -180,6 +180,19 @@ async fn deliveries(app: &TestApp, id: &str) -> Vec<Value> {
     response.json().await.unwrap()
 }
 
+/// `GET path` as `bearer`, its JSON body.
+async fn get_json(app: &TestApp, bearer: &str, path: &str) -> Value {
+    app.client
+        .get(app.url(path))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn post(app: &TestApp, bearer: &str, path: &str) -> reqwest::Response {
     app.client
         .post(app.url(path))
@@ -647,29 +660,16 @@ async fn endpoints_belong_to_their_organizations_admins() {
     let (id, secret) = endpoint(&app, &url, Some(&["token.created"])).await;
 
     // Shown without its secret; not to a member; not to another organization.
-    let shown: Value = app
-        .client
-        .get(app.url(&format!("/v1/access-tokens/webhooks/{id}")))
-        .bearer_auth(app.owner())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = get_json(
+        &app,
+        &app.owner(),
+        &format!("/v1/access-tokens/webhooks/{id}"),
+    )
+    .await;
     assert_eq!(shown["url"], url.as_str());
     assert_eq!(shown["events"], json!(["token.created"]));
     assert!(shown.get("secret").is_none());
-    let listed: Value = app
-        .client
-        .get(app.url("/v1/access-tokens/webhooks"))
-        .bearer_auth(app.owner())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get_json(&app, &app.owner(), "/v1/access-tokens/webhooks").await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
     let stranger = app.caller("2", &["2:owner"]);
     for (method, path) in [
@@ -699,16 +699,7 @@ async fn endpoints_belong_to_their_organizations_admins() {
         .unwrap();
         assert_error(response, StatusCode::FORBIDDEN).await;
     }
-    let theirs: Value = app
-        .client
-        .get(app.url("/v1/access-tokens/webhooks"))
-        .bearer_auth(&stranger)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let theirs: Value = get_json(&app, &stranger, "/v1/access-tokens/webhooks").await;
     assert_eq!(theirs, json!([]));
     // Organization 2's tokens never reach organization 1's endpoint.
     app.create_ok(&stranger, json!({"name": "elsewhere"})).await;
@@ -809,16 +800,12 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_are_told(
     let told = healthy.got()[0].event();
     assert_eq!(told["type"], "webhook.disabled");
     assert_eq!(told["subject"], bad.as_str());
-    let shown: Value = app
-        .client
-        .get(app.url(&format!("/v1/access-tokens/webhooks/{bad}")))
-        .bearer_auth(app.owner())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = get_json(
+        &app,
+        &app.owner(),
+        &format!("/v1/access-tokens/webhooks/{bad}"),
+    )
+    .await;
     assert_eq!(shown["enabled"], false);
     assert!(shown["disabled_at"].is_string());
     let attempts = deliveries(&app, &bad).await[0]["response_status"].clone();
