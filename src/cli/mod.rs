@@ -5,6 +5,7 @@ mod dev_token;
 mod keys;
 mod secret_pattern;
 mod startup;
+mod tokens;
 
 use access_tokens::config::{SettingsArgs, StoreArgs};
 use access_tokens::{App, telemetry};
@@ -48,6 +49,11 @@ enum Command {
         command: keys::KeysCommand,
     },
     DevToken(dev_token::DevToken),
+    /// Operators' commands on tokens (offboard a user).
+    Tokens {
+        #[command(subcommand)]
+        command: tokens::TokensCommand,
+    },
     SecretPattern(secret_pattern::SecretPattern),
 }
 
@@ -75,6 +81,7 @@ impl Cli {
             Command::Keys { command } => keys::run(command).await,
             Command::DevToken(dev) => dev_token::run(dev).await,
             Command::SecretPattern(command) => secret_pattern::run(command),
+            Command::Tokens { command } => tokens::run(command).await,
         }
     }
 }

@@ -142,3 +142,14 @@ pub async fn github(
         .await?;
     Ok(AxumJson(labels).into_response())
 }
+
+/// `POST /v1/access-tokens/offboard`: revokes every token a user created in the caller's
+/// organization, and the tokens made from them (admins only); 200 `{"revoked": [ids]}`.
+pub async fn offboard(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<crate::service::offboard::OffboardBody>,
+) -> Result<Response> {
+    let revoked = state.service().offboard(&caller, &body.user_id).await?;
+    Ok(AxumJson(serde_json::json!({ "revoked": revoked })).into_response())
+}

@@ -124,6 +124,7 @@ pub fn routes() -> Routes {
     .post("/v1/access-tokens/introspect", introspect::introspect)
     .get("/v1/access-tokens/audit-events", audit::list)
     .post("/v1/access-tokens/identify", leaks::identify)
+    .post("/v1/access-tokens/offboard", leaks::offboard)
     .post_large("/v1/access-tokens/revoke", leaks::revoke)
     .post_large("/v1/access-tokens/secret-scanning/github", leaks::github)
     .post("/v1/access-tokens/webhooks", webhooks::create)

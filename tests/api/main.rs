@@ -22,6 +22,7 @@ mod lifecycle;
 mod limits;
 mod list_revoke;
 mod metrics;
+mod offboard;
 mod offline_verifier;
 mod openapi;
 mod policy;

@@ -84,7 +84,7 @@ pub async fn revoke_reported(
                 user_agent: report.user_agent.clone(),
             };
             tx.db()
-                .record_reported_revocation(&record, &actor, report.actor_type, &details)
+                .record_revocation(&record, None, &actor, Some(report.actor_type), &details)
                 .await?;
             revoked.push((i, record));
         }

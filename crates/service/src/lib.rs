@@ -19,6 +19,7 @@ pub mod keys;
 pub mod leaks;
 pub mod lifecycle;
 pub mod metrics;
+pub mod offboard;
 pub mod policy;
 pub mod rate_limit;
 pub mod revocations;
@@ -384,6 +385,32 @@ impl Service {
             });
         }
         Ok(labels)
+    }
+
+    /// Revokes every token user `user_id` created in the caller's organization and every token
+    /// made from them (admins only, not read-only tokens); answers their ids.
+    pub async fn offboard(&self, caller: &Caller, user_id: &str) -> Result<Vec<String>> {
+        if !self.settings.authority.is_admin(caller) {
+            return Err(Error::forbidden(format!(
+                "offboarding a user needs a role in organization {} with one of the slugs {} \
+                 (TOKEN_ADMIN_ROLES)",
+                caller.org_id,
+                self.settings.authority.admin_roles.join(", ")
+            )));
+        }
+        if caller.read_only {
+            return Err(Error::forbidden("a read-only token cannot revoke tokens"));
+        }
+        self.rate_limits.change(caller)?;
+        let user = offboard::user_id(user_id)?;
+        let revoked =
+            offboard::offboard(&self.store, &caller.org_id, user, &caller.actor(), None).await?;
+        let ids: Vec<&str> = revoked.iter().map(|r| r.id.as_str()).collect();
+        if !ids.is_empty() {
+            tracing::info!(revoked = ids.len(), "a user's tokens revoked (offboarded)");
+            self.apply(&Change::Revoked(&ids));
+        }
+        Ok(ids.into_iter().map(str::to_owned).collect())
     }
 
     /// The caller's organization's token that `token` is (admins only), whatever its state; 404

@@ -49,25 +49,29 @@ macro_rules! event_queries {
             .await
             .map(|_| ())
         }
-        async fn record_reported_revocation(
+        async fn record_revocation(
             &mut self,
             t: &TokenRecord,
+            related_token_id: Option<&str>,
             actor: &Actor,
-            actor_type: &str,
+            actor_type: Option<&str>,
             details: &str,
         ) -> Result<()> {
             sqlx::query(
                 "insert into audit_events (org_id, occurred_at, action, token_id, token_type,
-                     actor_org_id, actor_user_id, source_ip, user_agent, token_owner,
-                     actor_type, details)
-                 values ($1, $2, 'revoked', $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     related_token_id, actor_org_id, actor_home_org_id, actor_user_id,
+                     actor_token_id, source_ip, user_agent, token_owner, actor_type, details)
+                 values ($1, $2, 'revoked', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(&t.org_id)
             .bind(Timestamp::now())
             .bind(&t.id)
             .bind(Named(t.token_type))
+            .bind(related_token_id)
             .bind(&actor.org_id)
+            .bind(&actor.home_org_id)
             .bind(&actor.user_id)
+            .bind(&actor.token_id)
             .bind(&actor.source_ip)
             .bind(&actor.user_agent)
             .bind(&t.owner)
@@ -77,6 +81,23 @@ macro_rules! event_queries {
             .execute(self.conn())
             .await
             .map(|_| ())
+        }
+        async fn tokens_created_by(
+            &mut self,
+            org_id: &str,
+            user_id: &str,
+        ) -> Result<Vec<TokenRecord>> {
+            let rows: Vec<TokenRow> = sqlx::query_as(concat!(
+                "select ", $crate::queries::columns!(), " from access_tokens
+                 where org_id = $1 and created_by = $2 and revoked_at is null
+                 order by created_at, id"
+            ))
+            .bind(org_id)
+            .bind(user_id)
+            .persistent(self.named())
+            .fetch_all(self.conn())
+            .await?;
+            Ok(rows.into_iter().map(TokenRecord::from).collect())
         }
         async fn list_events(&mut self, q: &EventQuery<'_>) -> Result<Vec<AuditEvent>> {
             sqlx::query_as(

@@ -172,10 +172,14 @@ queries! {
     /// each inside the caller's transaction on SQLite (in the process: no round trips to save).
     async fn record_events(&mut self, action: Action, tokens: &[TokenRecord],
         related_token_id: Option<&str>, actor: &Actor) -> Result<()>;
-    /// Records that token `t` was revoked by no caller (`actor_type` `possession` or
-    /// `secret_scanning`), with `details` (JSON: `{"reason": ...}` and what the report said).
-    async fn record_reported_revocation(&mut self, t: &TokenRecord, actor: &Actor,
-        actor_type: &str, details: &str) -> Result<()>;
+    /// Records that token `t` was revoked (below `related_token_id`, in a cascade) with
+    /// `details` (JSON: `{"reason": ...}` and what a report said); `actor_type` names who acted
+    /// when no caller did (`possession`, `secret_scanning`, `operator`).
+    async fn record_revocation(&mut self, t: &TokenRecord, related_token_id: Option<&str>,
+        actor: &Actor, actor_type: Option<&str>, details: &str) -> Result<()>;
+    /// The organization's unrevoked tokens whose principal is user `user_id` (`created_by`).
+    async fn tokens_created_by(&mut self, org_id: &str, user_id: &str)
+        -> Result<Vec<TokenRecord>>;
     /// A page of the organization's events, newest first ([`EventQuery`]).
     async fn list_events(&mut self, q: &EventQuery<'_>) -> Result<Vec<AuditEvent>>;
     /// The organization's policy as stored (JSON, see `tokens::policy`); `None`: it never set one.
