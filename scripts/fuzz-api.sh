@@ -39,14 +39,15 @@ export API_FUZZ_CLIENT_ID=gateway
 API_FUZZ_CLIENT_SECRET=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 export API_FUZZ_CLIENT_SECRET
 BASE="http://127.0.0.1:$PORT"
-# The address limit is off: schemathesis sends many requests without valid credentials on
+# The address limits are off: schemathesis sends many requests without valid credentials (and
+# many revocations by possession) on
 # purpose, and a limited address would see nothing but 429 for the rest of each minute.
 (
     cd "$WORK"
     env -u DATABASE_URL -u KEY_ENCRYPTION_KEY \
         LISTEN_ADDR="127.0.0.1:$PORT" TRUSTED_ISSUERS="$ISSUER" \
         INTROSPECTION_CLIENTS="$API_FUZZ_CLIENT_ID:$API_FUZZ_CLIENT_SECRET" \
-        RATE_LIMIT_CREATE_PER_ORG=0 RATE_LIMIT_CREATE_PER_CALLER=0 RATE_LIMIT_CHANGE_PER_ORG=0 RATE_LIMIT_CHANGE_PER_CALLER=0 RATE_LIMIT_FAILED_AUTH_PER_ADDRESS=0 RATE_LIMIT_FAILED_INTROSPECTION_PER_CLIENT=0 \
+        RATE_LIMIT_CREATE_PER_ORG=0 RATE_LIMIT_CREATE_PER_CALLER=0 RATE_LIMIT_CHANGE_PER_ORG=0 RATE_LIMIT_CHANGE_PER_CALLER=0 RATE_LIMIT_FAILED_AUTH_PER_ADDRESS=0 RATE_LIMIT_FAILED_INTROSPECTION_PER_CLIENT=0 RATE_LIMIT_REVOKE_PER_ADDRESS=0 \
         LOG_FORMAT=json RUST_LOG=info \
         "$BIN" serve
 ) >"$WORK/service.log" 2>&1 &

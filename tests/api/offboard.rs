@@ -105,7 +105,7 @@ async fn an_admin_revokes_everything_a_leaving_user_created_on_every_replica() {
         .await
         .unwrap();
     assert_eq!(unknown, json!({"revoked": []}));
-    assert_error(offboard(&a, &a.owner(), " ").await, StatusCode::BAD_REQUEST).await;
+    assert_error(offboard(&a, &a.owner(), "").await, StatusCode::BAD_REQUEST).await;
     // Another organization's admin revokes nothing here.
     let stranger = a.caller("2", &["2:owner"]);
     let theirs: Value = offboard(&a, &stranger, "staying")

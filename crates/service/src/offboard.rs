@@ -20,9 +20,9 @@ pub struct OffboardBody {
     pub user_id: String,
 }
 
-/// A user id as given, or a 400 saying what is wrong with it.
-pub fn user_id(text: &str) -> Result<&str> {
-    let user = text.trim();
+/// A user id as given (compared exactly, as `created_by` holds it), or a 400 saying what is
+/// wrong with it.
+pub fn user_id(user: &str) -> Result<&str> {
     if user.is_empty() || user.chars().count() > MAX_USER_ID_CHARS {
         return Err(Error::bad_request(format!(
             "user_id must be 1 to {MAX_USER_ID_CHARS} characters"
