@@ -39,9 +39,8 @@ export API_FUZZ_CLIENT_ID=gateway
 API_FUZZ_CLIENT_SECRET=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 export API_FUZZ_CLIENT_SECRET
 BASE="http://127.0.0.1:$PORT"
-# The address limits are off: schemathesis sends many requests without valid credentials (and
-# many revocations by possession) on
-# purpose, and a limited address would see nothing but 429 for the rest of each minute.
+# The address limits are off: schemathesis sends many requests without valid credentials, and
+# many revocations by possession, on purpose; a limited address would see nothing but 429.
 (
     cd "$WORK"
     env -u DATABASE_URL -u KEY_ENCRYPTION_KEY \
