@@ -45,6 +45,10 @@ async fn whoever_holds_a_token_revokes_it_everywhere_and_learns_nothing() {
         .create_ok(&owner, json!({"name": "pasted in a ticket"}))
         .await;
     let token = leaked["token"].as_str().unwrap();
+    // Whoever held it made a token with it.
+    let made = a
+        .create_ok(token, json!({"name": "made with the leaked one"}))
+        .await;
     let (idx, uri) = status_of_token(&a, "", &leaked).await;
     assert!(!refused(other, token).await);
 
@@ -63,6 +67,10 @@ async fn whoever_holds_a_token_revokes_it_everywhere_and_learns_nothing() {
     assert!(
         refused(&a, token).await,
         "refused at once where it was reported"
+    );
+    assert!(
+        refused(&a, made["token"].as_str().unwrap()).await,
+        "the tokens made from it go with it"
     );
     assert!(eventually(10, || async { refused(other, token).await }).await);
     assert!(eventually(10, || async { status_at(other, "", &uri, idx).await == 1 }).await);

@@ -808,8 +808,11 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_are_told(
     .await;
     assert_eq!(shown["enabled"], false);
     assert!(shown["disabled_at"].is_string());
-    let attempts = deliveries(&app, &bad).await[0]["response_status"].clone();
-    assert_eq!(attempts, 500);
+    let given_up = deliveries(&app, &bad).await[0].clone();
+    assert_eq!(given_up["response_status"], 500);
+    // Nothing is sent to a disabled endpoint: its queue is given up, not left pending.
+    assert_eq!(given_up["status"], "failed", "{given_up}");
+    assert_eq!(given_up["error"], "the endpoint was disabled");
 
     // A delivery failing a day after its event is given up.
     sql(
@@ -820,13 +823,14 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_are_told(
     .await;
     sql(
         &app,
-        "update webhook_deliveries set created_at = now() - interval '25 hours', next_attempt_at = now()",
-        "update webhook_deliveries set created_at = 1, next_attempt_at = 1",
+        "update webhook_deliveries set status = 'pending', created_at = now() - interval '25 hours', next_attempt_at = now()",
+        "update webhook_deliveries set status = 'pending', created_at = 1, next_attempt_at = 1",
     )
     .await;
     assert!(
         eventually(30, || async {
-            deliveries(&app, &bad).await[0]["status"] == "failed"
+            let d = deliveries(&app, &bad).await[0].clone();
+            d["status"] == "failed" && d["error"] == "answered 500"
         })
         .await
     );

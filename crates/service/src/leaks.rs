@@ -47,9 +47,10 @@ fn stored_token(keys: &Keys, text: &str) -> Option<(String, String)> {
 }
 
 /// Revokes every token of `tokens` that is a stored, unexpired and unrevoked token of this
-/// service, in one transaction, each with its audit event. Answers, for each revoked token, its
-/// position in `tokens` and its record; the rest (garbage, another issuer's, expired, revoked
-/// already, a duplicate) change nothing.
+/// service, and every token made from it (whoever held it may have made some), in one
+/// transaction, each with its audit event. Answers, for each revoked token, the position in
+/// `tokens` of the token reported and the record; the rest (garbage, another issuer's, expired,
+/// revoked already, a duplicate) change nothing.
 pub async fn revoke_reported(
     store: &Store,
     keys: &Keys,
@@ -86,6 +87,23 @@ pub async fn revoke_reported(
             tx.db()
                 .record_revocation(&record, None, &actor, Some(report.actor_type), &details)
                 .await?;
+            // Whoever held it may have made tokens with it: they go with it.
+            let below = tx
+                .db()
+                .revoke_descendants(&record.org_id, &record.id)
+                .await?;
+            for child in below {
+                tx.db()
+                    .record_revocation(
+                        &child,
+                        Some(&record.id),
+                        &actor,
+                        Some(report.actor_type),
+                        &details,
+                    )
+                    .await?;
+                revoked.push((i, child));
+            }
             revoked.push((i, record));
         }
     }

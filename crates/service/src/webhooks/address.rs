@@ -27,6 +27,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || (a == 172 && (16..32).contains(&b)) // private
         || (a == 192 && b == 0 && c == 0)      // IETF protocol assignments
         || (a == 192 && b == 0 && c == 2)      // documentation
+        || (a == 192 && b == 88 && c == 99)    // 6to4 relays
         || (a == 192 && b == 168)              // private
         || (a == 198 && (18..20).contains(&b)) // benchmarking
         || (a == 198 && b == 51 && c == 100)   // documentation
@@ -39,15 +40,27 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     let segments = ip.segments();
-    // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits.
+    // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits; local-use NAT64
+    // (64:ff9b:1::/48) an address of the deployment's own choosing.
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         let [.., hi, lo] = segments;
         return is_public_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    }
+    if segments[..3] == [0x64, 0xff9b, 1] {
+        return false;
+    }
+    // 6to4 (2002::/16) carries an IPv4 address in its second and third segments.
+    if segments[0] == 0x2002 {
+        return is_public_v4(Ipv4Addr::from(
+            (u32::from(segments[1]) << 16) | u32::from(segments[2]),
+        ));
     }
     !(ip.is_unspecified()
         || ip.is_loopback()
         || (segments[0] & 0xfe00) == 0xfc00    // unique local, AWS metadata (fd00:ec2::254)
         || (segments[0] & 0xffc0) == 0xfe80    // link-local
+        || (segments[0] & 0xffc0) == 0xfec0    // site-local (deprecated)
+        || (segments[0] == 0x2001 && segments[1] == 0)      // Teredo
         || (segments[0] & 0xff00) == 0xff00    // multicast
         || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
         || segments[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible (deprecated)
@@ -106,6 +119,11 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a00:1",
+            "2002:a00:1::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
+            "192.88.99.1",
             "ff02::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip} is not public");

@@ -213,6 +213,9 @@ impl Webhooks {
                 env!("CARGO_PKG_VERSION")
             ))
             .redirect(reqwest::redirect::Policy::none())
+            // Never through a proxy from the environment: the proxy would resolve the receiver's
+            // name itself, past the resolver that keeps deliveries off private addresses.
+            .no_proxy()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             .dns_resolver(address::GuardedResolver {
@@ -312,9 +315,14 @@ impl Webhooks {
                     .collect(),
             };
             if let Some(ip) = addresses.iter().find(|ip| !address::is_public(**ip)) {
+                // A name's addresses are not told: they would map the deployment's network.
+                let what = match host {
+                    url::Host::Domain(_) => "resolves to an address".to_owned(),
+                    _ => format!("is {ip}, an address"),
+                };
                 return Err(Error::bad_request(format!(
-                    "url's host is or resolves to {ip}, an address inside a private, loopback, \
-                     link-local or metadata range; webhooks are sent to public addresses only \
+                    "url's host {what} inside a private, loopback, link-local or metadata \
+                     range; webhooks are sent to public addresses only \
                      (WEBHOOK_ALLOW_PRIVATE=true allows them)"
                 )));
             }
@@ -536,7 +544,9 @@ impl Webhooks {
                 event_type: event.event_type,
                 subject: event.subject.as_deref(),
                 payload: &event.payload,
-                created_at: Timestamp(event.time.max(Utc::now())),
+                // The event's own time: a token's deliveries go in this order, and a delivery is
+                // retried for a day after it.
+                created_at: Timestamp(event.time),
                 except_endpoint: except,
             })
             .await?)
@@ -619,8 +629,15 @@ impl Webhooks {
             return Ok(0);
         }
         let mut queued = 0;
-        // The claim is held to the commit: no other replica scans meanwhile.
+        // A batch a transaction, so that no lock is held long; the claim (`ran_at` moved to now)
+        // keeps other replicas from starting a scan for half an interval, and the due rows are
+        // locked as read, so a token is told of once whatever overlaps.
+        let mut claimed = Some(tx);
         for _ in 0..50 {
+            let mut tx = match claimed.take() {
+                Some(tx) => tx,
+                None => self.store.begin().await?,
+            };
             let due = tx.db().tokens_due_notice(Timestamp(now), BATCH).await?;
             for token in &due {
                 let next = match (token.expires_at, token.revoked_at) {
@@ -660,11 +677,11 @@ impl Webhooks {
                     .set_notice_at(&token.id, next.map(Timestamp))
                     .await?;
             }
+            tx.commit().await?;
             if i64::try_from(due.len()).unwrap_or(0) < BATCH {
                 break;
             }
         }
-        tx.commit().await?;
         Ok(queued)
     }
 

@@ -56,7 +56,7 @@ create table webhook_deliveries (
 create index webhook_deliveries_due on webhook_deliveries (next_attempt_at) where status = 'pending';
 create index webhook_deliveries_endpoint on webhook_deliveries (endpoint_id, id desc);
 -- A token's pending deliveries to an endpoint, oldest first: a later one waits for the earlier.
-create index webhook_deliveries_in_order on webhook_deliveries (endpoint_id, subject, id)
+create index webhook_deliveries_in_order on webhook_deliveries (endpoint_id, subject, created_at, id)
     where status = 'pending';
 
 -- Who added, deleted or re-keyed an endpoint is audited like a policy change (an endpoint

@@ -36,7 +36,9 @@ pub(crate) use tokens::{
 pub use webhooks::{
     AttemptOutcome, ClaimedDelivery, DUE_NOTICE_SQL, DeliveryRow, NewDelivery, WebhookEndpointRow,
 };
-pub(crate) use webhooks::{delivery_columns, webhook_endpoint_columns, webhook_queries};
+pub(crate) use webhooks::{
+    claimable, delivery_columns, due_notice_sql, webhook_endpoint_columns, webhook_queries,
+};
 
 /// The [`Queries`] methods whose SQL reads the same on both stores, written once per aggregate:
 /// each store's `impl Queries` expands them for its own connection type, with the store's own

@@ -107,12 +107,13 @@ macro_rules! webhook_queries {
         }
         async fn webhook_work(&mut self, now: Timestamp, ran_before: Timestamp)
             -> Result<(bool, bool, bool)> {
-            sqlx::query_as(
+            sqlx::query_as(concat!(
                 "select exists (select 1 from webhook_pending),
-                        exists (select 1 from webhook_deliveries
-                                where status = 'pending' and next_attempt_at <= $1),
-                        exists (select 1 from scheduled_runs where ran_at <= $2)",
-            )
+                        exists (select 1 from webhook_deliveries d where ",
+                $crate::queries::claimable!(),
+                "),
+                        exists (select 1 from scheduled_runs where ran_at <= $2)"
+            ))
             .bind(now)
             .bind(ran_before)
             .persistent(self.named())
@@ -128,24 +129,39 @@ macro_rules! webhook_queries {
                 .map(|_| ())
         }
         async fn enqueue_webhook(&mut self, d: &$crate::queries::NewDelivery<'_>) -> Result<u64> {
-            let done = sqlx::query(
-                "insert into webhook_deliveries (endpoint_id, org_id, message_id, event_type,
-                     subject, payload, created_at, next_attempt_at)
-                 select e.id, e.org_id, $1, $2, $3, $4, $5, $5 from webhook_endpoints e
-                 where e.enabled and ($6 is null or e.org_id = $6)
-                   and (e.events = '' or e.events like '%,' || $2 || ',%')
-                   and ($7 is null or e.id <> $7)",
-            )
-            .bind(d.message_id)
-            .bind(d.event_type)
-            .bind(d.subject)
-            .bind(d.payload)
-            .bind(d.created_at)
-            .bind(d.org_id)
-            .bind(d.except_endpoint)
-            .persistent(self.named())
-            .execute(self.conn())
-            .await?;
+            // Two statements rather than `$6 is null or org_id = $6`, which a generic plan would
+            // answer with a scan of every endpoint for every event.
+            let query = match d.org_id {
+                Some(_) => sqlx::query(
+                    "insert into webhook_deliveries (endpoint_id, org_id, message_id, event_type,
+                         subject, payload, created_at, next_attempt_at)
+                     select e.id, e.org_id, $1, $2, $3, $4, $5, $6 from webhook_endpoints e
+                     where e.org_id = $7 and e.enabled
+                       and (e.events = '' or e.events like '%,' || $2 || ',%')
+                       and ($8 is null or e.id <> $8)",
+                ),
+                None => sqlx::query(
+                    "insert into webhook_deliveries (endpoint_id, org_id, message_id, event_type,
+                         subject, payload, created_at, next_attempt_at)
+                     select e.id, e.org_id, $1, $2, $3, $4, $5, $6 from webhook_endpoints e
+                     where e.enabled and (e.events = '' or e.events like '%,' || $2 || ',%')",
+                ),
+            };
+            let query = query
+                .bind(d.message_id)
+                .bind(d.event_type)
+                .bind(d.subject)
+                .bind(d.payload)
+                .bind(d.created_at)
+                .bind(Timestamp::now());
+            let query = match d.org_id {
+                Some(org) => query.bind(org).bind(d.except_endpoint),
+                None => query,
+            };
+            let done = query
+                .persistent(self.named())
+                .execute(self.conn())
+                .await?;
             Ok(done.rows_affected())
         }
         async fn claim_webhook_deliveries(
@@ -157,16 +173,9 @@ macro_rules! webhook_queries {
             sqlx::query_as(concat!(
                 "update webhook_deliveries
                  set attempts = attempts + 1, next_attempt_at = $2, last_attempt_at = $1
-                 where id in (select d.id from webhook_deliveries d
-                              where d.status = 'pending' and d.next_attempt_at <= $1
-                                and d.endpoint_id in (select id from webhook_endpoints where enabled)
-                                -- In order per token and endpoint: a later event of a token
-                                -- waits while an earlier one to the same endpoint is pending.
-                                and not exists (
-                                    select 1 from webhook_deliveries o
-                                    where o.endpoint_id = d.endpoint_id and o.subject = d.subject
-                                      and o.status = 'pending' and o.id < d.id)
-                              order by d.next_attempt_at limit $3", $skip_locked, ")
+                 where id in (select d.id from webhook_deliveries d where ",
+                              $crate::queries::claimable!(),
+                              " order by d.next_attempt_at limit $3", $skip_locked, ")
                  returning id, endpoint_id, message_id, payload, attempts, created_at"
             ))
             .bind(now)
@@ -234,7 +243,21 @@ macro_rules! webhook_queries {
             .persistent(self.named())
             .fetch_optional(self.conn())
             .await?;
-            Ok(row.and_then(|(org, disabled)| (disabled == 1).then_some(org)))
+            let disabled = row.and_then(|(org, disabled)| (disabled == 1).then_some(org));
+            if disabled.is_some() {
+                // Nothing is sent to a disabled endpoint: its queue is given up, not left pending.
+                sqlx::query(
+                    "update webhook_deliveries
+                     set status = 'failed', next_attempt_at = null,
+                         last_error = 'the endpoint was disabled'
+                     where endpoint_id = $1 and status = 'pending'",
+                )
+                .bind(id)
+                .persistent(self.named())
+                .execute(self.conn())
+                .await?;
+            }
+            Ok(disabled)
         }
         async fn webhook_deliveries(
             &mut self,
@@ -280,10 +303,12 @@ macro_rules! webhook_queries {
             .await
         }
         async fn webhook_queue(&mut self, now: Timestamp) -> Result<(i64, Option<Timestamp>)> {
-            sqlx::query_as(
-                "select count(*), min(case when next_attempt_at <= $1 then next_attempt_at end)
-                 from webhook_deliveries where status = 'pending'",
-            )
+            sqlx::query_as(concat!(
+                "select (select count(*) from webhook_deliveries where status = 'pending'),
+                        (select min(d.next_attempt_at) from webhook_deliveries d where ",
+                $crate::queries::claimable!(),
+                ")"
+            ))
             .bind(now)
             .persistent(self.named())
             .fetch_one(self.conn())
@@ -311,7 +336,9 @@ macro_rules! webhook_queries {
             now: Timestamp,
             limit: i64,
         ) -> Result<Vec<TokenRecord>> {
-            let rows: Vec<TokenRow> = sqlx::query_as($crate::queries::DUE_NOTICE_SQL)
+            // Locked, passing over rows another scan holds: a token is told of once.
+            let rows: Vec<TokenRow> =
+                sqlx::query_as(concat!($crate::queries::due_notice_sql!(), $skip_locked))
             .bind(now)
             .bind(limit)
             .persistent(self.named())
@@ -332,13 +359,38 @@ macro_rules! webhook_queries {
 }
 pub(crate) use webhook_queries;
 
-/// The tokens whose expiry notice is due (public so that a test can EXPLAIN it): a range of the
-/// partial index `access_tokens_notice`. Parameters: now, limit.
-pub const DUE_NOTICE_SQL: &str = concat!(
-    "select ",
-    super::columns!(),
-    " from access_tokens where notice_at <= $1 order by notice_at limit $2"
-);
+/// The tokens whose expiry notice is due: a range of the partial index `access_tokens_notice`.
+/// Parameters: now, limit.
+macro_rules! due_notice_sql {
+    () => {
+        concat!(
+            "select ",
+            $crate::queries::columns!(),
+            " from access_tokens where notice_at <= $1 order by notice_at limit $2"
+        )
+    };
+}
+pub(crate) use due_notice_sql;
+
+/// [`due_notice_sql`] as text, for a test to EXPLAIN (the store adds its row lock to it).
+pub const DUE_NOTICE_SQL: &str = due_notice_sql!();
+
+/// Whether delivery `d` may be sent at `$1`: pending and due, to an enabled endpoint, and (in
+/// order per token and endpoint) no earlier event of its token to that endpoint still pending.
+/// The claim, the work probe and the queue's age gauge read the same condition, so that a
+/// delivery held back is neither claimed nor counted as waiting for a worker.
+macro_rules! claimable {
+    () => {
+        "d.status = 'pending' and d.next_attempt_at <= $1
+         and d.endpoint_id in (select id from webhook_endpoints where enabled)
+         and not exists (
+             select 1 from webhook_deliveries o
+             where o.endpoint_id = d.endpoint_id and o.subject = d.subject
+               and o.status = 'pending'
+               and (o.created_at < d.created_at or (o.created_at = d.created_at and o.id < d.id)))"
+    };
+}
+pub(crate) use claimable;
 
 macro_rules! webhook_endpoint_columns {
     () => {
