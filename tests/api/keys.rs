@@ -196,7 +196,10 @@ fn cli(app: &TestApp, args: &[&str], stdin: &str) -> (bool, String, String) {
     )
 }
 
-#[tokio::test]
+// Multi-threaded: `cli` waits for the command's process, blocking its thread, and the app's tasks
+// must go on meanwhile (one caught mid-transaction would hold the embedded store's write lock
+// until the command gave up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_keys_commands_list_rotate_and_revoke_with_confirmation() {
     let app = TestApp::spawn().await;
     app.create_ok(&app.owner(), json!({"name": "counted"}))

@@ -117,7 +117,8 @@ async fn an_admin_revokes_everything_a_leaving_user_created_on_every_replica() {
     assert!(!refused(&a, &kept).await);
 }
 
-#[tokio::test]
+// Multi-threaded: the command's process is waited for on this thread while the app goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_offboards_with_the_cli_after_confirming() {
     let app = TestApp::spawn().await;
     let leaving = app.issuer.user("1", "leaving", &["1:viewer"]);

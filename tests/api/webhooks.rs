@@ -1001,3 +1001,42 @@ async fn a_token_reported_by_whoever_holds_it_is_told_with_the_reason() {
     assert_eq!(event["data"]["reason"], "reported");
     assert!(event["data"].get("leak").is_none());
 }
+
+#[tokio::test]
+async fn deliveries_done_with_are_deleted_after_thirty_days() {
+    let app = TestApp::spawn().await;
+    let (receiver, address) = Receiver::start().await;
+    let (id, _) = endpoint(&app, &format!("http://{address}/hook"), None).await;
+    app.create_ok(&app.owner(), json!({"name": "old news"}))
+        .await;
+    app.create_ok(&app.owner(), json!({"name": "still due"}))
+        .await;
+    assert!(
+        eventually(30, || async {
+            let list = deliveries(&app, &id).await;
+            list.len() == 2 && list.iter().all(|d| d["status"] == "delivered")
+        })
+        .await
+    );
+    // Both a month old, and (in the same statement, so that no scan sees them between) the newer
+    // pending again, its retry an hour away: it stays.
+    sql(
+        &app,
+        "update webhook_deliveries set created_at = now() - interval '31 days',
+             status = case when id = (select max(id) from webhook_deliveries) then 'pending' else status end,
+             next_attempt_at = case when id = (select max(id) from webhook_deliveries)
+                 then now() + interval '1 hour' else next_attempt_at end",
+        "update webhook_deliveries set created_at = 1,
+             status = case when id = (select max(id) from webhook_deliveries) then 'pending' else status end,
+             next_attempt_at = case when id = (select max(id) from webhook_deliveries)
+                 then 9000000000000000 else next_attempt_at end",
+    )
+    .await;
+    assert!(
+        eventually(30, || async { deliveries(&app, &id).await.len() == 1 }).await,
+        "{:?}",
+        deliveries(&app, &id).await
+    );
+    assert_eq!(deliveries(&app, &id).await[0]["status"], "pending");
+    assert_eq!(receiver.got().len(), 2);
+}

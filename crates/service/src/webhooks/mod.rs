@@ -48,6 +48,8 @@ pub const DISABLE_AFTER: Duration = Duration::from_secs(3 * 24 * 3600);
 /// The first retry's delay (then doubling, with jitter, up to [`MAX_RETRY_DELAY`]).
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+/// How long delivered and failed deliveries are kept (and shown) before they are deleted.
+pub const DELIVERIES_KEPT_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long a rotated secret goes on signing beside the new one.
 pub const PREVIOUS_SECRET_SIGNS_FOR: Duration = Duration::from_secs(24 * 3600);
 /// Deliveries a replica has in flight at once.
@@ -462,11 +464,16 @@ impl Webhooks {
         id: &str,
     ) -> Result<WithSecret> {
         Self::require_admin(authority, caller, true)?;
-        let mut row = self.row(caller, id).await?;
         let (secret, text) = signature::generate();
         let sealed = self.seal(id, &secret)?;
         let until = Timestamp(Utc::now() + to_chrono(PREVIOUS_SECRET_SIGNS_FOR));
         let mut tx = self.store.begin().await?;
+        // Locked: two rotations at once each keep the secret the other replaced.
+        let mut row = tx
+            .db()
+            .lock_webhook_endpoint(&caller.org_id, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
         let previous = (
             row.secret_nonce.as_slice(),
             row.secret_sealed.as_slice(),
@@ -681,6 +688,18 @@ impl Webhooks {
             if i64::try_from(due.len()).unwrap_or(0) < BATCH {
                 break;
             }
+        }
+        // The replica that scans also prunes: deliveries done with are kept for a while.
+        let before = Timestamp(now - to_chrono(DELIVERIES_KEPT_FOR));
+        let pruned = self
+            .store
+            .acquire()
+            .await?
+            .db()
+            .prune_webhook_deliveries(before, 10_000)
+            .await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "old webhook deliveries deleted");
         }
         Ok(queued)
     }

@@ -40,6 +40,8 @@ create table webhook_deliveries (
 ) strict;
 create index webhook_deliveries_due on webhook_deliveries (next_attempt_at) where status = 'pending';
 create index webhook_deliveries_endpoint on webhook_deliveries (endpoint_id, id desc);
+-- Delivered and failed deliveries, oldest first: what the retention prunes.
+create index webhook_deliveries_done on webhook_deliveries (created_at) where status <> 'pending';
 -- A token's pending deliveries to an endpoint, oldest first: a later one waits for the earlier.
 create index webhook_deliveries_in_order on webhook_deliveries (endpoint_id, subject, created_at, id)
     where status = 'pending';

@@ -226,6 +226,11 @@ queries! {
         -> Result<Option<WebhookEndpointRow>>;
     /// Deletes an endpoint of the organization with its deliveries; false: there was none.
     async fn delete_webhook_endpoint(&mut self, org_id: &str, id: &str) -> Result<bool>;
+    /// One endpoint of the organization, its row locked until the transaction ends.
+    async fn lock_webhook_endpoint(&mut self, org_id: &str, id: &str)
+        -> Result<Option<WebhookEndpointRow>>;
+    /// Deletes up to `limit` delivered or failed deliveries made before `before`; answers how many.
+    async fn prune_webhook_deliveries(&mut self, before: Timestamp, limit: i64) -> Result<u64>;
     /// Replaces an endpoint's sealed secret `(nonce, ciphertext)`, keeping the one it replaces
     /// (with the time it stops signing) or none.
     async fn set_webhook_secret(&mut self, org_id: &str, id: &str, secret: (&[u8], &[u8]),

@@ -64,6 +64,36 @@ macro_rules! webhook_queries {
                 .await?;
             Ok(done.rows_affected() > 0)
         }
+        async fn lock_webhook_endpoint(
+            &mut self,
+            org_id: &str,
+            id: &str,
+        ) -> Result<Option<$crate::queries::WebhookEndpointRow>> {
+            sqlx::query_as(concat!(
+                "select ", $crate::queries::webhook_endpoint_columns!(), " from webhook_endpoints
+                 where org_id = $1 and id = $2", $for_update
+            ))
+            .bind(org_id)
+            .bind(id)
+            .persistent(self.named())
+            .fetch_optional(self.conn())
+            .await
+        }
+        async fn prune_webhook_deliveries(&mut self, before: Timestamp, limit: i64)
+            -> Result<u64> {
+            let done = sqlx::query(
+                "delete from webhook_deliveries where id in (
+                     select id from webhook_deliveries
+                     where status <> 'pending' and created_at < $1
+                     order by created_at limit $2)",
+            )
+            .bind(before)
+            .bind(limit)
+            .persistent(self.named())
+            .execute(self.conn())
+            .await?;
+            Ok(done.rows_affected())
+        }
         async fn set_webhook_secret(
             &mut self,
             org_id: &str,
