@@ -402,7 +402,7 @@ macro_rules! due_notice_sql {
 }
 pub(crate) use due_notice_sql;
 
-/// [`due_notice_sql`] as text, for a test to EXPLAIN (the store adds its row lock to it).
+/// The text of `due_notice_sql!`, for a test to EXPLAIN (the store adds its row lock to it).
 pub const DUE_NOTICE_SQL: &str = due_notice_sql!();
 
 /// Whether delivery `d` may be sent at `$1`: pending and due, to an enabled endpoint, and (in
