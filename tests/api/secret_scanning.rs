@@ -294,4 +294,7 @@ async fn alerts_are_not_received_unless_turned_on() {
     let app = TestApp::spawn().await;
     let response = alert(&app, Some("k"), Some("c2ln"), "[]").await;
     assert_error(response, StatusCode::NOT_FOUND).await;
+    // Unsigned, it is refused as unsigned either way.
+    let unsigned = alert(&app, Some("k"), None, "[]").await;
+    assert_error(unsigned, StatusCode::UNAUTHORIZED).await;
 }

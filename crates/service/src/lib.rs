@@ -354,6 +354,12 @@ impl Service {
         body: &[u8],
         address: Option<&str>,
     ) -> Result<Vec<secret_scanning::Label>> {
+        // An unsigned request is refused as such, whether alerts are received or not.
+        if key_id.is_none_or(str::is_empty) || signature.is_none_or(str::is_empty) {
+            return Err(Error::InvalidSignature(
+                "Github-Public-Key-Identifier and Github-Public-Key-Signature are required",
+            ));
+        }
         let Some(github) = &self.github else {
             return Err(Error::NotFound(
                 "GitHub secret scanning alerts are not received here (SECRET_SCANNING_GITHUB)"
