@@ -21,9 +21,15 @@ log() { printf 'webhook-interop: %s\n' "$*" >&2; }
 WORK=$(mktemp -d)
 SERVICE_PID=
 RECEIVER_PID=
+# The script's own status stands: a stopped child's status (143) never becomes it.
 cleanup() {
-    [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null && wait "$SERVICE_PID" 2>/dev/null
-    [ -n "$RECEIVER_PID" ] && kill "$RECEIVER_PID" 2>/dev/null && wait "$RECEIVER_PID" 2>/dev/null
+    local pid
+    for pid in "$SERVICE_PID" "$RECEIVER_PID"; do
+        if [ -n "$pid" ]; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
