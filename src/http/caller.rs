@@ -29,14 +29,18 @@ impl FromRequestParts<AppState> for Caller {
             .await?;
         let requested = parts.headers.get_all(ORG_HEADER).iter();
         act_in_requested_organization(&mut caller, requested.map(|value| value.as_bytes()))?;
-        caller.user_agent = parts
-            .headers
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect());
+        caller.user_agent = user_agent(&parts.headers);
         tracing::Span::current().record("org_id", caller.org_id.as_str());
         Ok(caller)
     }
+}
+
+/// The request's `User-Agent`, cut to what an audit event keeps.
+pub fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect())
 }
 
 /// The client's address, as the connection gives it (behind a load balancer, the balancer's).

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, USER_AGENT};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json as AxumJson};
@@ -81,10 +81,7 @@ pub async fn revoke(
 ) -> Result<Response> {
     let address = super::caller::peer_address(peer);
     let (tokens, form) = reported(&headers, &body)?;
-    let user_agent = headers
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(512).collect());
+    let user_agent = super::caller::user_agent(&headers);
     let received = state
         .service()
         .revoke_by_possession(address.as_deref(), user_agent, &tokens)

@@ -170,7 +170,9 @@ async fn rewrap_moves_every_key_under_a_new_key_encryption_key() {
     );
 }
 
-fn cli(app: &TestApp, args: &[&str], stdin: &str) -> (bool, String, String) {
+/// Runs the binary's command `args` against the app's store, `stdin` typed in; (success, stdout,
+/// stderr).
+pub(crate) fn cli(app: &TestApp, args: &[&str], stdin: &str) -> (bool, String, String) {
     let database_env = crate::helpers::database_env(&app.database);
     let kek = crate::helpers::test_kek_base64();
     let mut child = Command::new(env!("CARGO_BIN_EXE_access-tokens"))

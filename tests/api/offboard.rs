@@ -1,9 +1,6 @@
 //! People who leave: an admin (or an operator, with the CLI) revokes every token a user created,
 //! and every token made from them, on every replica, leaving other users' tokens alone.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -123,29 +120,11 @@ async fn an_operator_offboards_with_the_cli_after_confirming() {
     let app = TestApp::spawn().await;
     let leaving = app.issuer.user("1", "leaving", &["1:viewer"]);
     let token = app.create_ok(&leaving, json!({"name": "ci"})).await;
-    let run = |args: &[&str], stdin: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_access-tokens"))
-            .args(args)
-            .envs(crate::helpers::database_env(&app.database))
-            .env("KEY_ENCRYPTION_KEY", crate::helpers::test_kek_base64())
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-        let output = child.wait_with_output().unwrap();
-        (
-            output.status.success(),
-            String::from_utf8(output.stdout).unwrap(),
-        )
-    };
     let args = ["tokens", "offboard", "--org", "1", "--user", "leaving"];
-    let (ok, _) = run(&args, "no\n");
+    let (ok, _, _) = crate::keys::cli(&app, &args, "no\n");
     assert!(!ok, "not confirmed: nothing revoked");
     assert!(!refused(&app, &token).await);
-    let (ok, out) = run(&args, "yes\n");
+    let (ok, out, _) = crate::keys::cli(&app, &args, "yes\n");
     assert!(ok);
     assert!(out.contains(&id(&token)), "{out}");
     assert!(eventually(10, || async { refused(&app, &token).await }).await);
