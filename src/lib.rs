@@ -85,12 +85,15 @@ impl App {
             None => None,
         };
         let public_url = settings.public_url_for(address);
-        issuers::refuse_own_issuers(&settings.trusted_issuers, &public_url)?;
+        let trusted = settings.issuer_specs();
+        let trusted_urls: Vec<String> = trusted.iter().map(|spec| spec.url.clone()).collect();
+        issuers::refuse_own_issuers(&trusted_urls, &public_url)?;
         // Only now, with both addresses held: a start that cannot bind creates no store.
         if let Some(file) = &settings.new_key_file {
             file.write()?;
         }
         let store = Store::open(&settings.database, Purpose::Service).await?;
+        log_trust(&settings, &trusted);
         if let store::Database::Sqlite(path) = &settings.database {
             tracing::warn!(
                 database = %path.display(),
@@ -109,7 +112,7 @@ impl App {
         let metrics = Arc::new(metrics::Metrics::new(
             &operations,
             &token_types,
-            &settings.trusted_issuers,
+            &trusted_urls,
             store.metrics(),
         ));
         let state = AppState::new(Service::new(settings, store, keys, metrics));
@@ -221,6 +224,41 @@ impl App {
     /// Serves until SIGINT or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.run_until(shutdown_signal()).await
+    }
+}
+
+/// The service's effective trust, once at start-up: each trusted issuer with its mapping, whether
+/// introspection is on, and a warning when nothing could call the management API.
+fn log_trust(settings: &Settings, trusted: &[issuers::IssuerSpec]) {
+    for spec in trusted {
+        let from = if settings.trusted_issuers.contains(&spec.url) {
+            "TRUSTED_ISSUERS"
+        } else {
+            "TRUSTED_ISSUERS_FILE"
+        };
+        tracing::info!(
+            issuer = spec.url,
+            from,
+            mapping = spec.mapping.describe(),
+            "trusting issuer"
+        );
+        if from == "TRUSTED_ISSUERS" && spec.mapping.audiences.is_empty() {
+            tracing::warn!(
+                issuer = spec.url,
+                "TRUSTED_AUDIENCES is not set: tokens of any app client of this issuer may call; set it to the app client ids of the portal"
+            );
+        }
+    }
+    let clients = settings.introspection_clients.len();
+    tracing::info!(
+        introspection = if clients == 0 { "off" } else { "on" },
+        clients,
+        "token introspection"
+    );
+    if trusted.is_empty() && matches!(settings.database, store::Database::Postgres(_)) {
+        tracing::warn!(
+            "no trusted issuer: nothing can call the management API but tokens of this service, and none can be created without one; set TRUSTED_ISSUERS or TRUSTED_ISSUERS_FILE, or create a first token with `access-tokens dev-token`"
+        );
     }
 }
 

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 
 use super::state::AppState;
 use crate::error::ApiError;
-use crate::service::authenticate::{ORG_HEADER, act_in_requested_organization};
+use crate::service::authenticate::{ORG_HEADER, act_in_requested_organization, require_roles};
 use crate::tokens::Caller;
 
 /// User agents longer than this are cut before they reach an audit event.
@@ -29,6 +29,7 @@ impl FromRequestParts<AppState> for Caller {
             .await?;
         let requested = parts.headers.get_all(ORG_HEADER).iter();
         act_in_requested_organization(&mut caller, requested.map(|value| value.as_bytes()))?;
+        require_roles(&caller)?;
         caller.user_agent = user_agent(&parts.headers);
         tracing::Span::current().record("org_id", caller.org_id.as_str());
         Ok(caller)

@@ -25,6 +25,7 @@ pub fn command() -> Command {
         "LISTEN_ADDR",
         "PUBLIC_URL",
         "TRUSTED_ISSUERS",
+        "TRUSTED_ISSUERS_FILE",
         "ROLES_CLAIM",
         "CORS_ALLOWED_ORIGINS",
         "RUST_LOG",

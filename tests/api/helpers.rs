@@ -355,6 +355,8 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
             shutdown_drain: std::time::Duration::ZERO,
         },
         trusted_issuers: issuers,
+        issuers_file: Vec::new(),
+        allow_insecure_issuers: false,
         issuer_policy: access_tokens::config::IssuerPolicy::default(),
         roles_claim: "assignments".to_owned(),
         authority: access_tokens::config::Authority::default(),

@@ -14,6 +14,7 @@ mod faults;
 mod hardening;
 mod helpers;
 mod http_errors;
+mod identity_providers;
 mod introspection;
 mod issuers;
 mod keys;

@@ -51,8 +51,6 @@ async fn an_organization_that_never_set_a_policy_reads_the_defaults() {
     assert_eq!(policy_of(&app, &app.owner()).await, defaults());
     let member = app.issuer.user("1", "u-member", &["1:viewer"]);
     assert_eq!(policy_of(&app, &member).await, defaults());
-    let no_roles = app.issuer.user("1", "u-nobody", &[]);
-    assert_eq!(policy_of(&app, &no_roles).await, defaults());
     // So are today's rules: a token without expiry, of any type.
     app.create_ok(&member, json!({"name": "x"})).await;
     assert_error(

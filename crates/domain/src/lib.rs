@@ -29,7 +29,7 @@ pub use id::TokenId;
 pub use key_set::{KeySetName, KeyState};
 pub use policy::Policy;
 pub use record::{
-    Actor, Caller, Owned, Refused, ShownFields, TokenRecord, TokenStatus, TypeFields,
+    Actor, Caller, Owned, Refused, RolesClaim, ShownFields, TokenRecord, TokenStatus, TypeFields,
     legacy_owner_key, owner_key,
 };
 pub use token_type::{Lifetime, MIN_LIFETIME, ONE_HOUR, TokenType};

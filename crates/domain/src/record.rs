@@ -38,6 +38,17 @@ pub struct Caller {
     /// The key the same user's tokens written before ownership named principals carry
     /// ([`legacy_owner_key`]): the caller manages those too.
     pub legacy_owner: String,
+    /// Where an identity provider's caller's roles were read, so that a caller without roles in
+    /// the organization it acts in is told which claim of which issuer held none. `None` for
+    /// this service's own tokens.
+    pub roles_claim: Option<RolesClaim>,
+}
+
+/// The issuer and the claim an identity provider's caller's roles were read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolesClaim {
+    pub issuer: String,
+    pub claim: String,
 }
 
 /// The owner key of a principal: the issuer that vouches for it, its home organization (its own,
@@ -108,6 +119,7 @@ impl Caller {
             home_org_id: None,
             source_ip: None,
             user_agent: None,
+            roles_claim: None,
         }
     }
 

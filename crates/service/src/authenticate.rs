@@ -12,13 +12,14 @@ use serde_json::{Map, Value};
 
 use crate::Service;
 use crate::error::{Error, Result};
+use crate::issuers::Mapping;
 use crate::keys::KeySetName;
 use crate::keys::VerifyingKey;
 use crate::keys::jws::{self, Compact, Rules, unverified_issuer};
 use crate::keys::verify::{MAX_TOKEN_BYTES, verify_own};
 use crate::metrics::AuthFailure;
 use crate::tokens::claims::OwnTokenClaims;
-use crate::tokens::{Caller, Refused, legacy_owner_key};
+use crate::tokens::{Caller, Refused, RolesClaim, legacy_owner_key};
 
 /// Clock skew tolerated on a trusted issuer's `exp` and `nbf`, in seconds: its clock and ours drift
 /// a little, and a minute is the usual allowance. Our own tokens get none (our clock issued them).
@@ -37,24 +38,72 @@ impl Service {
             return Err(limited);
         }
         let refused = |error: Error, detail: &'static str| {
-            tracing::info!(reason = %error, detail, "caller refused");
+            // The issuer the token names, unverified and cut short: which identity provider's
+            // callers are being turned away (never the token itself).
+            let iss = token.and_then(unverified_issuer).map(|iss| {
+                iss.chars()
+                    .take(MAX_LOGGED_ISSUER_CHARS)
+                    .collect::<String>()
+            });
+            tracing::info!(reason = %error, detail, iss, "caller refused");
             self.metrics.auth_failure(explain(detail).1);
             if let Some(ip) = address {
                 self.rate_limits.failed_authentication(ip);
             }
             error
         };
-        let token = token.ok_or_else(|| refused(Error::NoBearerToken, "no bearer token"))?;
+        let Some(token) = token else {
+            return Err(refused(Error::NoBearerToken, "no bearer token"));
+        };
         let mut caller = match caller_of(self, token).await {
             Ok(caller) => caller,
             Err(Refusal::Unauthorized(detail)) => {
                 return Err(refused(Error::InvalidToken(explain(detail).0), detail));
             }
-            Err(Refusal::Other(error)) => return Err(error),
+            Err(Refusal::Other(error)) => {
+                if let Error::Forbidden(why) = &error {
+                    let iss = unverified_issuer(token).map(|iss| {
+                        iss.chars()
+                            .take(MAX_LOGGED_ISSUER_CHARS)
+                            .collect::<String>()
+                    });
+                    tracing::info!(reason = %why, iss, "caller forbidden");
+                }
+                return Err(error);
+            }
         };
         caller.source_ip = address.map(str::to_owned);
         Ok(caller)
     }
+}
+
+/// An issuer longer than this is cut in the log: `iss` is read before any signature is checked.
+const MAX_LOGGED_ISSUER_CHARS: usize = 256;
+
+/// 403 when an identity provider's caller holds no role in the organization it acts in (after
+/// `x-epilot-org-id`), naming the issuer and the claim that was read: such a caller could only
+/// make tokens without roles, and nothing would say why.
+pub fn require_roles(caller: &Caller) -> Result<(), Error> {
+    let Some(read) = &caller.roles_claim else {
+        return Ok(());
+    };
+    let prefix = format!("{}:", caller.org_id);
+    if caller.roles.iter().any(|role| role.starts_with(&prefix)) {
+        return Ok(());
+    }
+    let (issuer, claim) = (&read.issuer, &read.claim);
+    let why = if caller.roles.is_empty() {
+        format!("the token of {issuer} carries no roles at {claim}")
+    } else {
+        format!(
+            "the token of {issuer} carries no roles of organization {} at {claim}",
+            caller.org_id
+        )
+    };
+    tracing::info!(reason = %why, iss = %issuer, "caller forbidden");
+    Err(Error::forbidden(format!(
+        "{why}: give the user a role there, or map the claim that holds its roles"
+    )))
 }
 
 /// The header with which a caller acts in another organization, as the platform's API takes it.
@@ -170,9 +219,9 @@ async fn caller_of(service: &Service, token: &str) -> Result<Caller, Refusal> {
             .map_err(|_| No("claims of own token incomplete"))?;
         return own_caller(service, claims).await;
     }
-    if !service.issuers.is_trusted(&iss) {
+    let Some(mapping) = service.issuers.mapping(&iss) else {
         return Err(No("untrusted issuer"));
-    }
+    };
     // The header parse refuses `none` and unknown algorithms; anything but RS256 stops here,
     // before any key of the issuer is looked up.
     let jws = jws::parse(token)?;
@@ -189,12 +238,12 @@ async fn caller_of(service: &Service, token: &str) -> Result<Caller, Refusal> {
         .await
         .ok_or(No("unknown kid of trusted issuer"))?;
     let claims = verify_issuer_token(&jws, &key, &iss)?;
-    service.issuers.policy().admits(&claims).map_err(No)?;
-    issuer_caller(&iss, &claims, &service.settings.roles_claim)
+    mapping.admits(&claims).map_err(No)?;
+    issuer_caller(&iss, &claims, mapping)
 }
 
 /// Verifies a trusted issuer's token: signature, algorithm, issuer, and an `exp` that must be there.
-/// `token_use` and the app client (`TRUSTED_AUDIENCES`) are the issuers' policy's to check.
+/// `token_use` and the client are the issuer's mapping's to check.
 fn verify_issuer_token(
     jws: &Compact<'_>,
     key: &VerifyingKey,
@@ -247,35 +296,41 @@ async fn own_caller(service: &Service, claims: OwnTokenClaims) -> Result<Caller,
         home_org_id: None,
         source_ip: None,
         user_agent: None,
+        roles_claim: None,
     })
 }
 
-/// A trusted issuer's caller: organization `custom:ivy_org_id` (else `org_id`), user
-/// `custom:ivy_user_id` (else `user_id`, else `sub`), roles from `ROLES_CLAIM`. The `email` is the
-/// caller's only when `email_verified` is `true` (Cognito writes it as a boolean, custom
-/// pipelines sometimes as the string `"true"`): an address not marked verified (`false`, absent,
-/// `0`, `"no"`, `null`) names no one and is not copied into the tokens the caller creates.
+/// A trusted issuer's caller, read by its mapping: the organization, the user and the roles. The
+/// `email` is the caller's only when `email_verified` is `true` (Cognito writes it as a boolean,
+/// custom pipelines sometimes as the string `"true"`): an address not marked verified (`false`,
+/// absent, `0`, `"no"`, `null`) names no one and is not copied into the tokens the caller creates.
+/// A token naming no organization is a 403 that names the claim looked for.
 fn issuer_caller(
     issuer: &str,
     claims: &Map<String, Value>,
-    roles_claim: &str,
+    mapping: &Mapping,
 ) -> Result<Caller, Refusal> {
     let text = |name: &str| match claims.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
-    let org_id = text("custom:ivy_org_id")
-        .or_else(|| text("org_id"))
-        .ok_or_else(|| Error::forbidden("the caller's token names no organization"))?;
-    let user_id = text("custom:ivy_user_id")
-        .or_else(|| text("user_id"))
-        .or_else(|| text("sub"))
+    let org_id = mapping.organization(claims).map_err(|claim| {
+        Error::forbidden(format!(
+            "the token of {issuer} carries no organization at {claim}: map the claim that names it, or a fixed organization"
+        ))
+    })?;
+    let user_id = mapping
+        .user(claims)
         .ok_or(Refusal::Unauthorized("no user"))?;
+    let roles = mapping.roles(claims, &org_id);
     Ok(Caller {
-        username: text("cognito:username"),
+        username: text("cognito:username").or_else(|| text("preferred_username")),
         email: text("email").filter(|_| email_verified(claims)),
-        ..Caller::user(issuer, org_id, user_id, roles_of(claims.get(roles_claim)))
+        roles_claim: Some(RolesClaim {
+            issuer: issuer.to_owned(),
+            claim: mapping.roles_claim.clone(),
+        }),
+        ..Caller::user(issuer, org_id, user_id, roles)
     })
 }
 
@@ -284,24 +339,6 @@ fn email_verified(claims: &Map<String, Value>) -> bool {
         Some(Value::Bool(verified)) => *verified,
         Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
         _ => false,
-    }
-}
-
-/// Role ids from the roles claim: an array of strings, or one string of comma- or
-/// space-separated ids (as custom attributes of Cognito are strings).
-fn roles_of(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        Some(Value::String(s)) => s
-            .split([',', ' '])
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
     }
 }
 
@@ -314,12 +351,16 @@ mod tests {
         value.as_object().unwrap().clone()
     }
 
+    fn cognito() -> Mapping {
+        Mapping::cognito(vec![], vec![], "assignments".into())
+    }
+
     #[test]
     fn organization_and_user_come_from_the_ivy_claims_first() {
         let c = issuer_caller(
             "https://i.example",
             &claims(json!({"custom:ivy_org_id": "1", "org_id": "2", "custom:ivy_user_id": "u", "sub": "s", "assignments": ["1:owner"]})),
-            "assignments",
+            &cognito(),
         )
         .ok()
         .unwrap();
@@ -328,7 +369,7 @@ mod tests {
         let c = issuer_caller(
             "https://i.example",
             &claims(json!({"org_id": 42, "sub": "s"})),
-            "assignments",
+            &cognito(),
         )
         .ok()
         .unwrap();
@@ -341,7 +382,7 @@ mod tests {
         let refusal = issuer_caller(
             "https://i.example",
             &claims(json!({"sub": "s"})),
-            "assignments",
+            &cognito(),
         )
         .err()
         .unwrap();
@@ -353,7 +394,7 @@ mod tests {
         let email = |extra: Value| {
             let mut c = claims(json!({"org_id": "1", "sub": "s", "email": "a@example.com"}));
             c.extend(claims(extra));
-            issuer_caller("https://i.example", &c, "assignments")
+            issuer_caller("https://i.example", &c, &cognito())
                 .ok()
                 .unwrap()
                 .email
@@ -413,13 +454,5 @@ mod tests {
         }
         assert_eq!(explain("no kid").0, "malformed token");
         assert_eq!(explain("something new").0, "malformed token");
-    }
-
-    #[test]
-    fn roles_claim_may_be_an_array_or_a_string() {
-        assert_eq!(roles_of(Some(&json!(["1:a", 5, "1:b"]))), ["1:a", "1:b"]);
-        assert_eq!(roles_of(Some(&json!("1:a, 1:b"))), ["1:a", "1:b"]);
-        assert!(roles_of(Some(&json!({"1": "a"}))).is_empty());
-        assert!(roles_of(None).is_empty());
     }
 }

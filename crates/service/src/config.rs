@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
 use url::{Host, Url};
 
-pub use crate::issuers::{KeysPolicy, Policy as IssuerPolicy};
+pub use crate::issuers::{IssuerSpec, KeysPolicy, Mapping, Policy as IssuerPolicy};
 use crate::keys::KeyEncryptionKey;
 pub use crate::store::{Database, PgDatabase, Pooler};
 pub use crate::tokens::Authority;
@@ -97,11 +97,17 @@ pub struct SettingsArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub address: AddressArgs,
-    /// Comma-separated issuer URLs whose tokens may call the management API. https://, or http://
-    /// on a loopback host (or anywhere with ALLOW_INSECURE_ISSUERS=true); never one of this
-    /// service's own issuers.
+    /// Comma-separated issuer URLs whose tokens may call the management API, read as Cognito's
+    /// (`custom:ivy_org_id`, ROLES_CLAIM, token_use). Each is the exact `iss` of its tokens (a
+    /// trailing slash is part of it). https://, or http:// on a loopback host (or anywhere with
+    /// ALLOW_INSECURE_ISSUERS=true); never one of this service's own issuers.
     #[arg(long, env = "TRUSTED_ISSUERS", value_delimiter = ',')]
     pub trusted_issuers: Vec<String>,
+    /// A TOML file of further trusted issuers, any OpenID Connect provider, each with its claim
+    /// mapping (`[[issuer]]` tables: url, audiences, organization or organization_claim,
+    /// user_claim, roles_claim, roles_format).
+    #[arg(long, env = "TRUSTED_ISSUERS_FILE")]
+    pub trusted_issuers_file: Option<PathBuf>,
     /// Accept http:// trusted issuers on hosts other than loopback (their keys, and with them any
     /// caller, could be replaced in transit).
     #[arg(
@@ -334,8 +340,13 @@ impl Default for WebhookSettings {
 pub struct Settings {
     pub database: Database,
     pub http: HttpSettings,
+    /// `TRUSTED_ISSUERS`: Cognito-shaped issuers, read with `issuer_policy` and `roles_claim`.
     pub trusted_issuers: Vec<String>,
-    /// What trusted issuers' tokens must claim, and how long their keys are cached.
+    /// `TRUSTED_ISSUERS_FILE`: issuers with their own mapping.
+    pub issuers_file: Vec<IssuerSpec>,
+    /// Whether plain-http issuers (and `jwks_uri`s) are accepted off loopback.
+    pub allow_insecure_issuers: bool,
+    /// What `TRUSTED_ISSUERS`' tokens must claim, and how long any issuer's keys are cached.
     pub issuer_policy: IssuerPolicy,
     pub roles_claim: String,
     /// Which role slugs make an admin, a creator, an impersonator.
@@ -407,6 +418,24 @@ impl Settings {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{address}"))
+    }
+
+    /// Every trusted issuer with its mapping: `TRUSTED_ISSUERS` read as Cognito's, then the
+    /// file's.
+    pub fn issuer_specs(&self) -> Vec<IssuerSpec> {
+        let policy = &self.issuer_policy;
+        self.trusted_issuers
+            .iter()
+            .map(|url| IssuerSpec {
+                url: url.clone(),
+                mapping: Mapping::cognito(
+                    policy.audiences.clone(),
+                    policy.token_uses.clone(),
+                    self.roles_claim.clone(),
+                ),
+            })
+            .chain(self.issuers_file.iter().cloned())
+            .collect()
     }
 }
 
@@ -669,7 +698,10 @@ impl SettingsArgs {
             .iter()
             .map(|s| s.trim())
             .filter(|s| !s.is_empty())
-            .map(|s| parse_base_url("TRUSTED_ISSUERS", s))
+            .map(|s| {
+                // An issuer is compared with `iss` as written: its trailing slash stays.
+                parse_base_url("TRUSTED_ISSUERS", s).map(|(_, url)| (s.to_owned(), url))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if !self.allow_insecure_issuers
             && let Some((issuer, _)) = trusted_issuers
@@ -680,12 +712,26 @@ impl SettingsArgs {
                 "TRUSTED_ISSUERS entry {issuer:?} is plain http on a host that is not loopback: its keys, and with them any caller, could be replaced in transit; use https://, or set ALLOW_INSECURE_ISSUERS=true for an issuer on a network you trust"
             ));
         }
-        let trusted_issuers = trusted_issuers.into_iter().map(|(text, _)| text).collect();
+        let trusted_issuers: Vec<String> =
+            trusted_issuers.into_iter().map(|(text, _)| text).collect();
         let issuer_policy = self.issuer_policy()?;
         if self.roles_claim.trim().is_empty() {
             return err(
                 "ROLES_CLAIM is empty: name the claim that holds a caller's role ids (default: assignments)",
             );
+        }
+        let issuers_file = match &self.trusted_issuers_file {
+            Some(path) => self.issuers_file(path)?,
+            None => Vec::new(),
+        };
+        if let Some(twice) = issuers_file
+            .iter()
+            .find(|spec| trusted_issuers.contains(&spec.url))
+        {
+            return err(format!(
+                "TRUSTED_ISSUERS_FILE and TRUSTED_ISSUERS both list {}: keep it in one of them (the file's entry holds its mapping)",
+                twice.url
+            ));
         }
         let authority = self.authority()?;
         let cors_allowed_origins = self
@@ -743,6 +789,8 @@ impl SettingsArgs {
                 request_timeout,
             },
             trusted_issuers,
+            issuers_file,
+            allow_insecure_issuers: self.allow_insecure_issuers,
             issuer_policy,
             roles_claim: self.roles_claim.trim().to_owned(),
             authority,
@@ -798,6 +846,26 @@ impl SettingsArgs {
 }
 
 impl SettingsArgs {
+    /// The issuers of `TRUSTED_ISSUERS_FILE`; any mistake is one line naming the file, the issuer
+    /// and the fix.
+    fn issuers_file(&self, path: &Path) -> Result<Vec<IssuerSpec>, ConfigError> {
+        let shown = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "TRUSTED_ISSUERS_FILE {shown}: cannot be read ({e}): name a readable TOML file of [[issuer]] tables, or unset it"
+            ))
+        })?;
+        let allow_insecure = self.allow_insecure_issuers;
+        crate::issuers::mapping::parse_file(&text, |url| {
+            let parsed = Url::parse(url).map_err(|e| e.to_string())?;
+            if parsed.scheme() == "http" && !allow_insecure && !is_loopback(&parsed) {
+                return Err("url is plain http on a host that is not loopback: its keys, and with them any caller, could be replaced in transit; use https://, or set ALLOW_INSECURE_ISSUERS=true for an issuer on a network you trust".into());
+            }
+            Ok(())
+        })
+        .map_err(|e| ConfigError(format!("TRUSTED_ISSUERS_FILE {shown}: {e}")))
+    }
+
     fn issuer_policy(&self) -> Result<IssuerPolicy, ConfigError> {
         let audiences: Vec<String> = listed(&self.trusted_audiences);
         let mut token_uses = listed(&self.trusted_token_use);
@@ -934,7 +1002,7 @@ fn seconds(duration: Duration) -> String {
 /// Whether `url`'s host is a loopback host: 127.0.0.0/8, `[::1]` or `localhost`, as the URL
 /// parser that the HTTP client also uses reads the host (in `http://127.0.0.1@evil.example` the
 /// host is `evil.example`).
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
@@ -944,7 +1012,7 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 /// An absolute http(s) URL with a host and without query or fragment, parsed (`url::Url`), and
-/// as written without its trailing slash: an issuer is compared with `iss` as written.
+/// as written without its trailing slash.
 fn parse_base_url(variable: &str, text: &str) -> Result<(String, Url), ConfigError> {
     let text = text.trim();
     let refused = || {
@@ -1109,7 +1177,8 @@ mod tests {
         );
         assert_eq!(
             s.trusted_issuers,
-            ["https://a.example/pool", "https://b.example"]
+            ["https://a.example/pool", "https://b.example/"],
+            "an issuer is its tokens' iss exactly, trailing slash included"
         );
     }
 

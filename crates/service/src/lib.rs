@@ -119,8 +119,9 @@ impl Service {
                 .clone()
                 .map(secret_scanning::GithubKeys::new),
             issuers: Arc::new(TrustedIssuers::counted(
-                &settings.trusted_issuers,
-                settings.issuer_policy.clone(),
+                &settings.issuer_specs(),
+                settings.issuer_policy.keys,
+                settings.allow_insecure_issuers,
                 |issuer| metrics.issuer_fetches(issuer),
             )),
             rate_limits: RateLimits::new(settings.rate_limits),

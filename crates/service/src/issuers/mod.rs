@@ -1,6 +1,13 @@
-//! Trusted issuers (`TRUSTED_ISSUERS`): their public keys, fetched from
-//! `{issuer}/.well-known/jwks.json` as Cognito publishes them, cached in memory, and what their
-//! tokens must claim to call the management API ([`Policy`]).
+//! Trusted issuers (`TRUSTED_ISSUERS`, `TRUSTED_ISSUERS_FILE`): their public keys, found through
+//! OpenID Connect Discovery and cached in memory, and how their tokens become callers
+//! ([`Mapping`]).
+//!
+//! An issuer's keys are read from the `jwks_uri` of its discovery document
+//! (`{issuer}/.well-known/openid-configuration`, the issuer without its trailing slash, OpenID
+//! Connect Discovery 1.0 section 4), whose `issuer` must equal the configured one byte for byte;
+//! an issuer without a discovery document (a 404) is read at `{issuer}/.well-known/jwks.json`, as
+//! Cognito publishes it. Discovery runs when the keys are first needed, never at start-up, and
+//! again after a failed fetch of the keys.
 //!
 //! Keys are cached for a time-to-live taken from the JWKS response's `Cache-Control: max-age`,
 //! bounded by [`KeysPolicy`], and fetched again once it has passed; a successful fetch replaces the
@@ -13,8 +20,13 @@
 //!
 //! A token naming a `kid` that is not cached makes the request fetch at once, at most once per
 //! `REFETCH_COOLDOWN` per issuer, so a flood of tokens with random kids cannot hammer the issuer.
-//! Only one fetch per issuer runs at a time. A JWKS body is read in chunks and abandoned as soon as
-//! it passes `MAX_JWKS_BYTES`, whatever its `Content-Length` says or does not say.
+//! Only one fetch per issuer runs at a time. A discovery document or JWKS body is read in chunks
+//! and abandoned as soon as it passes `MAX_JWKS_BYTES`, whatever its `Content-Length` says or does
+//! not say.
+
+pub mod mapping;
+
+pub use mapping::{IssuerSpec, Mapping, Organization, RolesFormat, TOKEN_USES};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -79,7 +91,8 @@ impl KeysPolicy {
     }
 }
 
-/// What a trusted issuer's verified token must claim to call the management API.
+/// The settings of `TRUSTED_ISSUERS` entries (Cognito-shaped issuers), and how long any trusted
+/// issuer's keys are cached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// Cognito app client ids whose tokens may call: the `aud` of an ID token, the `client_id` of
@@ -91,50 +104,12 @@ pub struct Policy {
     pub keys: KeysPolicy,
 }
 
-/// The `token_use` values a trusted issuer's token may have.
-pub const TOKEN_USES: [&str; 2] = ["id", "access"];
-
 impl Default for Policy {
     fn default() -> Self {
         Self {
             audiences: Vec::new(),
             token_uses: TOKEN_USES.map(str::to_owned).to_vec(),
             keys: KeysPolicy::default(),
-        }
-    }
-}
-
-impl Policy {
-    /// Whether verified `claims` satisfy the policy; the error says why not, for the debug log.
-    pub fn admits(&self, claims: &Map<String, Value>) -> Result<(), &'static str> {
-        let token_use = claims
-            .get("token_use")
-            .and_then(Value::as_str)
-            .ok_or("no token_use")?;
-        if !self.token_uses.iter().any(|u| u == token_use) {
-            return Err("token_use not accepted");
-        }
-        if self.audiences.is_empty() {
-            return Ok(());
-        }
-        let client = match token_use {
-            "id" => claims.get("aud"),
-            "access" => claims.get("client_id"),
-            _ => None,
-        };
-        let accepted = |v: &Value| {
-            v.as_str()
-                .is_some_and(|c| self.audiences.iter().any(|a| a == c))
-        };
-        let admitted = match client {
-            Some(Value::Array(items)) => items.iter().any(accepted),
-            Some(value) => accepted(value),
-            None => false,
-        };
-        if admitted {
-            Ok(())
-        } else {
-            Err("audience not accepted")
         }
     }
 }
@@ -158,7 +133,11 @@ pub fn refuse_own_issuers(trusted: &[String], public_url: &str) -> Result<(), Ow
     for set in KeySetName::ALL {
         let own = set.issuer(public_url);
         // Scheme and host are case-insensitive; refusing a case variant of a path costs nothing.
-        if let Some(issuer) = trusted.iter().find(|t| t.eq_ignore_ascii_case(&own)) {
+        // A trailing slash makes another `iss`, but the same place to fetch keys from.
+        if let Some(issuer) = trusted
+            .iter()
+            .find(|t| t.trim_end_matches('/').eq_ignore_ascii_case(&own))
+        {
             let why = match set {
                 KeySetName::Api => {
                     "its api, app and assume tokens are trusted already without being listed, and only while unrevoked"
@@ -179,13 +158,19 @@ pub fn refuse_own_issuers(trusted: &[String], public_url: &str) -> Result<(), Ow
 
 pub struct TrustedIssuers {
     http: reqwest::Client,
-    policy: Policy,
+    keys: KeysPolicy,
+    /// Whether a discovery document may name a plain-http `jwks_uri` off loopback
+    /// (`ALLOW_INSECURE_ISSUERS`).
+    allow_insecure: bool,
     issuers: HashMap<String, Arc<Issuer>>,
 }
 
 struct Issuer {
     name: String,
-    jwks_url: String,
+    mapping: Mapping,
+    /// Where its keys are, once discovered; `None` until then and after a failed fetch, when the
+    /// next fetch discovers it again.
+    jwks_url: RwLock<Option<Arc<str>>>,
     cached: RwLock<Arc<Cached>>,
     /// When the last fetch started; held while fetching so that fetches do not pile up.
     last_fetch: Arc<Mutex<Option<Instant>>>,
@@ -217,14 +202,15 @@ struct Fetched {
 }
 
 impl TrustedIssuers {
-    pub fn new(issuers: &[String], policy: Policy) -> Self {
-        Self::counted(issuers, policy, |_| IssuerFetches::default())
+    pub fn new(issuers: &[IssuerSpec], keys: KeysPolicy, allow_insecure: bool) -> Self {
+        Self::counted(issuers, keys, allow_insecure, |_| IssuerFetches::default())
     }
 
     /// As `new`, with each issuer's fetches counted in the handles `fetches` gives for it.
     pub fn counted(
-        issuers: &[String],
-        policy: Policy,
+        issuers: &[IssuerSpec],
+        keys: KeysPolicy,
+        allow_insecure: bool,
         fetches: impl Fn(&str) -> IssuerFetches,
     ) -> Self {
         let http = reqwest::Client::builder()
@@ -233,32 +219,29 @@ impl TrustedIssuers {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the HTTP client for issuer keys builds");
-        if !issuers.is_empty() && policy.audiences.is_empty() {
-            tracing::warn!(
-                "TRUSTED_AUDIENCES is not set: tokens of any app client of the trusted issuers may call; set it to the app client ids of the portal"
-            );
-        }
         let now = Instant::now();
         let issuers = issuers
             .iter()
-            .map(|iss| {
+            .map(|spec| {
                 let issuer = Issuer {
-                    name: iss.clone(),
-                    jwks_url: format!("{}/.well-known/jwks.json", iss.trim_end_matches('/')),
+                    name: spec.url.clone(),
+                    mapping: spec.mapping.clone(),
+                    jwks_url: RwLock::new(None),
                     cached: RwLock::new(Arc::new(Cached {
                         keys: HashMap::new(),
                         fresh_until: now,
                         usable_until: now,
                     })),
                     last_fetch: Arc::new(Mutex::new(None)),
-                    fetches: fetches(iss),
+                    fetches: fetches(&spec.url),
                 };
-                (iss.clone(), Arc::new(issuer))
+                (spec.url.clone(), Arc::new(issuer))
             })
             .collect();
         Self {
             http,
-            policy,
+            keys,
+            allow_insecure,
             issuers,
         }
     }
@@ -267,9 +250,9 @@ impl TrustedIssuers {
         self.issuers.contains_key(iss)
     }
 
-    /// What a trusted issuer's tokens must claim.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    /// How the tokens of `iss` become callers; `None` when it is not trusted.
+    pub fn mapping(&self, iss: &str) -> Option<&Mapping> {
+        self.issuers.get(iss).map(|issuer| &issuer.mapping)
     }
 
     /// The key of `iss` named `kid`. Cached keys past their TTL are returned and refreshed in the
@@ -294,8 +277,16 @@ impl TrustedIssuers {
         if last_fetch.is_some_and(|at| at.elapsed() < REFETCH_COOLDOWN) {
             return None;
         }
-        refetch(&self.http, self.policy.keys, issuer, &mut last_fetch).await;
+        self.fetcher().refetch(issuer, &mut last_fetch).await;
         issuer.snapshot().key(kid, Instant::now())
+    }
+
+    fn fetcher(&self) -> Fetcher {
+        Fetcher {
+            http: self.http.clone(),
+            keys: self.keys,
+            allow_insecure: self.allow_insecure,
+        }
     }
 
     /// Starts a refetch unless one is running or the cooldown has not passed.
@@ -306,8 +297,8 @@ impl TrustedIssuers {
         if last_fetch.is_some_and(|at| at.elapsed() < REFETCH_COOLDOWN) {
             return;
         }
-        let (http, policy, issuer) = (self.http.clone(), self.policy.keys, issuer.clone());
-        tokio::spawn(async move { refetch(&http, policy, &issuer, &mut last_fetch).await });
+        let (fetcher, issuer) = (self.fetcher(), issuer.clone());
+        tokio::spawn(async move { fetcher.refetch(&issuer, &mut last_fetch).await });
     }
 }
 
@@ -318,54 +309,138 @@ impl Issuer {
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
+
+    fn jwks_url(&self) -> Option<Arc<str>> {
+        match self.jwks_url.read() {
+            Ok(url) => url.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_jwks_url(&self, url: Option<Arc<str>>) {
+        match self.jwks_url.write() {
+            Ok(mut slot) => *slot = url,
+            Err(poisoned) => *poisoned.into_inner() = url,
+        }
+    }
 }
 
-/// Fetches the issuer's JWKS and, when that works, replaces its cached keys (dropping those it no
-/// longer publishes). When it fails, the cached keys stay as they are, usable until their grace
-/// ends. `last_fetch` is the issuer's lock, held by the caller.
-async fn refetch(
-    http: &reqwest::Client,
-    policy: KeysPolicy,
-    issuer: &Issuer,
-    last_fetch: &mut Option<Instant>,
-) {
-    let started = Instant::now();
-    *last_fetch = Some(started);
-    match fetch(http, &issuer.jwks_url).await {
-        Ok(fetched) => {
-            issuer.fetches.ok.inc();
-            let ttl = policy.ttl(fetched.max_age);
-            tracing::info!(
-                issuer = issuer.name,
-                keys = fetched.keys.len(),
-                ttl_seconds = ttl.as_secs(),
-                "fetched trusted issuer keys"
-            );
-            let fresh_until = later(started, ttl);
-            let cached = Arc::new(Cached {
-                keys: fetched.keys,
-                fresh_until,
-                usable_until: later(fresh_until, policy.grace),
-            });
-            match issuer.cached.write() {
-                Ok(mut slot) => *slot = cached,
-                Err(poisoned) => *poisoned.into_inner() = cached,
+/// What a fetch of an issuer's keys needs.
+struct Fetcher {
+    http: reqwest::Client,
+    keys: KeysPolicy,
+    allow_insecure: bool,
+}
+
+impl Fetcher {
+    /// Fetches the issuer's JWKS (discovering where it is first, when not known) and, when that
+    /// works, replaces its cached keys (dropping those it no longer publishes). When it fails, the
+    /// cached keys stay as they are, usable until their grace ends, and the next fetch discovers
+    /// the JWKS again. `last_fetch` is the issuer's lock, held by the caller.
+    async fn refetch(&self, issuer: &Issuer, last_fetch: &mut Option<Instant>) {
+        let started = Instant::now();
+        *last_fetch = Some(started);
+        match self.fetch_keys(issuer).await {
+            Ok(fetched) => {
+                issuer.fetches.ok.inc();
+                let ttl = self.keys.ttl(fetched.max_age);
+                tracing::info!(
+                    issuer = issuer.name,
+                    keys = fetched.keys.len(),
+                    ttl_seconds = ttl.as_secs(),
+                    "fetched trusted issuer keys"
+                );
+                let fresh_until = later(started, ttl);
+                let cached = Arc::new(Cached {
+                    keys: fetched.keys,
+                    fresh_until,
+                    usable_until: later(fresh_until, self.keys.grace),
+                });
+                match issuer.cached.write() {
+                    Ok(mut slot) => *slot = cached,
+                    Err(poisoned) => *poisoned.into_inner() = cached,
+                }
+            }
+            Err(error) => {
+                issuer.fetches.failed.inc();
+                issuer.set_jwks_url(None);
+                let cached = issuer.snapshot();
+                let usable_for = cached
+                    .usable_until
+                    .saturating_duration_since(Instant::now());
+                tracing::warn!(
+                    issuer = issuer.name,
+                    %error,
+                    cached_keys = cached.keys.len(),
+                    usable_for_seconds = usable_for.as_secs(),
+                    "could not fetch trusted issuer keys; the cached ones stay usable until their grace ends"
+                );
             }
         }
-        Err(error) => {
-            issuer.fetches.failed.inc();
-            let cached = issuer.snapshot();
-            let usable_for = cached
-                .usable_until
-                .saturating_duration_since(Instant::now());
-            tracing::warn!(
-                issuer = issuer.name,
-                %error,
-                cached_keys = cached.keys.len(),
-                usable_for_seconds = usable_for.as_secs(),
-                "could not fetch trusted issuer keys; the cached ones stay usable until their grace ends"
-            );
+    }
+
+    async fn fetch_keys(&self, issuer: &Issuer) -> Result<Fetched, String> {
+        let known = issuer.jwks_url();
+        let url = match known {
+            Some(url) => url,
+            None => {
+                let url: Arc<str> = self.discover(&issuer.name).await?.into();
+                issuer.set_jwks_url(Some(url.clone()));
+                url
+            }
+        };
+        let (body, max_age) = get_bounded(&self.http, &url).await?;
+        let keys = access_tokens_jose::jwk::rs256_keys(&body).map_err(|e| e.to_string())?;
+        Ok(Fetched {
+            keys: keys
+                .into_iter()
+                .map(|(kid, key)| (kid, Arc::new(key)))
+                .collect(),
+            max_age,
+        })
+    }
+
+    /// Where `issuer` publishes its keys: its discovery document's `jwks_uri`, or
+    /// `{issuer}/.well-known/jwks.json` when it has no discovery document (a 404).
+    async fn discover(&self, issuer: &str) -> Result<String, String> {
+        let base = issuer.trim_end_matches('/');
+        let url = format!("{base}/.well-known/openid-configuration");
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(format!("{base}/.well-known/jwks.json"));
         }
+        let (body, _) = read_bounded(&url, response).await?;
+        let document: Map<String, Value> = serde_json::from_slice(&body)
+            .map_err(|e| format!("{url} is not a JSON object: {e}"))?;
+        match document.get("issuer") {
+            Some(Value::String(named)) if named == issuer => {}
+            named => {
+                return Err(format!(
+                    "{url} names the issuer {}, not {issuer}: the issuer's tokens carry another iss; configure the issuer exactly as its discovery document names it",
+                    named.map_or("(none)".to_owned(), Value::to_string)
+                ));
+            }
+        }
+        let jwks_uri = document
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{url} has no jwks_uri"))?;
+        let parsed = url::Url::parse(jwks_uri)
+            .map_err(|_| format!("{url} names a jwks_uri that is not a URL"))?;
+        let secure = parsed.scheme() == "https"
+            || (parsed.scheme() == "http"
+                && (self.allow_insecure || crate::config::is_loopback(&parsed)));
+        if !secure {
+            return Err(format!(
+                "{url} names a jwks_uri that is not https ({jwks_uri}): its keys could be replaced in transit"
+            ));
+        }
+        Ok(jwks_uri.to_owned())
     }
 }
 
@@ -375,8 +450,19 @@ fn later(at: Instant, after: Duration) -> Instant {
     at.checked_add(after).unwrap_or(at)
 }
 
-async fn fetch(http: &reqwest::Client, url: &str) -> Result<Fetched, String> {
-    let mut response = http.get(url).send().await.map_err(|e| e.to_string())?;
+/// The body of a successful GET of `url` (at most `MAX_JWKS_BYTES`) and its `max-age`.
+async fn get_bounded(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<(Vec<u8>, Option<Duration>), String> {
+    let response = http.get(url).send().await.map_err(|e| e.to_string())?;
+    read_bounded(url, response).await
+}
+
+async fn read_bounded(
+    url: &str,
+    mut response: reqwest::Response,
+) -> Result<(Vec<u8>, Option<Duration>), String> {
     if !response.status().is_success() {
         return Err(format!("{url} answered {}", response.status()));
     }
@@ -397,14 +483,7 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<Fetched, String> {
         }
         body.extend_from_slice(&chunk);
     }
-    let keys = access_tokens_jose::jwk::rs256_keys(&body).map_err(|e| e.to_string())?;
-    Ok(Fetched {
-        keys: keys
-            .into_iter()
-            .map(|(kid, key)| (kid, Arc::new(key)))
-            .collect(),
-        max_age,
-    })
+    Ok((body, max_age))
 }
 
 /// The `max-age` of `Cache-Control`, zero for `no-cache` and `no-store` (the TTL's lower bound then
@@ -434,8 +513,6 @@ fn max_age(headers: &HeaderMap) -> Option<Duration> {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
-    use serde_json::json;
-
     #[test]
     fn the_ttl_is_max_age_within_the_bounds() {
         let headers = |values: &[&str]| {
@@ -467,59 +544,6 @@ mod tests {
         assert_eq!(upside_down.ttl(None), MIN_KEYS_TTL, "no panic");
     }
 
-    #[test]
-    fn the_policy_checks_token_use_and_the_client() {
-        let admits = |policy: &Policy, v: Value| policy.admits(v.as_object().unwrap()).is_ok();
-        let open = Policy::default();
-        let strict = Policy {
-            audiences: vec!["portal".into(), "cli".into()],
-            token_uses: vec!["id".into()],
-            ..Policy::default()
-        };
-        let access = Policy {
-            token_uses: vec!["access".into()],
-            ..strict.clone()
-        };
-        let cases = [
-            (&open, json!({"token_use": "id"}), true),
-            (&open, json!({"token_use": "access"}), true),
-            (&open, json!({}), false),
-            (&open, json!({"token_use": "refresh"}), false),
-            (&open, json!({"token_use": 1}), false),
-            (&strict, json!({"token_use": "id", "aud": "portal"}), true),
-            (
-                &strict,
-                json!({"token_use": "id", "aud": ["x", "cli"]}),
-                true,
-            ),
-            (&strict, json!({"token_use": "id", "aud": "other"}), false),
-            (
-                &strict,
-                json!({"token_use": "id", "client_id": "portal"}),
-                false,
-            ),
-            (&strict, json!({"token_use": "id"}), false),
-            (
-                &strict,
-                json!({"token_use": "access", "client_id": "portal"}),
-                false,
-            ),
-            (
-                &access,
-                json!({"token_use": "access", "client_id": "cli"}),
-                true,
-            ),
-            (&access, json!({"token_use": "access", "aud": "cli"}), false),
-        ];
-        for (policy, claims, expected) in cases {
-            assert_eq!(
-                admits(policy, claims.clone()),
-                expected,
-                "{policy:?} {claims}"
-            );
-        }
-    }
-
     #[tokio::test]
     async fn a_stale_key_is_returned_at_once_and_refreshed_in_the_background() {
         use futures_util::FutureExt;
@@ -532,7 +556,11 @@ mod tests {
                 let _ = tx.send(stream);
             }
         });
-        let issuers = TrustedIssuers::new(std::slice::from_ref(&url), Policy::default());
+        let spec = IssuerSpec {
+            url: url.clone(),
+            mapping: Mapping::cognito(vec![], vec![], "assignments".into()),
+        };
+        let issuers = TrustedIssuers::new(&[spec], KeysPolicy::default(), false);
         let own = crate::keys::Keys::generate("https://tokens.example.com").unwrap();
         let set = own.set(KeySetName::Api);
         let kid = set.signing.kid().to_owned();
