@@ -58,6 +58,8 @@ fn record(kid: &str) -> TokenRecord {
             idx: 123_456,
         }),
         notice_at: None,
+        retires_at: None,
+        replaced_by: None,
     }
 }
 

@@ -25,7 +25,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(|ConnectInfo(addr)| addr.ip().to_string());
         let mut caller = state
             .service()
-            .authenticate(bearer_token(parts), address.as_deref())
+            .authenticate(bearer_token(&parts.headers), address.as_deref())
             .await?;
         let requested = parts.headers.get_all(ORG_HEADER).iter();
         act_in_requested_organization(&mut caller, requested.map(|value| value.as_bytes()))?;
@@ -50,8 +50,8 @@ pub fn peer_address(peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>) -> O
 }
 
 /// The credentials of `Authorization: Bearer <token>` (the scheme in any case), if any.
-fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

@@ -50,6 +50,55 @@ impl From<JsonRejection> for Rejected {
     }
 }
 
+/// A JSON body that may be left out: no body at all (or only whitespace) is `None`; a body must be
+/// `application/json` (else 415) and parse (else 400, said as [`Json`] says it).
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Rejected;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Rejected> {
+        let json_type = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_some_and(|m| {
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|r| {
+                Rejected(if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::PayloadTooLarge(MAX_BODY_BYTES)
+                } else {
+                    Error::bad_request(r.body_text())
+                })
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        if !json_type {
+            return Err(Rejected(Error::UnsupportedMediaType));
+        }
+        serde_json::from_slice(&bytes)
+            .map(|v| Self(Some(v)))
+            .map_err(|e| {
+                Rejected(Error::BadRequest(match e.classify() {
+                    serde_json::error::Category::Data => without_position(&e.to_string()),
+                    _ => format!("request body is not valid JSON: {e}"),
+                }))
+            })
+    }
+}
+
 /// `message` without serde_json's ` at line L column C` suffix.
 fn without_position(message: &str) -> String {
     if let Some((text, position)) = message.rsplit_once(" at line ")

@@ -116,6 +116,9 @@ pub fn routes() -> Routes {
     }
     .post("/v1/access-tokens", tokens::create)
     .get("/v1/access-tokens", tokens::list)
+    .get("/v1/access-tokens/self", tokens::get_self)
+    .delete("/v1/access-tokens/self", tokens::revoke_self)
+    .post("/v1/access-tokens/self/rotate", tokens::rotate_self)
     .get("/v1/access-tokens/{id}", tokens::get)
     .delete("/v1/access-tokens/{id}", tokens::revoke)
     .post("/v1/access-tokens/{id}/rotate", tokens::rotate)

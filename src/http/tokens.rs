@@ -4,16 +4,16 @@ use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::json::Json;
+use super::json::{Json, OptionalJson};
 use super::pagination::{self, DEFAULT_LIMIT, QueryString, parse_limit};
 use super::state::AppState;
 use crate::error::{Error, Result};
-use crate::service::{Created, ListParams};
+use crate::service::{Created, ListParams, Rotation};
 pub(crate) use crate::tokens::item::{AccessTokenItem, rfc3339};
 use crate::tokens::request::CreateTokenBody;
-use crate::tokens::{Caller, TokenStatus, TokenType};
+use crate::tokens::{Caller, ExpiresIn, TokenStatus, TokenType};
 
 #[derive(Serialize)]
 struct CreatedToken<'a> {
@@ -145,15 +145,88 @@ async fn set_suspended(
     Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
 }
 
-/// `POST /v1/access-tokens/{id}/rotate`: a new token in place of the old, which is revoked.
+/// The body of a rotation, which may be left out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    /// How long the old token stays valid beside the new one: seconds, or a string such as
+    /// `"1h"` (the notation of `expires_in`). Absent: 0, the old token is revoked at once; `null`
+    /// is no duration (a 400).
+    #[serde(default, deserialize_with = "present")]
+    overlap: Option<serde_json::Value>,
+}
+
+/// A member that is there, `null` included: serde would read `null` as an absent `Option`.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
+}
+
+impl RotateBody {
+    fn overlap(&self) -> crate::service::Result<std::time::Duration> {
+        match &self.overlap {
+            None => Ok(std::time::Duration::ZERO),
+            Some(value) => ExpiresIn::parse(value)
+                .map(|e| std::time::Duration::from_secs(e.seconds()))
+                .map_err(|e| Error::BadRequest(e.replace("expires_in", "overlap"))),
+        }
+    }
+}
+
+/// `POST /v1/access-tokens/{id}/rotate` (optional body `{"overlap": ...}`): a new token in place
+/// of the old, which is revoked at once or at the end of the overlap.
 pub async fn rotate(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<RotateBody>,
 ) -> Result<Response> {
-    let created = state.service().rotate_token(&caller, &id).await?;
+    let how = Rotation {
+        overlap: body.unwrap_or_default().overlap()?,
+        itself: false,
+    };
+    let created = state.service().rotate_token(&caller, &id, how).await?;
     tracing::Span::current().record("token_id", created.record.id.as_str());
     Ok(created_response(&created))
+}
+
+/// `GET /v1/access-tokens/self`: the calling token's own item.
+pub async fn get_self(State(state): State<AppState>, caller: Caller) -> Result<Response> {
+    let record = state.service().own_token(&caller).await?;
+    Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
+}
+
+/// `POST /v1/access-tokens/self/rotate` (optional body `{"overlap": ...}`): the calling api or
+/// app token replaces itself.
+pub async fn rotate_self(
+    State(state): State<AppState>,
+    caller: Caller,
+    OptionalJson(body): OptionalJson<RotateBody>,
+) -> Result<Response> {
+    let overlap = body.unwrap_or_default().overlap()?;
+    let created = state.service().rotate_own_token(&caller, overlap).await?;
+    tracing::Span::current().record("token_id", created.record.id.as_str());
+    Ok(created_response(&created))
+}
+
+/// `DELETE /v1/access-tokens/self`: the bearer token, of any stored type, revokes itself; 200
+/// with its item.
+pub async fn revoke_self(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response> {
+    let record = state
+        .service()
+        .revoke_own_token(
+            super::caller::bearer_token(&headers),
+            super::caller::peer_address(peer).as_deref(),
+            super::caller::user_agent(&headers),
+        )
+        .await?;
+    tracing::Span::current().record("token_id", record.id.as_str());
+    Ok(axum::Json(AccessTokenItem::from(&record)).into_response())
 }
 
 /// The list's query: `token_type` in the three encodings clients use (repeated keys, brackets as

@@ -360,6 +360,7 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
         issuer_policy: access_tokens::config::IssuerPolicy::default(),
         roles_claim: "assignments".to_owned(),
         authority: access_tokens::config::Authority::default(),
+        rotation_max_overlap: std::time::Duration::from_secs(7 * 86_400),
         key_encryption_key: kek,
         new_key_file: None,
         introspection_clients: vec![
@@ -376,6 +377,7 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
             status_list_refresh: std::time::Duration::from_millis(100),
             webhook_poll: std::time::Duration::from_millis(100),
             expiry_scan: std::time::Duration::from_millis(200),
+            retire_rotated: std::time::Duration::from_millis(100),
         },
         // Off, so that tests creating many tokens are not throttled; `rate_limits.rs` sets them.
         rate_limits: access_tokens::config::RateLimitSettings::OFF,

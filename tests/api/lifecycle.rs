@@ -397,13 +397,16 @@ async fn audit_events_record_who_changed_what_for_the_organization_only() {
         [
             ("revoked", id(&rotated)),
             ("created", id(&rotated)),
+            ("revoked", id(&created)),
             ("rotated", id(&created)),
             ("created", id(&by_token)),
             ("created", id(&created)),
         ],
-        "newest first; the second revoke records nothing"
+        "newest first; the second revoke records nothing; a rotation's end is its own event"
     );
-    let rotation = &events[2];
+    assert_eq!(events[2]["details"]["reason"], "rotated");
+    assert_eq!(events[2]["related_token_id"], id(&rotated));
+    let rotation = &events[3];
     assert_eq!(rotation["related_token_id"], id(&rotated));
     assert_eq!(rotation["actor"]["org_id"], "1");
     assert_eq!(rotation["actor"]["user_id"], "u-1");
@@ -413,7 +416,7 @@ async fn audit_events_record_who_changed_what_for_the_organization_only() {
         chrono::DateTime::parse_from_rfc3339(rotation["occurred_at"].as_str().unwrap()).is_ok()
     );
     assert_eq!(
-        events[3]["actor"]["token_id"],
+        events[4]["actor"]["token_id"],
         id(&created),
         "a token as actor is named"
     );
@@ -421,12 +424,12 @@ async fn audit_events_record_who_changed_what_for_the_organization_only() {
     let filtered = app
         .audit_events(&owner, &format!("?token_id={}", id(&created)))
         .await;
-    assert_eq!(filtered.len(), 2);
+    assert_eq!(filtered.len(), 3);
 
     let pages = app
         .pages(&owner, "/v1/access-tokens/audit-events?limit=2")
         .await;
-    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2]);
 
     let other = app.caller("2", &["2:owner"]);
     let theirs = app.audit_events(&other, "").await;

@@ -29,6 +29,7 @@ mod openapi;
 mod policy;
 mod postgres_only;
 mod replicas;
+mod rotation;
 mod secret_pattern;
 mod secret_scanning;
 mod standby;

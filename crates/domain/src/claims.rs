@@ -155,6 +155,8 @@ mod tests {
             parent_id: None,
             status: None,
             notice_at: None,
+            retires_at: None,
+            replaced_by: None,
         }
     }
 

@@ -28,7 +28,7 @@ pub struct AccessTokenItem<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     last_used: Option<String>,
     created_by: &'a str,
-    /// `active`, `suspended`, `revoked` or `expired`.
+    /// `active`, `rotating`, `suspended`, `revoked` or `expired`.
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     revoked_at: Option<String>,
@@ -36,6 +36,15 @@ pub struct AccessTokenItem<'a> {
     suspended_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rotated_from: Option<&'a str>,
+    /// The token this one replaced (the same as `rotated_from`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaces: Option<&'a str>,
+    /// The token that replaced this one, when it was rotated with an overlap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaced_by: Option<&'a str>,
+    /// When a rotating token is revoked by the service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parent_id: Option<&'a str>,
 }
@@ -58,6 +67,10 @@ impl<'a> From<&'a TokenRecord> for AccessTokenItem<'a> {
             revoked_at: r.revoked_at.map(rfc3339),
             suspended_at: r.suspended_at.map(rfc3339),
             rotated_from: r.rotated_from.as_deref(),
+            replaces: r.rotated_from.as_deref(),
+            replaced_by: r.replaced_by.as_deref(),
+            // Once it is revoked, the revocation says when it ended.
+            retires_at: r.retires_at.filter(|_| r.revoked_at.is_none()).map(rfc3339),
             parent_id: r.parent_id.as_deref(),
         }
     }

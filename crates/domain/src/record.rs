@@ -230,6 +230,10 @@ pub struct TokenRecord {
     /// When the service next looks at the token to tell of its expiry ([`crate::notice`]);
     /// `None` when nothing is left to tell, or it never expires.
     pub notice_at: Option<DateTime<Utc>>,
+    /// Set while the token is rotating: it stays valid until then, when the service revokes it.
+    pub retires_at: Option<DateTime<Utc>>,
+    /// The token that replaced it, when it was rotated with an overlap.
+    pub replaced_by: Option<String>,
 }
 
 impl TokenRecord {
@@ -242,6 +246,8 @@ impl TokenRecord {
             "suspended"
         } else if self.expires_at.is_some_and(|at| at <= now) {
             "expired"
+        } else if self.retires_at.is_some() {
+            "rotating"
         } else {
             "active"
         }

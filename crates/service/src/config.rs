@@ -154,6 +154,10 @@ pub struct SettingsArgs {
     /// (`statement_timeout`). Seconds, or a number with s, m or h; at least a second.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = duration)]
     pub request_timeout: Duration,
+    /// The longest overlap a rotation may ask for: the old token stays valid that long beside the
+    /// new one (seconds, or a number with s, m, h or d; at most 7d).
+    #[arg(long, env = "ROTATION_MAX_OVERLAP", default_value = "7d", value_parser = duration)]
+    pub rotation_max_overlap: Duration,
     /// Claim holding a caller's role ids.
     #[arg(long, env = "ROLES_CLAIM", default_value = "assignments")]
     pub roles_claim: String,
@@ -351,6 +355,8 @@ pub struct Settings {
     pub roles_claim: String,
     /// Which role slugs make an admin, a creator, an impersonator.
     pub authority: Authority,
+    /// The longest overlap a rotation may ask for (`ROTATION_MAX_OVERLAP`).
+    pub rotation_max_overlap: Duration,
     pub key_encryption_key: KeyEncryptionKey,
     /// A new embedded store's key file, written once the addresses are bound (`App::build`).
     pub new_key_file: Option<NewKeyFile>,
@@ -398,6 +404,8 @@ pub struct Intervals {
     pub webhook_poll: Duration,
     /// How often the expiry notices are looked for (by one replica at a time).
     pub expiry_scan: Duration,
+    /// How often each replica looks for rotating tokens whose overlap has ended, to revoke them.
+    pub retire_rotated: Duration,
 }
 
 impl Intervals {
@@ -407,6 +415,7 @@ impl Intervals {
         status_list_refresh: STATUS_LIST_REFRESH_INTERVAL,
         webhook_poll: Duration::from_secs(1),
         expiry_scan: Duration::from_secs(60),
+        retire_rotated: Duration::from_millis(500),
     };
 }
 
@@ -794,6 +803,7 @@ impl SettingsArgs {
             issuer_policy,
             roles_claim: self.roles_claim.trim().to_owned(),
             authority,
+            rotation_max_overlap: self.rotation_max_overlap,
             key_encryption_key,
             new_key_file,
             introspection_clients,
@@ -981,6 +991,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
+        "d" => 86_400,
         _ => 0,
     };
     match digits.parse::<u64>() {
@@ -988,7 +999,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
             Ok(Duration::from_secs(n * scale))
         }
         _ => Err(
-            "not a duration of at most a week: use seconds, or a number with s, m or h, e.g. 90, 30s, 10m, 1h"
+            "not a duration of at most a week: use seconds, or a number with s, m, h or d, e.g. 90, 30s, 10m, 1h, 7d"
                 .to_owned(),
         ),
     }

@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::config::{HttpSettings, Settings};
 use crate::issuers::TrustedIssuers;
 use crate::keys::{KeyRing, KeySetName, Keys};
-pub use crate::lifecycle::{Created, ListParams, Revoked};
+pub use crate::lifecycle::{Created, ListParams, Revoked, Rotation};
 use crate::metrics::{KeyGauges, Metrics, StateSource};
 use crate::policy::Policies;
 use crate::rate_limit::RateLimits;
@@ -48,10 +48,10 @@ use crate::revocations::Revocations;
 use crate::status_lists::{SetLists, StatusLists};
 /// What the audit trail answers: one event, as stored.
 pub use crate::store::{AuditEvent, Identified};
-use crate::store::{Change as StoreChange, EventQuery, Store};
+use crate::store::{Change as StoreChange, EventQuery, Queries, Store};
 use crate::tokens::policy::PolicyBody;
 use crate::tokens::request::{CreateTokenBody, NewToken};
-use crate::tokens::{Caller, Policy, Refused, TokenRecord};
+use crate::tokens::{Caller, Policy, Refused, TokenRecord, TokenType};
 use crate::usage::UsageTracker;
 use crate::webhooks::{CreateWebhookBody, Delivery, Endpoint, Webhooks, WithSecret};
 
@@ -64,7 +64,8 @@ pub enum Change<'a> {
     /// These tokens were revoked: one, or one and its descendants (a cascade).
     Revoked(&'a [&'a str]),
     /// A token was rotated: the new record, naming the revoked one in `rotated_from`.
-    Rotated(&'a TokenRecord),
+    /// The new token, and whether the old one was revoked at once (else it retires later).
+    Rotated(&'a TokenRecord, bool),
     /// These tokens were suspended: one, and the tokens below it.
     Suspended(&'a [&'a str]),
     /// These tokens were resumed: one, and the tokens below it suspended with it.
@@ -256,9 +257,16 @@ impl Service {
         Ok(done.record)
     }
 
-    /// Replaces a token with a new one (a creation, counted as one), revoking the old.
-    pub async fn rotate_token(&self, caller: &Caller, id: &str) -> Result<Created> {
+    /// Replaces a token with a new one (a creation, counted as one), revoking the old at once or,
+    /// with an overlap, at its `retires_at`.
+    pub async fn rotate_token(&self, caller: &Caller, id: &str, how: Rotation) -> Result<Created> {
         self.rate_limits.create(caller)?;
+        if how.overlap > self.settings.rotation_max_overlap {
+            return Err(Error::bad_request(format!(
+                "overlap is longer than {} seconds (ROTATION_MAX_OVERLAP): ask for less",
+                self.settings.rotation_max_overlap.as_secs()
+            )));
+        }
         let created = lifecycle::rotate(
             &self.store,
             &self.keys,
@@ -266,10 +274,119 @@ impl Service {
             &self.settings.authority,
             caller,
             id,
+            how,
         )
         .await?;
-        self.apply(&Change::Rotated(&created.record));
+        self.apply(&Change::Rotated(&created.record, how.overlap.is_zero()));
         Ok(created)
+    }
+
+    /// The calling token's own record (`/self`): 403 for a caller that is not a token of this
+    /// service.
+    pub async fn own_token(&self, caller: &Caller) -> Result<TokenRecord> {
+        let id = own_token_id(caller)?;
+        let mut conn = self.store.acquire().await?;
+        conn.db()
+            .get_token(&caller.org_id, id, None, store::Lock::None)
+            .await?
+            .ok_or_else(|| Error::NotFound("access token not found".to_owned()))
+    }
+
+    /// The calling token rotates itself (`/self/rotate`; api and app tokens only).
+    pub async fn rotate_own_token(
+        &self,
+        caller: &Caller,
+        overlap: std::time::Duration,
+    ) -> Result<Created> {
+        let id = own_token_id(caller)?.to_owned();
+        let record = self.own_token(caller).await?;
+        if !matches!(record.token_type, TokenType::Api | TokenType::App) {
+            return Err(Error::forbidden(format!(
+                "a token of type {} cannot rotate itself: only api and app tokens do; ask whoever manages it",
+                record.token_type.as_str()
+            )));
+        }
+        self.rotate_token(
+            caller,
+            &id,
+            Rotation {
+                overlap,
+                itself: true,
+            },
+        )
+        .await
+    }
+
+    /// The token `token` revokes itself (`DELETE /self`), whatever its type: holding a stored
+    /// token of this service is authority enough to end it (a suspended one too). A token that
+    /// is not valid is refused as any caller is (401, counted against `address`); a trusted
+    /// issuer's token, or a contact identification token (never stored), is a 403.
+    pub async fn revoke_own_token(
+        &self,
+        token: Option<&str>,
+        address: Option<&str>,
+        user_agent: Option<String>,
+    ) -> Result<TokenRecord> {
+        let keys = self.keys.current();
+        let own = match token.map(|t| keys::verify::verify_own(&keys, t)) {
+            Some(Ok(own)) => own,
+            // Refused as a caller is (the reason, the log, the count), or a 403 for a person.
+            _ => {
+                self.authenticate(token, address).await?;
+                return Err(Error::forbidden(
+                    "the caller is not a token of this service: /self is for a token managing itself",
+                ));
+            }
+        };
+        if let Some(ip) = address {
+            self.rate_limits.check_address(ip)?;
+        }
+        let (Some(org_id), Some(id)) = (own.claim_str("org_id"), own.claim_str("token_id")) else {
+            return Err(Error::forbidden(
+                "this token is never stored (contact identification): there is nothing to revoke; it ends at its exp",
+            ));
+        };
+        if !own.set.has_status_lists() {
+            return Err(Error::forbidden(
+                "this token is never stored (contact identification): there is nothing to revoke; it ends at its exp",
+            ));
+        }
+        if self.revocations.refusal(org_id, id).await? == Some(Refused::Revoked) {
+            return Err(Error::InvalidToken("the token has been revoked"));
+        }
+        let actor = tokens::Actor {
+            org_id: org_id.to_owned(),
+            home_org_id: None,
+            user_id: own.claim_str("user_id").unwrap_or_default().to_owned(),
+            token_id: Some(id.to_owned()),
+            source_ip: address.map(str::to_owned),
+            user_agent,
+        };
+        let record = lifecycle::revoke_itself(&self.store, &actor).await?;
+        self.apply(&Change::Revoked(&[record.id.as_str()]));
+        Ok(record)
+    }
+
+    /// Revokes the rotating tokens whose time has come; this replica sees them refused before it
+    /// returns, the others through the store's revocation feed.
+    pub async fn retire_rotated(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let retired = lifecycle::retire_due(&self.store).await?;
+            if retired.is_empty() {
+                return Ok(total);
+            }
+            total += retired.len();
+            let ids: Vec<&str> = retired.iter().map(|r| r.id.as_str()).collect();
+            tracing::info!(
+                tokens = ids.len(),
+                "retired rotated tokens at the end of their overlap"
+            );
+            self.apply(&Change::Revoked(&ids));
+            if retired.len() < lifecycle::RETIRE_BATCH as usize {
+                return Ok(total);
+            }
+        }
     }
 
     /// The caller's organization's policy (the defaults when it never set one); any member may
@@ -552,8 +669,8 @@ impl Service {
                 self.metrics.tokens_revoked.inc_by(ids.len() as u64);
                 self.status_lists.tokens_changed(ids.iter().copied());
             }
-            Change::Rotated(record) => {
-                if let Some(old) = &record.rotated_from {
+            Change::Rotated(record, old_revoked) => {
+                if let Some(old) = record.rotated_from.as_ref().filter(|_| old_revoked) {
                     refuse(old, Refused::Revoked);
                     self.status_lists.tokens_changed([old.as_str()]);
                 }
@@ -609,6 +726,8 @@ impl Service {
         let mut keys = tokio::time::interval(self.settings.intervals.key_refresh);
         let mut usage = tokio::time::interval(self.settings.intervals.usage_flush);
         let mut lists = tokio::time::interval(self.settings.intervals.status_list_refresh);
+        let mut retire = tokio::time::interval(self.settings.intervals.retire_rotated);
+        retire.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         lists.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -643,6 +762,12 @@ impl Service {
                         Err(error) => tracing::warn!(%error, "could not refresh signing keys"),
                     }
                 }
+                _ = retire.tick() => {
+                    // Every replica looks: whichever gets there first revokes, once.
+                    if let Err(error) = self.retire_rotated().await {
+                        tracing::warn!(%error, "could not retire rotated tokens; trying again");
+                    }
+                }
                 _ = usage.tick() => {
                     if let Err(error) = self.usage.flush(&self.store).await {
                         tracing::warn!(%error, "could not write usage marks; keeping them for the next try");
@@ -659,6 +784,16 @@ impl Service {
         }
         self.store.close().await;
     }
+}
+
+/// The id of the calling token, for `/self`: 403 for a caller that is not a token of this
+/// service (a person signed in at an identity provider has no token to manage as itself).
+fn own_token_id(caller: &Caller) -> Result<&str> {
+    caller.token_id.as_deref().ok_or_else(|| {
+        Error::forbidden(
+            "the caller is not a token of this service: /self is for api, app and assume tokens managing themselves",
+        )
+    })
 }
 
 /// The gauges of state, read when Prometheus scrapes: the key ring as loaded and the pool, from

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{Error, Result};
 use crate::keys::{KeyRing, Keys};
+use crate::store::types::Timestamp;
 use crate::store::{Action, ListQuery, Lock, Queries, Store, Tx};
 use crate::tokens::claims::Claims;
 use crate::tokens::notice::ExpiryWarnings;
@@ -189,6 +190,8 @@ fn mint(
         parent_id: draft.parent_id,
         status: None,
         notice_at: warnings.first_notice(now, expires_at),
+        retires_at: None,
+        replaced_by: None,
     };
     Ok(Minted { record, keys })
 }
@@ -413,9 +416,41 @@ pub async fn revoke(
     })
 }
 
+/// How a rotation goes: with an overlap (the old token stays valid that long), and whether the
+/// token rotates itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rotation {
+    /// Zero: the old token is revoked at once.
+    pub overlap: std::time::Duration,
+    /// The calling token rotates itself (`/self/rotate`): authorised by holding it, whatever
+    /// roles it has, and not bounded by its own expiry (it replaces itself).
+    pub itself: bool,
+}
+
+/// Revokes the token that `actor` is (its `token_id`), acting as itself; a second revocation
+/// answers the record again and records nothing. 404 when it is not stored (a deleted row).
+pub async fn revoke_itself(store: &Store, actor: &crate::tokens::Actor) -> Result<TokenRecord> {
+    let id = actor.token_id.as_deref().ok_or_else(not_found)?;
+    let mut tx = store.begin().await?;
+    let (record, revoked_now) = tx
+        .db()
+        .revoke_token(&actor.org_id, id, None)
+        .await?
+        .ok_or_else(not_found)?;
+    if revoked_now {
+        tx.db()
+            .record_event(Action::Revoked, &record, None, actor)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(record)
+}
+
 /// Replaces a token with a new one of the same type, name, roles, flags and type fields (and, for
-/// an expiring token, the same lifetime from now); the old one is revoked in the same transaction.
-/// The caller must hold every role of the token: rotation hands out a new credential.
+/// an expiring token, the same lifetime from now). Without an overlap the old one is revoked in the
+/// same transaction; with one it stays valid until `retires_at` (now plus the overlap, or its own
+/// expiry when sooner), when the service revokes it ([`retire_due`]). The caller must hold every
+/// role of the token: rotation hands out a new credential.
 pub async fn rotate(
     store: &Store,
     keys: &KeyRing,
@@ -423,19 +458,36 @@ pub async fn rotate(
     authority: &Authority,
     caller: &Caller,
     id: &str,
+    how: Rotation,
 ) -> Result<Created> {
-    refuse_read_only(caller)?;
+    if !how.itself {
+        refuse_read_only(caller)?;
+    }
     TokenId::parse(id).ok_or_else(not_found)?;
     let mut tx = store.begin().await?;
     // The row lock makes concurrent rotations and revocations of one token queue up: the first
-    // rotates, the others find it revoked.
-    let old = lock_managed(&mut tx, authority, caller, id).await?;
-    // Rotation hands out a new credential: the same right as creating one.
-    authority.may_create(caller, old.token_type)?;
+    // rotates, the others find it revoked (or rotating).
+    let old = if how.itself {
+        tx.db()
+            .get_token(&caller.org_id, id, None, Lock::ForUpdate)
+            .await?
+            .ok_or_else(not_found)?
+    } else {
+        let old = lock_managed(&mut tx, authority, caller, id).await?;
+        // Rotation hands out a new credential: the same right as creating one.
+        authority.may_create(caller, old.token_type)?;
+        old
+    };
     if old.revoked_at.is_some() {
         return Err(Error::Conflict(
             "the token is revoked; only an active token can be rotated".to_owned(),
         ));
+    }
+    if let (Some(retires_at), Some(replaced_by)) = (old.retires_at, &old.replaced_by) {
+        return Err(Error::Conflict(format!(
+            "the token is rotating already: {replaced_by} replaces it, and it is revoked at {}; rotate {replaced_by} instead, or revoke this one to end it now",
+            crate::tokens::item::rfc3339(retires_at)
+        )));
     }
     if old.suspended_at.is_some() {
         return Err(Error::Conflict(
@@ -447,7 +499,12 @@ pub async fn rotate(
     let lifetime = old
         .expires_at
         .map(|expires_at| u64::try_from((expires_at - old.created_at).num_seconds()).unwrap_or(0));
-    let lifetime = inherited_lifetime(caller, lifetime, false)?;
+    let lifetime = if how.itself {
+        // It replaces itself: its own expiry bounds nothing, only the policy does.
+        lifetime
+    } else {
+        inherited_lifetime(caller, lifetime, false)?
+    };
     // A token rotated by someone else (an admin) stays its owner's: listed to them, acting for
     // them, in its place below its parent (never below the rotating caller's token, where a cascade
     // would revoke what its owner cannot see). Its owner's email and username are not known here,
@@ -470,23 +527,48 @@ pub async fn rotate(
             fields: old.fields.clone(),
             lifetime,
             rotated_from: Some(old.id.clone()),
-            // The new token takes the old one's place below its parent, unless a token of its
-            // owner rotates it: then it is that token's, and never outlives it.
+            // The new token takes the old one's place below its parent, unless another token of
+            // its owner rotates it: then it is that token's, and never outlives it. A token
+            // rotating itself keeps its place.
             parent_id: caller
                 .token_id
                 .clone()
-                .filter(|_| by_owner)
+                .filter(|_| by_owner && !how.itself)
                 .or_else(|| old.parent_id.clone()),
             // Its owner rotating it makes it the caller's principal's (a token from before
             // principals, with its legacy key, gets the full one).
             owner: (!by_owner).then(|| (old.created_by.clone(), old.owner.clone())),
         },
     )?;
+    let new_id = minted.record.id.clone();
     let actor = caller.actor();
-    tx.db().revoke_token(&caller.org_id, &old.id, None).await?;
+    // The end of the old token: now, or at `retires_at` (never past its own expiry).
+    let overlap = Duration::from_std(how.overlap).unwrap_or(Duration::MAX);
+    let retires_at = (!how.overlap.is_zero()).then(|| {
+        let at = Utc::now()
+            .checked_add_signed(overlap)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        old.expires_at.map_or(at, |expires| at.min(expires))
+    });
     tx.db()
-        .record_event(Action::Rotated, &old, Some(&minted.record.id), &actor)
+        .record_event(Action::Rotated, &old, Some(&new_id), &actor)
         .await?;
+    match retires_at {
+        Some(at) => {
+            tx.db()
+                .begin_retirement(&caller.org_id, &old.id, &new_id, Timestamp(at))
+                .await?;
+        }
+        None => {
+            if let Some((revoked, true)) =
+                tx.db().revoke_token(&caller.org_id, &old.id, None).await?
+            {
+                tx.db()
+                    .record_revocation(&revoked, Some(&new_id), &actor, None, ROTATED)
+                    .await?;
+            }
+        }
+    }
     // The new token's `created` event names the token it replaced (its `rotated_from`).
     // Checked against the policy read in this transaction above.
     let record = tx
@@ -506,6 +588,42 @@ pub async fn rotate(
         minted.sign(&record, &unnamed)?
     };
     Ok(Created { jwt, record })
+}
+
+/// The details of the `revoked` event that ends a rotated token.
+const ROTATED: &str = r#"{"reason":"rotated"}"#;
+
+/// At most this many rotating tokens are retired in one transaction.
+pub const RETIRE_BATCH: i64 = 100;
+
+/// Revokes the rotating tokens whose `retires_at` has come, each with its `revoked` event
+/// (`details.reason: "rotated"`, the related token the one that replaced it, acted by the service
+/// itself), in one transaction; returns them. Any replica may run it at any time: the store
+/// revokes each once.
+pub async fn retire_due(store: &Store) -> Result<Vec<TokenRecord>> {
+    let mut tx = store.begin().await?;
+    let retired = tx.db().retire_due(Timestamp::now(), RETIRE_BATCH).await?;
+    for record in &retired {
+        let actor = crate::tokens::Actor {
+            org_id: record.org_id.clone(),
+            home_org_id: None,
+            user_id: String::new(),
+            token_id: None,
+            source_ip: None,
+            user_agent: None,
+        };
+        tx.db()
+            .record_revocation(
+                record,
+                record.replaced_by.as_deref(),
+                &actor,
+                Some("service"),
+                ROTATED,
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(retired)
 }
 
 /// The most parents walked up from a caller's token: deeper chains are refused (no token of this

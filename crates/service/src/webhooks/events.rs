@@ -158,8 +158,8 @@ struct UnstoredToken<'a> {
 }
 
 /// The events an audit event stands for, with the token as it stands now (`None` when it is not
-/// stored): a rotation is the old token's `token.rotated` and its `token.revoked` (reason
-/// `rotated`); a revocation with a related token is a cascade.
+/// stored): a rotation is the old token's `token.rotated`, and its end a `token.revoked` (reason
+/// `rotated`); another revocation with a related token is a cascade.
 pub fn from_audit_event(
     source: &str,
     e: &AuditEvent,
@@ -232,30 +232,23 @@ pub fn from_audit_event(
                 Extra {
                     reason: Some(reason),
                     leak: details.as_ref().and_then(|d| d.get("leak")),
+                    replaced_by: e
+                        .related_token_id
+                        .as_deref()
+                        .filter(|_| reason == "rotated"),
                     ..Extra::default()
                 },
             )?]
         }
-        "rotated" => {
-            let replaced_by = e.related_token_id.as_deref();
-            vec![
-                about(
-                    TOKEN_ROTATED,
-                    Extra {
-                        replaced_by,
-                        ..Extra::default()
-                    },
-                )?,
-                about(
-                    TOKEN_REVOKED,
-                    Extra {
-                        reason: Some("rotated"),
-                        replaced_by,
-                        ..Extra::default()
-                    },
-                )?,
-            ]
-        }
+        // The end of the old token is its own `revoked` event (reason `rotated`), at once or at
+        // the end of the overlap; the item shows `replaced_by` and, while rotating, `retires_at`.
+        "rotated" => vec![about(
+            TOKEN_ROTATED,
+            Extra {
+                replaced_by: e.related_token_id.as_deref(),
+                ..Extra::default()
+            },
+        )?],
         "suspended" => vec![about(TOKEN_SUSPENDED, Extra::default())?],
         "resumed" => vec![about(TOKEN_RESUMED, Extra::default())?],
         _ => Vec::new(),

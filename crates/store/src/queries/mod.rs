@@ -122,6 +122,13 @@ queries! {
     /// `None` when the organization has no such token (owned by `owner`, when given).
     async fn revoke_token(&mut self, org_id: &str, id: &str, owner: Option<Owned<'_>>)
         -> Result<Option<(TokenRecord, bool)>>;
+    /// Marks an unrevoked token that is not rotating yet as rotating: replaced by `replaced_by`,
+    /// valid until `retires_at`. `None` when it is revoked or rotating already.
+    async fn begin_retirement(&mut self, org_id: &str, id: &str, replaced_by: &str,
+        retires_at: Timestamp) -> Result<Option<TokenRecord>>;
+    /// Revokes at most `limit` rotating tokens whose `retires_at` has come (at `now`), each once
+    /// however many replicas race; returns them.
+    async fn retire_due(&mut self, now: Timestamp, limit: i64) -> Result<Vec<TokenRecord>>;
     /// Revokes every unrevoked token below `id` (its children, their children, ...), returning
     /// them oldest first.
     async fn revoke_descendants(&mut self, org_id: &str, id: &str) -> Result<Vec<TokenRecord>>;

@@ -94,6 +94,47 @@ macro_rules! token_queries {
                     .map(|r| (r, false))),
             }
         }
+        async fn begin_retirement(
+            &mut self,
+            org_id: &str,
+            id: &str,
+            replaced_by: &str,
+            retires_at: Timestamp,
+        ) -> Result<Option<TokenRecord>> {
+            let row: Option<TokenRow> = sqlx::query_as(concat!(
+                "update access_tokens set retires_at = $3, replaced_by = $4
+                 where org_id = $1 and id = $2 and revoked_at is null and retires_at is null
+                 returning ",
+                columns!()
+            ))
+            .bind(org_id)
+            .bind(id)
+            .bind(retires_at)
+            .bind(replaced_by)
+            .persistent(self.named()).fetch_optional(self.conn())
+            .await?;
+            Ok(row.map(TokenRecord::from))
+        }
+        async fn retire_due(&mut self, now: Timestamp, limit: i64) -> Result<Vec<TokenRecord>> {
+            // `revoked_at is null` in the update itself: a replica that waited on another's row
+            // lock finds the row revoked when it gets it, and leaves it.
+            let rows: Vec<TokenRow> = sqlx::query_as(concat!(
+                "update access_tokens set revoked_at = $1
+                 where id in (select id from access_tokens
+                              where retires_at <= $1 and revoked_at is null
+                              order by retires_at limit $2)
+                   and retires_at <= $1 and revoked_at is null
+                 returning ",
+                columns!()
+            ))
+            .bind(now)
+            .bind(limit)
+            .persistent(self.named()).fetch_all(self.conn())
+            .await?;
+            let mut records: Vec<TokenRecord> = rows.into_iter().map(TokenRecord::from).collect();
+            records.sort_by(|a, b| (&a.org_id, &a.id).cmp(&(&b.org_id, &b.id)));
+            Ok(records)
+        }
         async fn revoke_descendants(
             &mut self,
             org_id: &str,
@@ -271,7 +312,8 @@ macro_rules! columns {
     () => {
         "id, org_id, created_by, owner, token_type, name, assignments, read_only, anonymize, \
          journey_id, portal_id, portal_user_id, key_id, created_at, expires_at, revoked_at, \
-         last_used, rotated_from, parent_id, suspended_at, status_list, status_idx, notice_at"
+         last_used, rotated_from, parent_id, suspended_at, status_list, status_idx, notice_at, \
+         retires_at, replaced_by"
     };
 }
 pub(crate) use columns;
@@ -408,6 +450,8 @@ pub(crate) struct TokenRow {
     status_list: Option<i32>,
     status_idx: Option<i32>,
     notice_at: Option<Timestamp>,
+    retires_at: Option<Timestamp>,
+    replaced_by: Option<String>,
 }
 
 impl From<TokenRow> for TokenRecord {
@@ -442,6 +486,8 @@ impl From<TokenRow> for TokenRecord {
                 .zip(row.status_idx.and_then(|idx| u32::try_from(idx).ok()))
                 .map(|(list, idx)| StatusRef { list, idx }),
             notice_at: row.notice_at.map(|t| t.0),
+            retires_at: row.retires_at.map(|t| t.0),
+            replaced_by: row.replaced_by,
         }
     }
 }
