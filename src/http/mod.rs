@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod caller;
+pub mod federation;
 pub mod health;
 pub mod introspect;
 pub mod json;
@@ -130,6 +131,20 @@ pub fn routes() -> Routes {
     .post("/v1/access-tokens/offboard", leaks::offboard)
     .post_large("/v1/access-tokens/revoke", leaks::revoke)
     .post_large("/v1/access-tokens/secret-scanning/github", leaks::github)
+    .post("/v1/access-tokens/token", federation::exchange)
+    .post(
+        "/v1/access-tokens/federated-credentials",
+        federation::create,
+    )
+    .get("/v1/access-tokens/federated-credentials", federation::list)
+    .get(
+        "/v1/access-tokens/federated-credentials/{id}",
+        federation::get,
+    )
+    .delete(
+        "/v1/access-tokens/federated-credentials/{id}",
+        federation::delete,
+    )
     .post("/v1/access-tokens/webhooks", webhooks::create)
     .get("/v1/access-tokens/webhooks", webhooks::list)
     .get("/v1/access-tokens/webhooks/{id}", webhooks::get)

@@ -125,6 +125,14 @@ pub fn encode_token_cursor(created_at: DateTime<Utc>, id: &str) -> String {
 
 /// The position a token cursor holds: a time within [`cursor_times`] and a token id.
 pub fn decode_token_cursor(cursor: &str) -> Result<(DateTime<Utc>, String)> {
+    let (time, id) = decode_position(cursor)?;
+    TokenId::parse(&id).ok_or_else(not_ours)?;
+    Ok((time, id))
+}
+
+/// The position any list ordered by `(created_at, id)` gave out ([`encode_token_cursor`]): a
+/// time within [`cursor_times`] and an id of at most 64 characters.
+pub fn decode_position(cursor: &str) -> Result<(DateTime<Utc>, String)> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| not_ours())?;
     let text = String::from_utf8(bytes).map_err(|_| not_ours())?;
     let (micros, id) = text.split_once(':').ok_or_else(not_ours)?;
@@ -134,7 +142,9 @@ pub fn decode_token_cursor(cursor: &str) -> Result<(DateTime<Utc>, String)> {
         .and_then(DateTime::<Utc>::from_timestamp_micros)
         .filter(|t| cursor_times().contains(t))
         .ok_or_else(not_ours)?;
-    TokenId::parse(id).ok_or_else(not_ours)?;
+    if id.is_empty() || id.len() > 64 {
+        return Err(not_ours());
+    }
     Ok((time, id.to_owned()))
 }
 

@@ -361,6 +361,7 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
         roles_claim: "assignments".to_owned(),
         authority: access_tokens::config::Authority::default(),
         rotation_max_overlap: std::time::Duration::from_secs(7 * 86_400),
+        federation_issuers: Vec::new(),
         key_encryption_key: kek,
         new_key_file: None,
         introspection_clients: vec![

@@ -321,11 +321,18 @@ async fn concurrent_rotations_and_revocations_end_in_one_consistent_state() {
     assert_eq!(children as usize, rotated);
     let revoked_events = app
         .count(
-            "select count(*) from audit_events where token_id = $1 and action in ('revoked', 'rotated')",
+            "select count(*) from audit_events where token_id = $1 and action = 'revoked'",
             &token_id,
         )
         .await;
     assert_eq!(revoked_events, 1, "the token was revoked exactly once");
+    let rotated_events = app
+        .count(
+            "select count(*) from audit_events where token_id = $1 and action = 'rotated'",
+            &token_id,
+        )
+        .await;
+    assert_eq!(rotated_events as usize, rotated, "and rotated at most once");
 }
 
 #[tokio::test]

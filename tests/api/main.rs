@@ -11,6 +11,7 @@ mod create;
 mod dev_token;
 mod embedded_only;
 mod faults;
+mod federation;
 mod hardening;
 mod helpers;
 mod http_errors;

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use aws_lc_rs::digest::{SHA256, digest};
-use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -13,9 +15,29 @@ use serde::{Deserialize, Serialize};
 /// most 8192 (what aws-lc verifies).
 pub const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=8192;
 
-/// An RSA public key for RS256 signatures, parsed once when it is loaded.
+/// The JWS algorithms a verifying key may be for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256: this service's own tokens and its trusted issuers'.
+    Rs256,
+    /// ECDSA on P-256 with SHA-256 (RFC 7518 section 3.4): taken from workloads' issuers only.
+    Es256,
+}
+
+impl Algorithm {
+    /// The `alg` of a JOSE header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+        }
+    }
+}
+
+/// A public key for RS256 (or ES256) signatures, parsed once when it is loaded. The key decides
+/// the algorithm: a token whose header names another is refused.
 #[derive(Debug, Clone)]
-pub struct VerifyingKey(ParsedPublicKey);
+pub struct VerifyingKey(ParsedPublicKey, Algorithm);
 
 impl VerifyingKey {
     /// From a JWK's `n` and `e` (base64url without padding, RFC 7518 section 6.3.1). A modulus
@@ -31,7 +53,26 @@ impl VerifyingKey {
         RsaPublicKeyComponents { n: &n, e: &e }
             .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
             .ok()
-            .map(Self)
+            .map(|key| Self(key, Algorithm::Rs256))
+    }
+
+    /// A P-256 key for ES256 from a JWK's `x` and `y` (base64url, 32 bytes each, RFC 7518
+    /// section 6.2.1); a point not on the curve is refused here.
+    pub fn from_p256(x: &str, y: &str) -> Option<Self> {
+        let x = URL_SAFE_NO_PAD.decode(x).ok()?;
+        let y = URL_SAFE_NO_PAD.decode(y).ok()?;
+        if x.len() != 32 || y.len() != 32 {
+            return None;
+        }
+        let point = [&[4u8][..], &x, &y].concat();
+        ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+            .ok()
+            .map(|key| Self(key, Algorithm::Es256))
+    }
+
+    /// The algorithm this key verifies.
+    pub fn algorithm(&self) -> Algorithm {
+        self.1
     }
 
     /// From a JWK's public members.
@@ -39,7 +80,7 @@ impl VerifyingKey {
         Self::from_components(&jwk.n, &jwk.e)
     }
 
-    /// Whether `signature` is this key's RS256 signature of `message`.
+    /// Whether `signature` is this key's signature of `message` (RS256, or ES256's fixed `r || s`).
     pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
         self.0.verify_sig(message, signature).is_ok()
     }
@@ -132,6 +173,30 @@ pub fn rs256_keys(body: &[u8]) -> Result<HashMap<String, VerifyingKey>, JwksErro
             Some((field("kid")?.to_owned(), key))
         })
         .collect())
+}
+
+/// The signing keys of a JWKS document, by `kid`: RS256 keys as [`rs256_keys`] takes them, and
+/// P-256 keys for ES256 (`kty` `EC`, `crv` `P-256`, `alg` ES256 or absent, `use` sig or absent).
+/// Each key verifies only tokens whose header names its own algorithm.
+pub fn signing_keys(body: &[u8]) -> Result<HashMap<String, VerifyingKey>, JwksError> {
+    let mut keys = rs256_keys(body)?;
+    let jwks: JwksIn = serde_json::from_slice(body)?;
+    for jwk in &jwks.keys {
+        let field = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
+        if field("kty") != Some("EC")
+            || field("crv") != Some("P-256")
+            || jwk.get("use").is_some_and(|u| u.as_str() != Some("sig"))
+            || jwk.get("alg").is_some_and(|a| a.as_str() != Some("ES256"))
+        {
+            continue;
+        }
+        if let (Some(kid), Some(x), Some(y)) = (field("kid"), field("x"), field("y"))
+            && let Some(key) = VerifyingKey::from_p256(x, y)
+        {
+            keys.entry(kid.to_owned()).or_insert(key);
+        }
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

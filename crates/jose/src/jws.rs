@@ -1,4 +1,4 @@
-//! Compact JWS (RFC 7515) with RS256 only: splitting, the header, the signature and the claims'
+//! Compact JWS (RFC 7515) with RS256 (and ES256 where a caller allows it): splitting, the header, the signature and the claims'
 //! issuer and NumericDates. Reading the header (and, with [`unverified_issuer`], the issuer)
 //! before verifying is done here only, to choose the key.
 
@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::Error;
-use crate::jwk::VerifyingKey;
+use crate::jwk::{Algorithm, VerifyingKey};
 
 /// The members of a JOSE header this crate reads; others are ignored, except `crit`, which is
 /// refused. A member named twice makes the header malformed.
@@ -64,6 +64,11 @@ pub struct Compact<'a> {
 /// Splits `token` and reads its header, refusing any algorithm but RS256 and any `crit` before a
 /// key is looked up (RFC 8725 section 3.1).
 pub fn parse(token: &str) -> Result<Compact<'_>, Error> {
+    parse_allowing(token, &[Algorithm::Rs256])
+}
+
+/// [`parse`], taking any of `allowed` (never `none`, never HMAC: this crate verifies neither).
+pub fn parse_allowing<'a>(token: &'a str, allowed: &[Algorithm]) -> Result<Compact<'a>, Error> {
     let (signed, signature) = token
         .rsplit_once('.')
         .ok_or(Error::Malformed("not a compact JWS"))?;
@@ -78,7 +83,7 @@ pub fn parse(token: &str) -> Result<Compact<'_>, Error> {
         .map_err(|_| Error::Malformed("malformed header"))?;
     let header: Header =
         serde_json::from_slice(&header).map_err(|_| Error::Malformed("malformed header"))?;
-    if header.alg != "RS256" {
+    if !allowed.iter().any(|a| a.as_str() == header.alg) {
         return Err(Error::Algorithm(header.alg));
     }
     if header.crit {
@@ -101,6 +106,11 @@ impl Compact<'_> {
     /// Verifies the signature over the exact `header.payload` bytes with `key`, then decodes the
     /// claims, which must be a JSON object.
     pub fn verify(&self, key: &VerifyingKey) -> Result<Map<String, Value>, Error> {
+        // The key decides the algorithm: an ES256 key never checks an RS256 header, nor the
+        // other way round (RFC 8725 section 3.1).
+        if key.algorithm().as_str() != self.header.alg {
+            return Err(Error::Algorithm(self.header.alg.clone()));
+        }
         let signature = URL_SAFE_NO_PAD
             .decode(self.signature)
             .map_err(|_| Error::Malformed("signature is not base64url"))?;

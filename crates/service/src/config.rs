@@ -154,6 +154,16 @@ pub struct SettingsArgs {
     /// (`statement_timeout`). Seconds, or a number with s, m or h; at least a second.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = duration)]
     pub request_timeout: Duration,
+    /// Comma-separated issuers whose workload tokens federated credentials may name (exchanged at
+    /// POST /v1/access-tokens/token). https://, or http:// on a loopback host (or anywhere with
+    /// ALLOW_INSECURE_ISSUERS=true). Empty: federation is off.
+    #[arg(
+        long,
+        env = "FEDERATION_ISSUERS",
+        value_delimiter = ',',
+        default_value = "https://token.actions.githubusercontent.com,https://gitlab.com"
+    )]
+    pub federation_issuers: Vec<String>,
     /// The longest overlap a rotation may ask for: the old token stays valid that long beside the
     /// new one (seconds, or a number with s, m, h or d; at most 7d).
     #[arg(long, env = "ROTATION_MAX_OVERLAP", default_value = "7d", value_parser = duration)]
@@ -357,6 +367,8 @@ pub struct Settings {
     pub authority: Authority,
     /// The longest overlap a rotation may ask for (`ROTATION_MAX_OVERLAP`).
     pub rotation_max_overlap: Duration,
+    /// Issuers whose workload tokens federated credentials may name (`FEDERATION_ISSUERS`).
+    pub federation_issuers: Vec<String>,
     pub key_encryption_key: KeyEncryptionKey,
     /// A new embedded store's key file, written once the addresses are bound (`App::build`).
     pub new_key_file: Option<NewKeyFile>,
@@ -729,6 +741,21 @@ impl SettingsArgs {
                 "ROLES_CLAIM is empty: name the claim that holds a caller's role ids (default: assignments)",
             );
         }
+        let federation_issuers = self
+            .federation_issuers
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let (_, url) = parse_base_url("FEDERATION_ISSUERS", s)?;
+                if url.scheme() == "http" && !self.allow_insecure_issuers && !is_loopback(&url) {
+                    return err(format!(
+                        "FEDERATION_ISSUERS entry {s:?} is plain http on a host that is not loopback: its keys, and with them any workload, could be replaced in transit; use https://, or set ALLOW_INSECURE_ISSUERS=true"
+                    ));
+                }
+                Ok(s.to_owned())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let issuers_file = match &self.trusted_issuers_file {
             Some(path) => self.issuers_file(path)?,
             None => Vec::new(),
@@ -804,6 +831,7 @@ impl SettingsArgs {
             roles_claim: self.roles_claim.trim().to_owned(),
             authority,
             rotation_max_overlap: self.rotation_max_overlap,
+            federation_issuers,
             key_encryption_key,
             new_key_file,
             introspection_clients,

@@ -13,6 +13,7 @@
 pub mod authenticate;
 pub mod config;
 pub mod error;
+pub mod federation;
 pub mod introspect;
 pub mod issuers;
 pub mod keys;
@@ -81,6 +82,8 @@ pub struct Service {
     store: Store,
     keys: Arc<KeyRing>,
     issuers: Arc<TrustedIssuers>,
+    /// The keys of `FEDERATION_ISSUERS`, whose workload tokens are exchanged.
+    federation: TrustedIssuers,
     usage: Arc<UsageTracker>,
     revocations: Arc<Revocations>,
     /// The key sets' status lists, as served.
@@ -125,6 +128,19 @@ impl Service {
                 settings.allow_insecure_issuers,
                 |issuer| metrics.issuer_fetches(issuer),
             )),
+            federation: TrustedIssuers::new(
+                &settings
+                    .federation_issuers
+                    .iter()
+                    .map(|url| issuers::IssuerSpec {
+                        url: url.clone(),
+                        // Read by the exchange's own rules; the mapping is never used.
+                        mapping: issuers::Mapping::cognito(Vec::new(), Vec::new(), String::new()),
+                    })
+                    .collect::<Vec<_>>(),
+                settings.issuer_policy.keys,
+                settings.allow_insecure_issuers,
+            ),
             rate_limits: RateLimits::new(settings.rate_limits),
             status_lists: Arc::new(StatusLists::new(
                 store.clone(),
@@ -365,6 +381,143 @@ impl Service {
         let record = lifecycle::revoke_itself(&self.store, &actor).await?;
         self.apply(&Change::Revoked(&[record.id.as_str()]));
         Ok(record)
+    }
+
+    /// Creates a federated credential (admins).
+    pub async fn create_federated_credential(
+        &self,
+        caller: &Caller,
+        body: federation::CreateCredentialBody,
+    ) -> Result<federation::Credential> {
+        self.rate_limits.change(caller)?;
+        federation::create(
+            &self.store,
+            &self.settings.authority,
+            &self.settings.federation_issuers,
+            caller,
+            body,
+        )
+        .await
+    }
+
+    pub async fn federated_credentials(
+        &self,
+        caller: &Caller,
+        after: Option<(store::types::Timestamp, &str)>,
+        limit: i64,
+    ) -> Result<Vec<store::FederatedCredentialRow>> {
+        federation::list(&self.store, &self.settings.authority, caller, after, limit).await
+    }
+
+    pub async fn federated_credential(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<federation::Credential> {
+        federation::get(&self.store, &self.settings.authority, caller, id).await
+    }
+
+    /// Deletes a federated credential; its tokens and those made from them are refused from the
+    /// answer on (this replica) and within a second everywhere.
+    pub async fn delete_federated_credential(&self, caller: &Caller, id: &str) -> Result<usize> {
+        self.rate_limits.change(caller)?;
+        let revoked = federation::delete(&self.store, &self.settings.authority, caller, id).await?;
+        let ids: Vec<&str> = revoked.iter().map(|r| r.id.as_str()).collect();
+        self.apply(&Change::Revoked(&ids));
+        Ok(revoked.len())
+    }
+
+    /// A workload's OIDC token exchanged for an assume token (RFC 8693), from `address`: a
+    /// refusal is counted against it as a failed authentication.
+    pub async fn exchange_token(
+        &self,
+        request: &federation::ExchangeRequest,
+        address: Option<&str>,
+        user_agent: Option<String>,
+    ) -> Result<std::result::Result<Created, federation::Refused>> {
+        if let Some(ip) = address {
+            self.rate_limits.check_address(ip)?;
+        }
+        let refused = |refusal: federation::Refused| {
+            tracing::info!(error = refusal.error, reason = %refusal.description, "token exchange refused");
+            if let Some(ip) = address {
+                self.rate_limits.failed_authentication(ip);
+            }
+            Ok(Err(refusal))
+        };
+        let (claims, credential) =
+            match federation::match_credential(&self.store, &self.federation, request).await? {
+                Ok(matched) => matched,
+                Err(refusal) => return refused(refusal),
+            };
+        let iss = claims
+            .get("iss")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let Some(jti) = claims
+            .get("jti")
+            .and_then(serde_json::Value::as_str)
+            .filter(|j| !j.is_empty())
+        else {
+            return refused(federation::Refused {
+                error: "invalid_request",
+                description:
+                    "subject_token has no jti: a token whose replay cannot be told apart is refused"
+                        .to_owned(),
+            });
+        };
+        if !federation::remember(&self.store, iss, &claims).await? {
+            return refused(federation::Refused {
+                error: "invalid_request",
+                description: "subject_token was exchanged before (its jti): a workload token is exchanged once".to_owned(),
+            });
+        }
+        let caller = Caller {
+            source_ip: address.map(str::to_owned),
+            user_agent,
+            ..federation::credential_caller(&credential)
+        };
+        let new = NewToken::parse(CreateTokenBody {
+            name: Some(credential.name.clone()),
+            // An assume token lives an hour (`EXCHANGED_LIFETIME_SECONDS`), its type's lifetime.
+            token_type: Some("assume".to_owned()),
+            read_only: Some(credential.read_only),
+            anonymize: Some(credential.anonymize),
+            ..CreateTokenBody::default()
+        })?;
+        // The credential's admin granted these roles; the creation roles of people do not apply.
+        let created = match lifecycle::create(
+            &self.store,
+            &self.policies,
+            &self.keys,
+            &self.settings.webhooks.expiry_warnings,
+            &tokens::Authority::default(),
+            &caller,
+            new,
+        )
+        .await
+        {
+            Ok(created) => created,
+            Err(Error::BadRequest(why) | Error::Forbidden(why)) => {
+                return refused(federation::Refused {
+                    error: "invalid_request",
+                    description: format!("the organization's policy refuses the token: {why}"),
+                });
+            }
+            Err(other) => return Err(other),
+        };
+        let details = serde_json::json!({
+            "credential": credential.id,
+            "workload": {"iss": iss, "sub": claims.get("sub"), "jti": jti},
+        })
+        .to_string();
+        let mut conn = self.store.acquire().await?;
+        conn.db()
+            .set_creation_details(&created.record.id, &details)
+            .await?;
+        drop(conn);
+        self.apply(&Change::Created(&created.record));
+        Ok(Ok(created))
     }
 
     /// Revokes the rotating tokens whose time has come; this replica sees them refused before it

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::store::{Queries, Store};
+use crate::store::{Queries, Store, Tx};
 use crate::tokens::{Actor, TokenRecord};
 
 /// The longest user id taken (the contract's ids are far shorter).
@@ -43,24 +43,38 @@ pub async fn offboard(
 ) -> Result<Vec<TokenRecord>> {
     let details = json!({ "reason": "offboarded", "user_id": user_id }).to_string();
     let mut tx = store.begin().await?;
+    let revoked = revoke_created_by(&mut tx, org_id, user_id, actor, actor_type, &details).await?;
+    tx.commit().await?;
+    Ok(revoked)
+}
+
+/// Revokes, in `tx`, the organization's unrevoked tokens whose principal is `user_id` and the
+/// tokens below each, each once with a `revoked` event holding `details`; answers them.
+pub async fn revoke_created_by(
+    tx: &mut Tx,
+    org_id: &str,
+    user_id: &str,
+    actor: &Actor,
+    actor_type: Option<&str>,
+    details: &str,
+) -> Result<Vec<TokenRecord>> {
     let theirs = tx.db().tokens_created_by(org_id, user_id).await?;
     let mut revoked = Vec::new();
     for token in theirs {
         // One revoked earlier in this loop, below another of theirs, answers `false`.
         if let Some((record, true)) = tx.db().revoke_token(org_id, &token.id, None).await? {
             tx.db()
-                .record_revocation(&record, None, actor, actor_type, &details)
+                .record_revocation(&record, None, actor, actor_type, details)
                 .await?;
             let below = tx.db().revoke_descendants(org_id, &record.id).await?;
             for child in &below {
                 tx.db()
-                    .record_revocation(child, Some(&record.id), actor, actor_type, &details)
+                    .record_revocation(child, Some(&record.id), actor, actor_type, details)
                     .await?;
             }
             revoked.push(record);
             revoked.extend(below);
         }
     }
-    tx.commit().await?;
     Ok(revoked)
 }

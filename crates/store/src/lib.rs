@@ -49,9 +49,9 @@ pub use pool::{OpenError, PgDatabase, Pooler, Purpose};
 use pool::{pg_pool, session_pool, standby_pool};
 pub use queries::{
     Action, AttemptOutcome, AuditEvent, ClaimedDelivery, DUE_NOTICE_SQL, Db, DeliveryRow,
-    EventQuery, Identified, KeyInfo, KeyRow, ListQuery, Lock, NO_POLICY_VERSION, NewDelivery,
-    Queries, Result, StatusEntry, StatusIndexKey, StoredPolicy, TokenStatusEntry,
-    WebhookEndpointRow,
+    EventQuery, FederatedCredentialRow, Identified, KeyInfo, KeyRow, ListQuery, Lock,
+    NO_POLICY_VERSION, NewDelivery, Queries, Result, StatusEntry, StatusIndexKey, StoredPolicy,
+    TokenStatusEntry, WebhookEndpointRow,
 };
 use standby::Standby;
 pub use statements::Pg;

@@ -390,7 +390,9 @@ impl Fetcher {
             }
         };
         let (body, max_age) = get_bounded(&self.http, &url).await?;
-        let keys = access_tokens_jose::jwk::rs256_keys(&body).map_err(|e| e.to_string())?;
+        // RS256 and ES256 keys: each verifies only tokens whose header names its algorithm, and
+        // callers pin RS256, so an ES256 key serves the workloads' exchange only.
+        let keys = access_tokens_jose::jwk::signing_keys(&body).map_err(|e| e.to_string())?;
         Ok(Fetched {
             keys: keys
                 .into_iter()

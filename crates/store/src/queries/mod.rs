@@ -15,6 +15,7 @@ use crate::tokens::{
 pub type Result<T> = std::result::Result<T, sqlx::Error>;
 
 mod events;
+mod federation;
 mod keys;
 mod policy;
 mod status_lists;
@@ -23,6 +24,8 @@ mod webhooks;
 
 pub(crate) use events::event_queries;
 pub use events::{Action, AuditEvent, EventQuery, Identified};
+pub use federation::FederatedCredentialRow;
+pub(crate) use federation::{credential_columns, federation_queries};
 pub use keys::{KeyInfo, KeyRow};
 pub(crate) use keys::{key_columns, key_queries};
 pub(crate) use policy::policy_queries;
@@ -54,6 +57,7 @@ macro_rules! portable_queries {
         $crate::queries::event_queries!(for_update: $for_update, id_in_list: $id_in_list);
         $crate::queries::policy_queries!(for_update: $for_update, id_in_list: $id_in_list);
         $crate::queries::key_queries!(for_update: $for_update, id_in_list: $id_in_list);
+        $crate::queries::federation_queries!();
     };
 }
 pub(crate) use portable_queries;
@@ -122,6 +126,26 @@ queries! {
     /// `None` when the organization has no such token (owned by `owner`, when given).
     async fn revoke_token(&mut self, org_id: &str, id: &str, owner: Option<Owned<'_>>)
         -> Result<Option<(TokenRecord, bool)>>;
+    /// Writes a federated credential.
+    async fn insert_federated_credential(&mut self, c: &FederatedCredentialRow) -> Result<()>;
+    /// A page of the organization's federated credentials, newest first, after `(created_at, id)`.
+    async fn federated_credentials(&mut self, org_id: &str, after: Option<(Timestamp, &str)>,
+        limit: i64) -> Result<Vec<FederatedCredentialRow>>;
+    /// One federated credential of the organization.
+    async fn federated_credential(&mut self, org_id: &str, id: &str)
+        -> Result<Option<FederatedCredentialRow>>;
+    /// Deletes one; `false` when the organization has no such credential.
+    async fn delete_federated_credential(&mut self, org_id: &str, id: &str) -> Result<bool>;
+    /// The credentials naming `issuer`, of every organization (an exchange matches among them).
+    async fn credentials_of_issuer(&mut self, issuer: &str)
+        -> Result<Vec<FederatedCredentialRow>>;
+    /// Remembers a workload token's `jti` until `expires_at`; `false` when it was used before.
+    async fn remember_jti(&mut self, issuer: &str, jti: &str, expires_at: Timestamp)
+        -> Result<bool>;
+    /// Forgets the `jti`s of workload tokens that have expired (they can no longer be replayed).
+    async fn forget_expired_jtis(&mut self, now: Timestamp) -> Result<u64>;
+    /// Sets the `details` of a token's `created` event (written by `insert_token` without).
+    async fn set_creation_details(&mut self, token_id: &str, details: &str) -> Result<()>;
     /// Marks an unrevoked token that is not rotating yet as rotating: replaced by `replaced_by`,
     /// valid until `retires_at`. `None` when it is revoked or rotating already.
     async fn begin_retirement(&mut self, org_id: &str, id: &str, replaced_by: &str,
