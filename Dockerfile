@@ -21,6 +21,7 @@ RUN mkdir -p src verifier/src crates/jose/src crates/domain/src crates/store/src
 COPY crates crates
 COPY src src
 COPY openapi.yaml openapi.yaml
+COPY ui ui
 RUN touch src/main.rs src/lib.rs crates/*/src/lib.rs && cargo build --release --locked
 
 FROM debian:bookworm-slim

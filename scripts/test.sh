@@ -3,7 +3,7 @@
 # the workspace (the service, the crates, and the verifier crate with all its features) with the
 # integration suite (tests/api, one binary) on PostgreSQL, then that binary again on the embedded
 # store (TEST_STORE=sqlite). Both runs go ahead even if the first fails; the exit status says
-# whether both passed.
+# whether both passed. Then the settings page in a real browser (scripts/test-ui.sh).
 # Each integration test creates its own database (at_test_*: a PostgreSQL database, or a folder
 # under target/tmp for the embedded store); they are swept before and after.
 # Extra arguments go to `cargo test`, e.g. `scripts/test.sh create::` or `scripts/test.sh -- --nocapture`.
@@ -30,4 +30,9 @@ echo "== the workspace, with the integration suite on PostgreSQL" >&2
 TEST_STORE=postgres cargo test --locked --workspace --all-features "$@" || status=$?
 echo "== the integration suite on the embedded store (TEST_STORE=sqlite)" >&2
 TEST_STORE=sqlite cargo test --locked --all-features --test api "$@" || status=$?
+# The settings page in Debian's Chromium; not when the run is narrowed to some tests.
+if [ "$#" = 0 ]; then
+    echo "== the settings page in a browser (scripts/test-ui.sh)" >&2
+    scripts/test-ui.sh || status=$?
+fi
 exit "$status"

@@ -17,6 +17,7 @@ pub mod server;
 pub mod state;
 pub mod status_lists;
 pub mod tokens;
+pub mod ui;
 pub mod webhooks;
 pub mod well_known;
 
@@ -273,6 +274,11 @@ pub fn router(state: AppState) -> Router {
             .layer(RequestBodyLimitLayer::new(body_limit))
     };
     let Routes { router, large, .. } = routes();
+    // Rendered once: the settings page's policy, with the portals that may frame it.
+    let csp = HeaderValue::from_str(&ui::content_security_policy(
+        &state.service().http_settings().ui_frame_ancestors,
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     router
         .fallback(not_found)
         .layer(layers(MAX_BODY_BYTES))
@@ -281,6 +287,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_REPORT_BODY_BYTES))
                 .layer(layers(MAX_REPORT_BODY_BYTES)),
         )
+        .merge(ui::router(csp).layer(layers(MAX_BODY_BYTES)))
         .with_state(state)
 }
 

@@ -350,6 +350,7 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
             // On, as in production: every test's requests pass through the counting layer.
             metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             cors_allowed_origins: vec!["https://portal.example.com".parse().unwrap()],
+            ui_frame_ancestors: vec!["https://portal.example.com".to_owned()],
             header_read_timeout: access_tokens::config::HEADER_READ_TIMEOUT,
             request_timeout: std::time::Duration::from_secs(30),
             shutdown_drain: std::time::Duration::ZERO,

@@ -193,6 +193,10 @@ pub struct SettingsArgs {
     /// Comma-separated origins allowed to call from a browser.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
+    /// Comma-separated origins that may embed the settings page at /ui/ in a frame (the portals
+    /// that show it); unset: none may (`frame-ancestors 'none'`).
+    #[arg(long, env = "UI_FRAME_ANCESTORS", value_delimiter = ',')]
+    pub ui_frame_ancestors: Vec<String>,
     /// Comma-separated `client_id:secret` pairs that may call the introspection endpoint
     /// (HTTP Basic). Secrets are at least 16 characters.
     #[arg(
@@ -393,6 +397,8 @@ pub struct HttpSettings {
     /// The metrics listener's address (`METRICS_ADDR`); `None`: metrics are off.
     pub metrics_addr: Option<SocketAddr>,
     pub cors_allowed_origins: Vec<HeaderValue>,
+    /// Origins that may frame the settings page (`UI_FRAME_ANCESTORS`), as a browser sends them.
+    pub ui_frame_ancestors: Vec<String>,
     /// How long a client may take to send a request's headers before its connection is closed.
     pub header_read_timeout: Duration,
     /// How long a stopping replica serves with its readiness check failing (`SHUTDOWN_DRAIN`).
@@ -786,6 +792,21 @@ impl SettingsArgs {
                 HeaderValue::from_str(&url.origin().ascii_serialization()).or_else(|_| err(format!("CORS_ALLOWED_ORIGINS entry {origin:?} is not valid")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let ui_frame_ancestors = self
+            .ui_frame_ancestors
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(|origin| {
+                let (_, url) = parse_base_url("UI_FRAME_ANCESTORS", origin)?;
+                if url.path() != "/" || !url.username().is_empty() || url.password().is_some() {
+                    return err(format!(
+                        "UI_FRAME_ANCESTORS entry {origin:?} is not an origin: use scheme://host[:port] without a path"
+                    ));
+                }
+                Ok(url.origin().ascii_serialization())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let introspection_clients = self
             .introspection_clients
             .iter()
@@ -820,6 +841,7 @@ impl SettingsArgs {
                 public_url,
                 metrics_addr,
                 cors_allowed_origins,
+                ui_frame_ancestors,
                 header_read_timeout: HEADER_READ_TIMEOUT,
                 shutdown_drain,
                 request_timeout,
