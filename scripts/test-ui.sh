@@ -42,7 +42,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export LISTEN_ADDR="127.0.0.1:$PORT" METRICS_ADDR="127.0.0.1:0" UI_FRAME_ANCESTORS="https://portal.example.com"
+# A webhook endpoint on loopback (nothing answers there: its deliveries fail and are shown so).
+export LISTEN_ADDR="127.0.0.1:$PORT" METRICS_ADDR="127.0.0.1:0" UI_FRAME_ANCESTORS="https://portal.example.com" \
+    WEBHOOK_ALLOW_PRIVATE=true WEBHOOK_ALLOW_INSECURE=true
 unset DATABASE_URL KEY_ENCRYPTION_KEY PUBLIC_URL TRUSTED_ISSUERS TRUSTED_ISSUERS_FILE
 (cd "$WORK" && exec "$BIN" serve) >"$WORK/service.log" 2>&1 &
 SERVICE_PID=$!
@@ -52,7 +54,8 @@ for _ in $(seq 1 300); do
 done
 TOKEN=$(cd "$WORK" && "$BIN" dev-token --org 1 --user ui-admin --role owner --role viewer --expires-in 90d 2>/dev/null | tail -n 1)
 status=0
-BASE="http://127.0.0.1:$PORT" TOKEN="$TOKEN" node tests/ui/settings-page.mjs || status=$?
+BASE="http://127.0.0.1:$PORT" TOKEN="$TOKEN" WEBHOOK_URL="http://127.0.0.1:9/hooks" \
+    node tests/ui/settings-page.mjs || status=$?
 if [ "$status" != 0 ]; then
     log "the service's log:"
     tail -n 40 "$WORK/service.log" >&2

@@ -121,6 +121,7 @@ async function enterOrganization() {
   );
   state.admin = adminProbe;
   $('creator-filter').hidden = !state.admin;
+  $('webhooks-tab').hidden = !state.admin;
   await loadTokens();
   await loadPolicy();
 }
@@ -277,8 +278,14 @@ function onClosed(dialog) {
   opener = null;
 }
 
-function showOnce(token) {
+function showOnce(token, what = 'token') {
   const dialog = $('shown');
+  const secret = what === 'secret';
+  $('shown-title').textContent = secret ? 'Copy the signing secret now' : 'Copy your token now';
+  $('shown-label').textContent = secret ? 'Signing secret' : 'Token';
+  $('shown-warning').textContent = secret
+    ? 'It will not be shown again. The receiver verifies every delivery with it.'
+    : 'It will not be shown again. Store it where it will be used; anyone who holds it acts with its roles until it expires or is revoked.';
   $('shown-token').value = token;
   open(dialog);
   $('shown-token').focus();
@@ -522,6 +529,105 @@ async function loadAudit() {
   }
 }
 
+// --- Webhooks (admins) --------------------------------------------------------------------
+
+async function loadWebhooks() {
+  let endpoints;
+  try {
+    endpoints = (await api('GET', '/v1/access-tokens/webhooks')).data;
+  } catch (error) {
+    say(`Could not read the webhook endpoints: ${error.message}`);
+    return;
+  }
+  $('webhook-list').replaceChildren(...endpoints.map(endpointItem));
+}
+
+function endpointItem(endpoint) {
+  const li = document.createElement('li');
+  const title = document.createElement('h3');
+  title.textContent = endpoint.url;
+  const about = document.createElement('p');
+  const events = endpoint.events.length ? endpoint.events.join(', ') : 'every event';
+  about.textContent = `${endpoint.description ? `${endpoint.description}. ` : ''}${events}; ${
+    endpoint.enabled ? 'enabled' : 'disabled after failing'
+  }${endpoint.failing_since ? `, failing since ${new Date(endpoint.failing_since).toLocaleString()}` : ''}.`;
+  const deliveries = document.createElement('ol');
+  deliveries.className = 'events';
+  const label = (verb) => `${verb} ${endpoint.url}`;
+  const actions = document.createElement('div');
+  actions.className = 'row-actions';
+  actions.append(
+    button('Recent deliveries', () => loadDeliveries(endpoint, deliveries), label('Recent deliveries of')),
+    button('Remove', () => removeEndpoint(endpoint), label('Remove')),
+  );
+  li.append(title, about, actions, deliveries);
+  return li;
+}
+
+async function loadDeliveries(endpoint, list) {
+  try {
+    const { data } = await api('GET', `/v1/access-tokens/webhooks/${encodeURIComponent(endpoint.id)}/deliveries?limit=20`);
+    if (!data.length) {
+      const li = document.createElement('li');
+      li.textContent = 'No deliveries yet.';
+      list.replaceChildren(li);
+      return;
+    }
+    list.replaceChildren(
+      ...data.map((d) => {
+        const li = document.createElement('li');
+        const answer = d.response_status ? `, answered ${d.response_status}` : d.error ? `, ${d.error}` : '';
+        li.textContent = `${new Date(d.created_at).toLocaleString()}: ${d.event_type} ${d.status} after ${d.attempts} attempt${
+          d.attempts === 1 ? '' : 's'
+        }${answer} `;
+        li.append(
+          button('Send again', async () => {
+            try {
+              await api('POST', `/v1/access-tokens/webhooks/${encodeURIComponent(endpoint.id)}/deliveries/${d.id}/redeliver`);
+              say('Queued again.');
+              await loadDeliveries(endpoint, list);
+            } catch (error) {
+              say(`Could not send it again: ${error.message}`);
+            }
+          }, `Send ${d.event_type} again`),
+        );
+        return li;
+      }),
+    );
+  } catch (error) {
+    say(`Could not read the deliveries: ${error.message}`);
+  }
+}
+
+async function removeEndpoint(endpoint) {
+  const sure = await confirmDialog('Remove a webhook endpoint', `Stop telling ${endpoint.url}? Its pending deliveries are dropped.`, [], 'Remove');
+  if (!sure) return;
+  try {
+    await api('DELETE', `/v1/access-tokens/webhooks/${encodeURIComponent(endpoint.id)}`);
+    say(`Removed ${endpoint.url}.`);
+  } catch (error) {
+    say(`Could not remove it: ${error.message}`);
+  }
+  await loadWebhooks();
+}
+
+async function addEndpoint(event) {
+  event.preventDefault();
+  const body = { url: $('w-url').value.trim() };
+  const description = $('w-description').value.trim();
+  if (description) body.description = description;
+  try {
+    const { data } = await api('POST', '/v1/access-tokens/webhooks', body);
+    $('webhook-error').textContent = '';
+    $('webhook-form').reset();
+    await loadWebhooks();
+    showOnce(data.secret, 'secret');
+  } catch (error) {
+    $('webhook-error').textContent = error.message;
+    $('w-url').focus();
+  }
+}
+
 function showTab(name) {
   for (const tab of document.querySelectorAll('.tab')) {
     const current = tab.dataset.tab === name;
@@ -530,6 +636,7 @@ function showTab(name) {
     $(tab.dataset.tab).hidden = !current;
   }
   if (name === 'audit') loadAudit();
+  if (name === 'webhooks') loadWebhooks();
   if (name === 'policy') loadPolicy();
 }
 
@@ -558,6 +665,7 @@ $('c-type').addEventListener('change', typeChanged);
 $('c-expiry').addEventListener('change', typeChanged);
 $('create-form').addEventListener('submit', submitCreate);
 $('policy-form').addEventListener('submit', savePolicy);
+$('webhook-form').addEventListener('submit', addEndpoint);
 $('more').addEventListener('click', () => loadTokens(true));
 for (const id of ['filter-type', 'filter-status']) $(id).addEventListener('change', () => loadTokens());
 for (const id of ['filter-name', 'filter-creator']) $(id).addEventListener('input', debounce(() => loadTokens(), 250));

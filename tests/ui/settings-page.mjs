@@ -147,6 +147,19 @@ try {
   if (process.env.SCREENSHOTS) {
     await page.screenshot({ path: `${process.env.SCREENSHOTS}/settings-page-desktop.png`, fullPage: true });
   }
+  check('an admin adds a webhook endpoint; its signing secret is shown once');
+  await page.click('.tab[data-tab="webhooks"]');
+  await page.fill('#w-url', process.env.WEBHOOK_URL);
+  await page.click('#webhook-form button[type=submit]');
+  await page.waitForSelector('#shown[open]');
+  assert.match(await page.inputValue('#shown-token'), /^whsec_/);
+  assert.match(await page.textContent('#shown-title'), /signing secret/);
+  await page.click('#shown [data-close]');
+  await page.waitForSelector('#shown', { state: 'hidden' });
+  const endpoint = page.locator('#webhook-list li', { hasText: process.env.WEBHOOK_URL });
+  await endpoint.getByRole('button', { name: /^Recent deliveries/ }).click();
+  await endpoint.locator('ol li').first().waitFor();
+
   check('usable at 360 px: nothing wider than the screen');
   await page.click('.tab[data-tab="tokens"]');
   await page.selectOption('#filter-status', 'all');
