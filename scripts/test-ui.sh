@@ -35,17 +35,43 @@ cargo build --locked --quiet
 BIN="$PWD/target/debug/access-tokens"
 WORK=$(mktemp -d)
 PORT="${UI_TEST_PORT:-18620}"
+OIDC_PORT="${UI_TEST_OIDC_PORT:-18621}"
 SERVICE_PID=
+PROVIDER_PID=
+# The script's own status stands: a stopped child's status (143) never becomes it.
 cleanup() {
-    [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null && wait "$SERVICE_PID" 2>/dev/null
+    local pid
+    for pid in "$SERVICE_PID" "$PROVIDER_PID"; do
+        if [ -n "$pid" ]; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
+# An identity provider on loopback for the page's sign-in, trusted through TRUSTED_ISSUERS_FILE.
+PORT="$OIDC_PORT" CLIENT_ID=settings-page node tests/ui/oidc-provider.mjs >"$WORK/provider.log" 2>&1 &
+PROVIDER_PID=$!
+for _ in $(seq 1 100); do
+    grep -q ready "$WORK/provider.log" 2>/dev/null && break
+    sleep 0.1
+done
+cat >"$WORK/issuers.toml" <<TOML
+[[issuer]]
+url = "http://127.0.0.1:$OIDC_PORT"
+audiences = ["settings-page"]
+organization = "1"
+roles_claim = "roles"
+TOML
+
 # A webhook endpoint on loopback (nothing answers there: its deliveries fail and are shown so).
 export LISTEN_ADDR="127.0.0.1:$PORT" METRICS_ADDR="127.0.0.1:0" UI_FRAME_ANCESTORS="https://portal.example.com" \
     WEBHOOK_ALLOW_PRIVATE=true WEBHOOK_ALLOW_INSECURE=true
-unset DATABASE_URL KEY_ENCRYPTION_KEY PUBLIC_URL TRUSTED_ISSUERS TRUSTED_ISSUERS_FILE
+export TRUSTED_ISSUERS_FILE="$WORK/issuers.toml" UI_OIDC_ISSUER="http://127.0.0.1:$OIDC_PORT" \
+    UI_OIDC_CLIENT_ID=settings-page
+unset DATABASE_URL KEY_ENCRYPTION_KEY PUBLIC_URL TRUSTED_ISSUERS
 (cd "$WORK" && exec "$BIN" serve) >"$WORK/service.log" 2>&1 &
 SERVICE_PID=$!
 for _ in $(seq 1 300); do

@@ -112,6 +112,8 @@ function signOut() {
   $('signin').hidden = false;
   say('Signed out.');
   $('bearer').focus();
+offerOidc();
+finishOidc();
 }
 
 async function enterOrganization() {
@@ -124,6 +126,91 @@ async function enterOrganization() {
   $('webhooks-tab').hidden = !state.admin;
   await loadTokens();
   await loadPolicy();
+}
+
+// --- Signing in at the identity provider (authorization code flow with PKCE) --------------
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function randomText() {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+// The PKCE verifier, state and nonce must outlive the trip to the identity provider: they are
+// kept in sessionStorage for that trip only, and removed as soon as the page is back. The bearer
+// token itself never is.
+const PENDING = 'access-tokens-sign-in';
+
+async function startOidc(config) {
+  const verifier = randomText();
+  const pending = { verifier, state: randomText(), nonce: randomText() };
+  sessionStorage.setItem(PENDING, JSON.stringify(pending));
+  const challenge = base64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
+  const url = new URL(config.authorization_endpoint);
+  for (const [key, value] of Object.entries({
+    response_type: 'code',
+    client_id: config.client_id,
+    redirect_uri: config.redirect_uri,
+    scope: config.scope,
+    state: pending.state,
+    nonce: pending.nonce,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  })) {
+    url.searchParams.set(key, value);
+  }
+  location.assign(url.toString());
+}
+
+/// Back from the identity provider: redeems the code (through the service) for an ID token.
+async function finishOidc() {
+  const params = new URLSearchParams(location.search);
+  if (!params.has('code') && !params.has('error')) return false;
+  const pending = JSON.parse(sessionStorage.getItem(PENDING) || 'null');
+  sessionStorage.removeItem(PENDING);
+  // The code leaves the address bar and the history at once.
+  history.replaceState(null, '', location.pathname);
+  if (params.has('error')) {
+    $('oidc-error').textContent = `The identity provider did not sign you in: ${params.get('error')}`;
+    return false;
+  }
+  if (!pending || params.get('state') !== pending.state) {
+    $('oidc-error').textContent = 'The sign-in answer does not belong to this page: sign in again.';
+    return false;
+  }
+  try {
+    const response = await fetch('/ui/sign-in', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ code: params.get('code'), code_verifier: pending.verifier }),
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.error || response.statusText);
+    if (claimsOf(answer.id_token).nonce !== pending.nonce) throw new Error('the ID token is not for this sign-in (nonce)');
+    await signIn(answer.id_token);
+    return true;
+  } catch (error) {
+    $('oidc-error').textContent = `Not signed in: ${error.message}`;
+    return false;
+  }
+}
+
+async function offerOidc() {
+  let config = null;
+  try {
+    const response = await fetch('/ui/config.json', { cache: 'no-store' });
+    if (response.ok) config = (await response.json()).oidc;
+  } catch {
+    config = null;
+  }
+  if (!config) return;
+  $('oidc').hidden = false;
+  $('oidc-sign-in').textContent = `Sign in with ${new URL(config.issuer).host}`;
+  $('oidc-sign-in').addEventListener('click', () => startOidc(config));
 }
 
 // --- The list -----------------------------------------------------------------------------
@@ -688,3 +775,5 @@ $('copy').addEventListener('click', async () => {
   }
 });
 $('bearer').focus();
+offerOidc();
+finishOidc();

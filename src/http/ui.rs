@@ -8,6 +8,13 @@
 //! there may embed the page.
 
 use axum::Router;
+use axum::extract::State;
+use serde::Deserialize;
+
+use super::json::Json;
+use super::state::AppState;
+use super::tokens::never_cached;
+use crate::error::{Error, Result};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY,
 };
@@ -34,7 +41,7 @@ pub fn content_security_policy(frame_ancestors: &[String]) -> String {
 }
 
 /// The page's routes, answering every file with `csp`.
-pub fn router<S: Clone + Send + Sync + 'static>(csp: HeaderValue) -> Router<S> {
+pub fn router(csp: HeaderValue) -> Router<AppState> {
     let file = move |content_type: &'static str, body: &'static str| {
         let csp = csp.clone();
         move || {
@@ -63,6 +70,39 @@ pub fn router<S: Clone + Send + Sync + 'static>(csp: HeaderValue) -> Router<S> {
             get(file("text/javascript; charset=utf-8", SCRIPT)),
         )
         .route("/ui/app.css", get(file("text/css; charset=utf-8", STYLE)))
+        .route("/ui/config.json", get(config))
+        .route("/ui/sign-in", axum::routing::post(sign_in))
+}
+
+/// `GET /ui/config.json`: how the page signs a user in, `{"oidc": null}` when a token is pasted.
+async fn config(State(state): State<AppState>) -> Result<Response> {
+    let oidc = match state.service().ui_sign_in() {
+        Some(sign_in) => Some(sign_in.config().await?),
+        None => None,
+    };
+    Ok(never_cached(
+        axum::Json(serde_json::json!({ "oidc": oidc })).into_response(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    code: String,
+    code_verifier: String,
+}
+
+/// `POST /ui/sign-in` `{"code", "code_verifier"}`: the ID token the issuer gives for them.
+async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) -> Result<Response> {
+    let sign_in = state.service().ui_sign_in().ok_or_else(|| {
+        Error::NotFound(
+            "the settings page has no identity provider sign-in (UI_OIDC_ISSUER)".to_owned(),
+        )
+    })?;
+    let id_token = sign_in.redeem(&body.code, &body.code_verifier).await?;
+    Ok(never_cached(
+        axum::Json(serde_json::json!({ "id_token": id_token })).into_response(),
+    ))
 }
 
 async fn to_page() -> Response {

@@ -384,6 +384,7 @@ pub fn settings(database: Database, kek: KeyEncryptionKey, issuers: Vec<String>)
         // Off, so that tests creating many tokens are not throttled; `rate_limits.rs` sets them.
         rate_limits: access_tokens::config::RateLimitSettings::OFF,
         secret_scanning_github: None,
+        ui_oidc: None,
         // Receivers started by the tests listen on loopback, over plain http.
         webhooks: access_tokens::config::WebhookSettings {
             allow_private: true,

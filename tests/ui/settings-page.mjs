@@ -175,6 +175,29 @@ try {
   await page.waitForSelector('#signin:not([hidden])');
   assert.equal(await page.evaluate((t) => document.documentElement.outerHTML.includes(t), TOKEN), false);
 
+  check('sign in at the identity provider (authorization code flow with PKCE)');
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${BASE}/ui/`);
+  const oidc = page.locator('#oidc-sign-in');
+  await oidc.waitFor();
+  assert.match(await oidc.textContent(), /Sign in with 127\.0\.0\.1/);
+  await oidc.click();
+  await page.waitForSelector('#app:not([hidden])');
+  assert.equal(await page.textContent('#user'), 'oidc-user@example.com');
+  assert.equal(new URL(page.url()).search, '', 'the code leaves the address bar');
+  assert.equal(await page.evaluate(() => sessionStorage.length + localStorage.length), 0);
+  await page.locator('#list:not([hidden]), #empty:not([hidden])').first().waitFor();
+  await page.click('#new-token');
+  await page.fill('#c-name', 'made after an OIDC sign-in');
+  await page.click('#create-form button[type=submit]');
+  await page.waitForSelector('#shown[open]');
+  await page.click('#shown [data-close]');
+  await page.locator('#list tbody tr', { hasText: 'made after an OIDC sign-in' }).waitFor();
+  assert.match(
+    await page.locator('#list tbody tr', { hasText: 'made after an OIDC sign-in' }).textContent(),
+    /1:owner/,
+  );
+
   assert.deepEqual(problems, [], 'no script error and no CSP violation');
   console.log('settings-page: all checks passed');
 } catch (error) {

@@ -193,6 +193,19 @@ pub struct SettingsArgs {
     /// Comma-separated origins allowed to call from a browser.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
+    /// A trusted issuer whose users sign in to the settings page at /ui/ with OpenID Connect (the
+    /// authorization code flow with PKCE); unset: the page asks for a token to be pasted.
+    #[arg(long, env = "UI_OIDC_ISSUER")]
+    pub ui_oidc_issuer: Option<String>,
+    /// The public client id of the settings page at that issuer.
+    #[arg(long, env = "UI_OIDC_CLIENT_ID")]
+    pub ui_oidc_client_id: Option<String>,
+    /// Where the issuer sends the user back; registered with the client. Unset: {PUBLIC_URL}/ui/.
+    #[arg(long, env = "UI_OIDC_REDIRECT_URI")]
+    pub ui_oidc_redirect_uri: Option<String>,
+    /// The scopes the page asks for.
+    #[arg(long, env = "UI_OIDC_SCOPE", default_value = "openid email profile")]
+    pub ui_oidc_scope: String,
     /// Comma-separated origins that may embed the settings page at /ui/ in a frame (the portals
     /// that show it); unset: none may (`frame-ancestors 'none'`).
     #[arg(long, env = "UI_FRAME_ANCESTORS", value_delimiter = ',')]
@@ -385,6 +398,19 @@ pub struct Settings {
     /// Where GitHub's secret scanning keys are read, when its alerts are received
     /// (`SECRET_SCANNING_GITHUB`); `None`: the endpoint answers 404.
     pub secret_scanning_github: Option<String>,
+    /// The settings page's OpenID Connect sign-in (`UI_OIDC_*`); `None`: a token is pasted.
+    pub ui_oidc: Option<UiOidcSettings>,
+}
+
+/// How the settings page signs a user in: the authorization code flow with PKCE at a trusted
+/// issuer, for a public client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiOidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    /// `None`: `{PUBLIC_URL}/ui/`.
+    pub redirect_uri: Option<String>,
+    pub scope: String,
 }
 
 /// Where and how the service listens: its addresses, the URL it is reached at, which browser
@@ -792,6 +818,7 @@ impl SettingsArgs {
                 HeaderValue::from_str(&url.origin().ascii_serialization()).or_else(|_| err(format!("CORS_ALLOWED_ORIGINS entry {origin:?} is not valid")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let ui_oidc = self.ui_oidc(&trusted_issuers, &issuers_file)?;
         let ui_frame_ancestors = self
             .ui_frame_ancestors
             .iter()
@@ -868,6 +895,7 @@ impl SettingsArgs {
                 failed_introspection_per_client: self.rate_limit_failed_introspection_per_client,
                 revoke_per_address: self.rate_limit_revoke_per_address,
             },
+            ui_oidc,
             secret_scanning_github: if self.secret_scanning_github {
                 let url = self.secret_scanning_github_keys_url.trim();
                 let parsed = url::Url::parse(url).map_err(|e| {
@@ -906,6 +934,47 @@ impl SettingsArgs {
 }
 
 impl SettingsArgs {
+    /// The settings page's sign-in: its issuer must be a trusted one (its ID tokens are the
+    /// callers), with a client id.
+    fn ui_oidc(
+        &self,
+        trusted: &[String],
+        file: &[IssuerSpec],
+    ) -> Result<Option<UiOidcSettings>, ConfigError> {
+        let issuer = match self.ui_oidc_issuer.as_deref().map(str::trim) {
+            None | Some("") => return Ok(None),
+            Some(issuer) => issuer.to_owned(),
+        };
+        if !trusted.contains(&issuer) && !file.iter().any(|spec| spec.url == issuer) {
+            return err(format!(
+                "UI_OIDC_ISSUER {issuer:?} is not a trusted issuer: the ID tokens it signs the page's users in with must be callers; list it in TRUSTED_ISSUERS or TRUSTED_ISSUERS_FILE, exactly as its tokens' iss"
+            ));
+        }
+        let Some(client_id) = self
+            .ui_oidc_client_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        else {
+            return err(
+                "UI_OIDC_ISSUER is set without UI_OIDC_CLIENT_ID: name the settings page's public client at the issuer",
+            );
+        };
+        let redirect_uri = match self.ui_oidc_redirect_uri.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(uri) => {
+                parse_base_url("UI_OIDC_REDIRECT_URI", uri)?;
+                Some(uri.to_owned())
+            }
+        };
+        Ok(Some(UiOidcSettings {
+            issuer,
+            client_id: client_id.to_owned(),
+            redirect_uri,
+            scope: self.ui_oidc_scope.trim().to_owned(),
+        }))
+    }
+
     /// The issuers of `TRUSTED_ISSUERS_FILE`; any mistake is one line naming the file, the issuer
     /// and the fix.
     fn issuers_file(&self, path: &Path) -> Result<Vec<IssuerSpec>, ConfigError> {
@@ -1376,6 +1445,37 @@ mod tests {
             .unwrap();
             assert_eq!(allowed.trusted_issuers, [remote]);
         }
+    }
+
+    #[test]
+    fn the_settings_pages_sign_in_needs_a_trusted_issuer_and_a_client() {
+        let e = refused(&["--ui-oidc-issuer", "https://sso.example.com"]);
+        assert!(
+            e.starts_with("UI_OIDC_ISSUER") && e.contains("TRUSTED_ISSUERS"),
+            "{e}"
+        );
+        let e = refused(&[
+            "--trusted-issuers",
+            "https://sso.example.com",
+            "--ui-oidc-issuer",
+            "https://sso.example.com",
+        ]);
+        assert!(e.contains("UI_OIDC_CLIENT_ID"), "{e}");
+        let s = args(&[
+            "--trusted-issuers",
+            "https://sso.example.com",
+            "--ui-oidc-issuer",
+            "https://sso.example.com",
+            "--ui-oidc-client-id",
+            "page",
+        ])
+        .validate()
+        .unwrap();
+        let oidc = s.ui_oidc.unwrap();
+        assert_eq!(oidc.client_id, "page");
+        assert_eq!(oidc.scope, "openid email profile");
+        assert_eq!(oidc.redirect_uri, None);
+        assert!(args(&[]).validate().unwrap().ui_oidc.is_none());
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod rate_limit;
 pub mod revocations;
 pub mod secret_scanning;
 pub mod status_lists;
+pub mod ui_sign_in;
 pub mod usage;
 pub mod webhooks;
 /// The domain is its own crate; named `tokens` here, the floor it was.
@@ -84,6 +85,8 @@ pub struct Service {
     issuers: Arc<TrustedIssuers>,
     /// The keys of `FEDERATION_ISSUERS`, whose workload tokens are exchanged.
     federation: TrustedIssuers,
+    /// The settings page's OpenID Connect sign-in, when `UI_OIDC_ISSUER` is set.
+    ui_sign_in: Option<ui_sign_in::UiSignIn>,
     usage: Arc<UsageTracker>,
     revocations: Arc<Revocations>,
     /// The key sets' status lists, as served.
@@ -141,6 +144,10 @@ impl Service {
                 settings.issuer_policy.keys,
                 settings.allow_insecure_issuers,
             ),
+            ui_sign_in: settings
+                .ui_oidc
+                .clone()
+                .map(|oidc| ui_sign_in::UiSignIn::new(oidc, keys.public_url())),
             rate_limits: RateLimits::new(settings.rate_limits),
             status_lists: Arc::new(StatusLists::new(
                 store.clone(),
@@ -518,6 +525,11 @@ impl Service {
         drop(conn);
         self.apply(&Change::Created(&created.record));
         Ok(Ok(created))
+    }
+
+    /// The settings page's sign-in, when one is configured.
+    pub fn ui_sign_in(&self) -> Option<&ui_sign_in::UiSignIn> {
+        self.ui_sign_in.as_ref()
     }
 
     /// Revokes the rotating tokens whose time has come; this replica sees them refused before it
