@@ -67,7 +67,7 @@ roles_claim = "roles"
 TOML
 
 # A webhook endpoint on loopback (nothing answers there: its deliveries fail and are shown so).
-export LISTEN_ADDR="127.0.0.1:$PORT" METRICS_ADDR="127.0.0.1:0" UI_FRAME_ANCESTORS="https://portal.example.com" \
+export LISTEN_ADDR="127.0.0.1:$PORT" METRICS_ADDR="127.0.0.1:0" UI_FRAME_ANCESTORS="https://portal.example.com,http://localhost:18622" \
     WEBHOOK_ALLOW_PRIVATE=true WEBHOOK_ALLOW_INSECURE=true
 export TRUSTED_ISSUERS_FILE="$WORK/issuers.toml" UI_OIDC_ISSUER="http://127.0.0.1:$OIDC_PORT" \
     UI_OIDC_CLIENT_ID=settings-page

@@ -112,7 +112,7 @@ function signOut() {
   $('signin').hidden = false;
   say('Signed out.');
   $('bearer').focus();
-offerOidc();
+offerSignIns();
 finishOidc();
 }
 
@@ -199,14 +199,50 @@ async function finishOidc() {
   }
 }
 
-async function offerOidc() {
-  let config = null;
+async function developmentSignIn(event) {
+  event.preventDefault();
+  const roles = $('dev-roles').value.split(',').map((r) => r.trim()).filter(Boolean);
+  try {
+    const response = await fetch('/ui/dev-sign-in', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ organization: $('dev-org').value.trim(), user: $('dev-user').value.trim(), roles }),
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.error || response.statusText);
+    $('dev-error').textContent = '';
+    await signIn(answer.token);
+  } catch (error) {
+    $('dev-error').textContent = `Not signed in: ${error.message}`;
+  }
+}
+
+/// An embedding portal (an origin of UI_FRAME_ANCESTORS) hands the page its user's token:
+/// `parent.postMessage({type: 'access-tokens:token', token}, pageOrigin)`.
+function acceptTokensFrom(embedders) {
+  window.addEventListener('message', (event) => {
+    if (!embedders.includes(event.origin)) return;
+    const data = event.data;
+    if (data && data.type === 'access-tokens:token' && typeof data.token === 'string') signIn(data.token);
+  });
+}
+
+async function offerSignIns() {
+  let answer = {};
   try {
     const response = await fetch('/ui/config.json', { cache: 'no-store' });
-    if (response.ok) config = (await response.json()).oidc;
+    if (response.ok) answer = await response.json();
   } catch {
-    config = null;
+    answer = {};
   }
+  acceptTokensFrom(Array.isArray(answer.embedders) ? answer.embedders : []);
+  if (answer.development) {
+    $('dev-form').hidden = false;
+    $('dev-form').addEventListener('submit', developmentSignIn);
+  }
+  const config = answer.oidc;
   if (!config) return;
   $('oidc').hidden = false;
   $('oidc-sign-in').textContent = `Sign in with ${new URL(config.issuer).host}`;
@@ -237,6 +273,9 @@ function nextFrom(link) {
 
 async function loadTokens(more = false) {
   const path = more && state.next ? state.next : `/v1/access-tokens?${listQuery()}`;
+  // A list asked for later wins: an answer to an earlier request (typing in a filter) is dropped.
+  state.listing = (state.listing || 0) + 1;
+  const mine = state.listing;
   let page;
   try {
     page = await api('GET', path);
@@ -244,6 +283,7 @@ async function loadTokens(more = false) {
     say(`Could not list the tokens: ${error.message}`);
     return;
   }
+  if (mine !== state.listing) return;
   state.next = nextFrom(page.link);
   const body = $('list').querySelector('tbody');
   if (!more) body.replaceChildren();
@@ -317,8 +357,11 @@ function row(item) {
     status.textContent = `rotating until ${new Date(item.retires_at).toLocaleString()}`;
   }
   tr.append(status);
-  const actions = document.createElement('td');
+  const cellOfActions = document.createElement('td');
+  cellOfActions.className = 'actions-cell';
+  const actions = document.createElement('div');
   actions.className = 'row-actions';
+  cellOfActions.append(actions);
   const label = (verb) => `${verb} ${item.name}`;
   if (item.status !== 'revoked') {
     actions.append(button('Revoke', () => revoke(item), label('Revoke')));
@@ -332,7 +375,7 @@ function row(item) {
     }
   }
   actions.append(button('Events', () => showEvents(item), label('Events of')));
-  tr.append(actions);
+  tr.append(cellOfActions);
   // On a narrow screen each row is a card: every value says what it is.
   const headings = [...document.querySelectorAll('#list thead th')].map((th) => th.textContent);
   [...tr.children].forEach((td, i) => td.setAttribute('data-label', headings[i] || ''));
@@ -775,5 +818,5 @@ $('copy').addEventListener('click', async () => {
   }
 });
 $('bearer').focus();
-offerOidc();
+offerSignIns();
 finishOidc();

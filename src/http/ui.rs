@@ -72,16 +72,68 @@ pub fn router(csp: HeaderValue) -> Router<AppState> {
         .route("/ui/app.css", get(file("text/css; charset=utf-8", STYLE)))
         .route("/ui/config.json", get(config))
         .route("/ui/sign-in", axum::routing::post(sign_in))
+        .route("/ui/dev-sign-in", axum::routing::post(development_sign_in))
 }
 
-/// `GET /ui/config.json`: how the page signs a user in, `{"oidc": null}` when a token is pasted.
-async fn config(State(state): State<AppState>) -> Result<Response> {
-    let oidc = match state.service().ui_sign_in() {
+/// Whether the request comes from this machine, as the connection says (never a header).
+fn from_loopback(
+    peer: &Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+) -> bool {
+    peer.as_ref()
+        .is_some_and(|axum::Extension(axum::extract::ConnectInfo(addr))| addr.ip().is_loopback())
+}
+
+/// `GET /ui/config.json`: how the page signs a user in (`oidc`: the identity provider's sign-in,
+/// or `null`), whether the development sign-in is offered (the embedded store, to a loopback
+/// client), and which origins may hand the page a token (`postMessage`).
+async fn config(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+) -> Result<Response> {
+    let service = state.service();
+    let oidc = match service.ui_sign_in() {
         Some(sign_in) => Some(sign_in.config().await?),
         None => None,
     };
+    let development = service.offers_development_sign_in() && from_loopback(&peer);
     Ok(never_cached(
-        axum::Json(serde_json::json!({ "oidc": oidc })).into_response(),
+        axum::Json(serde_json::json!({
+            "oidc": oidc,
+            "development": development,
+            "embedders": service.http_settings().ui_frame_ancestors,
+        }))
+        .into_response(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevelopmentSignIn {
+    organization: String,
+    user: String,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// `POST /ui/dev-sign-in` `{"organization", "user", "roles"}`: on the embedded store, to a
+/// loopback client only, a caller minted as `access-tokens dev-token` mints one; 404 otherwise.
+async fn development_sign_in(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    Json(body): Json<DevelopmentSignIn>,
+) -> Result<Response> {
+    let service = state.service();
+    if !service.offers_development_sign_in() || !from_loopback(&peer) {
+        return Err(Error::NotFound(
+            "the development sign-in exists on the embedded store, for clients on this machine only".to_owned(),
+        )
+        .into());
+    }
+    let created = service
+        .development_sign_in(&body.organization, &body.user, &body.roles)
+        .await?;
+    Ok(never_cached(
+        axum::Json(serde_json::json!({ "token": created.jwt })).into_response(),
     ))
 }
 

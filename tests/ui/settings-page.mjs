@@ -3,6 +3,7 @@
 // overlap, revoke it, keyboard only where a person could, and at 360 px wide. Run by
 // scripts/test-ui.sh with BASE (the service) and TOKEN (an admin caller of organization 1).
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.BASE;
@@ -39,7 +40,7 @@ try {
   const response = await page.goto(`${BASE}/`);
   assert.equal(new URL(page.url()).pathname, '/ui/');
   const csp = response.headers()['content-security-policy'];
-  for (const part of ["script-src 'self'", "connect-src 'self'", "default-src 'none'", 'frame-ancestors https://portal.example.com']) {
+  for (const part of ["script-src 'self'", "connect-src 'self'", "default-src 'none'", 'frame-ancestors https://portal.example.com http://localhost:18622']) {
     assert.ok(csp.includes(part), `CSP has ${part}: ${csp}`);
   }
   assert.ok(!csp.includes('unsafe-inline') && !csp.includes('unsafe-eval'), csp);
@@ -73,11 +74,17 @@ try {
   assert.equal(await page.evaluate(() => document.activeElement.id), 'c-name');
   await page.keyboard.type('ci pipeline');
   await page.selectOption('#c-expiry', '30d');
+  if (process.env.SCREENSHOTS) {
+    await page.screenshot({ path: `${process.env.SCREENSHOTS}/settings-page-create.png` });
+  }
   await page.focus('#c-name');
   await page.keyboard.press('Enter');
   await page.waitForSelector('#shown[open]');
   const shown = await page.inputValue('#shown-token');
   assert.match(shown, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a JWT');
+  if (process.env.SCREENSHOTS) {
+    await page.screenshot({ path: `${process.env.SCREENSHOTS}/settings-page-shown-once.png` });
+  }
   const works = await fetch(`${BASE}/v1/access-tokens`, { headers: { Authorization: `Bearer ${shown}` } });
   assert.equal(works.status, 200, 'the token shown calls the API');
   await page.click('#copy');
@@ -144,9 +151,7 @@ try {
   await page.click('.tab[data-tab="policy"]');
   assert.equal(await page.isEnabled('#policy-save'), true, 'an admin edits the policy');
 
-  if (process.env.SCREENSHOTS) {
-    await page.screenshot({ path: `${process.env.SCREENSHOTS}/settings-page-desktop.png`, fullPage: true });
-  }
+
   check('an admin adds a webhook endpoint; its signing secret is shown once');
   await page.click('.tab[data-tab="webhooks"]');
   await page.fill('#w-url', process.env.WEBHOOK_URL);
@@ -198,10 +203,115 @@ try {
     /1:owner/,
   );
 
+  check('the development sign-in (embedded store, this machine); a token of each listed type');
+  await page.goto(`${BASE}/ui/`);
+  await page.waitForSelector('#dev-form:not([hidden])');
+  await page.fill('#dev-org', '7');
+  await page.fill('#dev-user', 'dev');
+  await page.fill('#dev-roles', 'owner, viewer');
+  await page.click('#dev-form button[type=submit]');
+  await page.waitForSelector('#app:not([hidden])');
+  assert.equal(await page.textContent('#user'), 'dev');
+  for (const [type, extra] of [['api', null], ['app', null], ['journey', ['#c-journey-id', 'j-1']], ['portal', ['#c-portal-id', 'p-1']]]) {
+    await page.click('#new-token');
+    await page.fill('#c-name', `a ${type} token`);
+    await page.selectOption('#c-type', type);
+    if (extra) await page.fill(extra[0], extra[1]);
+    // Within the development caller's own week.
+    await page.selectOption('#c-expiry', 'custom');
+    await page.fill('#c-days', '2');
+    await page.click('#create-form button[type=submit]');
+    await page.waitForSelector('#shown[open]');
+    const made = await page.inputValue('#shown-token');
+    if (type === 'api' || type === 'app') {
+      const calls = await fetch(`${BASE}/v1/access-tokens`, { headers: { Authorization: `Bearer ${made}` } });
+      assert.equal(calls.status, 200, `the ${type} token calls the API`);
+    }
+    await page.click('#shown [data-close]');
+    const listed = page.locator('#list tbody tr', { hasText: `a ${type} token` });
+    await listed.waitFor();
+    assert.match(await listed.textContent(), /expires in 2 days/);
+  }
+
+  check('filter and page through 250 tokens');
+  const bulk = process.env.TOKEN;
+  for (let i = 0; i < 250; i += 1) {
+    const made = await fetch(`${BASE}/v1/access-tokens`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${bulk}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: `bulk ${String(i).padStart(3, '0')}`, expires_in: '30d' }),
+    });
+    assert.equal(made.status, 201);
+  }
+  await page.goto(`${BASE}/ui/`);
+  await page.fill('#bearer', TOKEN);
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForSelector('#app:not([hidden])');
+  // The newest 25 are bulk tokens anyway: wait for the filtered answer itself.
+  const filtered = page.waitForResponse((r) => r.url().includes('name=bulk'));
+  await page.fill('#filter-name', 'bulk');
+  await filtered;
+  const onlyBulk = (n) => {
+    const rows = [...document.querySelectorAll('#list tbody tr')];
+    return rows.length === n && rows.every((r) => r.textContent.includes('bulk'));
+  };
+  await page.waitForFunction(onlyBulk, 25);
+  for (let pageNo = 2; pageNo <= 10; pageNo += 1) {
+    await page.click('#more');
+    await page.waitForFunction(onlyBulk, pageNo * 25);
+  }
+  assert.equal(await page.isHidden('#more'), true, 'no more after 250');
+  if (process.env.SCREENSHOTS) {
+    await page.fill('#filter-name', '');
+    await page.waitForFunction(() => !document.querySelector('#more').hidden);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: `${process.env.SCREENSHOTS}/settings-page-list.png` });
+  }
+
+  check('an embedding portal hands the page a token (postMessage from an allowed origin only)');
+  // Two portals on this machine: one UI_FRAME_ANCESTORS names, one it does not.
+  const portals = [18622, 18623].map((port) =>
+    createServer((_, response) => {
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end(`<!doctype html><title>portal</title><iframe src="${BASE}/ui/" title="tokens"></iframe>`);
+    }).listen(port, '127.0.0.1'),
+  );
+  const portal = await context.newPage();
+  await portal.goto('http://localhost:18622/settings');
+  const framed = portal.frameLocator('iframe');
+  await framed.locator('#bearer').waitFor();
+  await portal.waitForTimeout(0);
+  await portal.evaluate(
+    ([base, token]) => document.querySelector('iframe').contentWindow.postMessage({ type: 'access-tokens:token', token }, base),
+    [BASE, TOKEN],
+  );
+  await framed.locator('#app:not([hidden])').waitFor();
+  await portal.goto('http://localhost:18623/settings');
+  const blocked = await portal.evaluate(() => new Promise((resolve) => {
+    const frame = document.querySelector('iframe');
+    frame.addEventListener('load', () => {
+      try {
+        resolve(frame.contentDocument === null || frame.contentWindow.location.href === 'about:blank' ? 'blocked' : 'loaded');
+      } catch {
+        resolve('blocked');
+      }
+    });
+    setTimeout(() => resolve('blocked'), 5000);
+  }));
+  assert.equal(blocked, 'blocked', 'another origin cannot frame the page');
+  await portal.close();
+  for (const server of portals) server.close();
+
   assert.deepEqual(problems, [], 'no script error and no CSP violation');
   console.log('settings-page: all checks passed');
 } catch (error) {
   console.error(`settings-page: failed at "${step}": ${error.stack || error}`);
+  if (process.env.SCREENSHOTS) {
+    for (const [i, p] of browser.contexts().flatMap((c) => c.pages()).entries()) {
+      await p.screenshot({ path: `${process.env.SCREENSHOTS}/settings-page-failure-${i}.png`, fullPage: true }).catch(() => {});
+      console.error(await p.evaluate(() => `rows ${document.querySelectorAll('#list tbody tr').length}, more hidden ${document.querySelector('#more')?.hidden}, status "${document.querySelector('#status')?.textContent}"`).catch(() => ''));
+    }
+  }
   if (problems.length) console.error(problems.join('\n'));
   process.exitCode = 1;
 } finally {

@@ -527,6 +527,79 @@ impl Service {
         Ok(Ok(created))
     }
 
+    /// Whether the settings page offers its development sign-in: on the embedded store only.
+    pub fn offers_development_sign_in(&self) -> bool {
+        matches!(self.settings.database, store::Database::Sqlite(_))
+    }
+
+    /// The settings page's development sign-in (the embedded store, loopback clients: the
+    /// caller checks both): an api caller of `org` for `user` with `roles` (slugs of `org`, or
+    /// role ids of it), for a week (the tokens it creates live within it), minted as
+    /// `access-tokens dev-token` mints one.
+    pub async fn development_sign_in(
+        &self,
+        org: &str,
+        user: &str,
+        roles: &[String],
+    ) -> Result<Created> {
+        if !self.offers_development_sign_in() {
+            return Err(Error::NotFound(
+                "the development sign-in exists on the embedded store only".to_owned(),
+            ));
+        }
+        let text = |field: &str, value: &str| -> Result<String> {
+            let value = value.trim();
+            if value.is_empty() || value.chars().count() > 255 || value.contains(':') {
+                return Err(Error::bad_request(format!(
+                    "{field} must be 1 to 255 characters without a colon"
+                )));
+            }
+            Ok(value.to_owned())
+        };
+        let org = text("organization", org)?;
+        let user = text("user", user)?;
+        let roles = roles
+            .iter()
+            .map(|role| match role.trim().split_once(':') {
+                None => text("a role", role).map(|slug| format!("{org}:{slug}")),
+                Some((o, slug)) if o == org => {
+                    text("a role", slug).map(|slug| format!("{org}:{slug}"))
+                }
+                Some(_) => Err(Error::bad_request(format!(
+                    "role {role:?} is not a role of organization {org}"
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let caller = Caller {
+            user_agent: Some("access-tokens settings page (development sign-in)".to_owned()),
+            ..Caller::user(
+                &self.keys.current().set(KeySetName::Api).issuer,
+                org,
+                user,
+                roles,
+            )
+        };
+        let new = NewToken::parse(CreateTokenBody {
+            name: Some(format!("dev caller {}", caller.user_id)),
+            token_type: Some("api".to_owned()),
+            expires_in: Some(serde_json::Value::String("7d".to_owned())),
+            ..CreateTokenBody::default()
+        })?;
+        // As `dev-token`: the roles are asserted here, so no role setting is asked to approve them.
+        let created = lifecycle::create(
+            &self.store,
+            &self.policies,
+            &self.keys,
+            &self.settings.webhooks.expiry_warnings,
+            &tokens::Authority::default(),
+            &caller,
+            new,
+        )
+        .await?;
+        self.apply(&Change::Created(&created.record));
+        Ok(created)
+    }
+
     /// The settings page's sign-in, when one is configured.
     pub fn ui_sign_in(&self) -> Option<&ui_sign_in::UiSignIn> {
         self.ui_sign_in.as_ref()
