@@ -33,6 +33,7 @@ mod replicas;
 mod rotation;
 mod secret_pattern;
 mod secret_scanning;
+mod settings_page;
 mod standby;
 mod status_lists;
 mod suspension;
