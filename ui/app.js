@@ -356,6 +356,7 @@ function row(item) {
   if (item.status === 'rotating' && item.retires_at) {
     status.textContent = `rotating until ${new Date(item.retires_at).toLocaleString()}`;
   }
+  if (item.status === 'revoked') explainRevocation(item, status);
   tr.append(status);
   const cellOfActions = document.createElement('td');
   cellOfActions.className = 'actions-cell';
@@ -380,6 +381,34 @@ function row(item) {
   const headings = [...document.querySelectorAll('#list thead th')].map((th) => th.textContent);
   [...tr.children].forEach((td, i) => td.setAttribute('data-label', headings[i] || ''));
   return tr;
+}
+
+/// Why a revoked token ended, from its `revoked` event: found leaked (and where), reported by
+/// whoever held it, its people gone, rotated, or below a revoked token.
+async function explainRevocation(item, status) {
+  let events;
+  try {
+    events = (await api('GET', `/v1/access-tokens/audit-events?token_id=${encodeURIComponent(item.id)}&limit=10`)).data;
+  } catch {
+    return;
+  }
+  const revoked = events.find((e) => e.action === 'revoked');
+  const details = (revoked && revoked.details) || {};
+  const reasons = {
+    reported: 'reported by whoever held it',
+    offboarded: 'its creator left',
+    rotated: 'replaced by rotation',
+    credential_deleted: 'its federated credential was deleted',
+  };
+  let why = null;
+  if (details.reason === 'leaked') {
+    why = details.leak && details.leak.url ? `found at ${details.leak.url}` : 'found leaked';
+  } else if (reasons[details.reason]) {
+    why = reasons[details.reason];
+  } else if (revoked && revoked.related_token_id) {
+    why = 'with the token it was made from';
+  }
+  if (why) status.textContent = `revoked: ${why}`;
 }
 
 // --- Dialogs ------------------------------------------------------------------------------

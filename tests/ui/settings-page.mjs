@@ -145,6 +145,24 @@ try {
   const gone = await fetch(`${BASE}/v1/access-tokens`, { headers: { Authorization: `Bearer ${rotated}` } });
   assert.equal(gone.status, 401, 'the revoked token is refused');
 
+  check('a token reported by whoever held it says so in the list');
+  await page.selectOption('#filter-status', 'active');
+  await page.click('#new-token');
+  await page.fill('#c-name', 'leaked one');
+  await page.selectOption('#c-expiry', '30d');
+  await page.click('#create-form button[type=submit]');
+  await page.waitForSelector('#shown[open]');
+  const leaked = await page.inputValue('#shown-token');
+  await page.click('#shown [data-close]');
+  const reported = await fetch(`${BASE}/v1/access-tokens/revoke`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: `token=${leaked}`,
+  });
+  assert.equal(reported.status, 200);
+  await page.selectOption('#filter-status', 'revoked');
+  await page.locator('#list tbody tr', { hasText: 'leaked one' }).filter({ hasText: 'revoked: reported by whoever held it' }).waitFor();
+
   check('the audit events and the policy tab');
   await page.click('.tab[data-tab="audit"]');
   await page.locator('#audit-list li', { hasText: 'revoked' }).first().waitFor();
