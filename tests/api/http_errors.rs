@@ -116,7 +116,8 @@ fn futures_util_stream(
 async fn unknown_routes_are_404_and_wrong_methods_405() {
     let app = TestApp::spawn().await;
     assert_error(app.get("/v2/access-tokens").await, StatusCode::NOT_FOUND).await;
-    assert_error(app.get("/").await, StatusCode::NOT_FOUND).await;
+    // `/` redirects to the settings page (settings_page.rs); other unknown paths are 404s.
+    assert_error(app.get("/nowhere").await, StatusCode::NOT_FOUND).await;
     let put = app
         .client
         .put(app.url("/v1/access-tokens"))
