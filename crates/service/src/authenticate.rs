@@ -210,6 +210,11 @@ async fn caller_of(service: &Service, token: &str) -> Result<Caller, Refusal> {
 
     let keys = service.keys.current();
     if iss == keys.set(KeySetName::Api).issuer {
+        // A token verified before against these keys is not verified again (`keys::verified`).
+        let now = i64::try_from(jws::now()).unwrap_or(i64::MAX);
+        if let Some(claims) = service.verified.get(&keys, token, now) {
+            return own_caller(service, &claims).await;
+        }
         // `verify_own` parses the header itself, with the algorithm pinned to RS256.
         let own = verify_own(&keys, token).map_err(No)?;
         if own.set != KeySetName::Api {
@@ -217,7 +222,10 @@ async fn caller_of(service: &Service, token: &str) -> Result<Caller, Refusal> {
         }
         let claims: OwnTokenClaims = serde_json::from_value(Value::Object(own.claims))
             .map_err(|_| No("claims of own token incomplete"))?;
-        return own_caller(service, claims).await;
+        let claims = std::sync::Arc::new(claims);
+        let caller = own_caller(service, &claims).await?;
+        service.verified.insert(&keys, token, claims);
+        return Ok(caller);
     }
     let Some(mapping) = service.issuers.mapping(&iss) else {
         return Err(No("untrusted issuer"));
@@ -259,7 +267,7 @@ fn verify_issuer_token(
     Ok(jws.verify_with(key, &rules, jws::now())?)
 }
 
-async fn own_caller(service: &Service, claims: OwnTokenClaims) -> Result<Caller, Refusal> {
+async fn own_caller(service: &Service, claims: &OwnTokenClaims) -> Result<Caller, Refusal> {
     if claims.token_use != "access"
         || !matches!(claims.token_type.as_str(), "api" | "app" | "assume")
     {
@@ -280,16 +288,16 @@ async fn own_caller(service: &Service, claims: OwnTokenClaims) -> Result<Caller,
     // and organization only, as its row's legacy key does.
     let legacy_owner = legacy_owner_key(&claims.org_id, &claims.user_id);
     Ok(Caller {
-        owner: claims.owner.unwrap_or_else(|| legacy_owner.clone()),
+        owner: claims.owner.clone().unwrap_or_else(|| legacy_owner.clone()),
         legacy_owner,
-        org_id: claims.org_id,
-        user_id: claims.user_id,
-        roles: claims.assignments,
-        username: claims.username,
-        email: claims.email,
+        org_id: claims.org_id.clone(),
+        user_id: claims.user_id.clone(),
+        roles: claims.assignments.clone(),
+        username: claims.username.clone(),
+        email: claims.email.clone(),
         read_only: claims.read_only,
         anonymize: claims.anonymize,
-        token_id: Some(claims.token_id),
+        token_id: Some(claims.token_id.clone()),
         expires_at: claims
             .exp
             .and_then(|exp| chrono::DateTime::from_timestamp(exp, 0)),

@@ -88,6 +88,8 @@ pub struct Service {
     /// The settings page's OpenID Connect sign-in, when `UI_OIDC_ISSUER` is set.
     ui_sign_in: Option<ui_sign_in::UiSignIn>,
     usage: Arc<UsageTracker>,
+    /// Own caller tokens already verified against the current keys (see `keys::verified`).
+    verified: keys::verified::VerifiedOwnTokens,
     revocations: Arc<Revocations>,
     /// The key sets' status lists, as served.
     status_lists: Arc<StatusLists>,
@@ -158,6 +160,7 @@ impl Service {
             settings: Arc::new(settings),
             keys,
             usage: Arc::new(UsageTracker::default()),
+            verified: Default::default(),
             revocations: Arc::new(Revocations::new(store.clone(), metrics.revocations.clone())),
             store,
             stopping: AtomicBool::new(false),

@@ -22,6 +22,7 @@ mod error;
 pub mod jwks;
 pub mod lifecycle;
 pub mod seal;
+pub mod verified;
 pub mod verify;
 
 use std::collections::{HashMap, HashSet};
