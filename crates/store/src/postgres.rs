@@ -3,15 +3,19 @@
 //! operations are serialized across replicas by an advisory lock, held until the transaction
 //! ends (a session lock would outlive the transaction on a pooler's shared server connection).
 
-use chrono::NaiveDate;
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::queries::{
     Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, NO_POLICY_VERSION, Queries,
     Result, StatusEntry, StatusIndexKey, StoredPolicy, TokenRow, TokenStatusEntry, columns,
     key_columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql, portable_queries,
+    status_ref,
 };
 use super::statements::{Pg, Statements};
 use super::types::{Named, TextList, Timestamp};
+use crate::tokens::status_list::StatusRef;
 use crate::tokens::{Actor, KeySetName, KeyState, Owned, Refused, TokenRecord, TokenStatus};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -31,7 +35,10 @@ list_sql_fn!(
 
 /// Inserts the records of one or more creations with their `created` audit events in one
 /// statement: all of them or none (outside a transaction, one commit for all). Returns the records
-/// as stored, in no particular order. Role lists travel as JSON arrays (a `text[][]` must be
+/// as stored, in no particular order: the given ones with the status list index each was given and
+/// their times at the microseconds PostgreSQL keeps (the statement returns only id and index, not
+/// the row: a creation's answer needs nothing else from it, and decoding every column of every row
+/// was a share of a creation's CPU on both sides). Role lists travel as JSON arrays (a `text[][]` must be
 /// rectangular); an event's time is its token's creation time. Each row takes the next index of
 /// its key set's status list sequence in the same statement (`status_list_next_index`, once per
 /// row), so a group of any size allocates in its one round trip.
@@ -47,7 +54,7 @@ pub(super) async fn insert_token_group(
         .map(|(t, _, _)| serde_json::to_string(&t.assignments))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| sqlx::Error::Encode(e.into()))?;
-    let rows: Vec<TokenRow> = sqlx::query_as(concat!(
+    let rows: Vec<(String, Option<i32>, Option<i32>)> = sqlx::query_as(
         "with v as (
              select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                  $6::text[], $7::bool[], $8::bool[], $9::text[], $10::text[], $11::text[],
@@ -76,9 +83,7 @@ pub(super) async fn insert_token_group(
                       or v.policy_version = coalesce(
                           (select p.version from org_policies p where p.org_id = v.org_id),
                           $26)) as allocated
-             returning ",
-        columns!(),
-        "
+             returning id, status_list, status_idx
          ), e as (
              insert into audit_events (org_id, occurred_at, action, token_id, related_token_id,
                  actor_org_id, actor_user_id, actor_token_id, source_ip, user_agent, token_type,
@@ -88,10 +93,8 @@ pub(super) async fn insert_token_group(
              from v
              where v.id in (select id from t)
          )
-         select ",
-        columns!(),
-        " from t"
-    ))
+         select id, status_list, status_idx from t",
+    )
     .bind(column(|t, _| Some(t.id.clone())))
     .bind(column(|t, _| Some(t.org_id.clone())))
     .bind(column(|t, _| Some(t.created_by.clone())))
@@ -151,7 +154,28 @@ pub(super) async fn insert_token_group(
     .persistent(pg.named())
     .fetch_all(pg.conn())
     .await?;
-    Ok(rows.into_iter().map(TokenRecord::from).collect())
+    let mut written: HashMap<String, Option<StatusRef>> = rows
+        .into_iter()
+        .map(|(id, list, idx)| (id, status_ref(list, idx)))
+        .collect();
+    Ok(group
+        .iter()
+        .filter_map(|(t, _, _)| {
+            let status = written.remove(&t.id)?;
+            Some(TokenRecord {
+                status,
+                created_at: as_stored(t.created_at),
+                expires_at: t.expires_at.map(as_stored),
+                notice_at: t.notice_at.map(as_stored),
+                ..(*t).clone()
+            })
+        })
+        .collect())
+}
+
+/// A time as a `timestamptz` keeps it: to the microsecond (what a read of the row returns).
+fn as_stored(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
 impl Queries for Pg<'_> {

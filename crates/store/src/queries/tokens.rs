@@ -454,6 +454,13 @@ pub(crate) struct TokenRow {
     replaced_by: Option<String>,
 }
 
+/// A row's place in its key set's status lists, from its two columns (both set, or none).
+pub(crate) fn status_ref(list: Option<i32>, idx: Option<i32>) -> Option<StatusRef> {
+    let list = u32::try_from(list?).ok()?;
+    let idx = u32::try_from(idx?).ok()?;
+    Some(StatusRef { list, idx })
+}
+
 impl From<TokenRow> for TokenRecord {
     fn from(row: TokenRow) -> Self {
         TokenRecord {
@@ -480,11 +487,7 @@ impl From<TokenRow> for TokenRecord {
             last_used: row.last_used,
             rotated_from: row.rotated_from,
             parent_id: row.parent_id,
-            status: row
-                .status_list
-                .and_then(|list| u32::try_from(list).ok())
-                .zip(row.status_idx.and_then(|idx| u32::try_from(idx).ok()))
-                .map(|(list, idx)| StatusRef { list, idx }),
+            status: status_ref(row.status_list, row.status_idx),
             notice_at: row.notice_at.map(|t| t.0),
             retires_at: row.retires_at.map(|t| t.0),
             replaced_by: row.replaced_by,
