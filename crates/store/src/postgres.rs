@@ -38,8 +38,8 @@ list_sql_fn!(
 /// as stored, in no particular order: the given ones with the status list index each was given and
 /// their times at the microseconds PostgreSQL keeps (the statement returns only id and index, not
 /// the row: a creation's answer needs nothing else from it, and decoding every column of every row
-/// was a share of a creation's CPU on both sides). Role lists travel as JSON arrays (a `text[][]` must be
-/// rectangular); an event's time is its token's creation time. Each row takes the next index of
+/// was a share of a creation's CPU on both sides). Role lists travel as JSON arrays (a `text[][]`
+/// must be rectangular); an event's time is its token's creation time. Each row takes the next index of
 /// its key set's status list sequence in the same statement (`status_list_next_index`, once per
 /// row), so a group of any size allocates in its one round trip.
 pub(super) async fn insert_token_group(

@@ -6,9 +6,9 @@
 //! claims and signature), for the key ring it was verified against. It is read only while that key
 //! ring is the current one (a key removed from it clears every entry) and while the token's `exp`
 //! holds, without leeway, as the full verification checks it. Revocation and suspension are not
-//! cached: the caller checks them on every request, as for a token verified now. Only tokens that
-//! verified are ever stored, so the map holds nothing an unauthenticated client chose; it is bounded,
-//! and emptied when full.
+//! cached: the caller checks them on every request, as for a token verified now. Only tokens
+//! that verified are ever stored, so the map holds nothing an unauthenticated client chose; it is
+//! bounded, and emptied when full.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,17 +26,18 @@ pub struct VerifiedOwnTokens {
     inner: Mutex<Inner>,
 }
 
-impl std::fmt::Debug for VerifiedOwnTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifiedOwnTokens").finish_non_exhaustive()
-    }
-}
-
 #[derive(Default)]
 struct Inner {
     /// The key ring every entry was verified against.
     keys: Option<Arc<Keys>>,
     claims: HashMap<[u8; 32], Arc<OwnTokenClaims>>,
+}
+
+impl Inner {
+    /// Whether the entries were verified against `keys` (the very key ring, not an equal one).
+    fn verified_against(&self, keys: &Arc<Keys>) -> bool {
+        self.keys.as_ref().is_some_and(|k| Arc::ptr_eq(k, keys))
+    }
 }
 
 fn key_of(token: &str) -> [u8; 32] {
@@ -51,7 +52,7 @@ impl VerifiedOwnTokens {
     pub fn get(&self, keys: &Arc<Keys>, token: &str, now: i64) -> Option<Arc<OwnTokenClaims>> {
         let key = key_of(token);
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if !inner.keys.as_ref().is_some_and(|k| Arc::ptr_eq(k, keys)) {
+        if !inner.verified_against(keys) {
             return None;
         }
         let claims = inner.claims.get(&key)?;
@@ -66,7 +67,7 @@ impl VerifiedOwnTokens {
     pub fn insert(&self, keys: &Arc<Keys>, token: &str, claims: Arc<OwnTokenClaims>) {
         let key = key_of(token);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if !inner.keys.as_ref().is_some_and(|k| Arc::ptr_eq(k, keys)) {
+        if !inner.verified_against(keys) {
             inner.claims.clear();
             inner.keys = Some(keys.clone());
         }
