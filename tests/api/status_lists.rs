@@ -237,6 +237,49 @@ async fn concurrent_creations_never_share_an_index() {
 }
 
 #[tokio::test]
+async fn replicas_creating_at_once_never_share_an_index_and_each_jwt_names_its_rows_place() {
+    // On PostgreSQL each replica reserves indices ahead, a block at a time, and signs a JWT while
+    // its row is written: two replicas' blocks never overlap, and the place a JWT names is the
+    // place its row was written at (a revocation, which marks the row's place, shows there).
+    let a = TestApp::spawn().await;
+    let b = match crate::helpers::store() {
+        StoreKind::Postgres => Some(a.replica().await),
+        StoreKind::Sqlite => None,
+    };
+    let other = b.as_ref().unwrap_or(&a);
+    // Each replica's own caller (each trusts its own issuer), of the same organization.
+    let callers = [(&a, a.owner()), (other, other.owner())];
+    let creations = (0..30).map(|i| {
+        let (app, owner) = &callers[i % 2];
+        app.create_ok(owner, json!({"name": format!("r{i}")}))
+    });
+    let created = futures_util::future::join_all(creations).await;
+    let mut seen = HashSet::new();
+    for token in &created {
+        assert!(
+            seen.insert(status_of_token(&a, "", token).await),
+            "an index handed out twice"
+        );
+    }
+    for (i, token) in created.iter().enumerate().step_by(7) {
+        let (app, owner) = &callers[i % 2];
+        let response = app.revoke(owner, token["id"].as_str().unwrap()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    for (i, token) in created.iter().enumerate() {
+        let (idx, uri) = status_of_token(&a, "", token).await;
+        let expected = u8::from(i % 7 == 0);
+        assert!(
+            eventually(10, || async {
+                status_at(&a, "", &uri, idx).await == expected
+            })
+            .await,
+            "token {i} shows {expected} at the index its JWT names"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_new_token_shows_valid_and_a_revoked_one_invalid_on_another_replica() {
     let a = TestApp::spawn().await;
     // On PostgreSQL a second replica; the embedded store is one process, so the same one.
@@ -563,7 +606,15 @@ async fn a_change_re_signs_only_the_list_it_touches() {
                 .await
         }
     }
-    let in_one = a.create_ok(&owner, json!({"name": "in list 1"})).await;
+    // On PostgreSQL a replica holds the indices it reserved before the jump: the token of list 1
+    // comes from the other replica, which reserves its first block after it.
+    let (creator, creator_owner) = match &b {
+        Some(b) => (b, b.owner()),
+        None => (&a, owner.clone()),
+    };
+    let in_one = creator
+        .create_ok(&creator_owner, json!({"name": "in list 1"}))
+        .await;
     let (idx_zero, uri_zero) = status_of_token(&a, "", &in_zero).await;
     let (idx_one, uri_one) = status_of_token(&a, "", &in_one).await;
     assert!(uri_one.ends_with("/status-lists/1"), "{uri_one}");
@@ -584,7 +635,8 @@ async fn a_change_re_signs_only_the_list_it_touches() {
         assert!(eventually(10, || async { chrono::Utc::now().timestamp() > iat }).await);
     }
     assert_eq!(
-        a.revoke(&owner, in_one["id"].as_str().unwrap())
+        creator
+            .revoke(&creator_owner, in_one["id"].as_str().unwrap())
             .await
             .status(),
         StatusCode::OK

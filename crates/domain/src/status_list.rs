@@ -49,6 +49,11 @@ impl StatusRef {
         let idx = u32::try_from(n % u64::from(LIST_SIZE)).ok()?;
         Some(Self { list, idx })
     }
+
+    /// The sequence number this place is the place of: the inverse of [`Self::from_sequence`].
+    pub fn sequence(self) -> u64 {
+        u64::from(self.list) * u64::from(LIST_SIZE) + u64::from(self.idx)
+    }
 }
 
 /// Where the store's slots are published: a keyed permutation of each list's indices, so that a
@@ -192,6 +197,18 @@ mod tests {
             StatusRef::from_sequence(u64::from(LIST_SIZE) + 5),
             Some(StatusRef { list: 1, idx: 5 })
         );
+        for n in [
+            0,
+            5,
+            u64::from(LIST_SIZE) - 1,
+            u64::from(LIST_SIZE),
+            7 * u64::from(LIST_SIZE) + 9,
+        ] {
+            assert_eq!(
+                StatusRef::from_sequence(n).map(StatusRef::sequence),
+                Some(n)
+            );
+        }
         assert_eq!(
             list_uri("https://t/v1/access-tokens/public", 3),
             "https://t/v1/access-tokens/public/status-lists/3"

@@ -271,28 +271,47 @@ pub async fn create(
             record: minted.record,
         });
     }
-    // Signed once the record is committed with its status list index: a JWT always has a row.
-    let mut attempts = 1;
-    let record = loop {
-        if let Some(record) = store
-            .create_token(minted.record.clone(), caller.actor(), policy_version)
-            .await?
-        {
-            break record;
+    // Answered once the record is committed with its status list index: a JWT always has a row.
+    // Where the index is reserved ahead (PostgreSQL), the JWT is signed while the row is written
+    // (the signature is most of a creation's CPU, the write mostly waiting); else once the store
+    // has given the index.
+    let mut minted = minted;
+    minted.record.status = store.reserve_status(token_type.key_set()).await?;
+    let write = async {
+        let mut attempts = 1;
+        loop {
+            if let Some(record) = store
+                .create_token(minted.record.clone(), caller.actor(), policy_version)
+                .await?
+            {
+                return Ok(record);
+            }
+            // The policy changed since this replica read it: the policy of now decides.
+            if attempts == POLICY_ATTEMPTS {
+                return Err(Error::Conflict(
+                    "the organization's policy kept changing while the token was created; try \
+                     again"
+                        .to_owned(),
+                ));
+            }
+            attempts += 1;
+            let (policy, version) = policies.read(store, &caller.org_id).await?;
+            policy.check(token_type, lifetime)?;
+            policy_version = version;
         }
-        // The policy changed since this replica read it: the policy of now decides.
-        if attempts == POLICY_ATTEMPTS {
-            return Err(Error::Conflict(
-                "the organization's policy kept changing while the token was created; try again"
-                    .to_owned(),
-            ));
-        }
-        attempts += 1;
-        let (policy, version) = policies.read(store, &caller.org_id).await?;
-        policy.check(token_type, lifetime)?;
-        policy_version = version;
     };
-    let jwt = minted.sign(&record, caller)?;
+    // The write first: it queues the record for a writer, then waits while this signs.
+    let (written, signed) = tokio::join!(write, async {
+        minted
+            .record
+            .status
+            .map(|_| minted.sign(&minted.record, caller))
+    });
+    let record: TokenRecord = written?;
+    let jwt = match signed {
+        Some(jwt) => jwt?,
+        None => minted.sign(&record, caller)?,
+    };
     Ok(Created { jwt, record })
 }
 

@@ -3,7 +3,7 @@
 //! Each creation is queued; a writer takes everything that is waiting (up to [`MAX_GROUP`]) and
 //! writes it, records and audit events, in one statement: one transaction and one commit instead
 //! of one per token. Nothing waits for a group to fill: a creation that finds a writer idle is
-//! written at once, alone; groups form only while the writers are busy,
+//! written at once, alone; groups form only while the writer is busy,
 //! that is under load, where they cut PostgreSQL's CPU per token to about a quarter.
 //!
 //! Durability is that of a single insert: a caller is answered only after the statement holding its
@@ -24,8 +24,12 @@ use super::timed_acquire;
 use crate::metrics::StoreMetrics;
 use crate::tokens::{Actor, TokenRecord};
 
-/// Writers, and so statements in flight at once: one writes while the next group gathers.
-const WRITERS: usize = 2;
+/// Writers, and so statements in flight at once: one, and the next group gathers while it
+/// writes. A creation signs its JWT while its row waits and is written (its status index is
+/// reserved ahead, `status_indices`), so the writer's wait for the commit hides behind the
+/// signature; a second writer halves the groups and costs PostgreSQL more CPU per token than
+/// its shorter waits gain (bench/RESULTS.md, "Fourth pass at issuance").
+const WRITERS: usize = 1;
 /// The most creations one statement writes.
 pub const MAX_GROUP: usize = 64;
 /// Creations that may wait for a writer before senders wait for room (backpressure).

@@ -30,6 +30,7 @@ pub mod queries;
 pub mod sqlite;
 pub mod standby;
 pub mod statements;
+mod status_indices;
 pub mod types;
 
 use std::path::PathBuf;
@@ -39,7 +40,8 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Postgres, Sqlite, Transaction};
 
-use crate::tokens::{Actor, Owned, TokenRecord};
+use crate::tokens::status_list::StatusRef;
+use crate::tokens::{Actor, KeySetName, Owned, TokenRecord};
 /// The domain, under the name the service gives it.
 pub(crate) use access_tokens_domain as tokens;
 pub use errors::is_unavailable;
@@ -104,6 +106,8 @@ pub struct PgStore {
     sessions: PgPool,
     standby: Option<std::sync::Arc<Standby>>,
     creates: creates::Creates,
+    /// Status list indices reserved ahead of creations ([`Store::reserve_status`]).
+    reserved: std::sync::Arc<status_indices::Reserved>,
     metrics: StoreMetrics,
 }
 
@@ -133,6 +137,7 @@ impl PgStore {
             sessions,
             standby,
             creates,
+            reserved: Default::default(),
             metrics,
         }
     }
@@ -222,6 +227,20 @@ impl Store {
             }
             Store::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
+    }
+
+    /// The status list place of a token of `key_set` about to be created, reserved ahead on
+    /// PostgreSQL ([`status_indices`]): the creation can sign its JWT while the row is written.
+    /// `None` on SQLite, where [`Store::create_token`] takes the next index as it writes the row.
+    pub async fn reserve_status(&self, key_set: KeySetName) -> Result<Option<StatusRef>> {
+        match self {
+            Store::Postgres(pg) => {
+                pg.reserved
+                    .take(&pg.pool, pg.pooler, &pg.metrics, key_set)
+                    .await
+            }
+            Store::Sqlite(_) => Ok(None),
+        }
     }
 
     /// Writes a new token's record with its `created` audit event, atomically, and returns the

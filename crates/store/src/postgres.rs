@@ -39,9 +39,11 @@ list_sql_fn!(
 /// their times at the microseconds PostgreSQL keeps (the statement returns only id and index, not
 /// the row: a creation's answer needs nothing else from it, and decoding every column of every row
 /// was a share of a creation's CPU on both sides). Role lists travel as JSON arrays (a `text[][]`
-/// must be rectangular); an event's time is its token's creation time. Each row takes the next index of
-/// its key set's status list sequence in the same statement (`status_list_next_index`, once per
-/// row), so a group of any size allocates in its one round trip.
+/// must be rectangular); an event's time is its token's creation time. A record that carries its
+/// status list place (reserved ahead, [`crate::Store::reserve_status`]) is written at it; one that
+/// does not takes the next index of its key set's sequence in the same statement
+/// (`status_list_next_index`, once per row), so a group of any size allocates in its one round
+/// trip.
 pub(super) async fn insert_token_group(
     pg: &mut Pg<'_>,
     group: &[(&TokenRecord, &Actor, Option<i64>)],
@@ -60,12 +62,12 @@ pub(super) async fn insert_token_group(
                  $6::text[], $7::bool[], $8::bool[], $9::text[], $10::text[], $11::text[],
                  $12::text[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::text[],
                  $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
-                 $23::text[], $24::text[], $25::bigint[], $27::timestamptz[])
+                 $23::text[], $24::text[], $25::bigint[], $27::timestamptz[], $28::bigint[])
                  as v(id, org_id, created_by, token_type, name, assignments, read_only, anonymize,
                      journey_id, portal_id, portal_user_id, key_id, created_at, expires_at,
                      rotated_from, actor_org_id, actor_user_id, actor_token_id, source_ip,
                      user_agent, parent_id, actor_home_org_id, status_key_set, owner,
-                     policy_version, notice_at)
+                     policy_version, notice_at, status_reserved)
          ), t as (
              insert into access_tokens (id, org_id, created_by, owner, token_type, name,
                  assignments, read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
@@ -76,7 +78,9 @@ pub(super) async fn insert_token_group(
                  read_only, anonymize, journey_id, portal_id, portal_user_id, key_id,
                  created_at, expires_at, rotated_from, parent_id, status_key_set,
                  (status_index / 1048576)::integer, (status_index % 1048576)::integer, notice_at
-             from (select v.*, status_list_next_index(v.status_key_set) as status_index
+             from (select v.*,
+                       coalesce(v.status_reserved, status_list_next_index(v.status_key_set))
+                           as status_index
                    from v
                    -- Written only while the policy it was checked against is the stored one.
                    where v.policy_version is null
@@ -149,6 +153,12 @@ pub(super) async fn insert_token_group(
         group
             .iter()
             .map(|(t, _, _)| t.notice_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        group
+            .iter()
+            .map(|(t, _, _)| t.status.and_then(|s| i64::try_from(s.sequence()).ok()))
             .collect::<Vec<_>>(),
     )
     .persistent(pg.named())
