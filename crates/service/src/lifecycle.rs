@@ -239,7 +239,7 @@ pub async fn create(
             version
         }
     };
-    let minted = mint(
+    let mut minted = mint(
         keys,
         warnings,
         caller,
@@ -275,7 +275,6 @@ pub async fn create(
     // Where the index is reserved ahead (PostgreSQL), the JWT is signed while the row is written
     // (the signature is most of a creation's CPU, the write mostly waiting); else once the store
     // has given the index.
-    let mut minted = minted;
     minted.record.status = store.reserve_status(token_type.key_set()).await?;
     let write = async {
         let mut attempts = 1;

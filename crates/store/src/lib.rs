@@ -230,8 +230,9 @@ impl Store {
     }
 
     /// The status list place of a token of `key_set` about to be created, reserved ahead on
-    /// PostgreSQL ([`status_indices`]): the creation can sign its JWT while the row is written.
-    /// `None` on SQLite, where [`Store::create_token`] takes the next index as it writes the row.
+    /// PostgreSQL (`store/status_indices.rs`): the creation can sign its JWT while the row is
+    /// written. `None` on SQLite, where [`Store::create_token`] takes the next index as it writes
+    /// the row.
     pub async fn reserve_status(&self, key_set: KeySetName) -> Result<Option<StatusRef>> {
         match self {
             Store::Postgres(pg) => {
