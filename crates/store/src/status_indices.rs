@@ -30,9 +30,6 @@ pub const BLOCK: i32 = 128;
 #[derive(Debug, Default)]
 pub struct Reserved {
     free: Mutex<HashMap<KeySetName, Vec<i64>>>,
-    /// Held while a block is fetched: the creations that find none left meanwhile wait for it
-    /// instead of each fetching one.
-    fetching: tokio::sync::Mutex<()>,
 }
 
 impl Reserved {
@@ -44,10 +41,6 @@ impl Reserved {
         metrics: &StoreMetrics,
         key_set: KeySetName,
     ) -> Result<Option<StatusRef>> {
-        if let Some(n) = self.pop(key_set) {
-            return Ok(sequence_ref(n));
-        }
-        let _fetching = self.fetching.lock().await;
         if let Some(n) = self.pop(key_set) {
             return Ok(sequence_ref(n));
         }
@@ -84,7 +77,8 @@ impl Reserved {
     }
 }
 
-/// A block of `key_set`'s sequence, in one statement.
+/// A block of `key_set`'s sequence, in one statement. Concurrent creations that found none left
+/// each fetch their own and keep what they did not use.
 async fn fetch_block(pg: &mut Pg<'_>, key_set: KeySetName) -> Result<Vec<i64>> {
     sqlx::query_scalar("select status_list_next_index($1) from generate_series(1, $2)")
         .bind(key_set.as_str())
