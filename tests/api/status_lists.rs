@@ -97,6 +97,26 @@ fn status_of(claims: &Value) -> (u64, String) {
 
 /// The status reference of a created token, read from its claims once they verify against the
 /// key set's published JWKS (`prefix`: the set's path, `""` for api).
+/// On PostgreSQL a second replica of `a`; the embedded store is one process, so none (the tests
+/// then use `a` for both).
+async fn another_replica(a: &TestApp) -> Option<TestApp> {
+    match crate::helpers::store() {
+        StoreKind::Postgres => Some(a.replica().await),
+        StoreKind::Sqlite => None,
+    }
+}
+
+/// Every token of `created` names a place of its own in the `api` set's lists.
+async fn assert_no_index_twice(app: &TestApp, created: &[Value]) {
+    let mut seen = HashSet::new();
+    for token in created {
+        assert!(
+            seen.insert(status_of_token(app, "", token).await),
+            "an index handed out twice"
+        );
+    }
+}
+
 pub(crate) async fn status_of_token(app: &TestApp, prefix: &str, created: &Value) -> (u64, String) {
     let claims = app
         .verify(prefix, created["token"].as_str().unwrap())
@@ -229,11 +249,7 @@ async fn concurrent_creations_never_share_an_index() {
     let owner = app.owner();
     let creations = (0..40).map(|i| app.create_ok(&owner, json!({"name": format!("t{i}")})));
     let created = futures_util::future::join_all(creations).await;
-    let mut seen = HashSet::new();
-    for token in &created {
-        let status = status_of_token(&app, "", token).await;
-        assert!(seen.insert(status), "an index handed out twice");
-    }
+    assert_no_index_twice(&app, &created).await;
 }
 
 #[tokio::test]
@@ -242,10 +258,7 @@ async fn replicas_creating_at_once_never_share_an_index_and_each_jwt_names_its_r
     // its row is written: two replicas' blocks never overlap, and the place a JWT names is the
     // place its row was written at (a revocation, which marks the row's place, shows there).
     let a = TestApp::spawn().await;
-    let b = match crate::helpers::store() {
-        StoreKind::Postgres => Some(a.replica().await),
-        StoreKind::Sqlite => None,
-    };
+    let b = another_replica(&a).await;
     let other = b.as_ref().unwrap_or(&a);
     // Each replica's own caller (each trusts its own issuer), of the same organization.
     let callers = [(&a, a.owner()), (other, other.owner())];
@@ -254,13 +267,7 @@ async fn replicas_creating_at_once_never_share_an_index_and_each_jwt_names_its_r
         app.create_ok(owner, json!({"name": format!("r{i}")}))
     });
     let created = futures_util::future::join_all(creations).await;
-    let mut seen = HashSet::new();
-    for token in &created {
-        assert!(
-            seen.insert(status_of_token(&a, "", token).await),
-            "an index handed out twice"
-        );
-    }
+    assert_no_index_twice(&a, &created).await;
     for (i, token) in created.iter().enumerate().step_by(7) {
         let (app, owner) = &callers[i % 2];
         let response = app.revoke(owner, token["id"].as_str().unwrap()).await;
@@ -282,11 +289,7 @@ async fn replicas_creating_at_once_never_share_an_index_and_each_jwt_names_its_r
 #[tokio::test]
 async fn a_new_token_shows_valid_and_a_revoked_one_invalid_on_another_replica() {
     let a = TestApp::spawn().await;
-    // On PostgreSQL a second replica; the embedded store is one process, so the same one.
-    let b = match crate::helpers::store() {
-        StoreKind::Postgres => Some(a.replica().await),
-        StoreKind::Sqlite => None,
-    };
+    let b = another_replica(&a).await;
     let other = b.as_ref().unwrap_or(&a);
     let owner = a.owner();
     let created = a
@@ -494,10 +497,7 @@ async fn lists_are_signed_again_before_they_expire() {
 #[tokio::test]
 async fn a_full_list_is_followed_by_a_new_one_that_every_replica_serves() {
     let a = TestApp::spawn().await;
-    let b = match crate::helpers::store() {
-        StoreKind::Postgres => Some(a.replica().await),
-        StoreKind::Sqlite => None,
-    };
+    let b = another_replica(&a).await;
     let other = b.as_ref().unwrap_or(&a);
     // As if 2^20 api tokens had been created: the next index is the first of list 1.
     match crate::helpers::store() {
@@ -547,10 +547,7 @@ async fn a_full_list_is_followed_by_a_new_one_that_every_replica_serves() {
 #[tokio::test]
 async fn a_suspended_token_shows_suspended_on_another_replica_and_valid_once_resumed() {
     let a = TestApp::spawn().await;
-    let b = match crate::helpers::store() {
-        StoreKind::Postgres => Some(a.replica().await),
-        StoreKind::Sqlite => None,
-    };
+    let b = another_replica(&a).await;
     let other = b.as_ref().unwrap_or(&a);
     let owner = a.owner();
     let created = a.create_ok(&owner, json!({"name": "suspended"})).await;
@@ -590,10 +587,7 @@ async fn etag(app: &TestApp, uri: String) -> String {
 #[tokio::test]
 async fn a_change_re_signs_only_the_list_it_touches() {
     let a = TestApp::spawn().await;
-    let b = match crate::helpers::store() {
-        StoreKind::Postgres => Some(a.replica().await),
-        StoreKind::Sqlite => None,
-    };
+    let b = another_replica(&a).await;
     let owner = a.owner();
     let in_zero = a.create_ok(&owner, json!({"name": "in list 0"})).await;
     match crate::helpers::store() {
