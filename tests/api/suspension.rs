@@ -240,7 +240,7 @@ async fn a_token_never_resumes_a_token_it_descends_from() {
     let grandchild = app
         .create_ok(
             jwt(&child),
-            json!({"name": "grandchild", "expires_in": "1h"}),
+            json!({"name": "grandchild", "expires_in": "30m"}),
         )
         .await;
     assert_eq!(child["parent_id"], parent["id"]);
@@ -283,7 +283,7 @@ async fn the_tokens_made_from_a_suspended_token_are_suspended_with_it() {
     let grandchild = app
         .create_ok(
             jwt(&child),
-            json!({"name": "grandchild", "expires_in": "1h"}),
+            json!({"name": "grandchild", "expires_in": "30m"}),
         )
         .await;
     let sibling = app
