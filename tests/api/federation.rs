@@ -10,8 +10,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    StoreKind, TestApp, assert_error, eventually, issuer_public_jwk, issuer_signer, store,
-    urlencode,
+    TestApp, assert_error, eventually, issuer_public_jwk, issuer_signer, urlencode,
 };
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -276,13 +275,9 @@ async fn every_mismatch_is_invalid_request_and_stores_nothing() {
     let unlisted = Platform::spawn().await;
     let app = app_with(&platform).await;
     create_credential(&app, &admin(&app), main_branch(&platform)).await;
-    let replica = match store() {
-        StoreKind::Postgres => Some(
-            app.replica_with(|s| s.federation_issuers = vec![platform.issuer.clone()])
-                .await,
-        ),
-        StoreKind::Sqlite => None,
-    };
+    let replica = app
+        .another_replica_with(|s| s.federation_issuers = vec![platform.issuer.clone()])
+        .await;
     let before = app.written().await;
     let now = chrono::Utc::now().timestamp();
     let hs256 = {
@@ -482,10 +477,7 @@ async fn a_token_matching_several_organizations_must_name_one() {
 async fn deleting_a_credential_revokes_its_tokens_everywhere() {
     let platform = Platform::spawn().await;
     let app = app_with(&platform).await;
-    let replica = match store() {
-        StoreKind::Postgres => Some(app.replica().await),
-        StoreKind::Sqlite => None,
-    };
+    let replica = app.another_replica().await;
     let credential: Value = create_credential(&app, &admin(&app), main_branch(&platform))
         .await
         .json()

@@ -423,6 +423,23 @@ impl TestApp {
         self.replica_with(|_| {}).await
     }
 
+    /// A second replica ([`TestApp::replica`]) where the store is shared between processes
+    /// (PostgreSQL); `None` on the embedded store, whose database belongs to one process.
+    pub async fn another_replica(&self) -> Option<Self> {
+        self.another_replica_with(|_| {}).await
+    }
+
+    /// [`TestApp::another_replica`] with settings changed by `customize`.
+    pub async fn another_replica_with(
+        &self,
+        customize: impl FnOnce(&mut Settings),
+    ) -> Option<Self> {
+        match store() {
+            StoreKind::Postgres => Some(self.replica_with(customize).await),
+            StoreKind::Sqlite => None,
+        }
+    }
+
     /// [`TestApp::replica`] with settings changed by `customize`.
     pub async fn replica_with(&self, customize: impl FnOnce(&mut Settings)) -> Self {
         let issuer = TestIssuer::spawn().await;

@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{StoreKind, TestApp, assert_error, eventually, store};
+use crate::helpers::{TestApp, assert_error, eventually};
 use crate::status_lists::{status_at, status_of_token};
 
 async fn revoke_form(app: &TestApp, body: &str) -> reqwest::Response {
@@ -35,10 +35,7 @@ async fn refused(app: &TestApp, token: &str) -> bool {
 #[tokio::test]
 async fn whoever_holds_a_token_revokes_it_everywhere_and_learns_nothing() {
     let a = TestApp::spawn().await;
-    let b = match store() {
-        StoreKind::Postgres => Some(a.replica().await),
-        StoreKind::Sqlite => None,
-    };
+    let b = a.another_replica().await;
     let other = b.as_ref().unwrap_or(&a);
     let owner = a.owner();
     let leaked = a

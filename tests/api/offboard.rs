@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{StoreKind, TestApp, assert_error, eventually, store};
+use crate::helpers::{TestApp, assert_error, eventually};
 
 async fn offboard(app: &TestApp, bearer: &str, user: &str) -> reqwest::Response {
     app.client
@@ -30,10 +30,7 @@ async fn refused(app: &TestApp, token: &Value) -> bool {
 #[tokio::test]
 async fn an_admin_revokes_everything_a_leaving_user_created_on_every_replica() {
     let a = TestApp::spawn().await;
-    let b = match store() {
-        StoreKind::Postgres => Some(a.replica().await),
-        StoreKind::Sqlite => None,
-    };
+    let b = a.another_replica().await;
     let other = b.as_ref().unwrap_or(&a);
     let leaving = a.issuer.user("1", "leaving", &["1:viewer"]);
     let staying = a.issuer.user("1", "staying", &["1:viewer"]);

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{StoreKind, TestApp, TestIssuer, eventually, settings};
+use crate::helpers::{TestApp, TestIssuer, eventually, settings};
 use access_tokens::App;
 use access_tokens::keys::KeyEncryptionKey;
 
@@ -130,10 +130,7 @@ async fn private_keys_are_sealed_at_rest_and_a_wrong_kek_stops_start_up() {
 async fn a_deleted_row_counts_as_revoked_on_every_replica_and_after_a_restart() {
     let mut a = TestApp::spawn().await;
     // The embedded store is one process's; on PostgreSQL a second replica must learn of it too.
-    let b = match crate::helpers::store() {
-        StoreKind::Postgres => Some(a.replica().await),
-        StoreKind::Sqlite => None,
-    };
+    let b = a.another_replica().await;
     let created = a.create_ok(&a.owner(), json!({"name": "deleted"})).await;
     let kept = a.create_ok(&a.owner(), json!({"name": "kept"})).await;
     let jwt = created["token"].as_str().unwrap().to_owned();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{StoreKind, TestApp, assert_error, eventually, store};
+use crate::helpers::{TestApp, assert_error, eventually};
 use crate::status_lists::{status_at, status_of_token};
 
 fn id(v: &Value) -> String {
@@ -66,10 +66,7 @@ async fn works(app: &TestApp, bearer: &str) -> bool {
 #[tokio::test]
 async fn with_an_overlap_both_tokens_work_everywhere_until_retires_at_then_the_old_one_ends_once() {
     let app = TestApp::spawn().await;
-    let replica = match store() {
-        StoreKind::Postgres => Some(app.replica().await),
-        StoreKind::Sqlite => None,
-    };
+    let replica = app.another_replica().await;
     let owner = app.owner();
     let old = app
         .create_ok(&owner, json!({"name": "fleet", "expires_in": "1d"}))

@@ -95,17 +95,6 @@ fn status_of(claims: &Value) -> (u64, String) {
     )
 }
 
-/// The status reference of a created token, read from its claims once they verify against the
-/// key set's published JWKS (`prefix`: the set's path, `""` for api).
-/// On PostgreSQL a second replica of `a`; the embedded store is one process, so none (the tests
-/// then use `a` for both).
-async fn another_replica(a: &TestApp) -> Option<TestApp> {
-    match crate::helpers::store() {
-        StoreKind::Postgres => Some(a.replica().await),
-        StoreKind::Sqlite => None,
-    }
-}
-
 /// Every token of `created` names a place of its own in the `api` set's lists.
 async fn assert_no_index_twice(app: &TestApp, created: &[Value]) {
     let mut seen = HashSet::new();
@@ -117,6 +106,8 @@ async fn assert_no_index_twice(app: &TestApp, created: &[Value]) {
     }
 }
 
+/// The status reference of a created token, read from its claims once they verify against the
+/// key set's published JWKS (`prefix`: the set's path, `""` for api).
 pub(crate) async fn status_of_token(app: &TestApp, prefix: &str, created: &Value) -> (u64, String) {
     let claims = app
         .verify(prefix, created["token"].as_str().unwrap())
@@ -258,7 +249,7 @@ async fn replicas_creating_at_once_never_share_an_index_and_each_jwt_names_its_r
     // its row is written: two replicas' blocks never overlap, and the place a JWT names is the
     // place its row was written at (a revocation, which marks the row's place, shows there).
     let a = TestApp::spawn().await;
-    let b = another_replica(&a).await;
+    let b = a.another_replica().await;
     let other = b.as_ref().unwrap_or(&a);
     // Each replica's own caller (each trusts its own issuer), of the same organization.
     let callers = [(&a, a.owner()), (other, other.owner())];
@@ -289,7 +280,7 @@ async fn replicas_creating_at_once_never_share_an_index_and_each_jwt_names_its_r
 #[tokio::test]
 async fn a_new_token_shows_valid_and_a_revoked_one_invalid_on_another_replica() {
     let a = TestApp::spawn().await;
-    let b = another_replica(&a).await;
+    let b = a.another_replica().await;
     let other = b.as_ref().unwrap_or(&a);
     let owner = a.owner();
     let created = a
@@ -497,7 +488,7 @@ async fn lists_are_signed_again_before_they_expire() {
 #[tokio::test]
 async fn a_full_list_is_followed_by_a_new_one_that_every_replica_serves() {
     let a = TestApp::spawn().await;
-    let b = another_replica(&a).await;
+    let b = a.another_replica().await;
     let other = b.as_ref().unwrap_or(&a);
     // As if 2^20 api tokens had been created: the next index is the first of list 1.
     match crate::helpers::store() {
@@ -547,7 +538,7 @@ async fn a_full_list_is_followed_by_a_new_one_that_every_replica_serves() {
 #[tokio::test]
 async fn a_suspended_token_shows_suspended_on_another_replica_and_valid_once_resumed() {
     let a = TestApp::spawn().await;
-    let b = another_replica(&a).await;
+    let b = a.another_replica().await;
     let other = b.as_ref().unwrap_or(&a);
     let owner = a.owner();
     let created = a.create_ok(&owner, json!({"name": "suspended"})).await;
@@ -587,7 +578,7 @@ async fn etag(app: &TestApp, uri: String) -> String {
 #[tokio::test]
 async fn a_change_re_signs_only_the_list_it_touches() {
     let a = TestApp::spawn().await;
-    let b = another_replica(&a).await;
+    let b = a.another_replica().await;
     let owner = a.owner();
     let in_zero = a.create_ok(&owner, json!({"name": "in list 0"})).await;
     match crate::helpers::store() {
