@@ -10,8 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::queries::{
     Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, NO_POLICY_VERSION, Queries,
     Result, StatusEntry, StatusIndexKey, StoredPolicy, TokenRow, TokenStatusEntry, columns,
-    key_columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql, portable_queries,
-    status_ref,
+    key_columns, list_page_sql, list_sql_fn, owned_page_sql, portable_queries, status_ref,
 };
 use super::statements::{Pg, Statements};
 use super::types::{Named, TextList, Timestamp};

@@ -20,7 +20,7 @@ use super::pool::{ACQUIRE_TIMEOUT, COMMAND_ACQUIRE_TIMEOUT, OpenError, Purpose};
 use super::queries::{
     Action, AuditEvent, EventQuery, KeyInfo, KeyRow, ListQuery, Lock, NO_POLICY_VERSION, Queries,
     Result, StatusEntry, StatusIndexKey, StoredPolicy, TokenRow, TokenStatusEntry, columns,
-    key_columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql, portable_queries,
+    key_columns, list_page_sql, list_sql_fn, owned_page_sql, portable_queries,
 };
 use super::statements::Statements;
 use super::types::{Named, TextList, Timestamp};

@@ -34,8 +34,7 @@ pub(crate) use status_lists::status_list_queries;
 pub use status_lists::{StatusEntry, StatusIndexKey, TokenStatusEntry};
 pub use tokens::ListQuery;
 pub(crate) use tokens::{
-    TokenRow, columns, list_page_sql, list_sql_fn, owned_arm_sql, owned_page_sql, status_ref,
-    token_queries,
+    TokenRow, columns, list_page_sql, list_sql_fn, owned_page_sql, status_ref, token_queries,
 };
 pub use webhooks::{
     AttemptOutcome, ClaimedDelivery, DUE_NOTICE_SQL, DeliveryRow, NewDelivery, WebhookEndpointRow,

@@ -319,14 +319,19 @@ macro_rules! columns {
 pub(crate) use columns;
 
 /// The SQL of one page of the token list, with the store's own ways to filter by type and name.
-/// Parameters: org_id, types, name pattern, after (created_at, id), limit, now, creator.
+/// Parameters: org_id, types, name pattern, after (created_at, id), limit, now, creator; `$owner`
+/// is `""` for the organization's tokens or a condition on `owner` ending in `and`.
 macro_rules! list_page_sql {
     ($types:literal, $name:literal, $status:literal) => {
+        list_page_sql!($types, $name, $status, "")
+    };
+    ($types:literal, $name:literal, $status:literal, $owner:literal) => {
         concat!(
             "select ",
             columns!(),
             " from access_tokens
              where org_id = $1 and ",
+            $owner,
             $status,
             "
                and ",
@@ -353,11 +358,11 @@ macro_rules! owned_page_sql {
         concat!(
             "select * from (
                  select * from (",
-            owned_arm_sql!($types, $name, $status, "$9"),
+            list_page_sql!($types, $name, $status, "owner = $9 and "),
             ") by_principal
                  union all
                  select * from (",
-            owned_arm_sql!($types, $name, $status, "$10"),
+            list_page_sql!($types, $name, $status, "owner = $10 and "),
             ") by_legacy_key
              ) page
              order by created_at desc, id desc
@@ -366,32 +371,6 @@ macro_rules! owned_page_sql {
     };
 }
 pub(crate) use owned_page_sql;
-
-macro_rules! owned_arm_sql {
-    ($types:literal, $name:literal, $status:literal, $owner:literal) => {
-        concat!(
-            "select ",
-            columns!(),
-            " from access_tokens
-             where org_id = $1 and owner = ",
-            $owner,
-            " and ",
-            $status,
-            "
-               and ",
-            $types,
-            "
-               and ",
-            $name,
-            "
-               and ($8 is null or created_by = $8)
-               and (created_at, id) < ($4, $5)
-             order by created_at desc, id desc
-             limit $6"
-        )
-    };
-}
-pub(crate) use owned_arm_sql;
 
 /// A store's `list_sql`: one SQL text per status and per scope (the organization's tokens, or
 /// those a caller owns), so that the planner sees the status condition as a constant and the
