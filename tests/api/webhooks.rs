@@ -168,6 +168,14 @@ pub(crate) async fn endpoint(
     )
 }
 
+/// A receiver on loopback registered as an endpoint of the owner's organization for `events` (all
+/// when `None`), and the endpoint's id.
+async fn subscribed(app: &TestApp, events: Option<&[&str]>) -> (Receiver, String) {
+    let (receiver, address) = Receiver::start().await;
+    let (id, _) = endpoint(app, &format!("http://{address}/hook"), events).await;
+    (receiver, id)
+}
+
 async fn deliveries(app: &TestApp, id: &str) -> Vec<Value> {
     let response = app
         .client
@@ -472,13 +480,7 @@ async fn a_replica_that_dies_mid_delivery_leaves_the_delivery_to_another() {
 #[tokio::test]
 async fn a_thousand_tokens_expiring_within_a_day_are_each_warned_once() {
     let app = TestApp::spawn().await;
-    let (receiver, address) = Receiver::start().await;
-    endpoint(
-        &app,
-        &format!("http://{address}/hook"),
-        Some(&["token.expiring"]),
-    )
-    .await;
+    let (receiver, _) = subscribed(&app, Some(&["token.expiring"])).await;
     let owner = app.owner();
     for n in 0..1000 {
         app.create_ok(
@@ -512,13 +514,7 @@ async fn a_thousand_tokens_expiring_within_a_day_are_each_warned_once() {
 #[tokio::test]
 async fn a_long_token_is_warned_at_each_threshold_once_as_time_passes() {
     let app = TestApp::spawn().await;
-    let (receiver, address) = Receiver::start().await;
-    endpoint(
-        &app,
-        &format!("http://{address}/hook"),
-        Some(&["token.expiring", "token.expired"]),
-    )
-    .await;
+    let (receiver, _) = subscribed(&app, Some(&["token.expiring", "token.expired"])).await;
     let owner = app.owner();
     for n in 0..20 {
         app.create_ok(
@@ -839,13 +835,7 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_are_told(
 #[tokio::test]
 async fn a_cascade_is_told_for_every_token_with_its_reason() {
     let app = TestApp::spawn().await;
-    let (receiver, address) = Receiver::start().await;
-    endpoint(
-        &app,
-        &format!("http://{address}/hook"),
-        Some(&["token.revoked"]),
-    )
-    .await;
+    let (receiver, _) = subscribed(&app, Some(&["token.revoked"])).await;
     let parent = app.create_ok(&app.owner(), json!({"name": "parent"})).await;
     let child = app
         .create_ok(parent["token"].as_str().unwrap(), json!({"name": "child"}))
@@ -979,13 +969,7 @@ async fn a_tokens_events_arrive_in_order_even_when_the_first_is_retried() {
 #[tokio::test]
 async fn a_token_reported_by_whoever_holds_it_is_told_with_the_reason() {
     let app = TestApp::spawn().await;
-    let (receiver, address) = Receiver::start().await;
-    endpoint(
-        &app,
-        &format!("http://{address}/hook"),
-        Some(&["token.revoked"]),
-    )
-    .await;
+    let (receiver, _) = subscribed(&app, Some(&["token.revoked"])).await;
     let leaked = app.create_ok(&app.owner(), json!({"name": "leaked"})).await;
     let response = app
         .client
@@ -1005,8 +989,7 @@ async fn a_token_reported_by_whoever_holds_it_is_told_with_the_reason() {
 #[tokio::test]
 async fn deliveries_done_with_are_deleted_after_thirty_days() {
     let app = TestApp::spawn().await;
-    let (receiver, address) = Receiver::start().await;
-    let (id, _) = endpoint(&app, &format!("http://{address}/hook"), None).await;
+    let (receiver, id) = subscribed(&app, None).await;
     app.create_ok(&app.owner(), json!({"name": "old news"}))
         .await;
     app.create_ok(&app.owner(), json!({"name": "still due"}))
