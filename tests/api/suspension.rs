@@ -31,6 +31,24 @@ async fn act_ok(app: &TestApp, bearer: &str, id: &str, action: &str) -> Value {
     body
 }
 
+/// A token made by the owner, one made by it, and one made by that one, each asking for less time
+/// than its maker has left.
+async fn three_generations(app: &TestApp) -> [Value; 3] {
+    let parent = app
+        .create_ok(&app.owner(), json!({"name": "parent", "expires_in": "1d"}))
+        .await;
+    let child = app
+        .create_ok(jwt(&parent), json!({"name": "child", "expires_in": "1h"}))
+        .await;
+    let grandchild = app
+        .create_ok(
+            jwt(&child),
+            json!({"name": "grandchild", "expires_in": "30m"}),
+        )
+        .await;
+    [parent, child, grandchild]
+}
+
 #[tokio::test]
 async fn a_suspended_token_is_refused_until_it_is_resumed() {
     let app = TestApp::spawn().await;
@@ -231,18 +249,7 @@ async fn an_admins_suspension_is_lifted_only_by_an_admin() {
 #[tokio::test]
 async fn a_token_never_resumes_a_token_it_descends_from() {
     let app = TestApp::spawn().await;
-    let parent = app
-        .create_ok(&app.owner(), json!({"name": "parent", "expires_in": "1d"}))
-        .await;
-    let child = app
-        .create_ok(jwt(&parent), json!({"name": "child", "expires_in": "1h"}))
-        .await;
-    let grandchild = app
-        .create_ok(
-            jwt(&child),
-            json!({"name": "grandchild", "expires_in": "30m"}),
-        )
-        .await;
+    let [parent, child, grandchild] = three_generations(&app).await;
     assert_eq!(child["parent_id"], parent["id"]);
     // The child is suspended with its parent, so it cannot call at all; and were it able to, the
     // service refuses a resumption by a token descending from the suspended one (403).
@@ -274,18 +281,7 @@ async fn a_token_never_resumes_a_token_it_descends_from() {
 #[tokio::test]
 async fn the_tokens_made_from_a_suspended_token_are_suspended_with_it() {
     let app = TestApp::spawn().await;
-    let parent = app
-        .create_ok(&app.owner(), json!({"name": "parent", "expires_in": "1d"}))
-        .await;
-    let child = app
-        .create_ok(jwt(&parent), json!({"name": "child", "expires_in": "1h"}))
-        .await;
-    let grandchild = app
-        .create_ok(
-            jwt(&child),
-            json!({"name": "grandchild", "expires_in": "30m"}),
-        )
-        .await;
+    let [parent, child, grandchild] = three_generations(&app).await;
     let sibling = app
         .create_ok(
             jwt(&parent),
