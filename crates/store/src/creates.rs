@@ -127,15 +127,9 @@ async fn write(pool: &PgPool, pooler: Pooler, metrics: &StoreMetrics, mut group:
             .map(|p| (&p.record, &p.actor, p.policy_version))
             .collect();
         let mut conn = timed_acquire(pool, metrics).await?;
-        let mut pg = Pg::new(&mut conn, pooler, false);
-        if pg.needs_transaction() {
-            let mut tx = pg.begin().await?;
-            let records = postgres::insert_token_group(&mut tx.pg(), &items).await?;
-            tx.commit().await?;
-            Ok(records)
-        } else {
-            postgres::insert_token_group(&mut pg, &items).await
-        }
+        Pg::new(&mut conn, pooler, false)
+            .on_one_server(async |pg| postgres::insert_token_group(pg, &items).await)
+            .await
     }
     .await;
     match written {

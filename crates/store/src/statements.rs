@@ -49,15 +49,31 @@ impl<'c> Pg<'c> {
     }
 
     /// Whether each call must be a transaction of its own (behind a pooler, outside one).
-    pub(super) fn needs_transaction(&self) -> bool {
+    fn needs_transaction(&self) -> bool {
         self.pooler == Pooler::Transaction && !self.in_transaction
     }
 
-    pub(super) async fn begin(&mut self) -> Result<PgTx<'_>> {
+    async fn begin(&mut self) -> Result<PgTx<'_>> {
         Ok(PgTx {
             tx: self.conn.begin().await?,
             pooler: self.pooler,
         })
+    }
+
+    /// Runs `statements` on this connection; behind a transaction pooler and outside a
+    /// transaction, in a transaction of their own, so that each statement's Parse and Bind reach
+    /// the same server.
+    pub(super) async fn on_one_server<T>(
+        &mut self,
+        statements: impl AsyncFnOnce(&mut Pg<'_>) -> Result<T>,
+    ) -> Result<T> {
+        if !self.needs_transaction() {
+            return statements(self).await;
+        }
+        let mut tx = self.begin().await?;
+        let out = statements(&mut tx.pg()).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 }
 

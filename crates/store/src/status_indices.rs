@@ -45,17 +45,18 @@ impl Reserved {
             return Ok(sequence_ref(n));
         }
         let mut conn = timed_acquire(pool, metrics).await?;
-        let mut pg = Pg::new(&mut conn, pooler, false);
-        // Behind a transaction pooler, in a transaction of its own, so that the statement's Parse
-        // and Bind reach the same server.
-        let mut fetched = if pg.needs_transaction() {
-            let mut tx = pg.begin().await?;
-            let fetched = fetch_block(&mut tx.pg(), key_set).await?;
-            tx.commit().await?;
-            fetched
-        } else {
-            fetch_block(&mut pg, key_set).await?
-        };
+        // A block in one statement; concurrent creations that found none left each fetch their
+        // own and keep what they did not use.
+        let mut fetched: Vec<i64> = Pg::new(&mut conn, pooler, false)
+            .on_one_server(async |pg| {
+                sqlx::query_scalar("select status_list_next_index($1) from generate_series(1, $2)")
+                    .bind(key_set.as_str())
+                    .bind(BLOCK)
+                    .persistent(pg.named())
+                    .fetch_all(pg.conn())
+                    .await
+            })
+            .await?;
         // Handed out lowest first, as the sequence gave them.
         fetched.sort_unstable_by(|a, b| b.cmp(a));
         let first = fetched.pop();
@@ -75,17 +76,6 @@ impl Reserved {
             .get_mut(&key_set)?
             .pop()
     }
-}
-
-/// A block of `key_set`'s sequence, in one statement. Concurrent creations that found none left
-/// each fetch their own and keep what they did not use.
-async fn fetch_block(pg: &mut Pg<'_>, key_set: KeySetName) -> Result<Vec<i64>> {
-    sqlx::query_scalar("select status_list_next_index($1) from generate_series(1, $2)")
-        .bind(key_set.as_str())
-        .bind(BLOCK)
-        .persistent(pg.named())
-        .fetch_all(pg.conn())
-        .await
 }
 
 fn sequence_ref(n: i64) -> Option<StatusRef> {

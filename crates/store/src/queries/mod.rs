@@ -87,15 +87,9 @@ macro_rules! queries {
             $(
                 async fn $name(&mut self $(, $arg: $ty)*) -> $ret {
                     match self {
-                        // Behind a transaction pooler, a call outside a transaction is one of its
-                        // own, so that its statements' Parse and Bind reach the same server.
-                        Db::Postgres(c) if c.needs_transaction() => {
-                            let mut tx = c.begin().await?;
-                            let out = tx.pg().$name($($arg),*).await?;
-                            tx.commit().await?;
-                            Ok(out)
+                        Db::Postgres(c) => {
+                            c.on_one_server(async |c| c.$name($($arg),*).await).await
                         }
-                        Db::Postgres(c) => c.$name($($arg),*).await,
                         Db::Sqlite(c) => c.$name($($arg),*).await,
                     }
                 }
