@@ -450,14 +450,8 @@ async fn a_receiver_that_is_down_gets_the_event_when_it_is_back() {
 #[tokio::test]
 async fn a_replica_that_dies_mid_delivery_leaves_the_delivery_to_another() {
     let mut a = TestApp::spawn_with(|s| s.webhooks.timeout = Duration::from_secs(2)).await;
-    let (receiver, address) = Receiver::start().await;
+    let (receiver, _) = subscribed(&a, Some(&["token.created"])).await;
     receiver.behaviour.lock().unwrap().hang_first = true;
-    endpoint(
-        &a,
-        &format!("http://{address}/hook"),
-        Some(&["token.created"]),
-    )
-    .await;
     let token = a.create_ok(&a.owner(), json!({"name": "in flight"})).await;
     // The first attempt is in flight (the receiver does not answer it): the replica dies.
     assert!(eventually(30, || async { receiver.got().len() == 1 }).await);
@@ -941,9 +935,8 @@ async fn the_expiry_scan_reads_the_due_tokens_from_their_index() {
 #[tokio::test]
 async fn a_tokens_events_arrive_in_order_even_when_the_first_is_retried() {
     let app = TestApp::spawn().await;
-    let (receiver, address) = Receiver::start().await;
+    let (receiver, id) = subscribed(&app, None).await;
     receiver.behaviour.lock().unwrap().fail_first = 1;
-    let (id, _) = endpoint(&app, &format!("http://{address}/hook"), None).await;
     let token = app
         .create_ok(&app.owner(), json!({"name": "ordered"}))
         .await;
