@@ -3,7 +3,7 @@
 # specification's own Python library (`standardwebhooks` from PyPI, installed into a virtualenv
 # under target/). Starts the service (debug build, the embedded store in a temporary folder, with
 # WEBHOOK_ALLOW_PRIVATE and WEBHOOK_ALLOW_INSECURE so that it may post to loopback), a receiver that
-# verifies every delivery with the library exactly as the README shows, and registers it with a
+# verifies every delivery with the library exactly as docs/webhooks.md shows, and registers it with a
 # dev-token admin. A token is created and revoked (both events must verify); then the secret is
 # rotated, and the next delivery must verify with the new secret and with the old one alone. A
 # tampered copy of a delivery must fail. Exits non-zero on any difference. In CI (`.ci/run`).
@@ -54,7 +54,7 @@ ADMIN=$(cd "$WORK" && env -u DATABASE_URL -u KEY_ENCRYPTION_KEY "$BIN" dev-token
 json() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
 cat >"$WORK/receiver.py" <<'PY'
-# A receiver as the README writes it: every delivery verified by the library, with the secret(s)
+# A receiver as docs/webhooks.md writes it: every delivery verified by the library, with the secret(s)
 # in the files it is given; what it saw is appended to received.jsonl.
 import json, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
