@@ -192,10 +192,9 @@ impl App {
                 request_timeout,
             ))
         });
-        let router = http::router(self.state);
         let served = http::server::serve(
             self.listener,
-            router,
+            http::Public::new(self.state),
             header_read_timeout,
             shutdown,
             request_timeout,

@@ -28,7 +28,8 @@ use axum::body::Body;
 use axum::extract::{MatchedPath, State};
 use axum::handler::Handler;
 use axum::http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, ETAG, LINK, X_CONTENT_TYPE_OPTIONS,
+    ACCESS_CONTROL_EXPOSE_HEADERS, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, ETAG, LINK,
+    ORIGIN, TRANSFER_ENCODING, VARY, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -219,7 +220,7 @@ pub fn router(state: AppState) -> Router {
             CONTENT_TYPE,
             HeaderName::from_static(crate::service::authenticate::ORG_HEADER),
         ])
-        .expose_headers([ETAG, LINK])
+        .expose_headers(EXPOSED)
         .max_age(Duration::from_secs(600));
     // Outermost, so that it counts what the client got (a 408 or 413 of the layers included). In
     // this one stack, not a layer of its own: each `Router::layer` wraps every route once more,
@@ -260,7 +261,7 @@ pub fn router(state: AppState) -> Router {
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(SetResponseHeaderLayer::overriding(
                 X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
+                NOSNIFF,
             ))
             // Both plain functions of the request or the response: no boxed future, no clone of the
             // inner service per request (axum's `middleware::map_*` makes both).
@@ -289,6 +290,113 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(ui::router(csp).layer(layers(MAX_BODY_BYTES)))
         .with_state(state)
+}
+
+/// The public listener's service: the router with its layers, and ahead of it the `.well-known`
+/// documents (JWKS and discovery), answered directly when none of the layers has anything to do
+/// for the request.
+///
+/// Verifiers and gateways fetch those documents at machine rates, and the layer stack costs about
+/// a third of such a request (bench/RESULTS.md, "Where a JWKS request's time goes"). A request
+/// is answered here only when it is a plain `GET` of one of those paths: no `Origin` (CORS is the
+/// stack's), no body, headers within `MAX_HEADER_BYTES`, and the request log at `info` or above
+/// (a `debug` filter sees every request's span, as before). The answer is the handler's own,
+/// with what the layers add to it: the request id, `nosniff`, CORS's `Vary` and exposed headers,
+/// and the count in the metrics. A test holds both paths to the same answer; every other request goes to the router.
+#[derive(Clone)]
+pub struct Public {
+    router: Router,
+    state: AppState,
+    counted: Option<std::sync::Arc<crate::metrics::HttpMetrics>>,
+    /// [`EXPOSED`] as the CORS layer writes it on every answer.
+    exposed: HeaderValue,
+}
+
+impl Public {
+    pub fn new(state: AppState) -> Self {
+        let counted = (state.service().http_settings().metrics_addr.is_some())
+            .then(|| state.service().metrics().http.clone());
+        let exposed = EXPOSED
+            .iter()
+            .map(HeaderName::as_str)
+            .collect::<Vec<_>>()
+            .join(",");
+        Self {
+            router: router(state.clone()),
+            state,
+            counted,
+            exposed: HeaderValue::from_str(&exposed).unwrap_or(HeaderValue::from_static("")),
+        }
+    }
+
+    /// The document answered directly, or `None` for the router.
+    fn direct(&self, request: &Request<Body>) -> Option<Response> {
+        if request.method() != Method::GET || tracing::enabled!(Level::DEBUG) {
+            return None;
+        }
+        let (set, document) = well_known::document_at(request.uri().path())?;
+        let headers = request.headers();
+        let plain = !headers.contains_key(ORIGIN)
+            && !headers.contains_key(CONTENT_LENGTH)
+            && !headers.contains_key(TRANSFER_ENCODING)
+            && header_bytes(headers) <= MAX_HEADER_BYTES;
+        if !plain {
+            return None;
+        }
+        let started = std::time::Instant::now();
+        let mut response = well_known::respond(&self.state, headers, set, document);
+        let id = usable_request_id(headers).cloned().or_else(|| {
+            RandomRequestId
+                .make_request_id(request)
+                .map(RequestId::into_header_value)
+        });
+        let answer = response.headers_mut();
+        if let Some(id) = id {
+            answer.insert(REQUEST_ID, id);
+        }
+        answer.insert(X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+        answer.insert(VARY, HeaderValue::from_static("origin"));
+        answer.insert(ACCESS_CONTROL_EXPOSE_HEADERS, self.exposed.clone());
+        if let Some(metrics) = &self.counted {
+            metrics.record(
+                Some(request.uri().path()),
+                "GET",
+                response.status().as_u16(),
+                started.elapsed(),
+            );
+        }
+        Some(response)
+    }
+}
+
+/// The response headers a page of another origin may read (CORS). The layer writes them, and
+/// `Vary: origin`, on every answer, with an `Origin` or without.
+const EXPOSED: [HeaderName; 2] = [ETAG, LINK];
+
+/// Every answer's `X-Content-Type-Options`: a browser never guesses another type than the one sent.
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+
+impl tower::Service<Request<Body>> for Public {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = Either<
+        std::future::Ready<Result<Response, std::convert::Infallible>>,
+        axum::routing::future::RouteFuture<std::convert::Infallible>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower::Service::<Request<Body>>::poll_ready(&mut self.router, cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        match self.direct(&request) {
+            Some(response) => Either::Left(std::future::ready(Ok(response))),
+            None => Either::Right(tower::Service::call(&mut self.router, request)),
+        }
+    }
 }
 
 /// Routes called at machine rates by verifiers and load balancers, whose requests are logged at
@@ -366,16 +474,20 @@ impl MakeRequestId for RandomRequestId {
 /// the next layer generates one: a client cannot put kilobytes, or characters that mean something
 /// to a log reader, into every log line and response of its requests.
 fn drop_unusable_request_id(mut request: Request<Body>) -> Request<Body> {
-    let mut given = request.headers().get_all(REQUEST_ID).iter();
-    let usable = match (given.next(), given.next()) {
-        (None, _) => return request,
-        (Some(id), None) => is_usable_request_id(id.as_bytes()),
-        (Some(_), Some(_)) => false,
-    };
-    if !usable {
+    if request.headers().contains_key(REQUEST_ID) && usable_request_id(request.headers()).is_none()
+    {
         request.headers_mut().remove(REQUEST_ID);
     }
     request
+}
+
+/// The client's `X-Request-Id` when it gave exactly one and it is usable.
+fn usable_request_id(headers: &HeaderMap) -> Option<&HeaderValue> {
+    let mut given = headers.get_all(REQUEST_ID).iter();
+    match (given.next(), given.next()) {
+        (Some(id), None) if is_usable_request_id(id.as_bytes()) => Some(id),
+        _ => None,
+    }
 }
 
 fn is_usable_request_id(id: &[u8]) -> bool {
@@ -412,12 +524,7 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let bytes: usize = request
-            .headers()
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len())
-            .sum();
-        if bytes > MAX_HEADER_BYTES {
+        if header_bytes(request.headers()) > MAX_HEADER_BYTES {
             return Either::Left(std::future::ready(Ok(error_response(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 &format!("request headers are larger than {MAX_HEADER_BYTES} bytes"),
@@ -429,6 +536,14 @@ where
                 .map_ok(|response| response.map(Body::new)),
         )
     }
+}
+
+/// The size of a request's headers, names and values, as `MAX_HEADER_BYTES` counts it.
+fn header_bytes(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum()
 }
 
 async fn not_found() -> ApiError {

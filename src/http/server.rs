@@ -9,9 +9,9 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::extract::Request;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -25,14 +25,19 @@ const DRAIN_MARGIN: Duration = Duration::from_secs(5);
 /// Largest request head (request line and headers) read; beyond it hyper answers 431.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// Serves `router` on `listener` until `shutdown` completes.
-pub async fn serve(
+/// Serves `service` (a router, or the public listener's `http::Public`) on `listener` until
+/// `shutdown` completes.
+pub async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    service: S,
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
     request_timeout: Duration,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
@@ -53,21 +58,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let service =
+        let service = service.clone();
+        let per_connection =
             TowerToHyperService::new(tower::service_fn(move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
-                let router = router.clone();
-                async move {
-                    Ok::<_, Infallible>(
-                        router
-                            .oneshot(request.map(axum::body::Body::new))
-                            .await
-                            .unwrap_or_else(|never| match never {}),
-                    )
-                }
+                service.clone().oneshot(request.map(axum::body::Body::new))
             }));
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(stream), per_connection));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");

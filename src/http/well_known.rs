@@ -32,16 +32,38 @@ pub async fn serve(
     set: KeySetName,
     document: Document,
 ) -> Response {
+    respond(&state, &headers, set, document)
+}
+
+/// The key set and document served at `path`, if it is one of the `.well-known` paths.
+pub(super) fn document_at(path: &str) -> Option<(KeySetName, Document)> {
+    let rest = path.strip_prefix("/v1/access-tokens")?;
+    let (prefix, document) = match rest.strip_suffix("/.well-known/jwks.json") {
+        Some(prefix) => (prefix, Document::Jwks),
+        None => (
+            rest.strip_suffix("/.well-known/openid-configuration")?,
+            Document::Discovery,
+        ),
+    };
+    KeySetName::ALL
+        .into_iter()
+        .find(|set| set.path_prefix() == prefix)
+        .map(|set| (set, document))
+}
+
+/// The answer to a (conditional) GET of `set`'s `document`.
+pub(super) fn respond(
+    state: &AppState,
+    request: &HeaderMap,
+    set: KeySetName,
+    document: Document,
+) -> Response {
     let keys = state.service().key_sets();
     let key_set = keys.set(set);
-    let rendered = match document {
+    let rendered: &Rendered = match document {
         Document::Jwks => &key_set.jwks,
         Document::Discovery => &key_set.discovery,
     };
-    respond(rendered, &headers)
-}
-
-fn respond(rendered: &Rendered, request: &HeaderMap) -> Response {
     conditional(
         request,
         &rendered.body,

@@ -161,6 +161,13 @@ async fn every_family_is_exposed_with_valid_names_and_plausible_values() {
         app.get("/no/such/route").await.status(),
         StatusCode::NOT_FOUND
     );
+    // A verifier's fetch of the keys.
+    assert_eq!(
+        app.get("/v1/access-tokens/.well-known/jwks.json")
+            .await
+            .status(),
+        StatusCode::OK
+    );
 
     let scrape = scrape(&app).await;
     for metric in &scrape.metrics {
@@ -225,6 +232,18 @@ async fn every_family_is_exposed_with_valid_names_and_plausible_values() {
         ) >= 5.0
     );
 
+    // The documents answered ahead of the router's layers are counted as every other request.
+    assert!(
+        sum(
+            &scrape,
+            requests,
+            &[
+                ("route", "/v1/access-tokens/.well-known/jwks.json"),
+                ("method", "GET"),
+                ("status", "200")
+            ]
+        ) >= 1.0
+    );
     let created = "access_tokens_tokens_created_total";
     assert!(sum(&scrape, created, &[("token_type", "api")]) >= 3.0);
     // The app token and its rotation.

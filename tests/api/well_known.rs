@@ -187,3 +187,114 @@ async fn well_known_documents_need_no_token() {
         }
     }
 }
+
+/// The headers of an answer but its request id and date, sorted: what two answers to the same
+/// request must share.
+fn headers_of(response: &reqwest::Response) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "x-request-id" | "date"))
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort();
+    headers
+}
+
+/// The documents are answered ahead of the router's layers when none of them has anything to do
+/// for the request; one the layers must see (here an `Origin`, which CORS answers, from an origin
+/// it does not allow) goes through them. Both answer the same, header for header.
+#[tokio::test]
+async fn documents_are_answered_alike_ahead_of_the_layers_and_through_them() {
+    let app = TestApp::spawn().await;
+    for set in SETS {
+        for doc in ["jwks.json", "openid-configuration"] {
+            let url = app.url(&format!("/v1/access-tokens{set}/.well-known/{doc}"));
+            let get = |origin: bool, etag: Option<&str>| {
+                let mut request = app.client.get(&url);
+                if origin {
+                    request = request.header("origin", "https://elsewhere.example");
+                }
+                if let Some(etag) = etag {
+                    request = request.header("if-none-match", etag);
+                }
+                request.send()
+            };
+            let direct = get(false, None).await.unwrap();
+            let layered = get(true, None).await.unwrap();
+            assert_eq!(direct.status(), StatusCode::OK, "{set} {doc}");
+            assert_eq!(layered.status(), StatusCode::OK, "{set} {doc}");
+            assert_eq!(headers_of(&direct), headers_of(&layered), "{set} {doc}");
+            for answer in [&direct, &layered] {
+                assert!(!answer.headers()["x-request-id"].is_empty());
+                assert_eq!(answer.headers()["x-content-type-options"], "nosniff");
+                assert!(
+                    answer
+                        .headers()
+                        .get("access-control-allow-origin")
+                        .is_none()
+                );
+            }
+            let etag = direct.headers()["etag"].to_str().unwrap().to_owned();
+            assert_eq!(
+                direct.bytes().await.unwrap(),
+                layered.bytes().await.unwrap()
+            );
+
+            let direct = get(false, Some(&etag)).await.unwrap();
+            let layered = get(true, Some(&etag)).await.unwrap();
+            assert_eq!(direct.status(), StatusCode::NOT_MODIFIED, "{set} {doc}");
+            assert_eq!(layered.status(), StatusCode::NOT_MODIFIED, "{set} {doc}");
+            assert_eq!(headers_of(&direct), headers_of(&layered), "{set} {doc}");
+        }
+    }
+}
+
+/// What the layers give every request holds for the documents too: a client's usable request id
+/// is echoed and any other replaced, an allowed origin gets CORS's answer, a request with headers
+/// beyond the limit is refused, a method other than GET is the router's.
+#[tokio::test]
+async fn the_documents_keep_what_the_layers_give_every_request() {
+    let app = TestApp::spawn().await;
+    let path = "/v1/access-tokens/.well-known/jwks.json";
+    let with = |name: &'static str, value: String| {
+        app.client.get(app.url(path)).header(name, value).send()
+    };
+
+    let echoed = with("x-request-id", "trace-1.a:b_c".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-1.a:b_c");
+    let replaced = with("x-request-id", "not usable".to_owned()).await.unwrap();
+    let id = replaced.headers()["x-request-id"].to_str().unwrap();
+    assert!(!id.is_empty() && id != "not usable", "{id}");
+    let twice = app
+        .client
+        .get(app.url(path))
+        .header("x-request-id", "one")
+        .header("x-request-id", "two")
+        .send()
+        .await
+        .unwrap();
+    let id = twice.headers()["x-request-id"].to_str().unwrap();
+    assert!(id != "one" && id != "two", "{id}");
+
+    let allowed = with("origin", "https://portal.example.com".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://portal.example.com"
+    );
+
+    let large = with("x-filler", "a".repeat(40 * 1024)).await.unwrap();
+    assert_eq!(large.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(large.headers()["content-type"], "application/json");
+
+    let posted = app.client.post(app.url(path)).send().await.unwrap();
+    assert_eq!(posted.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(posted.headers()["content-type"], "application/json");
+    let head = app.client.head(app.url(path)).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+}
