@@ -231,35 +231,59 @@ impl Drop for Served {
     }
 }
 
-#[tokio::test]
-async fn logs_never_carry_a_token_and_sigterm_exits_cleanly() {
-    let database = fresh_database().await;
-    let database_env = crate::helpers::database_env(&database);
-    let issuer = crate::helpers::TestIssuer::spawn().await;
-    let kek = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
-    let mut command = command();
-    command
-        .arg("serve")
-        .envs(database_env)
-        .env("KEY_ENCRYPTION_KEY", &kek)
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("TRUSTED_ISSUERS", &issuer.url)
-        // The most verbose level, so that nothing hides below the default filter.
-        .env("RUST_LOG", "trace");
-    let served = Served::start(command);
-    let base = served.base.clone();
-    let client = reqwest::Client::new();
-    let caller = issuer.user("1", "u1", &["1:owner"]);
-    let created: Value = client
+/// `serve` on a fresh database, trusting a test issuer, with `env` set beside: what a test of
+/// the running binary needs of it.
+struct Running {
+    served: Served,
+    issuer: crate::helpers::TestIssuer,
+    kek: String,
+    database: access_tokens::config::Database,
+}
+
+impl Running {
+    async fn start(env: &[(&str, &str)]) -> Self {
+        let database = fresh_database().await;
+        let issuer = crate::helpers::TestIssuer::spawn().await;
+        let kek = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
+        let mut command = command();
+        command
+            .arg("serve")
+            .envs(crate::helpers::database_env(&database))
+            .env("KEY_ENCRYPTION_KEY", &kek)
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("TRUSTED_ISSUERS", &issuer.url)
+            .envs(env.iter().copied());
+        Self {
+            served: Served::start(command),
+            issuer,
+            kek,
+            database,
+        }
+    }
+}
+
+/// A token named `name`, created at `base` by `caller`, as the service answered it.
+async fn create_token(base: &str, caller: &str, name: &str) -> Value {
+    reqwest::Client::new()
         .post(format!("{base}/v1/access-tokens"))
-        .bearer_auth(&caller)
-        .json(&json!({"name": "logged?"}))
+        .bearer_auth(caller)
+        .json(&json!({ "name": name }))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn logs_never_carry_a_token_and_sigterm_exits_cleanly() {
+    // The most verbose level, so that nothing hides below the default filter.
+    let running = Running::start(&[("RUST_LOG", "trace")]).await;
+    let base = running.served.base.clone();
+    let client = reqwest::Client::new();
+    let caller = running.issuer.user("1", "u1", &["1:owner"]);
+    let created = create_token(&base, &caller, "logged?").await;
     let jwt = created["token"].as_str().unwrap().to_owned();
     let listed = client
         .get(format!("{base}/v1/access-tokens"))
@@ -276,7 +300,8 @@ async fn logs_never_carry_a_token_and_sigterm_exits_cleanly() {
         .unwrap();
     assert_eq!(refused.status(), 401);
 
-    let log = served.stop().join("\n");
+    let kek = running.kek;
+    let log = running.served.stop().join("\n");
     assert!(log.contains("request finished"), "requests are logged");
     assert!(log.contains("shutting down"));
     let signature = |t: &str| t.rsplit('.').next().unwrap().to_owned();
@@ -308,32 +333,17 @@ async fn sigterm_exits_within_its_bound_while_a_statement_waits_on_a_lock() {
     if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
         return;
     }
-    let database = fresh_database().await;
-    let database_env = crate::helpers::database_env(&database);
-    let issuer = crate::helpers::TestIssuer::spawn().await;
-    let kek = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
-    let mut command = command();
-    command
-        .arg("serve")
-        .envs(database_env)
-        .env("KEY_ENCRYPTION_KEY", &kek)
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("TRUSTED_ISSUERS", &issuer.url)
-        .env("REQUEST_TIMEOUT", "3s");
-    let mut served = Served::start(command);
+    let running = Running::start(&[("REQUEST_TIMEOUT", "3s")]).await;
+    let Running {
+        mut served,
+        issuer,
+        database,
+        ..
+    } = running;
     let base = served.base.clone();
     let client = reqwest::Client::new();
     let caller = issuer.user("1", "u1", &["1:owner"]);
-    let created: Value = client
-        .post(format!("{base}/v1/access-tokens"))
-        .bearer_auth(&caller)
-        .json(&json!({"name": "locked"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = create_token(&base, &caller, "locked").await;
     let id = created["id"].as_str().unwrap().to_owned();
 
     // Another session locks the token's row and keeps the lock until the process is gone.
