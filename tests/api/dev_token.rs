@@ -9,13 +9,19 @@ use crate::binary::command;
 use crate::helpers::{StoreKind, TestApp, database_env, test_kek_base64};
 
 async fn dev_token(app: &TestApp, args: &[&str]) -> Output {
+    dev_token_at(app, args, ("PUBLIC_URL", &app.public_url)).await
+}
+
+/// `dev-token` with `args` on the app's database, told where the service is by one variable
+/// (`PUBLIC_URL`, or `LISTEN_ADDR` as `serve` would read it).
+async fn dev_token_at(app: &TestApp, args: &[&str], (name, address): (&str, &str)) -> Output {
     let mut command = command();
     command
         .arg("dev-token")
         .args(args)
         .envs(database_env(&app.database))
         .env("KEY_ENCRYPTION_KEY", test_kek_base64())
-        .env("PUBLIC_URL", &app.public_url);
+        .env(name, address);
     run(command).await
 }
 
@@ -117,22 +123,17 @@ async fn a_dev_token_for_an_address_where_the_service_does_not_answer_warns() {
         .local_addr()
         .unwrap()
         .port();
-    let mut command = command();
-    command
-        .args([
-            "dev-token",
-            "--org",
-            "7",
-            "--user",
-            "dev",
-            "--role",
-            "owner",
-        ])
-        .arg("--allow-production")
-        .envs(database_env(&app.database))
-        .env("KEY_ENCRYPTION_KEY", test_kek_base64())
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"));
-    let output = run(command).await;
+    let owner_of_7 = [
+        "--org",
+        "7",
+        "--user",
+        "dev",
+        "--role",
+        "owner",
+        "--allow-production",
+    ];
+    let listen = format!("127.0.0.1:{port}");
+    let output = dev_token_at(&app, &owner_of_7, ("LISTEN_ADDR", &listen)).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let message = stderr(&output);
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
@@ -150,22 +151,7 @@ async fn a_dev_token_for_an_address_where_the_service_does_not_answer_warns() {
     // The running service under another name: `localhost` serves the same keys as 127.0.0.1,
     // but the service's issuer is 127.0.0.1's, so the token would be refused; the warning says so.
     let elsewhere = app.public_url.replace("127.0.0.1", "localhost");
-    let mut command = crate::binary::command();
-    command
-        .args([
-            "dev-token",
-            "--org",
-            "7",
-            "--user",
-            "dev",
-            "--role",
-            "owner",
-        ])
-        .arg("--allow-production")
-        .envs(database_env(&app.database))
-        .env("KEY_ENCRYPTION_KEY", test_kek_base64())
-        .env("PUBLIC_URL", &elsewhere);
-    let output = run(command).await;
+    let output = dev_token_at(&app, &owner_of_7, ("PUBLIC_URL", &elsewhere)).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let message = stderr(&output);
     assert!(
