@@ -112,6 +112,9 @@ TICKS=$(getconf CLK_TCK)
 
 # CPU ticks of one process and its threads.
 ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# The machine's CPU ticks since boot, all cores: busy, then idle (iowait included; time stolen by
+# a hypervisor is neither).
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
 # CPU ticks of every postgres process, with the exited children each has reaped (the postmaster's
 # backends): a backend that ends between two readings is still counted.
 postgres_ticks() {
@@ -147,9 +150,14 @@ measure() {
     local sampler=$!
     service_before=$(ticks_of "$SERVICE_PID")
     pg_before=$(postgres_ticks)
+    read -r -a cpu_before < <(machine_ticks)
     CALLER=$caller wrk -t2 -c"$CONNECTIONS" -d"${SECS}s" -s bench/lua/create.lua "$BASE/v1/access-tokens" >"$WORK/issue-$label.txt"
     local service_ticks=$(($(ticks_of "$SERVICE_PID") - service_before))
     local pg_ticks=$(($(postgres_ticks) - pg_before))
+    local cpu_after busy_ticks idle_ticks
+    read -r -a cpu_after < <(machine_ticks)
+    busy_ticks=$((cpu_after[0] - cpu_before[0]))
+    idle_ticks=$((cpu_after[1] - cpu_before[1]))
     kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
     local rows=$(($(psql "$(database_url "$db")" -Atc "select count(*) from access_tokens") - rows_before))
     wrk -t2 -c64 -d"${SECS}s" "$BASE/v1/access-tokens/.well-known/jwks.json" >"$WORK/jwks-$label.txt"
@@ -161,9 +169,10 @@ measure() {
     local non2xx
     non2xx=$(awk '/Non-2xx/ {print $5}' "$WORK/issue-$label.txt")
     python3 - "$label" "$(rate "$WORK/issue-$label.txt")" "${non2xx:-0}" "$rows" "$service_ticks" "$pg_ticks" \
-        "$TICKS" "$(rate "$WORK/jwks-$label.txt")" "$WORK/waits-$label.txt" >>"$WORK/results" <<'PY'
+        "$TICKS" "$(rate "$WORK/jwks-$label.txt")" "$WORK/waits-$label.txt" "$busy_ticks" "$idle_ticks" \
+        >>"$WORK/results" <<'PY'
 import collections, json, sys
-label, issue, non2xx, rows, service, pg, ticks, jwks, waits = sys.argv[1:]
+label, issue, non2xx, rows, service, pg, ticks, jwks, waits, busy, idle = sys.argv[1:]
 rows = int(rows)
 samples = [l.strip() for l in open(waits) if ":" in l]
 counts = collections.Counter(samples)
@@ -171,6 +180,8 @@ print(json.dumps({
     "label": label, "issue": float(issue), "non2xx": int(non2xx), "rows": rows,
     "service_us": int(service) / int(ticks) * 1e6 / max(rows, 1),
     "postgres_us": int(pg) / int(ticks) * 1e6 / max(rows, 1),
+    "machine_us": int(busy) / int(ticks) * 1e6 / max(rows, 1),
+    "idle": int(idle) / max(int(busy) + int(idle), 1),
     "jwks": float(jwks),
     "waits": {k: v / max(len(samples), 1) for k, v in counts.most_common(6)},
     "samples": len(samples),
@@ -253,7 +264,9 @@ for name, runs in (("old", old), ("new", new)):
     print(line)
 for name, runs in (("old", old), ("new", new)):
     print(f"{name}: CPU per token: service median {med([r['service_us'] for r in runs]):.0f} us, "
-          f"PostgreSQL median {med([r['postgres_us'] for r in runs]):.0f} us; "
+          f"PostgreSQL median {med([r['postgres_us'] for r in runs]):.0f} us, "
+          f"the machine (all processes) median {med([r['machine_us'] for r in runs]):.0f} us; "
+          f"the machine idle {med([r['idle'] for r in runs]):.0%} of the load; "
           f"rows written {sum(r['rows'] for r in runs)}, not 2xx {sum(r['non2xx'] for r in runs)}")
     waits = {}
     for r in runs:
