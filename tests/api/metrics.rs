@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::helpers::{StoreKind, TestApp, TestIssuer, assert_error, settings};
 
 /// Every family the service exposes, as named in the exposition.
-const FAMILIES: [&str; 26] = [
+const FAMILIES: [&str; 27] = [
     "access_tokens_http_requests_total",
     "access_tokens_http_request_duration_seconds",
     "access_tokens_tokens_created_total",
@@ -28,6 +28,7 @@ const FAMILIES: [&str; 26] = [
     "access_tokens_db_pool_max_connections",
     "access_tokens_db_pool_acquire_duration_seconds",
     "access_tokens_db_pool_waiting_requests",
+    "access_tokens_token_create_queued",
     "access_tokens_token_create_group_size",
     "access_tokens_revocation_listener_up",
     "access_tokens_revocation_notifications_total",
@@ -341,6 +342,8 @@ async fn every_family_is_exposed_with_valid_names_and_plausible_values() {
         &[],
     );
     let groups = sum(&scrape, "access_tokens_token_create_group_size", &[]);
+    // Every creation answered has left the writer's queue.
+    assert_eq!(sum(&scrape, "access_tokens_token_create_queued", &[]), 0.0);
     let listener = sum(&scrape, "access_tokens_revocation_listener_up", &[]);
     // The first render of each set with lists at start-up, and the one after the revoke.
     let renders = sum(

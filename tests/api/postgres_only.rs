@@ -377,6 +377,107 @@ async fn creations_that_arrive_together_share_a_commit_and_a_refused_row_fails_a
     );
 }
 
+/// The backend of the insert waiting on a lock, once there is one and it is not `other`.
+async fn insert_waiting_on_a_lock(pool: &sqlx::PgPool, other: Option<i32>) -> i32 {
+    let found = std::sync::Mutex::new(None);
+    assert!(
+        eventually(30, || async {
+            let pid: Option<i32> = sqlx::query_scalar(
+                "select pid from pg_stat_activity
+                 where datname = current_database() and wait_event_type = 'Lock'
+                   and query like 'with v as (%' and pid is distinct from $1",
+            )
+            .bind(other)
+            .fetch_optional(pool)
+            .await
+            .unwrap();
+            *found.lock().unwrap() = pid;
+            pid.is_some()
+        })
+        .await
+    );
+    found.into_inner().unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn a_group_whose_held_connection_is_closed_is_written_on_another() {
+    if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let owner = app.owner();
+    let pool = app.pool();
+    // The first creation waits on the table; the second (a journey token: another signing key)
+    // queues behind it, then waits on its signing key's row, on the connection the writer kept.
+    let mut table = pool.begin().await.unwrap();
+    sqlx::query("lock table access_tokens in share row exclusive mode")
+        .execute(&mut *table)
+        .await
+        .unwrap();
+    let mut key = pool.begin().await.unwrap();
+    sqlx::query("select 1 from signing_keys where key_set = 'public' for update")
+        .execute(&mut *key)
+        .await
+        .unwrap();
+    let first = app.create(&owner, json!({"name": "first"}));
+    let second = async {
+        insert_waiting_on_a_lock(&pool, None).await;
+        app.create(
+            &owner,
+            json!({"name": "second", "token_type": "journey", "journey_id": "j1"}),
+        )
+        .await
+    };
+    let locks = async {
+        insert_waiting_on_a_lock(&pool, None).await;
+        assert!(
+            eventually(30, || async {
+                metric(&app, "access_tokens_token_create_queued").await == 1.0
+            })
+            .await
+        );
+        table.commit().await.unwrap();
+        // The first written, the writer has taken the second (the one its kept connection now
+        // waits with, for the key): the server ends that session.
+        assert!(
+            eventually(30, || async {
+                metric(&app, "access_tokens_token_create_queued").await == 0.0
+            })
+            .await
+        );
+        let kept = insert_waiting_on_a_lock(&pool, None).await;
+        let ended: bool = sqlx::query_scalar("select pg_terminate_backend($1)")
+            .bind(kept)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(ended);
+        // The group is written again, on a connection from the pool.
+        insert_waiting_on_a_lock(&pool, Some(kept)).await;
+        key.commit().await.unwrap();
+    };
+    let (first, second, ()) = tokio::join!(first, second, locks);
+
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert_eq!(second.status(), StatusCode::CREATED);
+    let second: Value = second.json().await.unwrap();
+    let id = second["id"].as_str().unwrap();
+    assert_eq!(
+        app.count("select count(*) from access_tokens where id = $1", id)
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "select count(*) from audit_events where action = 'created' and token_id = $1",
+            id
+        )
+        .await,
+        1
+    );
+    assert_eq!(metric(&app, "access_tokens_token_create_queued").await, 0.0);
+}
+
 #[tokio::test]
 async fn a_truncated_token_table_leaves_every_token_revoked() {
     if !crate::helpers::runs_on(crate::helpers::StoreKind::Postgres) {

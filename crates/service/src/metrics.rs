@@ -335,6 +335,7 @@ impl Metrics {
             "auth_failures", "Callers of the management API refused, by reason.", self.auth_failures;
             "db_pool_acquire_duration_seconds", "Time waited for a database connection (PostgreSQL).", self.store.acquire_seconds;
             "db_pool_waiting_requests", "Requests waiting for a database connection at this moment (PostgreSQL).", self.store.waiting;
+            "token_create_queued", "Token creations waiting for the writer at this moment, not yet in a statement (PostgreSQL).", self.store.queued;
             "token_create_group_size", "Token creations written by one statement (grouped writes on PostgreSQL).", self.store.group_sizes;
             "revocation_listener_up", "1 while the revocation listener is connected and its set loaded (PostgreSQL), else 0.", self.revocations.listener_up;
             "revocation_notifications", "Revocations, suspensions and resumptions announced by the revocation feed.", self.revocations.notifications;

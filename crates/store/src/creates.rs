@@ -6,6 +6,13 @@
 //! written at once, alone; groups form only while the writer is busy,
 //! that is under load, where they cut PostgreSQL's CPU per token to about a quarter.
 //!
+//! The writer keeps its connection from one group to the next while creations keep coming, and
+//! gives it back to the pool once nothing waits: a connection taken from the pool costs a round
+//! trip when it is taken and another when it is given back (sqlx tests it both ways), and under
+//! load the next group would wait for both. A held connection that its statement finds closed (the
+//! server restarted, an operator ended the session) is given back and the group written on one
+//! from the pool, as if it had not been held.
+//!
 //! Durability is that of a single insert: a caller is answered only after the statement holding its
 //! row has committed. A statement is atomic, so a group that fails has written nothing; its rows are
 //! then written one by one, each in its own statement, so that a failure is only its own request's.
@@ -13,9 +20,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::PgPool;
+use prometheus_client::metrics::gauge::Gauge;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::errors::connection_closed;
 use super::pool::Pooler;
 use super::postgres;
 use super::queries::{Db, Queries, Result};
@@ -40,12 +50,32 @@ struct Pending {
     actor: Actor,
     policy_version: Option<i64>,
     reply: oneshot::Sender<Result<Option<TokenRecord>>>,
+    /// Counted in [`StoreMetrics::queued`] until the writer takes it into a group.
+    queued: Option<Queued>,
+}
+
+/// One creation in the `queued` gauge, from before it is queued until the writer takes it (or
+/// it is dropped unqueued: the request went away while the queue was full).
+struct Queued(Gauge);
+
+impl Queued {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// The queue in front of the writers. Writers stop when the last clone of it is dropped.
 #[derive(Debug, Clone)]
 pub struct Creates {
     queue: mpsc::Sender<Pending>,
+    queued: Gauge,
 }
 
 impl Creates {
@@ -53,6 +83,7 @@ impl Creates {
     pub fn start(pool: PgPool, pooler: Pooler, metrics: StoreMetrics) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
         let waiting = Arc::new(Mutex::new(waiting));
+        let queued = metrics.queued.clone();
         for _ in 0..WRITERS {
             tokio::spawn(writer(
                 pool.clone(),
@@ -61,7 +92,7 @@ impl Creates {
                 Arc::clone(&waiting),
             ));
         }
-        Self { queue }
+        Self { queue, queued }
     }
 
     /// Writes a new token's record and its `created` audit event; answers once they are
@@ -79,6 +110,7 @@ impl Creates {
             actor,
             policy_version,
             reply,
+            queued: Some(Queued::new(&self.queued)),
         };
         self.queue
             .send(pending)
@@ -94,11 +126,23 @@ async fn writer(
     metrics: StoreMetrics,
     waiting: Arc<Mutex<mpsc::Receiver<Pending>>>,
 ) {
+    // The connection is held from one group to the next while creations keep coming: a
+    // connection taken from the pool and given back costs a round trip each way (sqlx pings it
+    // on acquire and on release), and on a loaded machine each is a wake-up the next group waits
+    // for. It goes back to the pool once nothing waits, or after a failed statement.
+    let mut held: Option<PoolConnection<Postgres>> = None;
     loop {
-        let group = {
+        let mut group = {
             let mut waiting = waiting.lock().await;
-            let Some(first) = waiting.recv().await else {
-                return;
+            let first = match waiting.try_recv() {
+                Ok(pending) => pending,
+                Err(_) => {
+                    held = None;
+                    let Some(pending) = waiting.recv().await else {
+                        return;
+                    };
+                    pending
+                }
             };
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
@@ -109,43 +153,90 @@ async fn writer(
             }
             group
         };
+        for pending in &mut group {
+            pending.queued = None;
+        }
         metrics.group_sizes.observe(group.len() as f64);
-        write(&pool, pooler, &metrics, group).await;
+        held = write(&pool, pooler, &metrics, group, held.take()).await;
     }
 }
 
-async fn write(pool: &PgPool, pooler: Pooler, metrics: &StoreMetrics, mut group: Vec<Pending>) {
-    if group.len() == 1 {
-        if let Some(pending) = group.pop() {
-            write_one(pool.clone(), pooler, metrics.clone(), pending).await;
+/// Writes `group` on `held`, or on a connection from the pool; returns the connection while it
+/// can write the next group.
+async fn write(
+    pool: &PgPool,
+    pooler: Pooler,
+    metrics: &StoreMetrics,
+    group: Vec<Pending>,
+    mut held: Option<PoolConnection<Postgres>>,
+) -> Option<PoolConnection<Postgres>> {
+    loop {
+        let was_held = held.is_some();
+        let mut conn = match held.take() {
+            Some(conn) => conn,
+            None => match timed_acquire(pool, metrics).await {
+                Ok(conn) => conn,
+                Err(error) => {
+                    failed(pool, pooler, metrics, group, error);
+                    return None;
+                }
+            },
+        };
+        let written = {
+            let items: Vec<(&TokenRecord, &Actor, Option<i64>)> = group
+                .iter()
+                .map(|p| (&p.record, &p.actor, p.policy_version))
+                .collect();
+            Pg::new(&mut conn, pooler, false)
+                .on_one_server(async |pg| postgres::insert_token_group(pg, &items).await)
+                .await
+        };
+        // The connection goes back to the pool on a failure, which tests it before it is used
+        // again.
+        match written {
+            Ok(records) => {
+                let mut by_id: HashMap<String, TokenRecord> =
+                    records.into_iter().map(|r| (r.id.clone(), r)).collect();
+                // A row the statement did not write was checked against a policy that has
+                // changed since: its creation checks the policy of now and comes back.
+                for pending in group {
+                    let _ = pending.reply.send(Ok(by_id.remove(&pending.record.id)));
+                }
+                return Some(conn);
+            }
+            // The held connection was closed while it waited (the server restarted, an operator
+            // ended the session): the group is written on one from the pool, as if it had not
+            // been held.
+            Err(error) if was_held && connection_closed(&error) => drop(conn),
+            Err(error) => {
+                drop(conn);
+                failed(pool, pooler, metrics, group, error);
+                return None;
+            }
         }
-        return;
     }
-    let written = async {
-        let items: Vec<(&TokenRecord, &Actor, Option<i64>)> = group
-            .iter()
-            .map(|p| (&p.record, &p.actor, p.policy_version))
-            .collect();
-        let mut conn = timed_acquire(pool, metrics).await?;
-        Pg::new(&mut conn, pooler, false)
-            .on_one_server(async |pg| postgres::insert_token_group(pg, &items).await)
-            .await
-    }
-    .await;
-    match written {
-        Ok(records) => {
-            let mut by_id: HashMap<String, TokenRecord> =
-                records.into_iter().map(|r| (r.id.clone(), r)).collect();
-            // A row the statement did not write was checked against a policy that has changed
-            // since: its creation checks the policy of now and comes back.
-            for pending in group {
-                let _ = pending.reply.send(Ok(by_id.remove(&pending.record.id)));
+}
+
+/// Answers a group whose statement, or whose connection, failed with `error`: a creation alone
+/// gets the error; a group is written again one by one, so that a failure is only its own
+/// request's.
+fn failed(
+    pool: &PgPool,
+    pooler: Pooler,
+    metrics: &StoreMetrics,
+    mut group: Vec<Pending>,
+    error: sqlx::Error,
+) {
+    match error {
+        _ if group.len() == 1 => {
+            if let Some(pending) = group.pop() {
+                let _ = pending.reply.send(Err(error));
             }
         }
         // No connection to be had: one-by-one would only wait again, once per row.
-        Err(sqlx::Error::PoolTimedOut) => answer_all(group, || sqlx::Error::PoolTimedOut),
-        Err(sqlx::Error::PoolClosed) => answer_all(group, || sqlx::Error::PoolClosed),
-        Err(error) => {
+        sqlx::Error::PoolTimedOut => answer_all(group, || sqlx::Error::PoolTimedOut),
+        sqlx::Error::PoolClosed => answer_all(group, || sqlx::Error::PoolClosed),
+        error => {
             tracing::debug!(%error, rows = group.len(), "a group of creations failed; writing them one by one");
             for pending in group {
                 tokio::spawn(write_one(pool.clone(), pooler, metrics.clone(), pending));

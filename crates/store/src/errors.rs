@@ -25,3 +25,17 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// Whether `error` says that the connection itself is gone (the server restarted or ended the
+/// session, the network failed), as the pool's test of a connection before handing it out would
+/// have found, rather than that a statement failed on a live one.
+pub(crate) fn connection_closed(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.try_downcast_ref::<PgDatabaseError>().is_some_and(|pg| {
+            matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)
+                || pg.code().starts_with("08")
+        }),
+        _ => false,
+    }
+}

@@ -10,13 +10,15 @@ pub const ACQUIRE_BUCKETS: [f64; 10] =
 /// Creations written by one statement: 1 to the most a group holds (64).
 pub const GROUP_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
-/// What the store counts: waits for a connection, how many are waiting now, and the size of each
-/// group of creations.
+/// What the store counts: waits for a connection, how many are waiting now, the creations waiting
+/// for the writer, and the size of each group of creations.
 #[derive(Debug, Clone)]
 pub struct StoreMetrics {
     pub acquire_seconds: Histogram,
     /// Requests waiting for a connection of the pool at this moment.
     pub waiting: Gauge,
+    /// Creations queued for the writer at this moment, not yet in a statement.
+    pub queued: Gauge,
     pub group_sizes: Histogram,
 }
 
@@ -25,6 +27,7 @@ impl Default for StoreMetrics {
         Self {
             acquire_seconds: Histogram::new(ACQUIRE_BUCKETS),
             waiting: Gauge::default(),
+            queued: Gauge::default(),
             group_sizes: Histogram::new(GROUP_BUCKETS),
         }
     }
