@@ -17,11 +17,28 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// generation) is waited for this long at most before the process exits anyway.
 const LEFTOVER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The runtime's worker threads: one more than the cores the process may use. A token creation
+/// holds its worker for its RSA signature (0.3 to 1 ms of CPU, most of a creation's), and with
+/// one worker per core a moment when every worker signs leaves everything else waiting until a
+/// signature ends: the writer's finished statement, the answers it frees, new requests. Under
+/// load the machine then idles between the writer's groups. With one worker more, the kernel
+/// interleaves them (bench/RESULTS.md, "A worker more than the cores"). `TOKIO_WORKER_THREADS`,
+/// when set, decides instead.
+fn worker_threads() -> Option<usize> {
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+        return None;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    Some(cores + 1)
+}
+
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(workers) = worker_threads() {
+        runtime.worker_threads(workers);
+    }
+    let runtime = match runtime.build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("access-tokens: cannot start the async runtime: {error}");
