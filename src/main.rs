@@ -23,22 +23,36 @@ const LEFTOVER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// signature ends: the writer's finished statement, the answers it frees, new requests. Under
 /// load the machine then idles between the writer's groups. With one worker more, the kernel
 /// interleaves them (bench/RESULTS.md, "A worker more than the cores"). `TOKIO_WORKER_THREADS`,
-/// when set, decides instead.
-fn worker_threads() -> Option<usize> {
-    if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
-        return None;
-    }
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    Some(cores + 1)
+/// when set, decides instead; a value that is not a number of threads is refused with the
+/// variable named (tokio itself would panic).
+fn worker_threads() -> Result<usize, String> {
+    const VARIABLE: &str = "TOKIO_WORKER_THREADS";
+    let Some(value) = std::env::var_os(VARIABLE) else {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        return Ok(cores + 1);
+    };
+    value
+        .to_str()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .filter(|threads| *threads > 0)
+        .ok_or_else(|| {
+            format!("{VARIABLE}={value:?} is not a number of threads: a whole number, 1 or more")
+        })
 }
 
 fn main() -> ExitCode {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if let Some(workers) = worker_threads() {
-        runtime.worker_threads(workers);
-    }
-    let runtime = match runtime.build() {
+    let workers = match worker_threads() {
+        Ok(workers) => workers,
+        Err(message) => {
+            eprintln!("access-tokens: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("access-tokens: cannot start the async runtime: {error}");

@@ -62,6 +62,8 @@ fn a_setting_refused_by_its_parser_names_the_variable() {
         ("METRICS_ADDR", "9464", "not an address"),
         ("LOG_FORMAT", "xml", "json or pretty"),
         ("ALLOW_INSECURE_ISSUERS", "maybe", ""),
+        ("TOKIO_WORKER_THREADS", "lots", "a whole number, 1 or more"),
+        ("TOKIO_WORKER_THREADS", "0", "a whole number, 1 or more"),
     ] {
         let output = command()
             .arg("serve")
