@@ -278,14 +278,14 @@ async fn last_used_is_written_once_a_day_however_many_uses() {
     assert_eq!(version().await, before, "no second write on the same day");
 }
 
-/// Inserts waiting on `access_tokens`' lock.
-async fn inserts_waiting(pool: &sqlx::PgPool) -> i64 {
+/// The backends of the inserts waiting on a lock.
+async fn inserts_waiting(pool: &sqlx::PgPool) -> Vec<i32> {
     sqlx::query_scalar(
-        "select count(*) from pg_stat_activity
+        "select pid from pg_stat_activity
          where datname = current_database() and wait_event_type = 'Lock'
            and query like 'with v as (%'",
     )
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await
     .unwrap()
 }
@@ -320,14 +320,14 @@ async fn creations_that_arrive_together_share_a_commit_and_a_refused_row_fails_a
         };
         let first = app.create(&owner, json!({"name": format!("{round} first")}));
         let rest = async {
-            assert!(eventually(30, || async { inserts_waiting(&pool).await == 1 }).await);
+            assert!(eventually(30, || async { inserts_waiting(&pool).await.len() == 1 }).await);
             futures_util::future::join_all(
                 (0..30).map(|i| app.create(&owner, json!({"name": name(i)}))),
             )
             .await
         };
         let release = async {
-            assert!(eventually(30, || async { inserts_waiting(&pool).await == 1 }).await);
+            assert!(eventually(30, || async { inserts_waiting(&pool).await.len() == 1 }).await);
             // Time for the 30 requests to be authenticated, signed and queued (those that are
             // not queued by then are written in more groups, which the assertion allows).
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
@@ -382,15 +382,10 @@ async fn insert_waiting_on_a_lock(pool: &sqlx::PgPool, other: Option<i32>) -> i3
     let found = std::sync::Mutex::new(None);
     assert!(
         eventually(30, || async {
-            let pid: Option<i32> = sqlx::query_scalar(
-                "select pid from pg_stat_activity
-                 where datname = current_database() and wait_event_type = 'Lock'
-                   and query like 'with v as (%' and pid is distinct from $1",
-            )
-            .bind(other)
-            .fetch_optional(pool)
-            .await
-            .unwrap();
+            let pid = inserts_waiting(pool)
+                .await
+                .into_iter()
+                .find(|pid| Some(*pid) != other);
             *found.lock().unwrap() = pid;
             pid.is_some()
         })

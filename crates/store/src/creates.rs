@@ -126,10 +126,8 @@ async fn writer(
     metrics: StoreMetrics,
     waiting: Arc<Mutex<mpsc::Receiver<Pending>>>,
 ) {
-    // The connection is held from one group to the next while creations keep coming: a
-    // connection taken from the pool and given back costs a round trip each way (sqlx pings it
-    // on acquire and on release), and on a loaded machine each is a wake-up the next group waits
-    // for. It goes back to the pool once nothing waits, or after a failed statement.
+    // Kept from one group to the next while creations keep coming (the module's documentation);
+    // given back once nothing waits, or after a failed statement.
     let mut held: Option<PoolConnection<Postgres>> = None;
     loop {
         let mut group = {
