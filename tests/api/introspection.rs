@@ -261,6 +261,12 @@ async fn malformed_introspection_requests_are_400_or_415() {
         StatusCode::BAD_REQUEST,
     )
     .await;
+    // An array holding a string is not an object with a token (found by the API fuzzer).
+    assert_error(
+        post("application/json", "[\"eyJ.x.y\"]").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     assert_error(
         post("text/plain", "token=x").await.unwrap(),
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
