@@ -1,19 +1,76 @@
 //! Our JSON extractor: axum's, with every rejection turned into the contract's error body.
 
+use axum::body::Bytes;
 use axum::extract::FromRequest;
-use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
-
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::{ApiError, Error};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(Rejected))]
+/// A JSON request body: `application/json` (or `application/*+json`, else 415), at most
+/// [`MAX_BODY_BYTES`] (else 413), and a JSON object read into `T` (else 400).
+///
+/// Every body the API takes is an object. serde's derived `Deserialize` for a struct would also
+/// read an array by position (`["x"]` as `{"name": "x"}`), so anything but an object is refused
+/// before `T` sees it.
+#[derive(Debug)]
 pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = Rejected;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Rejected> {
+        if !is_json(request.headers()) {
+            return Err(Rejected(Error::UnsupportedMediaType));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(Rejected::from)?;
+        parse(&bytes).map(Self)
+    }
+}
+
+/// `bytes` as `T`, when they hold a JSON object.
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejected> {
+    // A value other than an object is refused as such; broken JSON falls through to the parser,
+    // which says where it breaks.
+    if !starts_an_object(bytes) && serde_json::from_slice::<IgnoredAny>(bytes).is_ok() {
+        return Err(Rejected(Error::bad_request(
+            "request body must be a JSON object",
+        )));
+    }
+    axum::Json::<T>::from_bytes(bytes)
+        .map(|axum::Json(value)| value)
+        .map_err(Rejected::from)
+}
+
+/// Whether `bytes`, whitespace aside, begin a JSON object.
+pub(super) fn starts_an_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Whether the request says its body is JSON: `application/json` or `application/<x>+json`,
+/// parameters (`; charset=utf-8`) aside.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+}
 
 /// A body the extractor refused, answered as the contract's error.
 #[derive(Debug)]
@@ -25,13 +82,10 @@ impl IntoResponse for Rejected {
     }
 }
 
+/// What the parser refused (the content type and the size are checked before it runs).
 impl From<JsonRejection> for Rejected {
     fn from(rejection: JsonRejection) -> Self {
         Rejected(match rejection {
-            JsonRejection::MissingJsonContentType(_) => Error::UnsupportedMediaType,
-            JsonRejection::BytesRejection(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Error::PayloadTooLarge(MAX_BODY_BYTES)
-            }
             // The body types speak the contract's words (`tokens::request`); only the parser's
             // position is cut, as it names a place in the bytes rather than a field.
             JsonRejection::JsonDataError(e) => Error::BadRequest(without_position(
@@ -50,52 +104,36 @@ impl From<JsonRejection> for Rejected {
     }
 }
 
+impl From<BytesRejection> for Rejected {
+    fn from(rejection: BytesRejection) -> Self {
+        Rejected(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::PayloadTooLarge(MAX_BODY_BYTES)
+        } else {
+            Error::bad_request(rejection.body_text())
+        })
+    }
+}
+
 /// A JSON body that may be left out: no body at all (or only whitespace) is `None`; a body must be
 /// `application/json` (else 415) and parse (else 400, said as [`Json`] says it).
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub Option<T>);
 
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
     type Rejection = Rejected;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Rejected> {
-        let json_type = request
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .is_some_and(|m| {
-                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-            });
-        let bytes = axum::body::Bytes::from_request(request, state)
+        let json_type = is_json(request.headers());
+        let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|r| {
-                Rejected(if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    Error::PayloadTooLarge(MAX_BODY_BYTES)
-                } else {
-                    Error::bad_request(r.body_text())
-                })
-            })?;
+            .map_err(Rejected::from)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }
         if !json_type {
             return Err(Rejected(Error::UnsupportedMediaType));
         }
-        serde_json::from_slice(&bytes)
-            .map(|v| Self(Some(v)))
-            .map_err(|e| {
-                Rejected(Error::BadRequest(match e.classify() {
-                    serde_json::error::Category::Data => without_position(&e.to_string()),
-                    _ => format!("request body is not valid JSON: {e}"),
-                }))
-            })
+        parse(&bytes).map(|v| Self(Some(v)))
     }
 }
 
