@@ -81,6 +81,11 @@ pub fn parse_allowing<'a>(token: &'a str, allowed: &[Algorithm]) -> Result<Compa
     let header = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| Error::Malformed("malformed header"))?;
+    // RFC 7515 section 4: the header is a JSON object (serde would read an array into `Header`
+    // by position).
+    if header.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::Malformed("malformed header"));
+    }
     let header: Header =
         serde_json::from_slice(&header).map_err(|_| Error::Malformed("malformed header"))?;
     if !allowed.iter().any(|a| a.as_str() == header.alg) {
@@ -309,6 +314,7 @@ mod tests {
     #[test]
     fn malformed_tokens_are_malformed() {
         let not_object = token_with_header("[1]");
+        let array = token_with_header(r#"["RS256","k","JWT"]"#);
         let twice = token_with_header(r#"{"alg":"RS256","alg":"RS256"}"#);
         let no_alg = token_with_header(r#"{"kid":"k"}"#);
         for bad in [
@@ -318,6 +324,7 @@ mod tests {
             "a.b.c.d",
             "!!.e30.s",
             &not_object,
+            &array,
             &twice,
             &no_alg,
         ] {
