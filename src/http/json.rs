@@ -5,7 +5,7 @@ use axum::extract::FromRequest;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, Error};
 
@@ -16,8 +16,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// [`MAX_BODY_BYTES`] (else 413), and a JSON object read into `T` (else 400).
 ///
 /// Every body the API takes is an object. serde's derived `Deserialize` for a struct would also
-/// read an array by position (`["x"]` as `{"name": "x"}`), so anything but an object is refused
-/// before `T` sees it.
+/// read an array by position (`["x"]` as `{"name": "x"}`), so a value that is not an object is
+/// refused even where `T` took it.
 #[derive(Debug)]
 pub struct Json<T>(pub T);
 
@@ -36,17 +36,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 }
 
 /// `bytes` as `T`, when they hold a JSON object.
+///
+/// `T` reads the bytes first, so that a body type which says in its own words why a body is not
+/// one (`tokens::request`, the policy) still does, and broken JSON is told where it breaks; a
+/// value `T` took that is not an object (an array read by position) is then refused.
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejected> {
-    // A value other than an object is refused as such; broken JSON falls through to the parser,
-    // which says where it breaks.
-    if !starts_an_object(bytes) && serde_json::from_slice::<IgnoredAny>(bytes).is_ok() {
+    let value = axum::Json::<T>::from_bytes(bytes)
+        .map(|axum::Json(value)| value)
+        .map_err(Rejected::from)?;
+    if !starts_an_object(bytes) {
         return Err(Rejected(Error::bad_request(
             "request body must be a JSON object",
         )));
     }
-    axum::Json::<T>::from_bytes(bytes)
-        .map(|axum::Json(value)| value)
-        .map_err(Rejected::from)
+    Ok(value)
 }
 
 /// Whether `bytes`, whitespace aside, begin a JSON object.

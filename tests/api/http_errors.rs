@@ -106,6 +106,125 @@ async fn malformed_bodies_are_400_415_or_413() {
     );
 }
 
+/// Every JSON body the API takes is an object: an array (which serde would read into a struct by
+/// position), a string, a number or `null` is a 400 on every operation, and nothing is written.
+#[tokio::test]
+async fn a_json_body_that_is_not_an_object_is_400_everywhere() {
+    let app = TestApp::spawn().await;
+    let created = app.create_ok(&app.owner(), json!({"name": "ci"})).await;
+    let own = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let owner = app.owner();
+    let post = reqwest::Method::POST;
+    let operations = [
+        ("/v1/access-tokens".to_owned(), post.clone(), &owner),
+        (
+            format!("/v1/access-tokens/{id}/rotate"),
+            post.clone(),
+            &owner,
+        ),
+        (
+            "/v1/access-tokens/self/rotate".to_owned(),
+            post.clone(),
+            &own,
+        ),
+        (
+            "/v1/access-tokens/policy".to_owned(),
+            reqwest::Method::PUT,
+            &owner,
+        ),
+        (
+            "/v1/access-tokens/offboard".to_owned(),
+            post.clone(),
+            &owner,
+        ),
+        (
+            "/v1/access-tokens/identify".to_owned(),
+            post.clone(),
+            &owner,
+        ),
+        (
+            "/v1/access-tokens/webhooks".to_owned(),
+            post.clone(),
+            &owner,
+        ),
+        (
+            "/v1/access-tokens/federated-credentials".to_owned(),
+            post.clone(),
+            &owner,
+        ),
+        ("/v1/access-tokens/revoke".to_owned(), post.clone(), &owner),
+    ];
+    let token = serde_json::to_string(&own).unwrap();
+    let bodies = [
+        "[]".to_owned(),
+        "[\"ci\"]".to_owned(),
+        "[\"u-1\"]".to_owned(),
+        format!("[{token}]"),
+        format!("[[{token}]]"),
+        format!(" {token}"),
+        "1".to_owned(),
+        "null".to_owned(),
+        "true".to_owned(),
+    ];
+    for (path, method, bearer) in &operations {
+        for body in &bodies {
+            let response = app
+                .client
+                .request(method.clone(), app.url(path))
+                .bearer_auth(bearer)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::BAD_REQUEST,
+                "{method} {path} with {body}"
+            );
+            assert_error(response, StatusCode::BAD_REQUEST).await;
+        }
+    }
+    // Nothing was created, rotated, revoked, offboarded or set.
+    let listed = app.list_ok(&app.owner(), "").await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(listed[0]["revoked_at"].is_null(), "{listed:?}");
+    assert_eq!(app.list(&own, "").await.status(), StatusCode::OK);
+    let policy: serde_json::Value = app
+        .client
+        .get(app.url("/v1/access-tokens/policy"))
+        .bearer_auth(app.owner())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(policy["require_expiry"], false, "{policy}");
+    // A body type with words of its own for a body that is not an object keeps them; where serde
+    // would have read the array, the extractor says why it is refused.
+    let message = assert_error(
+        app.create(&app.owner(), json!(["ci"])).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(message.contains("not an array"), "{message}");
+    let message = assert_error(
+        app.client
+            .post(app.url("/v1/access-tokens/offboard"))
+            .bearer_auth(app.owner())
+            .json(&json!(["u-1"]))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(message, "request body must be a JSON object");
+}
+
 fn futures_util_stream(
     chunks: Vec<Result<Vec<u8>, std::io::Error>>,
 ) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static {
