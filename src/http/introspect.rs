@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::state::AppState;
@@ -86,6 +86,11 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
+#[derive(Deserialize)]
+struct JsonRequest {
+    token: String,
+}
+
 /// The `token` parameter: form-encoded as RFC 7662 says, or JSON.
 fn token_of(headers: &HeaderMap, body: &[u8]) -> crate::service::Result<String> {
     let content_type = headers
@@ -101,16 +106,10 @@ fn token_of(headers: &HeaderMap, body: &[u8]) -> crate::service::Result<String> 
                 .map(|(_, value)| value.into_owned()),
         }
     } else if content_type.starts_with("application/json") {
-        // An object only: a derived struct would also take `["<token>"]`, a JSON array.
-        match serde_json::from_slice::<Map<String, Value>>(body) {
-            Ok(mut object) => match object.remove("token") {
-                Some(Value::String(token)) => Some(token),
-                _ => None,
-            },
-            Err(_) => None,
-        }
-        .map(Some)
-        .ok_or_else(|| Error::bad_request("body must be JSON with a string field token"))?
+        // An object only: serde would also read `["<token>"]` into `JsonRequest` by position.
+        super::json::object::<JsonRequest>(body)
+            .map(|r| Some(r.token))
+            .map_err(|_| Error::bad_request("body must be JSON with a string field token"))?
     } else {
         return Err(Error::UnsupportedMediaType);
     };

@@ -52,8 +52,17 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejected> {
     Ok(value)
 }
 
+/// `bytes` as `T` when they hold a JSON object, for a handler that reads its body itself (a form
+/// or JSON): else why not, in serde's words.
+pub(super) fn object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    if !starts_an_object(bytes) {
+        return Err("it is not a JSON object".to_owned());
+    }
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
 /// Whether `bytes`, whitespace aside, begin a JSON object.
-pub(super) fn starts_an_object(bytes: &[u8]) -> bool {
+fn starts_an_object(bytes: &[u8]) -> bool {
     bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 

@@ -54,12 +54,7 @@ fn reported(headers: &HeaderMap, body: &[u8]) -> crate::service::Result<(Vec<Str
         }
         "application/json" => {
             // An object only: serde would read `[[...]]` as a `Batch` by position.
-            let batch: Batch = if super::json::starts_an_object(body) {
-                serde_json::from_slice(body).map_err(|e| e.to_string())
-            } else {
-                Err("it is not a JSON object".to_owned())
-            }
-            .map_err(|e| {
+            let batch: Batch = super::json::object(body).map_err(|e| {
                 Error::bad_request(format!(
                     "the body must be {{\"tokens\": [\"<token>\", ...]}}: {e}"
                 ))

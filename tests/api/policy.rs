@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, assert_error};
 
 /// What an organization that never set a policy reads.
-fn defaults() -> Value {
+/// The policy of an organization that never set one.
+pub(crate) fn defaults() -> Value {
     json!({"max_expires_in": {}, "require_expiry": false})
 }
 
